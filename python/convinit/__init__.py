@@ -1,0 +1,18 @@
+"""convinit: fast, deterministic CPU convolution and seeded weight
+initialization, and a harness that verifies any implementation of them."""
+
+from ._core import __version__
+from .conv import conv1d, conv2d, conv3d, conv_output_size, fold, unfold
+from .signal import convolve2d, correlate2d
+
+__all__ = [
+    "__version__",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_output_size",
+    "convolve2d",
+    "correlate2d",
+    "fold",
+    "unfold",
+]

@@ -1,0 +1,91 @@
+"""Normalizing PyTorch-style arguments: ints or per-axis tuples, padding strings."""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Sequence, Union
+
+IntOrTuple = Union[int, Sequence[int]]
+
+_MAX_THREADS = 1024
+
+
+def as_int(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise TypeError(f"{name}: expected an integer, got bool")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}") from None
+
+
+def per_axis(value: IntOrTuple, dims: int, name: str) -> tuple[int, ...]:
+    """An int repeated ``dims`` times, or a sequence of exactly ``dims`` ints."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name}: expected an int or a tuple of {dims} ints, got {value!r}")
+    if isinstance(value, Sequence) or hasattr(value, "__len__"):
+        values = tuple(as_int(v, name) for v in value)
+        if len(values) == 1 and dims != 1:
+            values = values * dims
+        if len(values) != dims:
+            raise ValueError(f"{name}: expected a single int or {dims} values, got {len(values)}")
+        return values
+    return (as_int(value, name),) * dims
+
+
+def positive(value: IntOrTuple, dims: int, name: str) -> tuple[int, ...]:
+    values = per_axis(value, dims, name)
+    if any(v <= 0 for v in values):
+        raise ValueError(f"{name}: must be positive, got {value!r}")
+    return values
+
+
+def non_negative(value: IntOrTuple, dims: int, name: str) -> tuple[int, ...]:
+    values = per_axis(value, dims, name)
+    if any(v < 0 for v in values):
+        raise ValueError(f"{name}: negative padding is not supported, got {value!r}")
+    return values
+
+
+def conv_padding(
+    padding: IntOrTuple | str,
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(before, after) padding per axis, as ``torch.nn.functional.conv*d``.
+
+    ``"same"`` pads ``total = dilation * (kernel - 1)`` with ``total // 2``
+    before and the rest after, as PyTorch does for even kernels.
+    """
+    dims = len(kernel)
+    if isinstance(padding, str):
+        if padding == "valid":
+            zeros = (0,) * dims
+            return zeros, zeros
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError("padding: 'same' is not supported for strided convolutions")
+            total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+            before = tuple(t // 2 for t in total)
+            return before, tuple(t - b for t, b in zip(total, before))
+        raise ValueError(f"padding: expected an int, a tuple, 'valid' or 'same', got {padding!r}")
+    pad = non_negative(padding, dims, "padding")
+    return pad, pad
+
+
+def threads_arg(threads: Any) -> int:
+    """0 (all cores) for None, else a positive int."""
+    if threads is None:
+        return 0
+    n = as_int(threads, "threads")
+    if not 1 <= n <= _MAX_THREADS:
+        raise ValueError(f"threads: expected None or an integer in [1, {_MAX_THREADS}], got {n}")
+    return n
+
+
+def one_of(value: Any, choices: Sequence[str], name: str) -> str:
+    if not isinstance(value, str) or value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name}: expected one of {options}, got {value!r}")
+    return value

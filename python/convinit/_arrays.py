@@ -1,0 +1,85 @@
+"""Turning array-likes into the C-contiguous float arrays the core reads."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def is_torch_tensor(obj: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.Tensor)
+
+
+def to_numpy(obj: Any, name: str) -> np.ndarray:
+    """A NumPy view or copy of an ndarray, CPU torch tensor or nested list.
+
+    Lists and scalars of Python ints/bools are read as float64, so the
+    textbook ``[[1, 2, 3], ...]`` kernels work; arrays keep their dtype.
+    """
+    if isinstance(obj, np.ndarray):
+        return obj
+    if is_torch_tensor(obj):
+        if obj.device.type != "cpu":
+            raise TypeError(f"{name}: expected a CPU tensor, got one on {obj.device}")
+        return obj.detach().resolve_conj().resolve_neg().numpy()
+    if obj is None or isinstance(obj, (str, bytes, dict, set)):
+        raise TypeError(f"{name}: expected an array-like of numbers, got {type(obj).__name__}")
+    try:
+        array = np.asarray(obj)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"{name}: cannot read {type(obj).__name__} as an array ({exc})") from None
+    if array.dtype.kind in "biu":
+        array = array.astype(np.float64)
+    if array.dtype == object:
+        raise TypeError(f"{name}: expected an array-like of numbers, got ragged or non-numeric data")
+    return array
+
+
+def float_array(obj: Any, name: str) -> np.ndarray:
+    """``obj`` as a native-endian float32/float64 array (any strides)."""
+    array = to_numpy(obj, name)
+    if array.dtype.kind != "f" or np.dtype(array.dtype.name) not in FLOAT_DTYPES:
+        raise TypeError(f"{name}: expected dtype float32 or float64, got {array.dtype}")
+    return array
+
+
+def same_dtype(arrays: dict[str, np.ndarray | None]) -> np.dtype:
+    """The common dtype of the named arrays; TypeError if they differ (as torch)."""
+    present = {name: a.dtype for name, a in arrays.items() if a is not None}
+    dtypes = {np.dtype(d.name) for d in present.values()}
+    if len(dtypes) > 1:
+        found = ", ".join(f"{n}={d.name}" for n, d in present.items())
+        raise TypeError(f"input, weight and bias must have the same dtype, got {found}")
+    return dtypes.pop()
+
+
+def c_contiguous(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """A C-contiguous native-endian copy, or the array itself if it is one."""
+    return np.ascontiguousarray(array, dtype=np.dtype(dtype.name))
+
+
+def physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 1 << 40
+
+
+def check_allocation(shape: tuple[int, ...], dtype: np.dtype, what: str) -> None:
+    """MemoryError, before allocating, if an array of ``shape`` cannot fit in RAM."""
+    count = 1
+    for dim in shape:
+        count *= int(dim)
+    need = count * np.dtype(dtype).itemsize
+    have = physical_memory()
+    if need > have:
+        raise MemoryError(
+            f"{what} of shape {tuple(shape)} needs {need / 2**30:.3g} GiB, "
+            f"more than this machine's {have / 2**30:.3g} GiB of memory"
+        )

@@ -1,0 +1,212 @@
+"""Convolution with ``torch.nn.functional`` semantics, computed by the Rust core.
+
+Every function accepts NumPy arrays of any strides, CPU torch tensors and
+nested lists, and returns a NumPy array of the input's dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from . import _core
+from ._args import IntOrTuple, conv_padding, non_negative, one_of, per_axis, positive, threads_arg
+from ._arrays import c_contiguous, check_allocation, float_array, same_dtype
+
+__all__ = ["conv1d", "conv2d", "conv3d", "unfold", "fold", "conv_output_size"]
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def conv_output_size(
+    size: IntOrTuple,
+    kernel_size: IntOrTuple,
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple = 0,
+    dilation: IntOrTuple = 1,
+) -> Union[int, tuple[int, ...]]:
+    """``floor((size + 2*padding - dilation*(kernel_size-1) - 1) / stride) + 1``.
+
+    Scalars give an int; any tuple argument gives a tuple per axis.
+    """
+    args = (size, kernel_size, stride, padding, dilation)
+    dims = max((len(a) for a in args if isinstance(a, (tuple, list))), default=0)
+    n = max(dims, 1)
+    sizes = non_negative(size, n, "size")
+    kernel = positive(kernel_size, n, "kernel_size")
+    strides = positive(stride, n, "stride")
+    pads = non_negative(padding, n, "padding")
+    dilations = positive(dilation, n, "dilation")
+    out = []
+    for axis, (h, k, s, p, d) in enumerate(zip(sizes, kernel, strides, pads, dilations)):
+        span = h + 2 * p - d * (k - 1) - 1
+        if span < 0:
+            raise ValueError(
+                f"kernel_size: dilated kernel {d * (k - 1) + 1} is larger than the padded "
+                f"input {h + 2 * p} on axis {axis}"
+            )
+        out.append(span // s + 1)
+    return tuple(out) if dims else out[0]
+
+
+def _conv(
+    spatial: int,
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: IntOrTuple,
+    padding: Union[IntOrTuple, str],
+    dilation: IntOrTuple,
+    groups: int,
+    padding_mode: str,
+    threads: Optional[int],
+) -> np.ndarray:
+    x = float_array(input, "input")
+    w = float_array(weight, "weight")
+    b = None if bias is None else float_array(bias, "bias")
+    dtype = same_dtype({"input": x, "weight": w, "bias": b})
+    name = f"conv{spatial}d"
+    if x.ndim not in (spatial + 1, spatial + 2):
+        raise ValueError(
+            f"input: expected {spatial + 1}-D (unbatched) or {spatial + 2}-D (batched) input to "
+            f"{name}, got shape {x.shape}"
+        )
+    if w.ndim != spatial + 2:
+        raise ValueError(f"weight: expected a {spatial + 2}-D weight (out, in/groups, *kernel), got shape {w.shape}")
+    unbatched = x.ndim == spatial + 1
+    if unbatched:
+        x = x[None]
+    groups = _groups(groups, x.shape[1], w.shape)
+    if b is not None and b.shape != (w.shape[0],):
+        raise ValueError(f"bias: expected shape ({w.shape[0]},), got {b.shape}")
+    strides = positive(stride, spatial, "stride")
+    dilations = positive(dilation, spatial, "dilation")
+    before, after = conv_padding(padding, tuple(w.shape[2:]), strides, dilations)
+    one_of(padding_mode, PADDING_MODES, "padding_mode")
+    out_size = []
+    for axis in range(spatial):
+        padded = x.shape[2 + axis] + before[axis] + after[axis]
+        span = dilations[axis] * (w.shape[2 + axis] - 1) + 1
+        if padded < span:
+            raise ValueError(
+                f"weight: kernel size {span} (dilated) can't be greater than the padded input size "
+                f"{padded} on spatial axis {axis}"
+            )
+        out_size.append((padded - span) // strides[axis] + 1)
+    check_allocation((x.shape[0], w.shape[0], *out_size), dtype, f"{name} output")
+    out = _core.conv_forward(
+        c_contiguous(x, dtype),
+        c_contiguous(w, dtype),
+        None if b is None else c_contiguous(b, dtype),
+        list(strides),
+        list(dilations),
+        list(before),
+        list(after),
+        groups,
+        padding_mode,
+        threads_arg(threads),
+    )
+    return out[0] if unbatched else out
+
+
+def _groups(groups: Any, channels: int, weight_shape: tuple[int, ...]) -> int:
+    from ._args import as_int
+
+    g = as_int(groups, "groups")
+    if g <= 0:
+        raise ValueError(f"groups: must be positive, got {g}")
+    if channels % g:
+        raise ValueError(f"groups: input channels {channels} are not divisible by groups={g}")
+    if weight_shape[0] % g:
+        raise ValueError(f"groups: out_channels {weight_shape[0]} (weight dim 0) are not divisible by groups={g}")
+    if weight_shape[1] * g != channels:
+        raise ValueError(
+            f"weight: given groups={g} and weight of shape {tuple(weight_shape)}, expected input with "
+            f"{weight_shape[1] * g} channels, got {channels}"
+        )
+    return g
+
+
+_CONV_DOC = """{d}-D convolution (cross-correlation), as ``torch.nn.functional.conv{d}d``.
+
+    input: ``(N, C, {sp})`` or unbatched ``(C, {sp})``; weight:
+    ``(O, C/groups, {ks})``; bias: ``(O,)`` or None. ``padding`` is an int, a
+    tuple per axis, ``"valid"`` or ``"same"``; ``padding_mode`` is one of
+    ``zeros``, ``reflect``, ``replicate``, ``circular`` (as ``nn.Conv{d}d``).
+    ``threads=None`` uses every core; the result is bit-identical for every
+    thread count.
+"""
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *, threads=None):
+    return _conv(1, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *, threads=None):
+    return _conv(2, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads)
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *, threads=None):
+    return _conv(3, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads)
+
+
+conv1d.__doc__ = _CONV_DOC.format(d=1, sp="L", ks="k")
+conv2d.__doc__ = _CONV_DOC.format(d=2, sp="H, W", ks="kh, kw")
+conv3d.__doc__ = _CONV_DOC.format(d=3, sp="D, H, W", ks="kd, kh, kw")
+
+
+def _window_args(kernel_size, dilation, padding, stride) -> tuple[tuple[int, ...], ...]:
+    return (
+        positive(kernel_size, 2, "kernel_size"),
+        positive(dilation, 2, "dilation"),
+        non_negative(padding, 2, "padding"),
+        positive(stride, 2, "stride"),
+    )
+
+
+def unfold(input: Any, kernel_size: IntOrTuple, dilation: IntOrTuple = 1, padding: IntOrTuple = 0,
+           stride: IntOrTuple = 1, *, threads: Optional[int] = None) -> np.ndarray:
+    """im2col, as ``torch.nn.functional.unfold``: ``(N, C, H, W)`` (or
+    ``(C, H, W)``) to ``(N, C*kh*kw, L)``, one column per sliding block."""
+    x = float_array(input, "input")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"input: expected a 3-D (unbatched) or 4-D (batched) array, got shape {x.shape}")
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x[None]
+    kernel, dilations, pads, strides = _window_args(kernel_size, dilation, padding, stride)
+    out_hw = conv_output_size(tuple(x.shape[2:]), kernel, strides, pads, dilations)
+    check_allocation((x.shape[0], x.shape[1] * kernel[0] * kernel[1], out_hw[0] * out_hw[1]), x.dtype, "unfold output")
+    cols = _core.unfold(c_contiguous(x, x.dtype), list(kernel), list(dilations), list(pads), list(strides),
+                        threads_arg(threads))
+    return cols[0] if unbatched else cols
+
+
+def fold(input: Any, output_size: IntOrTuple, kernel_size: IntOrTuple, dilation: IntOrTuple = 1,
+         padding: IntOrTuple = 0, stride: IntOrTuple = 1, *, threads: Optional[int] = None) -> np.ndarray:
+    """col2im, as ``torch.nn.functional.fold``: ``(N, C*kh*kw, L)`` (or
+    ``(C*kh*kw, L)``) to ``(N, C, *output_size)``, summing overlapping values."""
+    cols = float_array(input, "input")
+    if cols.ndim not in (2, 3):
+        raise ValueError(f"input: expected a 2-D (unbatched) or 3-D (batched) array, got shape {cols.shape}")
+    unbatched = cols.ndim == 2
+    if unbatched:
+        cols = cols[None]
+    size = positive(output_size, 2, "output_size")
+    kernel, dilations, pads, strides = _window_args(kernel_size, dilation, padding, stride)
+    taps = kernel[0] * kernel[1]
+    if cols.shape[1] % taps:
+        raise ValueError(
+            f"input: dimension 1 ({cols.shape[1]}) must be divisible by the product of kernel_size ({taps})"
+        )
+    blocks = conv_output_size(size, kernel, strides, pads, dilations)
+    if blocks[0] * blocks[1] != cols.shape[2]:
+        raise ValueError(
+            f"input: given output_size={size}, kernel_size={kernel}, dilation={dilations}, padding={pads}, "
+            f"stride={strides}, expected dimension 2 to be {blocks[0] * blocks[1]} sliding blocks, got {cols.shape[2]}"
+        )
+    check_allocation((cols.shape[0], cols.shape[1] // taps, *size), cols.dtype, "fold output")
+    out = _core.fold(c_contiguous(cols, cols.dtype), list(size), list(kernel), list(dilations), list(pads),
+                     list(strides), threads_arg(threads))
+    return out[0] if unbatched else out

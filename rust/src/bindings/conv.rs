@@ -1,0 +1,246 @@
+//! Bindings of the convolution kernels. Arguments arrive validated and
+//! normalized by `convinit/conv.py`: C-contiguous arrays of one float dtype,
+//! one integer per spatial axis.
+
+use super::errors::{guarded, type_error};
+use crate::conv::{self, ConvShape, PaddingMode, Real, Window};
+use crate::error::{try_zeroed, KernelError};
+use numpy::{Element, PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(conv_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(unfold, m)?)?;
+    m.add_function(wrap_pyfunction!(fold, m)?)?;
+    Ok(())
+}
+
+/// Per-axis window parameters as Python passes them.
+struct AxesArgs<'a> {
+    stride: &'a [usize],
+    dilation: &'a [usize],
+    pad_before: &'a [usize],
+    pad_after: &'a [usize],
+}
+
+impl AxesArgs<'_> {
+    fn windows(&self, input: &[usize], kernel: &[usize]) -> Result<Vec<Window>, KernelError> {
+        let dims = input.len();
+        let lens = [kernel.len(), self.stride.len(), self.dilation.len(), self.pad_before.len(), self.pad_after.len()];
+        if lens.iter().any(|&l| l != dims) {
+            return Err(KernelError::invalid("stride", format!("expected {dims} values per argument")));
+        }
+        Ok((0..dims)
+            .map(|d| Window {
+                input: input[d],
+                kernel: kernel[d],
+                stride: self.stride[d],
+                dilation: self.dilation[d],
+                pad_before: self.pad_before[d],
+                pad_after: self.pad_after[d],
+            })
+            .collect())
+    }
+}
+
+fn contiguous<'a, T: Element>(name: &str, array: &'a Bound<'_, PyArrayDyn<T>>) -> PyResult<&'a [T]> {
+    // SAFETY: the Python layer hands us arrays it created or copied and holds
+    // no other reference to during the call; we only read them.
+    unsafe { array.as_slice() }.map_err(|_| type_error(name, "a C-contiguous array"))
+}
+
+fn into_array<'py, T: Element>(py: Python<'py>, data: Vec<T>, shape: &[usize]) -> PyResult<Bound<'py, PyUntypedArray>> {
+    Ok(PyArray1::from_vec(py, data).reshape(shape)?.as_untyped().clone())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn conv_forward_typed<'py, T: Real + Element>(
+    py: Python<'py>,
+    input: &Bound<'py, PyArrayDyn<T>>,
+    weight: &Bound<'py, PyAny>,
+    bias: Option<&Bound<'py, PyAny>>,
+    axes: AxesArgs<'_>,
+    groups: usize,
+    padding_mode: &str,
+    threads: usize,
+) -> PyResult<Bound<'py, PyUntypedArray>> {
+    let weight = weight.cast::<PyArrayDyn<T>>().map_err(|_| type_error("weight", "the dtype of input"))?;
+    let bias = match bias {
+        Some(b) => Some(b.cast::<PyArrayDyn<T>>().map_err(|_| type_error("bias", "the dtype of input"))?.clone()),
+        None => None,
+    };
+    let (in_shape, w_shape) = (input.shape().to_vec(), weight.shape().to_vec());
+    if in_shape.len() < 3 || w_shape.len() != in_shape.len() {
+        return Err(type_error("weight", "input (N, C, *spatial) and weight (O, C/groups, *kernel) of equal rank"));
+    }
+    let spatial = in_shape.len() - 2;
+    let (x, w) = (contiguous("input", input)?, contiguous("weight", weight)?);
+    let b = match &bias {
+        Some(b) => Some(contiguous("bias", b)?),
+        None => None,
+    };
+    let mode = PaddingMode::parse(padding_mode).map_err(super::errors::to_pyerr)?;
+    let (shape, data) = py.detach(|| {
+        guarded(|| {
+            let windows = axes.windows(&in_shape[2..], &w_shape[2..])?;
+            let shape = ConvShape::new(in_shape[0], in_shape[1], w_shape[0], groups, &windows, mode)?;
+            if w_shape[1] * groups != in_shape[1] {
+                return Err(KernelError::invalid(
+                    "weight",
+                    format!("expected {} input channels per group, weight has {}", in_shape[1] / groups, w_shape[1]),
+                ));
+            }
+            let mut out = try_zeroed::<T>(shape.output_len(), "the output")?;
+            conv::conv_forward(&shape, x, w, b, &mut out, threads)?;
+            Ok((shape, out))
+        })
+    })?;
+    let mut out_shape = vec![shape.batch, shape.out_channels];
+    out_shape.extend_from_slice(&shape.output_dims()[3 - spatial..]);
+    into_array(py, data, &out_shape)
+}
+
+/// Convolution forward. `input` (N, C, *spatial) and `weight` (O, C/groups,
+/// *kernel) are C-contiguous arrays of one float dtype; returns (N, O, *out).
+#[pyfunction]
+#[pyo3(signature = (input, weight, bias, stride, dilation, pad_before, pad_after, groups, padding_mode, threads))]
+#[allow(clippy::too_many_arguments)]
+fn conv_forward<'py>(
+    py: Python<'py>,
+    input: &Bound<'py, PyAny>,
+    weight: &Bound<'py, PyAny>,
+    bias: Option<&Bound<'py, PyAny>>,
+    stride: Vec<usize>,
+    dilation: Vec<usize>,
+    pad_before: Vec<usize>,
+    pad_after: Vec<usize>,
+    groups: usize,
+    padding_mode: &str,
+    threads: usize,
+) -> PyResult<Bound<'py, PyUntypedArray>> {
+    let axes = AxesArgs { stride: &stride, dilation: &dilation, pad_before: &pad_before, pad_after: &pad_after };
+    if let Ok(x) = input.cast::<PyArrayDyn<f32>>() {
+        conv_forward_typed(py, x, weight, bias, axes, groups, padding_mode, threads)
+    } else if let Ok(x) = input.cast::<PyArrayDyn<f64>>() {
+        conv_forward_typed(py, x, weight, bias, axes, groups, padding_mode, threads)
+    } else {
+        Err(type_error("input", "a float32 or float64 array"))
+    }
+}
+
+/// A 2-axis-or-more sliding window over `spatial` with zero padding.
+fn unfold_shape(batch: usize, channels: usize, spatial: &[usize], kernel: &[usize], axes: &AxesArgs<'_>) -> Result<ConvShape, KernelError> {
+    let windows = axes.windows(spatial, kernel)?;
+    ConvShape::new(batch, channels, 1, 1, &windows, PaddingMode::Zeros)
+}
+
+fn unfold_typed<'py, T: Real + Element>(
+    py: Python<'py>,
+    input: &Bound<'py, PyArrayDyn<T>>,
+    kernel: &[usize],
+    axes: AxesArgs<'_>,
+    threads: usize,
+) -> PyResult<Bound<'py, PyUntypedArray>> {
+    let in_shape = input.shape().to_vec();
+    if in_shape.len() < 3 {
+        return Err(type_error("input", "an array (N, C, *spatial)"));
+    }
+    let x = contiguous("input", input)?;
+    let (shape, data) = py.detach(|| {
+        guarded(|| {
+            let shape = unfold_shape(in_shape[0], in_shape[1], &in_shape[2..], kernel, &axes)?;
+            let rows = shape.in_channels * shape.kernel_taps();
+            let mut out = try_zeroed::<T>(shape.batch * rows * shape.output_pixels(), "the output")?;
+            conv::unfold(&shape, x, &mut out, threads)?;
+            Ok((shape, out))
+        })
+    })?;
+    let rows = shape.in_channels * shape.kernel_taps();
+    into_array(py, data, &[shape.batch, rows, shape.output_pixels()])
+}
+
+/// im2col: (N, C, *spatial) -> (N, C * prod(kernel), L), zero padding.
+#[pyfunction]
+#[pyo3(signature = (input, kernel_size, dilation, padding, stride, threads))]
+fn unfold<'py>(
+    py: Python<'py>,
+    input: &Bound<'py, PyAny>,
+    kernel_size: Vec<usize>,
+    dilation: Vec<usize>,
+    padding: Vec<usize>,
+    stride: Vec<usize>,
+    threads: usize,
+) -> PyResult<Bound<'py, PyUntypedArray>> {
+    let axes = AxesArgs { stride: &stride, dilation: &dilation, pad_before: &padding, pad_after: &padding };
+    if let Ok(x) = input.cast::<PyArrayDyn<f32>>() {
+        unfold_typed(py, x, &kernel_size, axes, threads)
+    } else if let Ok(x) = input.cast::<PyArrayDyn<f64>>() {
+        unfold_typed(py, x, &kernel_size, axes, threads)
+    } else {
+        Err(type_error("input", "a float32 or float64 array"))
+    }
+}
+
+fn fold_typed<'py, T: Real + Element>(
+    py: Python<'py>,
+    cols: &Bound<'py, PyArrayDyn<T>>,
+    output_size: &[usize],
+    kernel: &[usize],
+    axes: AxesArgs<'_>,
+    threads: usize,
+) -> PyResult<Bound<'py, PyUntypedArray>> {
+    let c_shape = cols.shape().to_vec();
+    if c_shape.len() != 3 {
+        return Err(type_error("input", "an array (N, C * prod(kernel_size), L)"));
+    }
+    let taps: usize = kernel.iter().product();
+    if taps == 0 || c_shape[1] % taps != 0 {
+        return Err(to_value_error("input", format!("dimension 1 ({}) is not divisible by prod(kernel_size) = {taps}", c_shape[1])));
+    }
+    let y = contiguous("input", cols)?;
+    let (shape, data) = py.detach(|| {
+        guarded(|| {
+            let shape = unfold_shape(c_shape[0], c_shape[1] / taps, output_size, kernel, &axes)?;
+            if shape.output_pixels() != c_shape[2] {
+                return Err(KernelError::invalid(
+                    "input",
+                    format!("expected {} blocks (L) for output_size {output_size:?}, got {}", shape.output_pixels(), c_shape[2]),
+                ));
+            }
+            let mut out = try_zeroed::<T>(shape.input_len(), "the output")?;
+            conv::fold(&shape, y, &mut out, threads)?;
+            Ok((shape, out))
+        })
+    })?;
+    let mut out_shape = vec![shape.batch, shape.in_channels];
+    out_shape.extend_from_slice(output_size);
+    into_array(py, data, &out_shape)
+}
+
+fn to_value_error(argument: &'static str, message: String) -> PyErr {
+    super::errors::to_pyerr(KernelError::invalid(argument, message))
+}
+
+/// col2im: (N, C * prod(kernel), L) -> (N, C, *output_size), summing overlaps.
+#[pyfunction]
+#[pyo3(signature = (input, output_size, kernel_size, dilation, padding, stride, threads))]
+#[allow(clippy::too_many_arguments)]
+fn fold<'py>(
+    py: Python<'py>,
+    input: &Bound<'py, PyAny>,
+    output_size: Vec<usize>,
+    kernel_size: Vec<usize>,
+    dilation: Vec<usize>,
+    padding: Vec<usize>,
+    stride: Vec<usize>,
+    threads: usize,
+) -> PyResult<Bound<'py, PyUntypedArray>> {
+    let axes = AxesArgs { stride: &stride, dilation: &dilation, pad_before: &padding, pad_after: &padding };
+    if let Ok(x) = input.cast::<PyArrayDyn<f32>>() {
+        fold_typed(py, x, &output_size, &kernel_size, axes, threads)
+    } else if let Ok(x) = input.cast::<PyArrayDyn<f64>>() {
+        fold_typed(py, x, &output_size, &kernel_size, axes, threads)
+    } else {
+        Err(type_error("input", "a float32 or float64 array"))
+    }
+}

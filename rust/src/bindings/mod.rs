@@ -1,0 +1,15 @@
+//! The `convinit._core` extension module: registration only. Each submodule
+//! converts Python arguments, releases the GIL around one kernel call and
+//! maps `KernelError` to Python exceptions.
+
+mod conv;
+mod errors;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    conv::register(m)?;
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! Convolution forward: per (image, group, tile of output pixels), im2col
+//! the tile into a small per-thread workspace and multiply by the group's
+//! flattened weights.
+
+use super::geometry::{check_len, ConvShape};
+use super::im2col::Im2colPlan;
+use super::matmul::{matmul, MatPtr, MatRef, Real};
+use crate::error::KernelResult;
+use crate::parallel::{run_with_threads, SharedMut};
+use rayon::prelude::*;
+
+/// Bytes of im2col workspace per worker: a tile sized to stay in L2.
+const WORKSPACE_BYTES: usize = 1 << 20;
+/// Narrower tiles waste the GEMM microkernel's width.
+const MIN_TILE: usize = 32;
+/// Split small problems into about this many tasks so all cores get work.
+/// A constant, not the thread count: tile boundaries must not depend on it.
+const TARGET_TASKS: usize = 16;
+
+/// How the output pixels and the reduction are cut. Depends only on the
+/// shape and element size, never on the thread count, so every thread count
+/// performs the same floating-point operations in the same order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Tiling {
+    pub tile: usize,
+    pub tiles: usize,
+    pub k_chunk: usize,
+}
+
+pub(crate) fn tiling(pixels: usize, k: usize, images: usize, elem_bytes: usize) -> Tiling {
+    let tiles_wanted = TARGET_TASKS.div_ceil(images.max(1));
+    let by_tasks = pixels.div_ceil(tiles_wanted).next_multiple_of(16);
+    let by_cache = WORKSPACE_BYTES / (k.max(1) * elem_bytes);
+    let tile = by_tasks.min(by_cache).max(MIN_TILE).min(pixels).max(1);
+    let k_chunk = (WORKSPACE_BYTES / (tile * elem_bytes)).clamp(1, k.max(1));
+    Tiling { tile, tiles: pixels.div_ceil(tile), k_chunk }
+}
+
+/// `output[n, o, p] = bias[o] + sum_{c,t} weight[o, c, t] * im2col(input)[n, g, (c, t), p]`
+/// with tensors in C order: input (N, C, D, H, W), weight (O, C/groups, kd,
+/// kh, kw), bias (O), output (N, O, OD, OH, OW). `threads == 0` uses all cores.
+pub fn conv_forward<T: Real>(
+    shape: &ConvShape,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    output: &mut [T],
+    threads: usize,
+) -> KernelResult<()> {
+    check_len("input", input.len(), shape.input_len())?;
+    check_len("weight", weight.len(), shape.weight_len())?;
+    check_len("output", output.len(), shape.output_len())?;
+    if let Some(b) = bias {
+        check_len("bias", b.len(), shape.out_channels)?;
+    }
+    if output.is_empty() {
+        return Ok(());
+    }
+    let plan = Im2colPlan::new(shape);
+    let pixels = shape.output_pixels();
+    let k = shape.patch_len();
+    let images = shape.batch * shape.groups;
+    let t = tiling(pixels, k, images, std::mem::size_of::<T>());
+    let out = SharedMut(output.as_mut_ptr());
+    let direct = shape.is_pointwise();
+    let workspace = if direct { 0 } else { t.k_chunk * t.tile };
+    run_with_threads(threads, || {
+        (0..images * t.tiles).into_par_iter().for_each_init(
+            || vec![T::ZERO; workspace],
+            |cols, task| {
+                let tile = task % t.tiles;
+                let first = tile * t.tile;
+                let len = t.tile.min(pixels - first);
+                let job = Job { shape, plan: &plan, input, weight, bias, tiling: t, out, direct };
+                job.run(task / t.tiles, first, len, cols);
+            },
+        )
+    })
+}
+
+/// One task's view of the problem.
+struct Job<'a, T> {
+    shape: &'a ConvShape,
+    plan: &'a Im2colPlan,
+    input: &'a [T],
+    weight: &'a [T],
+    bias: Option<&'a [T]>,
+    tiling: Tiling,
+    out: SharedMut<T>,
+    direct: bool,
+}
+
+impl<T: Real> Job<'_, T> {
+    /// Computes output pixels `first..first+len` of every output channel of
+    /// one (image, group) pair, `image_group = n * groups + g`.
+    fn run(&self, image_group: usize, first: usize, len: usize, cols: &mut [T]) {
+        let s = self.shape;
+        let (n, g) = (image_group / s.groups, image_group % s.groups);
+        let (cg, og) = (s.in_channels / s.groups, s.out_channels / s.groups);
+        let pixels = s.output_pixels();
+        let in_pixels = s.input_pixels();
+        let k = s.patch_len();
+        let image = &self.input[(n * s.in_channels + g * cg) * in_pixels..][..cg * in_pixels];
+        let weights = &self.weight[g * og * k..(g + 1) * og * k];
+        let row0 = n * s.out_channels + g * og;
+        // SAFETY: output rows row0..row0+og, columns first..first+len lie inside
+        // the output buffer, and no other task has this (image, group, tile).
+        let dst = || MatPtr { ptr: unsafe { self.out.0.add(row0 * pixels + first) }, rows: og, cols: len, ld: pixels };
+        let chunk = self.tiling.k_chunk;
+        for (step, k0) in (0..k.max(1)).step_by(chunk).enumerate() {
+            let kc = chunk.min(k - k0.min(k));
+            let a = MatRef { data: &weights[k0.min(weights.len())..], rows: og, cols: kc, ld: k };
+            let b = if self.direct {
+                MatRef { data: &image[k0 * in_pixels + first..], rows: kc, cols: len, ld: in_pixels }
+            } else {
+                self.plan.pack(image, k0..k0 + kc, first, len, cols, len);
+                MatRef { data: &cols[..kc * len], rows: kc, cols: len, ld: len }
+            };
+            // SAFETY: see `dst`.
+            unsafe { matmul(dst(), a, b, step > 0) };
+        }
+        if let Some(bias) = self.bias {
+            for o in 0..og {
+                // SAFETY: one row segment of this task's own output block.
+                let row = unsafe { std::slice::from_raw_parts_mut(dst().ptr.add(o * pixels), len) };
+                let b = bias[g * og + o];
+                row.iter_mut().for_each(|v| *v += b);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conv::{PaddingMode, Window};
+
+    /// The convolution sum written out directly, in f64.
+    fn naive(shape: &ConvShape, input: &[f64], weight: &[f64], bias: &[f64]) -> Vec<f64> {
+        let plan = Im2colPlan::new(shape);
+        let (cg, og) = (shape.in_channels / shape.groups, shape.out_channels / shape.groups);
+        let (k, p, ip) = (shape.patch_len(), shape.output_pixels(), shape.input_pixels());
+        let mut out = vec![0.0; shape.output_len()];
+        let mut cols = vec![0.0; k * p];
+        for n in 0..shape.batch {
+            for g in 0..shape.groups {
+                let image = &input[(n * shape.in_channels + g * cg) * ip..][..cg * ip];
+                plan.pack(image, 0..k, 0, p, &mut cols, p);
+                for o in 0..og {
+                    let oc = g * og + o;
+                    for q in 0..p {
+                        let dot: f64 = (0..k).map(|r| weight[oc * k + r] * cols[r * p + q]).sum();
+                        out[(n * shape.out_channels + oc) * p + q] = dot + bias[oc];
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn values(len: usize, salt: usize) -> Vec<f64> {
+        (0..len).map(|i| (((i * 2654435761 + salt) % 1000) as f64 - 500.0) / 250.0).collect()
+    }
+
+    fn run(shape: &ConvShape, threads: usize) -> Vec<f64> {
+        let input = values(shape.input_len(), 1);
+        let weight = values(shape.weight_len(), 2);
+        let bias = values(shape.out_channels, 3);
+        let mut out = vec![f64::NAN; shape.output_len()];
+        conv_forward(shape, &input, &weight, Some(&bias), &mut out, threads).unwrap();
+        let expected = naive(shape, &input, &weight, &bias);
+        for (a, b) in out.iter().zip(&expected) {
+            assert!((a - b).abs() <= 1e-10 * (1.0 + b.abs()), "{a} vs {b} for {shape:?}");
+        }
+        out
+    }
+
+    fn w(input: usize, kernel: usize, stride: usize, dilation: usize, pad: (usize, usize)) -> Window {
+        Window { input, kernel, stride, dilation, pad_before: pad.0, pad_after: pad.1 }
+    }
+
+    #[test]
+    fn matches_the_definition_and_is_thread_invariant() {
+        let cases = [
+            ConvShape::new(2, 4, 6, 2, &[w(9, 3, 1, 1, (1, 1)), w(11, 3, 2, 2, (2, 1))], PaddingMode::Zeros),
+            ConvShape::new(3, 3, 4, 1, &[w(17, 4, 1, 1, (1, 2))], PaddingMode::Reflect),
+            ConvShape::new(1, 2, 2, 2, &[w(4, 2, 1, 1, (1, 0)), w(5, 3, 2, 1, (1, 1)), w(6, 1, 1, 1, (0, 0))], PaddingMode::Circular),
+            ConvShape::new(2, 6, 3, 1, &[w(7, 1, 1, 1, (0, 0)), w(9, 1, 1, 1, (0, 0))], PaddingMode::Zeros),
+            ConvShape::new(1, 5, 4, 1, &[w(40, 3, 1, 1, (1, 1)), w(41, 3, 1, 1, (1, 1))], PaddingMode::Replicate),
+        ];
+        for shape in cases {
+            let shape = shape.unwrap();
+            let one = run(&shape, 1);
+            for threads in [2, 3, 8] {
+                assert!(one.iter().zip(run(&shape, threads)).all(|(a, b)| a.to_bits() == b.to_bits()));
+            }
+        }
+    }
+
+    #[test]
+    fn tiles_stay_within_the_workspace() {
+        for (pixels, k) in [(1, 1), (784, 9), (196, 2304), (3136, 576), (10, 1 << 20), (1 << 20, 3)] {
+            let t = tiling(pixels, k, 8, 4);
+            assert!(t.tile * t.k_chunk * 4 <= WORKSPACE_BYTES.max(MIN_TILE * 4));
+            assert!(t.tile * t.tiles >= pixels && t.tile * (t.tiles - 1) < pixels);
+        }
+    }
+
+    #[test]
+    fn wrong_buffer_lengths_are_errors() {
+        let shape = ConvShape::new(1, 1, 1, 1, &[w(4, 2, 1, 1, (0, 0))], PaddingMode::Zeros).unwrap();
+        let mut out = vec![0.0f32; 3];
+        assert!(conv_forward(&shape, &[0.0; 3], &[0.0; 2], None, &mut out, 1).is_err());
+        assert!(conv_forward(&shape, &[0.0; 4], &[0.0; 2], Some(&[0.0; 2]), &mut out, 1).is_err());
+    }
+}

@@ -1,0 +1,303 @@
+//! Shapes and sliding-window arithmetic shared by every convolution kernel.
+
+use crate::error::{KernelError, KernelResult};
+
+/// Kernels work on three spatial axes; 1-D and 2-D problems get leading
+/// axes of size one.
+pub const MAX_SPATIAL_DIMS: usize = 3;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaddingMode {
+    Zeros,
+    Reflect,
+    Replicate,
+    Circular,
+}
+
+impl PaddingMode {
+    pub fn parse(name: &str) -> KernelResult<Self> {
+        match name {
+            "zeros" => Ok(PaddingMode::Zeros),
+            "reflect" => Ok(PaddingMode::Reflect),
+            "replicate" => Ok(PaddingMode::Replicate),
+            "circular" => Ok(PaddingMode::Circular),
+            other => Err(KernelError::invalid(
+                "padding_mode",
+                format!("expected 'zeros', 'reflect', 'replicate' or 'circular', got {other:?}"),
+            )),
+        }
+    }
+
+    /// Where padded coordinate `pos` (input coordinates, may be outside
+    /// `0..size`) reads from, or `None` for a zero.
+    pub fn source(self, pos: isize, size: usize) -> Option<usize> {
+        let n = size as isize;
+        if (0..n).contains(&pos) {
+            return Some(pos as usize);
+        }
+        let mapped = match self {
+            PaddingMode::Zeros => return None,
+            // Mirror without repeating the edge: -1 -> 1, n -> n-2.
+            PaddingMode::Reflect => {
+                if pos < 0 {
+                    -pos
+                } else {
+                    2 * (n - 1) - pos
+                }
+            }
+            PaddingMode::Replicate => pos.clamp(0, n - 1),
+            PaddingMode::Circular => pos.rem_euclid(n),
+        };
+        (0..n).contains(&mapped).then_some(mapped as usize)
+    }
+}
+
+/// One spatial axis of a sliding window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub input: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub dilation: usize,
+    pub pad_before: usize,
+    pub pad_after: usize,
+}
+
+impl Window {
+    /// An axis that does nothing: size 1, kernel 1.
+    pub const UNIT: Window =
+        Window { input: 1, kernel: 1, stride: 1, dilation: 1, pad_before: 0, pad_after: 0 };
+
+    fn padded(&self) -> u128 {
+        self.input as u128 + self.pad_before as u128 + self.pad_after as u128
+    }
+
+    fn span(&self) -> u128 {
+        self.dilation as u128 * (self.kernel as u128).saturating_sub(1) + 1
+    }
+
+    /// floor((H + P_before + P_after - D*(K-1) - 1) / S) + 1, for a valid window.
+    pub fn output(&self) -> usize {
+        ((self.padded() - self.span()) / self.stride as u128 + 1) as usize
+    }
+
+    pub fn validate(&self, mode: PaddingMode) -> KernelResult<()> {
+        if self.stride == 0 {
+            return Err(KernelError::invalid("stride", "must be positive"));
+        }
+        if self.dilation == 0 {
+            return Err(KernelError::invalid("dilation", "must be positive"));
+        }
+        if self.kernel == 0 {
+            return Err(KernelError::invalid("weight", "kernel size must be positive"));
+        }
+        if self.padded() < self.span() {
+            return Err(KernelError::invalid(
+                "weight",
+                format!(
+                    "dilated kernel size {} is larger than the padded input size {}",
+                    self.span(),
+                    self.padded()
+                ),
+            ));
+        }
+        if (self.output() as u128) > isize::MAX as u128 {
+            return Err(KernelError::invalid("input", "output size overflows"));
+        }
+        let widest = self.pad_before.max(self.pad_after);
+        let fits = match mode {
+            PaddingMode::Zeros => true,
+            PaddingMode::Reflect => widest < self.input,
+            PaddingMode::Circular => widest <= self.input,
+            PaddingMode::Replicate => widest == 0 || self.input > 0,
+        };
+        if !fits {
+            return Err(KernelError::invalid(
+                "padding",
+                format!(
+                    "padding {widest} is too large for {mode:?} padding of an input of size {}",
+                    self.input
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The full geometry of a grouped N-d convolution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    pub batch: usize,
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub groups: usize,
+    pub axes: [Window; MAX_SPATIAL_DIMS],
+    pub padding_mode: PaddingMode,
+}
+
+fn checked_product(factors: &[usize], what: &'static str) -> KernelResult<usize> {
+    factors
+        .iter()
+        .try_fold(1usize, |acc, &f| acc.checked_mul(f))
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or(KernelError::invalid(what, "number of elements overflows"))
+}
+
+impl ConvShape {
+    /// Builds a shape from 1 to 3 spatial axes, padding the front with unit axes.
+    pub fn new(
+        batch: usize,
+        in_channels: usize,
+        out_channels: usize,
+        groups: usize,
+        spatial: &[Window],
+        padding_mode: PaddingMode,
+    ) -> KernelResult<Self> {
+        if spatial.is_empty() || spatial.len() > MAX_SPATIAL_DIMS {
+            return Err(KernelError::invalid("input", "expected 1, 2 or 3 spatial dimensions"));
+        }
+        let mut axes = [Window::UNIT; MAX_SPATIAL_DIMS];
+        axes[MAX_SPATIAL_DIMS - spatial.len()..].copy_from_slice(spatial);
+        let shape = ConvShape { batch, in_channels, out_channels, groups, axes, padding_mode };
+        shape.validate()?;
+        Ok(shape)
+    }
+
+    fn validate(&self) -> KernelResult<()> {
+        if self.groups == 0 {
+            return Err(KernelError::invalid("groups", "must be positive"));
+        }
+        if self.in_channels % self.groups != 0 {
+            return Err(KernelError::invalid(
+                "groups",
+                format!("in_channels {} is not divisible by groups {}", self.in_channels, self.groups),
+            ));
+        }
+        if self.out_channels % self.groups != 0 {
+            return Err(KernelError::invalid(
+                "groups",
+                format!("out_channels {} is not divisible by groups {}", self.out_channels, self.groups),
+            ));
+        }
+        for axis in &self.axes {
+            axis.validate(self.padding_mode)?;
+        }
+        checked_product(&[self.batch, self.in_channels, self.input_pixels()], "input")?;
+        checked_product(&[self.batch, self.out_channels, self.output_pixels()], "output")?;
+        checked_product(&[self.out_channels, self.patch_len()], "weight")?;
+        Ok(())
+    }
+
+    pub fn input_pixels(&self) -> usize {
+        self.axes.iter().map(|a| a.input).product()
+    }
+
+    pub fn output_pixels(&self) -> usize {
+        self.axes.iter().map(|a| a.output()).product()
+    }
+
+    pub fn kernel_taps(&self) -> usize {
+        self.axes.iter().map(|a| a.kernel).product()
+    }
+
+    pub fn output_dims(&self) -> [usize; MAX_SPATIAL_DIMS] {
+        self.axes.map(|a| a.output())
+    }
+
+    /// Rows of one group's im2col matrix: (in_channels / groups) * kernel taps.
+    pub fn patch_len(&self) -> usize {
+        self.in_channels / self.groups * self.kernel_taps()
+    }
+
+    pub fn input_len(&self) -> usize {
+        self.batch * self.in_channels * self.input_pixels()
+    }
+
+    pub fn output_len(&self) -> usize {
+        self.batch * self.out_channels * self.output_pixels()
+    }
+
+    pub fn weight_len(&self) -> usize {
+        self.out_channels * self.patch_len()
+    }
+
+    /// A 1x1 (x1) kernel with stride 1 and no padding reads the input as its
+    /// own im2col matrix.
+    pub fn is_pointwise(&self) -> bool {
+        self.axes.iter().all(|a| {
+            a.kernel == 1 && a.stride == 1 && a.pad_before == 0 && a.pad_after == 0
+        })
+    }
+}
+
+/// Checks that a buffer holds exactly `expected` elements.
+pub(crate) fn check_len(argument: &'static str, actual: usize, expected: usize) -> KernelResult<()> {
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(KernelError::invalid(
+            argument,
+            format!("buffer holds {actual} elements, the shape needs {expected}"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(input: usize, kernel: usize, stride: usize, dilation: usize, pad: usize) -> Window {
+        Window { input, kernel, stride, dilation, pad_before: pad, pad_after: pad }
+    }
+
+    #[test]
+    fn output_size_matches_the_formula() {
+        // floor((H + 2P - D(K-1) - 1)/S) + 1
+        assert_eq!(window(28, 3, 1, 1, 1).output(), 28);
+        assert_eq!(window(112, 7, 2, 1, 3).output(), 56);
+        assert_eq!(window(28, 1, 2, 1, 0).output(), 14);
+        assert_eq!(window(10, 3, 3, 2, 0).output(), 2);
+        assert_eq!(window(5, 5, 1, 1, 0).output(), 1);
+    }
+
+    #[test]
+    fn kernel_larger_than_padded_input_is_refused() {
+        let err = window(4, 3, 1, 2, 0).validate(PaddingMode::Zeros).unwrap_err();
+        assert!(matches!(err, KernelError::InvalidArgument { argument: "weight", .. }));
+    }
+
+    #[test]
+    fn reflect_padding_must_be_smaller_than_input() {
+        assert!(window(3, 3, 1, 1, 2).validate(PaddingMode::Reflect).is_ok());
+        assert!(window(2, 3, 1, 1, 2).validate(PaddingMode::Reflect).is_err());
+        assert!(window(2, 3, 1, 1, 2).validate(PaddingMode::Circular).is_ok());
+    }
+
+    #[test]
+    fn padding_modes_map_coordinates() {
+        let n = 4;
+        let src = |m: PaddingMode| (-3..7).map(|p| m.source(p, n)).collect::<Vec<_>>();
+        let s = |v: &[usize]| v.iter().map(|&x| Some(x)).collect::<Vec<_>>();
+        assert_eq!(src(PaddingMode::Reflect), s(&[3, 2, 1, 0, 1, 2, 3, 2, 1, 0]));
+        assert_eq!(src(PaddingMode::Replicate), s(&[0, 0, 0, 0, 1, 2, 3, 3, 3, 3]));
+        assert_eq!(src(PaddingMode::Circular), s(&[1, 2, 3, 0, 1, 2, 3, 0, 1, 2]));
+        let zeros = src(PaddingMode::Zeros);
+        assert_eq!(zeros[..3], [None, None, None]);
+        assert_eq!(zeros[3..7], s(&[0, 1, 2, 3])[..]);
+    }
+
+    #[test]
+    fn groups_must_divide_channels() {
+        let axes = [window(5, 3, 1, 1, 0)];
+        assert!(ConvShape::new(1, 4, 6, 2, &axes, PaddingMode::Zeros).is_ok());
+        assert!(ConvShape::new(1, 4, 6, 4, &axes, PaddingMode::Zeros).is_err());
+        assert!(ConvShape::new(1, 3, 6, 2, &axes, PaddingMode::Zeros).is_err());
+        assert!(ConvShape::new(1, 4, 6, 0, &axes, PaddingMode::Zeros).is_err());
+    }
+
+    #[test]
+    fn element_count_overflow_is_refused() {
+        let big = Window { input: usize::MAX / 2, ..Window::UNIT };
+        assert!(ConvShape::new(4, 4, 4, 1, &[big], PaddingMode::Zeros).is_err());
+    }
+}

@@ -1,0 +1,274 @@
+//! im2col: gathering the receptive fields of output pixels into the columns
+//! of a matrix, one row per (channel, kernel tap), so that a convolution
+//! becomes one matrix product (Chellapilla et al., 2006).
+
+use super::geometry::{ConvShape, PaddingMode, Window, MAX_SPATIAL_DIMS};
+use super::matmul::Real;
+
+/// For one axis: which input coordinate each (output position, kernel tap)
+/// reads, with the padding mode already applied (-1 reads a zero).
+pub(crate) struct AxisTaps {
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    pad_before: usize,
+    taps: Vec<isize>,
+}
+
+impl AxisTaps {
+    fn new(axis: &Window, mode: PaddingMode) -> Self {
+        let out = axis.output();
+        let mut taps = Vec::with_capacity(out * axis.kernel);
+        for o in 0..out {
+            for k in 0..axis.kernel {
+                let pos = (o * axis.stride + k * axis.dilation) as isize - axis.pad_before as isize;
+                taps.push(mode.source(pos, axis.input).map_or(-1, |s| s as isize));
+            }
+        }
+        AxisTaps {
+            kernel: axis.kernel,
+            stride: axis.stride,
+            dilation: axis.dilation,
+            pad_before: axis.pad_before,
+            taps,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn source(&self, out: usize, tap: usize) -> isize {
+        self.taps[out * self.kernel + tap]
+    }
+
+    /// Input offset of output position 0 for `tap`: the position of output
+    /// `o` is `o * stride + offset`.
+    #[inline]
+    fn offset(&self, tap: usize) -> isize {
+        (tap * self.dilation) as isize - self.pad_before as isize
+    }
+
+    /// The output positions of `tap` that read inside the input
+    /// (`0 <= o*stride + offset < input`), where no padding rule applies.
+    fn interior(&self, tap: usize, input: usize, outputs: usize) -> (usize, usize) {
+        let offset = self.offset(tap);
+        let s = self.stride as isize;
+        let lo = if offset >= 0 { 0 } else { ((-offset) + s - 1) / s };
+        let hi = if (input as isize) <= offset { 0 } else { (input as isize - offset + s - 1) / s };
+        let lo = (lo as usize).min(outputs);
+        (lo, (hi as usize).clamp(lo, outputs))
+    }
+}
+
+/// Everything needed to build im2col rows of any image of a shape.
+pub(crate) struct Im2colPlan {
+    pub(crate) axes: [Window; MAX_SPATIAL_DIMS],
+    pub(crate) taps: [AxisTaps; MAX_SPATIAL_DIMS],
+    out_dims: [usize; MAX_SPATIAL_DIMS],
+    /// Interior output range along the last axis, one per kernel tap on it.
+    interior_w: Vec<(usize, usize)>,
+}
+
+/// A run of output pixels that share their leading coordinates.
+struct Segment {
+    od: usize,
+    oh: usize,
+    ow_start: usize,
+    ow_end: usize,
+    /// Column of the first pixel in the destination matrix.
+    column: usize,
+}
+
+impl Im2colPlan {
+    pub(crate) fn new(shape: &ConvShape) -> Self {
+        Self::from_axes(shape.axes, shape.padding_mode)
+    }
+
+    pub(crate) fn from_axes(axes: [Window; MAX_SPATIAL_DIMS], mode: PaddingMode) -> Self {
+        let taps = [0, 1, 2].map(|d| AxisTaps::new(&axes[d], mode));
+        let out_dims = axes.map(|a| a.output());
+        let interior_w = (0..axes[2].kernel)
+            .map(|l| taps[2].interior(l, axes[2].input, out_dims[2]))
+            .collect();
+        Im2colPlan { axes, taps, out_dims, interior_w }
+    }
+
+    pub(crate) fn kernel_taps(&self) -> usize {
+        self.axes.iter().map(|a| a.kernel).product()
+    }
+
+    fn input_pixels(&self) -> usize {
+        self.axes.iter().map(|a| a.input).product()
+    }
+
+    /// Splits output pixels `first..first+len` (C order) into runs along the last axis.
+    fn segments(&self, first: usize, len: usize) -> Vec<Segment> {
+        let [_, oh_n, ow_n] = self.out_dims;
+        let mut segments = Vec::new();
+        let mut p = first;
+        while p < first + len {
+            let ow = p % ow_n;
+            let rest = p / ow_n;
+            let run = (ow_n - ow).min(first + len - p);
+            segments.push(Segment {
+                od: rest / oh_n,
+                oh: rest % oh_n,
+                ow_start: ow,
+                ow_end: ow + run,
+                column: p - first,
+            });
+            p += run;
+        }
+        segments
+    }
+
+    /// Writes im2col rows `rows` of output pixels `first..first+len` into
+    /// `cols` (row `r` of the range at `cols[(r - rows.start) * ld..]`).
+    /// `image` holds the channels of one group, each `input_pixels` long.
+    /// Row r stands for channel r / taps and kernel tap r % taps (C order).
+    pub(crate) fn pack<T: Real>(
+        &self,
+        image: &[T],
+        rows: std::ops::Range<usize>,
+        first: usize,
+        len: usize,
+        cols: &mut [T],
+        ld: usize,
+    ) {
+        let segments = self.segments(first, len);
+        let [_, kh, kw] = self.axes.map(|a| a.kernel);
+        let [_, in_h, in_w] = self.axes.map(|a| a.input);
+        let taps = self.kernel_taps();
+        let pixels = self.input_pixels();
+        for (row_index, r) in rows.enumerate() {
+            let (channel, tap) = (r / taps, r % taps);
+            let (i, j, l) = (tap / (kh * kw), tap / kw % kh, tap % kw);
+            let plane = &image[channel * pixels..(channel + 1) * pixels];
+            let dst_row = &mut cols[row_index * ld..row_index * ld + len];
+            for seg in &segments {
+                let dst = &mut dst_row[seg.column..seg.column + (seg.ow_end - seg.ow_start)];
+                let sd = self.taps[0].source(seg.od, i);
+                let sh = self.taps[1].source(seg.oh, j);
+                if sd < 0 || sh < 0 {
+                    dst.fill(T::ZERO);
+                    continue;
+                }
+                let start = (sd as usize * in_h + sh as usize) * in_w;
+                self.gather_w(&plane[start..start + in_w], l, seg.ow_start, seg.ow_end, dst);
+            }
+        }
+    }
+
+    /// One run along the last axis: a strided copy inside the input, the
+    /// padding rule outside it.
+    #[inline]
+    fn gather_w<T: Real>(&self, src: &[T], tap: usize, ow_start: usize, ow_end: usize, dst: &mut [T]) {
+        let axis = &self.taps[2];
+        let (lo, hi) = self.interior_w[tap];
+        let (lo, hi) = (lo.clamp(ow_start, ow_end), hi.clamp(ow_start, ow_end));
+        let padded = |ow: usize| {
+            let s = axis.source(ow, tap);
+            if s < 0 {
+                T::ZERO
+            } else {
+                src[s as usize]
+            }
+        };
+        for ow in (ow_start..lo).chain(hi..ow_end) {
+            dst[ow - ow_start] = padded(ow);
+        }
+        if lo < hi {
+            let first = (lo * axis.stride) as isize + axis.offset(tap);
+            let first = first as usize;
+            let out = &mut dst[lo - ow_start..hi - ow_start];
+            if axis.stride == 1 {
+                out.copy_from_slice(&src[first..first + out.len()]);
+            } else {
+                for (k, v) in out.iter_mut().enumerate() {
+                    *v = src[first + k * axis.stride];
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// im2col written out directly from the definition, for comparison.
+    fn naive_rows(shape: &ConvShape, image: &[f64]) -> Vec<f64> {
+        let [d, h, w] = shape.axes;
+        let out = shape.output_dims();
+        let mut rows = Vec::new();
+        for c in 0..shape.in_channels {
+            for i in 0..d.kernel {
+                for j in 0..h.kernel {
+                    for l in 0..w.kernel {
+                        for od in 0..out[0] {
+                            for oh in 0..out[1] {
+                                for ow in 0..out[2] {
+                                    let pos = |a: &Window, o: usize, k: usize| {
+                                        (o * a.stride + k * a.dilation) as isize - a.pad_before as isize
+                                    };
+                                    let m = shape.padding_mode;
+                                    let v = match (
+                                        m.source(pos(&d, od, i), d.input),
+                                        m.source(pos(&h, oh, j), h.input),
+                                        m.source(pos(&w, ow, l), w.input),
+                                    ) {
+                                        (Some(x), Some(y), Some(z)) => {
+                                            image[((c * d.input + x) * h.input + y) * w.input + z]
+                                        }
+                                        _ => 0.0,
+                                    };
+                                    rows.push(v);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        rows
+    }
+
+    fn check(shape: &ConvShape) {
+        let plan = Im2colPlan::new(shape);
+        let image: Vec<f64> =
+            (0..shape.in_channels * shape.input_pixels()).map(|v| v as f64 + 1.0).collect();
+        let expected = naive_rows(shape, &image);
+        let pixels = shape.output_pixels();
+        let rows = shape.in_channels * shape.kernel_taps();
+        // Pack in uneven tiles and row blocks to exercise every boundary.
+        let mut got = vec![f64::NAN; rows * pixels];
+        let mut first = 0;
+        let mut tile = 1;
+        while first < pixels {
+            let len = tile.min(pixels - first);
+            let mut buf = vec![f64::NAN; rows * len];
+            let split = rows / 2;
+            plan.pack(&image, 0..split, first, len, &mut buf, len);
+            plan.pack(&image, split..rows, first, len, &mut buf[split * len..], len);
+            for r in 0..rows {
+                got[r * pixels + first..r * pixels + first + len].copy_from_slice(&buf[r * len..(r + 1) * len]);
+            }
+            first += len;
+            tile += 3;
+        }
+        assert_eq!(got, expected, "{shape:?}");
+    }
+
+    #[test]
+    fn matches_the_definition_for_every_padding_mode() {
+        for mode in [PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular] {
+            for (stride, dilation, pad_before, pad_after) in [(1, 1, 1, 1), (2, 1, 2, 1), (1, 2, 0, 2), (3, 2, 2, 2)] {
+                let w = Window { input: 7, kernel: 3, stride, dilation, pad_before, pad_after };
+                let h = Window { input: 5, kernel: 2, stride: 1, dilation: 1, pad_before: 1, pad_after: 0 };
+                let shape = ConvShape::new(1, 2, 1, 1, &[h, w], mode).unwrap();
+                check(&shape);
+                let d = Window { input: 4, kernel: 2, stride: 2, dilation: 1, pad_before: 1, pad_after: 1 };
+                check(&ConvShape::new(1, 1, 1, 1, &[d, h, w], mode).unwrap());
+                check(&ConvShape::new(1, 3, 1, 1, &[w], mode).unwrap());
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The one matrix product every convolution kernel funnels into, through
+//! the `gemm` crate (runtime-dispatched AVX-512/AVX2/scalar microkernels).
+
+use std::ops::{Add, AddAssign, Mul};
+
+/// The element types the kernels compute in: f32 and f64.
+pub trait Real:
+    Copy + Send + Sync + Default + PartialEq + PartialOrd + std::fmt::Debug + 'static
+    + Add<Output = Self> + AddAssign + Mul<Output = Self>
+{
+    const ZERO: Self;
+    const ONE: Self;
+}
+
+impl Real for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+impl Real for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+/// A row-major matrix view: `rows x cols` elements, row `r` at `data[r * ld..]`.
+pub(crate) struct MatRef<'a, T> {
+    pub data: &'a [T],
+    pub rows: usize,
+    pub cols: usize,
+    pub ld: usize,
+}
+
+/// A row-major destination given by pointer, for tasks that write disjoint
+/// elements of one shared output (interleaved rows, so no `&mut` slice).
+pub(crate) struct MatPtr<T> {
+    pub ptr: *mut T,
+    pub rows: usize,
+    pub cols: usize,
+    pub ld: usize,
+}
+
+fn fits(len: usize, rows: usize, cols: usize, ld: usize) -> bool {
+    rows == 0 || cols == 0 || ((rows - 1) * ld + cols <= len && cols <= ld)
+}
+
+/// `dst = a · b`, or `dst += a · b` when `accumulate`, on the calling thread.
+/// Each call reduces over the whole of `a.cols` in an order fixed by the
+/// shapes alone, so the result never depends on how callers spread calls
+/// over threads.
+///
+/// # Safety
+/// Every element `(r, c)` with `r < dst.rows`, `c < dst.cols` at
+/// `dst.ptr + r * dst.ld + c` must be valid for writes, and written by no
+/// other thread and read through no other reference during the call.
+pub(crate) unsafe fn matmul<T: Real>(dst: MatPtr<T>, a: MatRef<'_, T>, b: MatRef<'_, T>, accumulate: bool) {
+    let (m, n, k) = (dst.rows, dst.cols, a.cols);
+    assert!(a.rows == m && b.rows == k && b.cols == n, "matmul: shapes disagree");
+    assert!(
+        fits(a.data.len(), m, k, a.ld) && fits(b.data.len(), k, n, b.ld) && (m < 2 || n <= dst.ld),
+        "matmul: a view is out of bounds"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for r in 0..m {
+                // SAFETY: row r of dst is valid and exclusively ours (caller's contract).
+                unsafe { std::slice::from_raw_parts_mut(dst.ptr.add(r * dst.ld), n) }.fill(T::ZERO);
+            }
+        }
+        return;
+    }
+    // SAFETY: the asserts keep every element of `a` and `b` the kernel reads
+    // inside their slices; the caller vouches for `dst`.
+    unsafe {
+        gemm::gemm::<T>(
+            m,
+            n,
+            k,
+            dst.ptr,
+            1,
+            dst.ld as isize,
+            accumulate,
+            a.data.as_ptr(),
+            1,
+            a.ld as isize,
+            b.data.as_ptr(),
+            1,
+            b.ld as isize,
+            T::ONE,
+            T::ONE,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_a_triple_loop() {
+        let (m, n, k) = (5, 7, 300);
+        let a: Vec<f64> = (0..m * k).map(|v| ((v * 7) % 13) as f64 - 6.0).collect();
+        let b: Vec<f64> = (0..k * (n + 2)).map(|v| ((v * 5) % 11) as f64 - 5.0).collect();
+        let mut dst = vec![1.0; m * n];
+        // SAFETY: dst is a live m x n buffer used only here.
+        unsafe { matmul(
+            MatPtr { ptr: dst.as_mut_ptr(), rows: m, cols: n, ld: n },
+            MatRef { data: &a, rows: m, cols: k, ld: k },
+            MatRef { data: &b, rows: k, cols: n, ld: n + 2 },
+            true,
+        ) };
+        for r in 0..m {
+            for c in 0..n {
+                let exact: f64 = (0..k).map(|t| a[r * k + t] * b[t * (n + 2) + c]).sum();
+                assert_eq!(dst[r * n + c], exact + 1.0);
+            }
+        }
+    }
+
+    #[test]
+    fn empty_reduction_writes_zeros() {
+        let mut dst = vec![3.0f32; 4];
+        // SAFETY: dst is a live 2 x 2 buffer used only here.
+        unsafe { matmul(
+            MatPtr { ptr: dst.as_mut_ptr(), rows: 2, cols: 2, ld: 2 },
+            MatRef { data: &[], rows: 2, cols: 0, ld: 0 },
+            MatRef { data: &[], rows: 0, cols: 2, ld: 2 },
+            false,
+        ) };
+        assert_eq!(dst, vec![0.0; 4]);
+    }
+}

@@ -1,0 +1,12 @@
+//! convinit's Rust core.
+//!
+//! The kernels are plain functions on slices with no Python in them; the
+//! `bindings` module (built only with the `python` feature) converts
+//! arguments and errors for the `convinit._core` extension.
+
+pub mod conv;
+pub mod error;
+pub mod parallel;
+
+#[cfg(feature = "python")]
+mod bindings;

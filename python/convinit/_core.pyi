@@ -1,0 +1,45 @@
+"""Type stubs for the Rust extension ``convinit._core``.
+
+Callers are the Python modules of this package, which validate and
+normalize arguments first; the core re-checks shapes and lengths and raises
+ValueError/TypeError/MemoryError, never panics.
+"""
+
+from typing import Optional, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+# ---- convolution -----------------------------------------------------------
+
+def conv_forward(
+    input: npt.NDArray[np.floating],
+    weight: npt.NDArray[np.floating],
+    bias: Optional[npt.NDArray[np.floating]],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    pad_before: Sequence[int],
+    pad_after: Sequence[int],
+    groups: int,
+    padding_mode: str,
+    threads: int,
+) -> npt.NDArray[np.floating]: ...
+def unfold(
+    input: npt.NDArray[np.floating],
+    kernel_size: Sequence[int],
+    dilation: Sequence[int],
+    padding: Sequence[int],
+    stride: Sequence[int],
+    threads: int,
+) -> npt.NDArray[np.floating]: ...
+def fold(
+    input: npt.NDArray[np.floating],
+    output_size: Sequence[int],
+    kernel_size: Sequence[int],
+    dilation: Sequence[int],
+    padding: Sequence[int],
+    stride: Sequence[int],
+    threads: int,
+) -> npt.NDArray[np.floating]: ...

@@ -44,6 +44,10 @@ impl AxesArgs<'_> {
 }
 
 fn contiguous<'a, T: Element>(name: &str, array: &'a Bound<'_, PyArrayDyn<T>>) -> PyResult<&'a [T]> {
+    // as_slice also accepts Fortran order, which the kernels would misread.
+    if !array.is_c_contiguous() {
+        return Err(type_error(name, "a C-contiguous array"));
+    }
     // SAFETY: the Python layer hands us arrays it created or copied and holds
     // no other reference to during the call; we only read them.
     unsafe { array.as_slice() }.map_err(|_| type_error(name, "a C-contiguous array"))

@@ -1,0 +1,119 @@
+"""Side-by-side conv2d float32 forward timing: convinit vs torch vs a NumPy
+im2col + matmul baseline, in one process, medians of interleaved repeats.
+
+    OPENBLAS_CORETYPE= OPENBLAS_L2_SIZE= python benchmarks/bench_conv.py --threads 2
+
+(unset the two OpenBLAS variables in this command only: they slow NumPy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import numpy as np
+
+import convinit
+
+# (N, C, H, W, O, k, stride, pad)
+SUITE = [
+    (64, 1, 28, 28, 32, 3, 1, 1),
+    (64, 32, 14, 14, 64, 3, 1, 1),
+    (8, 64, 56, 56, 64, 3, 1, 1),
+    (8, 256, 14, 14, 256, 3, 1, 1),
+    (8, 128, 28, 28, 256, 1, 2, 0),
+    (4, 3, 112, 112, 64, 7, 2, 3),
+]
+
+
+def numpy_im2col_conv2d(x: np.ndarray, w: np.ndarray, stride: int, pad: int) -> np.ndarray:
+    """The textbook baseline: pad, gather all patches with stride tricks, one matmul."""
+    n, c, h, wd = x.shape
+    o, _, k, _ = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    oh, ow = (h + 2 * pad - k) // stride + 1, (wd + 2 * pad - k) // stride + 1
+    sn, sc, sh, sw = xp.strides
+    patches = np.lib.stride_tricks.as_strided(
+        xp, (n, oh, ow, c, k, k), (sn, sh * stride, sw * stride, sc, sh, sw), writeable=False
+    )
+    cols = patches.reshape(n * oh * ow, c * k * k)
+    out = cols @ w.reshape(o, -1).T
+    return out.reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
+
+
+def flops(case) -> float:
+    n, c, h, w, o, k, s, p = case
+    oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    return 2.0 * n * o * oh * ow * c * k * k
+
+
+def median_times(fns: dict, repeats: int, min_time: float = 0.05) -> dict:
+    """Interleaved repeats: each round times every backend once, so drift in
+    machine load hits all of them alike. Each sample loops until min_time."""
+    samples = {name: [] for name in fns}
+    loops = {}
+    for name, fn in fns.items():
+        fn()
+        t0 = time.perf_counter()
+        fn()
+        one = time.perf_counter() - t0
+        loops[name] = max(1, int(min_time / max(one, 1e-9)))
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(loops[name]):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / loops[name])
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy baseline")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    rows = []
+    print(f"conv2d {args.dtype} forward, {args.threads} threads, median of {args.repeats} interleaved repeats")
+    header = f"{'N,C,H,W -> O, k,s,p':<28}{'convinit ms':>12}{'GFLOP/s':>9}{'torch ms':>10}{'vs torch':>9}"
+    header += "" if args.no_numpy else f"{'numpy ms':>10}{'vs numpy':>9}"
+    print(header)
+    for case in SUITE:
+        n, c, h, w, o, k, s, p = case
+        x = rng.standard_normal((n, c, h, w)).astype(args.dtype)
+        wt = (rng.standard_normal((o, c, k, k)) / math.sqrt(c * k * k)).astype(args.dtype)
+        tx, tw = torch.from_numpy(x), torch.from_numpy(wt)
+        fns = {
+            "convinit": lambda: convinit.conv2d(x, wt, stride=s, padding=p, threads=args.threads),
+            "torch": lambda: torch.nn.functional.conv2d(tx, tw, stride=s, padding=p),
+        }
+        if not args.no_numpy:
+            fns["numpy"] = lambda: numpy_im2col_conv2d(x, wt, s, p)
+        with torch.no_grad():
+            t = median_times(fns, args.repeats)
+        gflops = flops(case) / t["convinit"] / 1e9
+        row = {"case": case, "gflops": gflops, **{f"{k}_ms": v * 1e3 for k, v in t.items()}}
+        row["vs_torch"] = t["torch"] / t["convinit"]
+        line = f"{f'{n},{c},{h},{w} -> {o}, {k},{s},{p}':<28}{t['convinit'] * 1e3:>12.3f}{gflops:>9.0f}"
+        line += f"{t['torch'] * 1e3:>10.3f}{row['vs_torch']:>8.2f}x"
+        if not args.no_numpy:
+            row["vs_numpy"] = t["numpy"] / t["convinit"]
+            line += f"{t['numpy'] * 1e3:>10.3f}{row['vs_numpy']:>8.2f}x"
+        print(line)
+        rows.append(row)
+    geo = lambda key: math.exp(statistics.mean(math.log(r[key]) for r in rows))
+    summary = f"geomean speed-up: {geo('vs_torch'):.2f}x torch"
+    if not args.no_numpy:
+        summary += f", {geo('vs_numpy'):.2f}x numpy"
+    print(summary)
+
+
+if __name__ == "__main__":
+    main()

@@ -62,6 +62,9 @@ def median_times(fns: dict, repeats: int, min_time: float = 0.05) -> dict:
         loops[name] = max(1, int(min_time / max(one, 1e-9)))
     for _ in range(repeats):
         for name, fn in fns.items():
+            # Let the previous backend's spinning worker threads (OpenMP,
+            # OpenBLAS, rayon) go to sleep before timing the next one.
+            time.sleep(0.02)
             t0 = time.perf_counter()
             for _ in range(loops[name]):
                 fn()

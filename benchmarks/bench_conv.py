@@ -16,17 +16,7 @@ import time
 import numpy as np
 
 import convinit
-
-# (N, C, H, W, O, k, stride, pad)
-SUITE = [
-    (64, 1, 28, 28, 32, 3, 1, 1),
-    (64, 32, 14, 14, 64, 3, 1, 1),
-    (8, 64, 56, 56, 64, 3, 1, 1),
-    (8, 256, 14, 14, 256, 3, 1, 1),
-    (8, 128, 28, 28, 256, 1, 2, 0),
-    (4, 3, 112, 112, 64, 7, 2, 3),
-]
-
+from convinit.suites import CONV2D_SUITE
 
 def numpy_im2col_conv2d(x: np.ndarray, w: np.ndarray, stride: int, pad: int) -> np.ndarray:
     """The textbook baseline: pad, gather all patches with stride tricks, one matmul."""
@@ -41,12 +31,6 @@ def numpy_im2col_conv2d(x: np.ndarray, w: np.ndarray, stride: int, pad: int) -> 
     cols = patches.reshape(n * oh * ow, c * k * k)
     out = cols @ w.reshape(o, -1).T
     return out.reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
-
-
-def flops(case) -> float:
-    n, c, h, w, o, k, s, p = case
-    oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-    return 2.0 * n * o * oh * ow * c * k * k
 
 
 def median_times(fns: dict, repeats: int, min_time: float = 0.05) -> dict:
@@ -88,7 +72,7 @@ def main() -> None:
     header = f"{'N,C,H,W -> O, k,s,p':<28}{'convinit ms':>12}{'GFLOP/s':>9}{'torch ms':>10}{'vs torch':>9}"
     header += "" if args.no_numpy else f"{'numpy ms':>10}{'vs numpy':>9}"
     print(header)
-    for case in SUITE:
+    for case in CONV2D_SUITE.values():
         n, c, h, w, o, k, s, p = case
         x = rng.standard_normal((n, c, h, w)).astype(args.dtype)
         wt = (rng.standard_normal((o, c, k, k)) / math.sqrt(c * k * k)).astype(args.dtype)
@@ -101,10 +85,10 @@ def main() -> None:
             fns["numpy"] = lambda: numpy_im2col_conv2d(x, wt, s, p)
         with torch.no_grad():
             t = median_times(fns, args.repeats)
-        gflops = flops(case) / t["convinit"] / 1e9
+        gflops = case.flops() / t["convinit"] / 1e9
         row = {"case": case, "gflops": gflops, **{f"{k}_ms": v * 1e3 for k, v in t.items()}}
         row["vs_torch"] = t["torch"] / t["convinit"]
-        line = f"{f'{n},{c},{h},{w} -> {o}, {k},{s},{p}':<28}{t['convinit'] * 1e3:>12.3f}{gflops:>9.0f}"
+        line = f"{case.label:<28}{t['convinit'] * 1e3:>12.3f}{gflops:>9.0f}"
         line += f"{t['torch'] * 1e3:>10.3f}{row['vs_torch']:>8.2f}x"
         if not args.no_numpy:
             row["vs_numpy"] = t["numpy"] / t["convinit"]

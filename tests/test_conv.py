@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import convinit
+from convinit.suites import CONV2D_SUITE
 from conftest import assert_close
 
 DTYPES = [np.float32, np.float64]
@@ -106,13 +107,9 @@ def test_conv3d_matches_torch(problem):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
     "shape",
-    [  # (N, C, H, W, O, k, stride, pad): the benchmark suite, scaled down in batch
-        (2, 1, 28, 28, 32, 3, 1, 1),
-        (2, 32, 14, 14, 64, 3, 1, 1),
-        (1, 64, 56, 56, 64, 3, 1, 1),
-        (1, 256, 14, 14, 256, 3, 1, 1),
-        (2, 128, 28, 28, 256, 1, 2, 0),
-        (1, 3, 112, 112, 64, 7, 2, 3),
+    # The benchmark suite with batches of at most 2, and the widest reductions.
+    [layer._replace(batch=min(layer.batch, 2)) for layer in CONV2D_SUITE.values()]
+    + [
         (1, 512, 7, 7, 8, 3, 1, 1),  # K = 4608, the largest reduction the tolerance covers
         (3, 16, 9, 9, 16, 1, 1, 0),  # pointwise: no im2col
     ],
@@ -137,15 +134,9 @@ def test_source_text_example():
     """Text 000: the 3x3 kernel on its 6x5 input equals correlate2d(mode='valid')."""
     import scipy.signal
 
-    w = np.array([[1, 2, 3], [4, 5, 6], [-1, -2, -3]], np.float32)
-    x = np.array([
-        [-0.21556299, -0.11002319, -0.3499612, 1.49290769, -0.50435978],
-        [0.06348409, 0.66873375, 0.14251138, -1.6414004, -0.91561852],
-        [-2.52451962, -1.97544675, -0.24609529, -1.11489934, -1.44793437],
-        [1.26260575, -0.62047366, 0.12274525, 0.25200227, -0.83925847],
-        [-1.54336488, -0.05100702, 0.36608208, 0.51712927, -0.97133877],
-        [-1.54336488, -0.05100702, 0.36608208, 0.51712927, -0.97133877],
-    ])
+    from convinit.demo import TEXT_INPUT as x, TEXT_KERNEL
+
+    w = TEXT_KERNEL.astype(np.float32)
     ref = scipy.signal.correlate2d(x, w.astype(np.float64), mode="valid")
     assert ref.shape == (4, 3)
     assert_close(convinit.correlate2d(x, w.astype(np.float64), mode="valid"), ref, np.float64)

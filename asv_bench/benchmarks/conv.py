@@ -3,16 +3,9 @@
 import numpy as np
 
 import convinit
+from convinit.suites import CONV2D_SUITE
 
-# (N, C, H, W, O, k, stride, pad): the README's benchmark suite.
-LAYERS = {
-    "mnist-conv1": (64, 1, 28, 28, 32, 3, 1, 1),
-    "mnist-conv2": (64, 32, 14, 14, 64, 3, 1, 1),
-    "resnet-56x56": (8, 64, 56, 56, 64, 3, 1, 1),
-    "resnet-14x14": (8, 256, 14, 14, 256, 3, 1, 1),
-    "pointwise-s2": (8, 128, 28, 28, 256, 1, 2, 0),
-    "stem-7x7": (4, 3, 112, 112, 64, 7, 2, 3),
-}
+LAYERS = CONV2D_SUITE
 
 
 def numpy_reference(x, w, stride, pad):

@@ -8,6 +8,20 @@ use crate::error::{try_zeroed, KernelError};
 use numpy::{Element, PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
+/// Calls `$typed::<f32>` or `$typed::<f64>` with `$input` cast to the
+/// matching array type, or raises TypeError for any other dtype.
+macro_rules! dispatch_float {
+    ($input:expr, $typed:ident($($arg:expr),*)) => {
+        if let Ok(x) = $input.cast::<PyArrayDyn<f32>>() {
+            $typed($($arg,)* x)
+        } else if let Ok(x) = $input.cast::<PyArrayDyn<f64>>() {
+            $typed($($arg,)* x)
+        } else {
+            Err(type_error("input", "a float32 or float64 array"))
+        }
+    };
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(conv_forward, m)?)?;
     m.add_function(wrap_pyfunction!(unfold, m)?)?;
@@ -60,13 +74,13 @@ fn into_array<'py, T: Element>(py: Python<'py>, data: Vec<T>, shape: &[usize]) -
 #[allow(clippy::too_many_arguments)]
 fn conv_forward_typed<'py, T: Real + Element>(
     py: Python<'py>,
-    input: &Bound<'py, PyArrayDyn<T>>,
     weight: &Bound<'py, PyAny>,
     bias: Option<&Bound<'py, PyAny>>,
     axes: AxesArgs<'_>,
     groups: usize,
     padding_mode: &str,
     threads: usize,
+    input: &Bound<'py, PyArrayDyn<T>>,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
     let weight = weight.cast::<PyArrayDyn<T>>().map_err(|_| type_error("weight", "the dtype of input"))?;
     let bias = match bias {
@@ -123,13 +137,7 @@ fn conv_forward<'py>(
     threads: usize,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
     let axes = AxesArgs { stride: &stride, dilation: &dilation, pad_before: &pad_before, pad_after: &pad_after };
-    if let Ok(x) = input.cast::<PyArrayDyn<f32>>() {
-        conv_forward_typed(py, x, weight, bias, axes, groups, padding_mode, threads)
-    } else if let Ok(x) = input.cast::<PyArrayDyn<f64>>() {
-        conv_forward_typed(py, x, weight, bias, axes, groups, padding_mode, threads)
-    } else {
-        Err(type_error("input", "a float32 or float64 array"))
-    }
+    dispatch_float!(input, conv_forward_typed(py, weight, bias, axes, groups, padding_mode, threads))
 }
 
 /// A 2-axis-or-more sliding window over `spatial` with zero padding.
@@ -140,10 +148,10 @@ fn unfold_shape(batch: usize, channels: usize, spatial: &[usize], kernel: &[usiz
 
 fn unfold_typed<'py, T: Real + Element>(
     py: Python<'py>,
-    input: &Bound<'py, PyArrayDyn<T>>,
     kernel: &[usize],
     axes: AxesArgs<'_>,
     threads: usize,
+    input: &Bound<'py, PyArrayDyn<T>>,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
     let in_shape = input.shape().to_vec();
     if in_shape.len() < 3 {
@@ -176,22 +184,16 @@ fn unfold<'py>(
     threads: usize,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
     let axes = AxesArgs { stride: &stride, dilation: &dilation, pad_before: &padding, pad_after: &padding };
-    if let Ok(x) = input.cast::<PyArrayDyn<f32>>() {
-        unfold_typed(py, x, &kernel_size, axes, threads)
-    } else if let Ok(x) = input.cast::<PyArrayDyn<f64>>() {
-        unfold_typed(py, x, &kernel_size, axes, threads)
-    } else {
-        Err(type_error("input", "a float32 or float64 array"))
-    }
+    dispatch_float!(input, unfold_typed(py, &kernel_size, axes, threads))
 }
 
 fn fold_typed<'py, T: Real + Element>(
     py: Python<'py>,
-    cols: &Bound<'py, PyArrayDyn<T>>,
     output_size: &[usize],
     kernel: &[usize],
     axes: AxesArgs<'_>,
     threads: usize,
+    cols: &Bound<'py, PyArrayDyn<T>>,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
     let c_shape = cols.shape().to_vec();
     if c_shape.len() != 3 {
@@ -240,11 +242,5 @@ fn fold<'py>(
     threads: usize,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
     let axes = AxesArgs { stride: &stride, dilation: &dilation, pad_before: &padding, pad_after: &padding };
-    if let Ok(x) = input.cast::<PyArrayDyn<f32>>() {
-        fold_typed(py, x, &output_size, &kernel_size, axes, threads)
-    } else if let Ok(x) = input.cast::<PyArrayDyn<f64>>() {
-        fold_typed(py, x, &output_size, &kernel_size, axes, threads)
-    } else {
-        Err(type_error("input", "a float32 or float64 array"))
-    }
+    dispatch_float!(input, fold_typed(py, &output_size, &kernel_size, axes, threads))
 }

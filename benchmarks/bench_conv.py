@@ -56,49 +56,73 @@ def median_times(fns: dict, repeats: int, min_time: float = 0.05) -> dict:
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
+def measure(case, dtype: str, threads: int, repeats: int, with_numpy: bool, rng) -> dict:
+    import torch
+
+    n, c, h, w, o, k, s, p = case
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = (rng.standard_normal((o, c, k, k)) / math.sqrt(c * k * k)).astype(dtype)
+    tx, tw = torch.from_numpy(x), torch.from_numpy(wt)
+    fns = {
+        "convinit": lambda: convinit.conv2d(x, wt, stride=s, padding=p, threads=threads),
+        "torch": lambda: torch.nn.functional.conv2d(tx, tw, stride=s, padding=p),
+    }
+    if with_numpy:
+        fns["numpy"] = lambda: numpy_im2col_conv2d(x, wt, s, p)
+    with torch.no_grad():
+        t = median_times(fns, repeats)
+    row = {"layer": case.label, "gflops": case.flops() / t["convinit"] / 1e9}
+    row.update({f"{name}_ms": v * 1e3 for name, v in t.items()})
+    row.update({f"vs_{name}": v / t["convinit"] for name, v in t.items() if name != "convinit"})
+    return row
+
+
+COLUMNS = [  # (key, header, format)
+    ("layer", "N,C,H,W -> O, k,s,p", "{}"),
+    ("convinit_ms", "convinit ms", "{:.3f}"),
+    ("gflops", "GFLOP/s", "{:.0f}"),
+    ("torch_ms", "torch ms", "{:.3f}"),
+    ("vs_torch", "vs torch", "{:.2f}x"),
+    ("numpy_ms", "numpy ms", "{:.3f}"),
+    ("vs_numpy", "vs numpy", "{:.2f}x"),
+]
+
+
+def render(rows: list, markdown: bool) -> str:
+    cols = [c for c in COLUMNS if c[0] in rows[0]]
+    cells = [[fmt.format(r[key]) for key, _, fmt in cols] for r in rows]
+    headers = [h for _, h, _ in cols]
+    if markdown:
+        lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    fmt_row = lambda values: "  ".join(v.rjust(wd) if i else v.ljust(wd) for i, (v, wd) in enumerate(zip(values, widths)))
+    return "\n".join([fmt_row(headers)] + [fmt_row(c) for c in cells])
+
+
+def geomean(rows: list, key: str) -> float:
+    return math.exp(statistics.mean(math.log(r[key]) for r in rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy baseline")
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
-    rows = []
     print(f"conv2d {args.dtype} forward, {args.threads} threads, median of {args.repeats} interleaved repeats")
-    header = f"{'N,C,H,W -> O, k,s,p':<28}{'convinit ms':>12}{'GFLOP/s':>9}{'torch ms':>10}{'vs torch':>9}"
-    header += "" if args.no_numpy else f"{'numpy ms':>10}{'vs numpy':>9}"
-    print(header)
-    for case in CONV2D_SUITE.values():
-        n, c, h, w, o, k, s, p = case
-        x = rng.standard_normal((n, c, h, w)).astype(args.dtype)
-        wt = (rng.standard_normal((o, c, k, k)) / math.sqrt(c * k * k)).astype(args.dtype)
-        tx, tw = torch.from_numpy(x), torch.from_numpy(wt)
-        fns = {
-            "convinit": lambda: convinit.conv2d(x, wt, stride=s, padding=p, threads=args.threads),
-            "torch": lambda: torch.nn.functional.conv2d(tx, tw, stride=s, padding=p),
-        }
-        if not args.no_numpy:
-            fns["numpy"] = lambda: numpy_im2col_conv2d(x, wt, s, p)
-        with torch.no_grad():
-            t = median_times(fns, args.repeats)
-        gflops = case.flops() / t["convinit"] / 1e9
-        row = {"case": case, "gflops": gflops, **{f"{k}_ms": v * 1e3 for k, v in t.items()}}
-        row["vs_torch"] = t["torch"] / t["convinit"]
-        line = f"{case.label:<28}{t['convinit'] * 1e3:>12.3f}{gflops:>9.0f}"
-        line += f"{t['torch'] * 1e3:>10.3f}{row['vs_torch']:>8.2f}x"
-        if not args.no_numpy:
-            row["vs_numpy"] = t["numpy"] / t["convinit"]
-            line += f"{t['numpy'] * 1e3:>10.3f}{row['vs_numpy']:>8.2f}x"
-        print(line)
-        rows.append(row)
-    geo = lambda key: math.exp(statistics.mean(math.log(r[key]) for r in rows))
-    summary = f"geomean speed-up: {geo('vs_torch'):.2f}x torch"
+    rows = [measure(case, args.dtype, args.threads, args.repeats, not args.no_numpy, rng)
+            for case in CONV2D_SUITE.values()]
+    print(render(rows, args.markdown))
+    summary = f"geomean speed-up: {geomean(rows, 'vs_torch'):.2f}x torch"
     if not args.no_numpy:
-        summary += f", {geo('vs_numpy'):.2f}x numpy"
+        summary += f", {geomean(rows, 'vs_numpy'):.2f}x numpy"
     print(summary)
 
 

@@ -2,6 +2,7 @@
 initialization, and a harness that verifies any implementation of them."""
 
 from ._core import __version__
+from .backward import conv2d_backward, conv_transpose2d
 from .conv import conv1d, conv2d, conv3d, conv_output_size, fold, unfold
 from .signal import convolve2d, correlate2d
 
@@ -10,6 +11,8 @@ __all__ = [
     "conv1d",
     "conv2d",
     "conv3d",
+    "conv2d_backward",
+    "conv_transpose2d",
     "conv_output_size",
     "convolve2d",
     "correlate2d",

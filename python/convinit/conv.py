@@ -6,6 +6,7 @@ nested lists, and returns a NumPy array of the input's dtype.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -50,18 +51,41 @@ def conv_output_size(
     return tuple(out) if dims else out[0]
 
 
-def _conv(
-    spatial: int,
-    input: Any,
-    weight: Any,
-    bias: Any,
-    stride: IntOrTuple,
-    padding: Union[IntOrTuple, str],
-    dilation: IntOrTuple,
-    groups: int,
-    padding_mode: str,
-    threads: Optional[int],
-) -> np.ndarray:
+@dataclass
+class ConvCall:
+    """A validated convolution: batched C-contiguous arrays of one dtype and
+    the per-axis geometry the core takes."""
+
+    x: np.ndarray
+    w: np.ndarray
+    b: Optional[np.ndarray]
+    dtype: np.dtype
+    strides: tuple[int, ...]
+    dilations: tuple[int, ...]
+    before: tuple[int, ...]
+    after: tuple[int, ...]
+    groups: int
+    padding_mode: str
+    out_size: tuple[int, ...]
+    unbatched: bool
+    threads: int
+
+    def geometry(self) -> tuple:
+        """The core's trailing arguments after the arrays."""
+        return (list(self.strides), list(self.dilations), list(self.before), list(self.after), self.groups,
+                self.padding_mode)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.x.shape[0], self.w.shape[0], *self.out_size)
+
+    def unbatch(self, array: Optional[np.ndarray]) -> Optional[np.ndarray]:
+        return array[0] if self.unbatched and array is not None else array
+
+
+def prepare_conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOrTuple, padding: Union[IntOrTuple, str],
+                 dilation: IntOrTuple, groups: Any, padding_mode: str, threads: Optional[int]) -> ConvCall:
+    """Checks every argument of a ``conv{spatial}d`` call, as PyTorch does."""
     x = float_array(input, "input")
     w = float_array(weight, "weight")
     b = None if bias is None else float_array(bias, "bias")
@@ -94,20 +118,18 @@ def _conv(
                 f"{padded} on spatial axis {axis}"
             )
         out_size.append((padded - span) // strides[axis] + 1)
-    check_allocation((x.shape[0], w.shape[0], *out_size), dtype, f"{name} output")
-    out = _core.conv_forward(
-        c_contiguous(x, dtype),
-        c_contiguous(w, dtype),
-        None if b is None else c_contiguous(b, dtype),
-        list(strides),
-        list(dilations),
-        list(before),
-        list(after),
-        groups,
-        padding_mode,
-        threads_arg(threads),
+    return ConvCall(
+        x=c_contiguous(x, dtype), w=c_contiguous(w, dtype), b=None if b is None else c_contiguous(b, dtype),
+        dtype=dtype, strides=strides, dilations=dilations, before=before, after=after, groups=groups,
+        padding_mode=padding_mode, out_size=tuple(out_size), unbatched=unbatched, threads=threads_arg(threads),
     )
-    return out[0] if unbatched else out
+
+
+def _conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOrTuple, padding: Union[IntOrTuple, str],
+          dilation: IntOrTuple, groups: int, padding_mode: str, threads: Optional[int]) -> np.ndarray:
+    call = prepare_conv(spatial, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads)
+    check_allocation(call.output_shape, call.dtype, f"conv{spatial}d output")
+    return call.unbatch(_core.conv_forward(call.x, call.w, call.b, *call.geometry(), call.threads))
 
 
 def _groups(groups: Any, channels: int, weight_shape: tuple[int, ...]) -> int:

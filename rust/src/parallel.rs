@@ -53,6 +53,14 @@ pub fn effective_threads(threads: usize) -> usize {
 #[derive(Clone, Copy)]
 pub(crate) struct SharedMut<T>(pub *mut T);
 
+impl<T> SharedMut<T> {
+    /// The pointer. (A method, so closures capture the whole Send wrapper
+    /// rather than its raw-pointer field.)
+    pub(crate) fn get(self) -> *mut T {
+        self.0
+    }
+}
+
 // SAFETY: SharedMut is only handed to tasks that write disjoint index ranges
 // of one live allocation, which outlives the parallel section that uses it.
 unsafe impl<T: Send> Send for SharedMut<T> {}

@@ -8,19 +8,21 @@ use crate::error::{try_zeroed, KernelError};
 use numpy::{Element, PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
-/// Calls `$typed::<f32>` or `$typed::<f64>` with `$input` cast to the
+/// Calls `$typed::<f32>` or `$typed::<f64>` with `$array` cast to the
 /// matching array type, or raises TypeError for any other dtype.
-macro_rules! dispatch_float {
-    ($input:expr, $typed:ident($($arg:expr),*)) => {
-        if let Ok(x) = $input.cast::<PyArrayDyn<f32>>() {
+macro_rules! dispatch_float_impl {
+    ($name:literal, $array:expr, $typed:ident($($arg:expr),*)) => {
+        if let Ok(x) = $array.cast::<PyArrayDyn<f32>>() {
             $typed($($arg,)* x)
-        } else if let Ok(x) = $input.cast::<PyArrayDyn<f64>>() {
+        } else if let Ok(x) = $array.cast::<PyArrayDyn<f64>>() {
             $typed($($arg,)* x)
         } else {
-            Err(type_error("input", "a float32 or float64 array"))
+            Err(type_error($name, "a float32 or float64 array"))
         }
     };
 }
+
+pub(super) use dispatch_float_impl as dispatch_float;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(conv_forward, m)?)?;
@@ -30,11 +32,11 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 }
 
 /// Per-axis window parameters as Python passes them.
-struct AxesArgs<'a> {
-    stride: &'a [usize],
-    dilation: &'a [usize],
-    pad_before: &'a [usize],
-    pad_after: &'a [usize],
+pub(super) struct AxesArgs<'a> {
+    pub stride: &'a [usize],
+    pub dilation: &'a [usize],
+    pub pad_before: &'a [usize],
+    pub pad_after: &'a [usize],
 }
 
 impl AxesArgs<'_> {
@@ -57,7 +59,41 @@ impl AxesArgs<'_> {
     }
 }
 
-fn contiguous<'a, T: Element>(name: &str, array: &'a Bound<'_, PyArrayDyn<T>>) -> PyResult<&'a [T]> {
+/// Everything but the arrays that defines a convolution, as Python passes it.
+pub(super) struct ConvArgs<'a> {
+    pub axes: AxesArgs<'a>,
+    pub groups: usize,
+    pub padding_mode: &'a str,
+}
+
+impl ConvArgs<'_> {
+    /// The geometry of input `(N, C, *spatial)` convolved with weight `(O, C/groups, *kernel)`.
+    pub(super) fn shape(&self, in_shape: &[usize], w_shape: &[usize]) -> Result<ConvShape, KernelError> {
+        if in_shape.len() < 3 || w_shape.len() != in_shape.len() {
+            return Err(KernelError::invalid(
+                "weight",
+                "expected input (N, C, *spatial) and weight (O, C/groups, *kernel) of equal rank",
+            ));
+        }
+        let mode = PaddingMode::parse(self.padding_mode)?;
+        let windows = self.axes.windows(&in_shape[2..], &w_shape[2..])?;
+        let shape = ConvShape::new(in_shape[0], in_shape[1], w_shape[0], self.groups, &windows, mode)?;
+        if w_shape[1] * self.groups != in_shape[1] {
+            return Err(KernelError::invalid(
+                "weight",
+                format!("expected {} input channels per group, weight has {}", in_shape[1] / self.groups, w_shape[1]),
+            ));
+        }
+        Ok(shape)
+    }
+}
+
+/// `array` cast to the element type `T` of the array it must match.
+pub(super) fn same_dtype<'a, 'py, T: Element>(name: &str, array: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, PyArrayDyn<T>>> {
+    array.cast::<PyArrayDyn<T>>().map_err(|_| type_error(name, "the dtype of the other arrays"))
+}
+
+pub(super) fn contiguous<'a, T: Element>(name: &str, array: &'a Bound<'_, PyArrayDyn<T>>) -> PyResult<&'a [T]> {
     // as_slice also accepts Fortran order, which the kernels would misread.
     if !array.is_c_contiguous() {
         return Err(type_error(name, "a C-contiguous array"));
@@ -67,55 +103,39 @@ fn contiguous<'a, T: Element>(name: &str, array: &'a Bound<'_, PyArrayDyn<T>>) -
     unsafe { array.as_slice() }.map_err(|_| type_error(name, "a C-contiguous array"))
 }
 
-fn into_array<'py, T: Element>(py: Python<'py>, data: Vec<T>, shape: &[usize]) -> PyResult<Bound<'py, PyUntypedArray>> {
+pub(super) fn into_array<'py, T: Element>(py: Python<'py>, data: Vec<T>, shape: &[usize]) -> PyResult<Bound<'py, PyUntypedArray>> {
     Ok(PyArray1::from_vec(py, data).reshape(shape)?.as_untyped().clone())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn conv_forward_typed<'py, T: Real + Element>(
     py: Python<'py>,
     weight: &Bound<'py, PyAny>,
     bias: Option<&Bound<'py, PyAny>>,
-    axes: AxesArgs<'_>,
-    groups: usize,
-    padding_mode: &str,
+    args: ConvArgs<'_>,
     threads: usize,
     input: &Bound<'py, PyArrayDyn<T>>,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
-    let weight = weight.cast::<PyArrayDyn<T>>().map_err(|_| type_error("weight", "the dtype of input"))?;
-    let bias = match bias {
-        Some(b) => Some(b.cast::<PyArrayDyn<T>>().map_err(|_| type_error("bias", "the dtype of input"))?.clone()),
-        None => None,
-    };
+    let weight = same_dtype::<T>("weight", weight)?;
+    let bias = bias.map(|b| same_dtype::<T>("bias", b)).transpose()?;
     let (in_shape, w_shape) = (input.shape().to_vec(), weight.shape().to_vec());
-    if in_shape.len() < 3 || w_shape.len() != in_shape.len() {
-        return Err(type_error("weight", "input (N, C, *spatial) and weight (O, C/groups, *kernel) of equal rank"));
-    }
-    let spatial = in_shape.len() - 2;
     let (x, w) = (contiguous("input", input)?, contiguous("weight", weight)?);
-    let b = match &bias {
-        Some(b) => Some(contiguous("bias", b)?),
-        None => None,
-    };
-    let mode = PaddingMode::parse(padding_mode).map_err(super::errors::to_pyerr)?;
+    let b = bias.map(|b| contiguous("bias", b)).transpose()?;
     let (shape, data) = py.detach(|| {
         guarded(|| {
-            let windows = axes.windows(&in_shape[2..], &w_shape[2..])?;
-            let shape = ConvShape::new(in_shape[0], in_shape[1], w_shape[0], groups, &windows, mode)?;
-            if w_shape[1] * groups != in_shape[1] {
-                return Err(KernelError::invalid(
-                    "weight",
-                    format!("expected {} input channels per group, weight has {}", in_shape[1] / groups, w_shape[1]),
-                ));
-            }
+            let shape = args.shape(&in_shape, &w_shape)?;
             let mut out = try_zeroed::<T>(shape.output_len(), "the output")?;
             conv::conv_forward(&shape, x, w, b, &mut out, threads)?;
             Ok((shape, out))
         })
     })?;
-    let mut out_shape = vec![shape.batch, shape.out_channels];
-    out_shape.extend_from_slice(&shape.output_dims()[3 - spatial..]);
-    into_array(py, data, &out_shape)
+    into_array(py, data, &output_shape(&shape, in_shape.len() - 2))
+}
+
+/// (N, O, *output spatial) with as many spatial axes as the caller's arrays.
+pub(super) fn output_shape(shape: &ConvShape, spatial: usize) -> Vec<usize> {
+    let mut dims = vec![shape.batch, shape.out_channels];
+    dims.extend_from_slice(&shape.output_dims()[3 - spatial..]);
+    dims
 }
 
 /// Convolution forward. `input` (N, C, *spatial) and `weight` (O, C/groups,
@@ -137,7 +157,8 @@ fn conv_forward<'py>(
     threads: usize,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
     let axes = AxesArgs { stride: &stride, dilation: &dilation, pad_before: &pad_before, pad_after: &pad_after };
-    dispatch_float!(input, conv_forward_typed(py, weight, bias, axes, groups, padding_mode, threads))
+    let args = ConvArgs { axes, groups, padding_mode };
+    dispatch_float!("input", input, conv_forward_typed(py, weight, bias, args, threads))
 }
 
 /// A 2-axis-or-more sliding window over `spatial` with zero padding.
@@ -184,7 +205,7 @@ fn unfold<'py>(
     threads: usize,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
     let axes = AxesArgs { stride: &stride, dilation: &dilation, pad_before: &padding, pad_after: &padding };
-    dispatch_float!(input, unfold_typed(py, &kernel_size, axes, threads))
+    dispatch_float!("input", input, unfold_typed(py, &kernel_size, axes, threads))
 }
 
 fn fold_typed<'py, T: Real + Element>(
@@ -242,5 +263,5 @@ fn fold<'py>(
     threads: usize,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
     let axes = AxesArgs { stride: &stride, dilation: &dilation, pad_before: &padding, pad_after: &padding };
-    dispatch_float!(input, fold_typed(py, &output_size, &kernel_size, axes, threads))
+    dispatch_float!("input", input, fold_typed(py, &output_size, &kernel_size, axes, threads))
 }

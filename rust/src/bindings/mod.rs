@@ -2,6 +2,7 @@
 //! converts Python arguments, releases the GIL around one kernel call and
 //! maps `KernelError` to Python exceptions.
 
+mod backward;
 mod conv;
 mod errors;
 
@@ -11,5 +12,6 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     conv::register(m)?;
+    backward::register(m)?;
     Ok(())
 }

@@ -109,12 +109,12 @@ impl<T: Real> Job<'_, T> {
         let chunk = self.tiling.k_chunk;
         for (step, k0) in (0..k.max(1)).step_by(chunk).enumerate() {
             let kc = chunk.min(k - k0.min(k));
-            let a = MatRef { data: &weights[k0.min(weights.len())..], rows: og, cols: kc, ld: k };
+            let a = MatRef::row_major(&weights[k0.min(weights.len())..], og, kc, k);
             let b = if self.direct {
-                MatRef { data: &image[k0 * in_pixels + first..], rows: kc, cols: len, ld: in_pixels }
+                MatRef::row_major(&image[k0 * in_pixels + first..], kc, len, in_pixels)
             } else {
                 self.plan.pack(image, k0..k0 + kc, first, len, cols, len);
-                MatRef { data: &cols[..kc * len], rows: kc, cols: len, ld: len }
+                MatRef::row_major(&cols[..kc * len], kc, len, len)
             };
             // SAFETY: see `dst`.
             unsafe { matmul(dst(), a, b, step > 0) };

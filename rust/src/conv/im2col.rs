@@ -133,26 +133,69 @@ impl Im2colPlan {
         cols: &mut [T],
         ld: usize,
     ) {
+        self.for_each_run(rows, first, len, |channel, tap_w, src_row, seg, row_index| {
+            let dst = &mut cols[row_index * ld + seg.column..][..seg.ow_end - seg.ow_start];
+            match src_row {
+                None => dst.fill(T::ZERO),
+                Some(start) => {
+                    let plane = &image[channel * self.input_pixels()..][..self.input_pixels()];
+                    self.gather_w(&plane[start..start + self.axes[2].input], tap_w, seg.ow_start, seg.ow_end, dst)
+                }
+            }
+        });
+    }
+
+    /// The adjoint of `pack` (col2im): adds each value of `cols` to the input
+    /// element `pack` would have read it from. Every input element receives
+    /// its contributions in a fixed order: rows, then pixels, ascending.
+    pub(crate) fn unpack_add<T: Real>(
+        &self,
+        image: &mut [T],
+        rows: std::ops::Range<usize>,
+        first: usize,
+        len: usize,
+        cols: &[T],
+        ld: usize,
+    ) {
+        let pixels = self.input_pixels();
+        let in_w = self.axes[2].input;
+        let taps_w = &self.taps[2];
+        self.for_each_run(rows, first, len, |channel, tap_w, src_row, seg, row_index| {
+            let Some(start) = src_row else { return };
+            let plane = &mut image[channel * pixels..][..pixels];
+            let dst = &mut plane[start..start + in_w];
+            let src = &cols[row_index * ld + seg.column..][..seg.ow_end - seg.ow_start];
+            for (ow, &v) in (seg.ow_start..seg.ow_end).zip(src) {
+                let s = taps_w.source(ow, tap_w);
+                if s >= 0 {
+                    dst[s as usize] += v;
+                }
+            }
+        });
+    }
+
+    /// Calls `visit(channel, tap along W, input row start or None for a
+    /// padded row, run, row index within the range)` for every im2col row in
+    /// `rows` and every run of output pixels `first..first+len` along W.
+    fn for_each_run(
+        &self,
+        rows: std::ops::Range<usize>,
+        first: usize,
+        len: usize,
+        mut visit: impl FnMut(usize, usize, Option<usize>, &Segment, usize),
+    ) {
         let segments = self.segments(first, len);
         let [_, kh, kw] = self.axes.map(|a| a.kernel);
         let [_, in_h, in_w] = self.axes.map(|a| a.input);
         let taps = self.kernel_taps();
-        let pixels = self.input_pixels();
         for (row_index, r) in rows.enumerate() {
             let (channel, tap) = (r / taps, r % taps);
             let (i, j, l) = (tap / (kh * kw), tap / kw % kh, tap % kw);
-            let plane = &image[channel * pixels..(channel + 1) * pixels];
-            let dst_row = &mut cols[row_index * ld..row_index * ld + len];
             for seg in &segments {
-                let dst = &mut dst_row[seg.column..seg.column + (seg.ow_end - seg.ow_start)];
                 let sd = self.taps[0].source(seg.od, i);
                 let sh = self.taps[1].source(seg.oh, j);
-                if sd < 0 || sh < 0 {
-                    dst.fill(T::ZERO);
-                    continue;
-                }
-                let start = (sd as usize * in_h + sh as usize) * in_w;
-                self.gather_w(&plane[start..start + in_w], l, seg.ow_start, seg.ow_end, dst);
+                let start = (sd >= 0 && sh >= 0).then(|| (sd as usize * in_h + sh as usize) * in_w);
+                visit(channel, l, start, seg, row_index);
             }
         }
     }
@@ -255,6 +298,28 @@ mod tests {
             tile += 3;
         }
         assert_eq!(got, expected, "{shape:?}");
+    }
+
+    #[test]
+    fn unpack_add_is_the_adjoint_of_pack_for_every_padding_mode() {
+        // <pack(x), y> == <x, unpack_add(y)> for any x, y.
+        for mode in [PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular] {
+            let w = Window { input: 7, kernel: 3, stride: 2, dilation: 2, pad_before: 2, pad_after: 1 };
+            let h = Window { input: 5, kernel: 2, stride: 1, dilation: 1, pad_before: 1, pad_after: 1 };
+            let shape = ConvShape::new(1, 2, 1, 1, &[h, w], mode).unwrap();
+            let plan = Im2colPlan::new(&shape);
+            let rows = shape.in_channels * shape.kernel_taps();
+            let pixels = shape.output_pixels();
+            let x: Vec<f64> = (0..2 * shape.input_pixels()).map(|i| ((i * 37) % 17) as f64 - 8.0).collect();
+            let y: Vec<f64> = (0..rows * pixels).map(|i| ((i * 11) % 13) as f64 - 6.0).collect();
+            let mut px = vec![0.0; rows * pixels];
+            plan.pack(&x, 0..rows, 0, pixels, &mut px, pixels);
+            let mut uy = vec![0.0; x.len()];
+            plan.unpack_add(&mut uy, 0..rows, 0, pixels, &y, pixels);
+            let lhs: f64 = px.iter().zip(&y).map(|(a, b)| a * b).sum();
+            let rhs: f64 = x.iter().zip(&uy).map(|(a, b)| a * b).sum();
+            assert_eq!(lhs, rhs, "{mode:?}");
+        }
     }
 
     #[test]

@@ -10,24 +10,58 @@ pub trait Real:
 {
     const ZERO: Self;
     const ONE: Self;
+
+    fn to_f64(self) -> f64;
+    fn from_f64(value: f64) -> Self;
 }
 
 impl Real for f32 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(value: f64) -> Self {
+        value as f32
+    }
 }
 
 impl Real for f64 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn from_f64(value: f64) -> Self {
+        value
+    }
 }
 
-/// A row-major matrix view: `rows x cols` elements, row `r` at `data[r * ld..]`.
+/// A strided matrix view: element `(r, c)` at `data[r * rs + c * cs]`.
 pub(crate) struct MatRef<'a, T> {
     pub data: &'a [T],
     pub rows: usize,
     pub cols: usize,
-    pub ld: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a, T> MatRef<'a, T> {
+    /// Rows of `cols` contiguous elements, `ld` apart.
+    pub fn row_major(data: &'a [T], rows: usize, cols: usize, ld: usize) -> Self {
+        MatRef { data, rows, cols, rs: ld, cs: 1 }
+    }
+
+    /// The transpose of a row-major `cols x rows` matrix with leading dimension `ld`.
+    pub fn transposed(data: &'a [T], rows: usize, cols: usize, ld: usize) -> Self {
+        MatRef { data, rows, cols, rs: 1, cs: ld }
+    }
+
+    fn in_bounds(&self) -> bool {
+        self.rows == 0 || self.cols == 0 || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+    }
 }
 
 /// A row-major destination given by pointer, for tasks that write disjoint
@@ -37,10 +71,6 @@ pub(crate) struct MatPtr<T> {
     pub rows: usize,
     pub cols: usize,
     pub ld: usize,
-}
-
-fn fits(len: usize, rows: usize, cols: usize, ld: usize) -> bool {
-    rows == 0 || cols == 0 || ((rows - 1) * ld + cols <= len && cols <= ld)
 }
 
 /// `dst = a · b`, or `dst += a · b` when `accumulate`, on the calling thread.
@@ -56,7 +86,7 @@ pub(crate) unsafe fn matmul<T: Real>(dst: MatPtr<T>, a: MatRef<'_, T>, b: MatRef
     let (m, n, k) = (dst.rows, dst.cols, a.cols);
     assert!(a.rows == m && b.rows == k && b.cols == n, "matmul: shapes disagree");
     assert!(
-        fits(a.data.len(), m, k, a.ld) && fits(b.data.len(), k, n, b.ld) && (m < 2 || n <= dst.ld),
+        a.in_bounds() && b.in_bounds() && (m < 2 || n <= dst.ld),
         "matmul: a view is out of bounds"
     );
     if m == 0 || n == 0 {
@@ -83,11 +113,11 @@ pub(crate) unsafe fn matmul<T: Real>(dst: MatPtr<T>, a: MatRef<'_, T>, b: MatRef
             dst.ld as isize,
             accumulate,
             a.data.as_ptr(),
-            1,
-            a.ld as isize,
+            a.cs as isize,
+            a.rs as isize,
             b.data.as_ptr(),
-            1,
-            b.ld as isize,
+            b.cs as isize,
+            b.rs as isize,
             T::ONE,
             T::ONE,
             false,
@@ -111,8 +141,8 @@ mod tests {
         // SAFETY: dst is a live m x n buffer used only here.
         unsafe { matmul(
             MatPtr { ptr: dst.as_mut_ptr(), rows: m, cols: n, ld: n },
-            MatRef { data: &a, rows: m, cols: k, ld: k },
-            MatRef { data: &b, rows: k, cols: n, ld: n + 2 },
+            MatRef::row_major(&a, m, k, k),
+            MatRef::row_major(&b, k, n, n + 2),
             true,
         ) };
         for r in 0..m {
@@ -129,8 +159,8 @@ mod tests {
         // SAFETY: dst is a live 2 x 2 buffer used only here.
         unsafe { matmul(
             MatPtr { ptr: dst.as_mut_ptr(), rows: 2, cols: 2, ld: 2 },
-            MatRef { data: &[], rows: 2, cols: 0, ld: 0 },
-            MatRef { data: &[], rows: 0, cols: 2, ld: 2 },
+            MatRef::row_major(&[], 2, 0, 0),
+            MatRef::row_major(&[], 0, 2, 2),
             false,
         ) };
         assert_eq!(dst, vec![0.0; 4]);

@@ -1,12 +1,14 @@
 //! Convolution kernels: N-d (1, 2, 3 spatial dims) im2col + GEMM forward,
 //! unfold (im2col) and fold (col2im), all on plain slices.
 
+mod backward;
 mod forward;
 mod geometry;
 mod im2col;
 mod matmul;
 mod unfold;
 
+pub use backward::{conv_backward_input, conv_backward_weight};
 pub use forward::conv_forward;
 pub use geometry::{ConvShape, PaddingMode, Window, MAX_SPATIAL_DIMS};
 pub use matmul::Real;

@@ -38,34 +38,11 @@ pub fn fold<T: Real>(shape: &ConvShape, cols: &[T], output: &mut [T], threads: u
         return Ok(());
     }
     let plan = Im2colPlan::new(shape);
-    let [_, kh, kw] = shape.axes.map(|a| a.kernel);
-    let [od, oh, ow] = shape.output_dims();
-    let [_, ih, iw] = shape.axes.map(|a| a.input);
     run_with_threads(threads, || {
         output.par_chunks_mut(in_pixels).enumerate().for_each(|(nc, plane)| {
             plane.fill(T::ZERO);
             let block = &cols[nc * taps * pixels..(nc + 1) * taps * pixels];
-            for tap in 0..taps {
-                let (i, j, l) = (tap / (kh * kw), tap / kw % kh, tap % kw);
-                let row = &block[tap * pixels..(tap + 1) * pixels];
-                for d in 0..od {
-                    let sd = plan.taps[0].source(d, i);
-                    for h in 0..oh {
-                        let sh = plan.taps[1].source(h, j);
-                        if sd < 0 || sh < 0 {
-                            continue;
-                        }
-                        let base = (sd as usize * ih + sh as usize) * iw;
-                        let src = &row[(d * oh + h) * ow..(d * oh + h + 1) * ow];
-                        for (w, &v) in src.iter().enumerate() {
-                            let sw = plan.taps[2].source(w, l);
-                            if sw >= 0 {
-                                plane[base + sw as usize] += v;
-                            }
-                        }
-                    }
-                }
-            }
+            plan.unpack_add(plane, 0..taps, 0, pixels, block, pixels);
         })
     })
 }

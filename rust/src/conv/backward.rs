@@ -1,0 +1,168 @@
+//! Convolution backward: the gradients of `conv_forward` with respect to
+//! its input (GEMM with the transposed weights, then col2im) and its
+//! weights (im2col, then GEMM with the output gradient, summed over the
+//! batch in a fixed order). Any padding mode: col2im is the exact adjoint of
+//! the im2col the forward pass used.
+
+use super::forward::tiling;
+use super::geometry::{check_len, ConvShape};
+use super::im2col::Im2colPlan;
+use super::matmul::{matmul, MatPtr, MatRef, Real};
+use crate::error::KernelResult;
+use crate::parallel::{run_with_threads, SharedMut};
+use rayon::prelude::*;
+
+/// Input channels per grad-input task and weight rows per grad-weight task:
+/// fixed sizes, so the work split never depends on the thread count.
+const CHANNEL_BLOCK: usize = 8;
+const WEIGHT_ROW_BLOCK: usize = 64;
+
+/// `grad_input = col2im(W^T · grad_output)`, shapes as `conv_forward`
+/// (`grad_input` like its input, `grad_output` like its output).
+pub fn conv_backward_input<T: Real>(
+    shape: &ConvShape,
+    weight: &[T],
+    grad_output: &[T],
+    grad_input: &mut [T],
+    threads: usize,
+) -> KernelResult<()> {
+    check_len("weight", weight.len(), shape.weight_len())?;
+    check_len("grad_output", grad_output.len(), shape.output_len())?;
+    check_len("grad_input", grad_input.len(), shape.input_len())?;
+    grad_input.fill(T::ZERO);
+    if grad_input.is_empty() || grad_output.is_empty() {
+        return Ok(());
+    }
+    let plan = Im2colPlan::new(shape);
+    let (cg, og) = (shape.in_channels / shape.groups, shape.out_channels / shape.groups);
+    let (taps, k, pixels, in_pixels) = (shape.kernel_taps(), shape.patch_len(), shape.output_pixels(), shape.input_pixels());
+    let blocks = cg.div_ceil(CHANNEL_BLOCK);
+    let t = tiling(pixels, CHANNEL_BLOCK.min(cg) * taps, usize::MAX, std::mem::size_of::<T>());
+    let dx = SharedMut(grad_input.as_mut_ptr());
+    run_with_threads(threads, || {
+        (0..shape.batch * shape.groups * blocks).into_par_iter().for_each_init(
+            || vec![T::ZERO; CHANNEL_BLOCK.min(cg) * taps * t.tile],
+            |dcols, task| {
+                let (image_group, block) = (task / blocks, task % blocks);
+                let (n, g) = (image_group / shape.groups, image_group % shape.groups);
+                let c0 = block * CHANNEL_BLOCK;
+                let channels = CHANNEL_BLOCK.min(cg - c0);
+                let rows = channels * taps;
+                // SAFETY: channels c0..c0+channels of (image n, group g) belong
+                // to this task alone, and lie inside grad_input.
+                let planes = unsafe {
+                    std::slice::from_raw_parts_mut(dx.get().add((n * shape.in_channels + g * cg + c0) * in_pixels), channels * in_pixels)
+                };
+                let dy = &grad_output[(n * shape.out_channels + g * og) * pixels..][..og * pixels];
+                // W^T rows for these channels: columns c0*taps.. of the group's (og x k) weights.
+                let wt = MatRef::transposed(&weight[g * og * k + c0 * taps..], rows, og, k);
+                for first in (0..pixels).step_by(t.tile) {
+                    let len = t.tile.min(pixels - first);
+                    let dst = MatPtr { ptr: dcols.as_mut_ptr(), rows, cols: len, ld: len };
+                    // SAFETY: dcols holds rows x tile >= rows x len values, ours alone.
+                    unsafe { matmul(dst, MatRef { ..wt }, MatRef::row_major(&dy[first..], og, len, pixels), false) };
+                    plan.unpack_add(planes, 0..rows, first, len, dcols, len);
+                }
+            },
+        )
+    })
+}
+
+/// `grad_weight = sum over the batch of grad_output · im2col(input)^T`,
+/// images and pixel tiles added in ascending order.
+pub fn conv_backward_weight<T: Real>(
+    shape: &ConvShape,
+    input: &[T],
+    grad_output: &[T],
+    grad_weight: &mut [T],
+    threads: usize,
+) -> KernelResult<()> {
+    check_len("input", input.len(), shape.input_len())?;
+    check_len("grad_output", grad_output.len(), shape.output_len())?;
+    check_len("grad_weight", grad_weight.len(), shape.weight_len())?;
+    grad_weight.fill(T::ZERO);
+    if grad_weight.is_empty() {
+        return Ok(());
+    }
+    let plan = Im2colPlan::new(shape);
+    let (cg, og) = (shape.in_channels / shape.groups, shape.out_channels / shape.groups);
+    let (k, pixels, in_pixels) = (shape.patch_len(), shape.output_pixels(), shape.input_pixels());
+    let blocks = k.div_ceil(WEIGHT_ROW_BLOCK);
+    let t = tiling(pixels, WEIGHT_ROW_BLOCK.min(k), usize::MAX, std::mem::size_of::<T>());
+    let dw = SharedMut(grad_weight.as_mut_ptr());
+    run_with_threads(threads, || {
+        (0..shape.groups * blocks).into_par_iter().for_each_init(
+            || vec![T::ZERO; WEIGHT_ROW_BLOCK.min(k) * t.tile],
+            |cols, task| {
+                let (g, block) = (task / blocks, task % blocks);
+                let k0 = block * WEIGHT_ROW_BLOCK;
+                let kb = WEIGHT_ROW_BLOCK.min(k - k0);
+                // SAFETY: columns k0..k0+kb of the group's (og x k) weight
+                // gradient belong to this task alone.
+                let dst = || MatPtr { ptr: unsafe { dw.get().add(g * og * k + k0) }, rows: og, cols: kb, ld: k };
+                let mut accumulate = false;
+                for n in 0..shape.batch {
+                    let image = &input[(n * shape.in_channels + g * cg) * in_pixels..][..cg * in_pixels];
+                    let dy = &grad_output[(n * shape.out_channels + g * og) * pixels..][..og * pixels];
+                    for first in (0..pixels).step_by(t.tile) {
+                        let len = t.tile.min(pixels - first);
+                        plan.pack(image, k0..k0 + kb, first, len, cols, len);
+                        let a = MatRef::row_major(&dy[first..], og, len, pixels);
+                        // SAFETY: see `dst`.
+                        unsafe { matmul(dst(), a, MatRef::transposed(&cols[..kb * len], len, kb, len), accumulate) };
+                        accumulate = true;
+                    }
+                }
+            },
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conv::{conv_forward, PaddingMode, Window};
+
+    fn values(len: usize, salt: usize) -> Vec<f64> {
+        (0..len).map(|i| (((i * 2654435761 + salt) % 1000) as f64 - 500.0) / 250.0).collect()
+    }
+
+    fn dot(a: &[f64], b: &[f64]) -> f64 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    /// The gradients are adjoints: <conv(x, w), dy> = <x, dx(dy)> = <w, dw(x, dy)>.
+    #[test]
+    fn gradients_are_the_adjoints_of_forward_for_every_thread_count() {
+        let w = |input, kernel, stride, dilation, pad: (usize, usize)| Window {
+            input, kernel, stride, dilation, pad_before: pad.0, pad_after: pad.1,
+        };
+        let cases = [
+            ConvShape::new(2, 4, 6, 2, &[w(9, 3, 1, 1, (1, 1)), w(11, 3, 2, 2, (2, 1))], PaddingMode::Zeros),
+            ConvShape::new(3, 10, 4, 1, &[w(17, 4, 1, 1, (1, 2))], PaddingMode::Reflect),
+            ConvShape::new(1, 2, 2, 2, &[w(4, 2, 1, 1, (1, 0)), w(5, 3, 2, 1, (1, 1)), w(6, 1, 1, 1, (0, 0))], PaddingMode::Circular),
+            ConvShape::new(2, 70, 3, 1, &[w(7, 3, 1, 1, (1, 1)), w(9, 2, 1, 1, (0, 0))], PaddingMode::Replicate),
+        ];
+        for shape in cases {
+            let shape = shape.unwrap();
+            let (x, wt, dy) = (values(shape.input_len(), 1), values(shape.weight_len(), 2), values(shape.output_len(), 3));
+            let mut y = vec![0.0; shape.output_len()];
+            conv_forward(&shape, &x, &wt, None, &mut y, 1).unwrap();
+            let mut results = Vec::new();
+            for threads in [1, 2, 3, 8] {
+                let mut dx = vec![f64::NAN; x.len()];
+                let mut dw = vec![f64::NAN; wt.len()];
+                conv_backward_input(&shape, &wt, &dy, &mut dx, threads).unwrap();
+                conv_backward_weight(&shape, &x, &dy, &mut dw, threads).unwrap();
+                let expected = dot(&y, &dy);
+                assert!((dot(&x, &dx) - expected).abs() <= 1e-9 * expected.abs().max(1.0), "{shape:?}");
+                assert!((dot(&wt, &dw) - expected).abs() <= 1e-9 * expected.abs().max(1.0), "{shape:?}");
+                results.push((dx, dw));
+            }
+            for r in &results[1..] {
+                assert!(r.0.iter().zip(&results[0].0).all(|(a, b)| a.to_bits() == b.to_bits()));
+                assert!(r.1.iter().zip(&results[0].1).all(|(a, b)| a.to_bits() == b.to_bits()));
+            }
+        }
+    }
+}

@@ -36,6 +36,13 @@ for dtype in (np.float32, np.float64):
     cases[f"unfold-{dtype.__name__}"] = convinit.unfold(x, 3, padding=1, threads=threads)
     cols = convinit.unfold(x, 3, padding=1)
     cases[f"fold-{dtype.__name__}"] = convinit.fold(cols, (23, 19), 3, padding=1, threads=threads)
+    dy = rng.standard_normal((2, 32, 30, 30)).astype(dtype)
+    gi, gw, gb = convinit.conv2d_backward(big, wb, dy, padding=1, threads=threads)
+    cases[f"grad-input-{dtype.__name__}"], cases[f"grad-weight-{dtype.__name__}"] = gi, gw
+    gi, gw, _ = convinit.conv2d_backward(x, w, rng.standard_normal((5, 8, 23, 20)).astype(dtype), padding=(1, 2),
+                                         groups=2, padding_mode="circular", threads=threads)
+    cases[f"grad-circular-{dtype.__name__}"] = np.concatenate([gi.ravel(), gw.ravel()])
+    cases[f"conv_transpose2d-{dtype.__name__}"] = convinit.conv_transpose2d(big, wb.transpose(1, 0, 2, 3).copy(), stride=2, threads=threads)
     cases[f"correlate2d-{dtype.__name__}"] = convinit.correlate2d(x[0, 0], w[0, 0], boundary="symm", threads=threads)
 print(json.dumps({k: digest(v) for k, v in cases.items()}))
 """

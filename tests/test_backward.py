@@ -1,0 +1,181 @@
+"""conv2d_backward, conv_transpose2d and convinit.torch.Conv2d against torch autograd."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import convinit
+import convinit.torch as ct
+from conftest import assert_close
+
+TOLERANCE = {np.float32: 1e-5, np.float64: 1e-11}
+
+
+def assert_grad_close(got, ref, dtype):
+    got64, ref64 = np.asarray(got, np.float64), np.asarray(ref, np.float64)
+    err = np.max(np.abs(got64 - ref64)) / max(np.max(np.abs(ref64)), 1e-300) if ref64.size else 0.0
+    assert np.asarray(got).dtype == dtype and err <= TOLERANCE[dtype], f"relative max error {err:.3g}"
+
+
+def torch_grads(x, w, b, dy, stride, padding, dilation, groups, padding_mode):
+    """Autograd through nn.Conv2d in float64 (it pads first for non-zero modes)."""
+    tx = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    module = torch.nn.Conv2d(w.shape[1] * groups, w.shape[0], w.shape[2:], stride=stride, padding=padding,
+                             dilation=dilation, groups=groups, padding_mode=padding_mode).double()
+    with torch.no_grad():
+        module.weight.copy_(torch.from_numpy(w.astype(np.float64)))
+        module.bias.copy_(torch.from_numpy(b.astype(np.float64)))
+    module(tx).backward(torch.from_numpy(dy.astype(np.float64)))
+    return tx.grad.numpy(), module.weight.grad.numpy(), module.bias.grad.numpy()
+
+
+@st.composite
+def problems(draw):
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    cg, og = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding_mode = draw(st.sampled_from(["zeros", "zeros", "reflect", "replicate", "circular"]))
+    if draw(st.booleans()):
+        padding, stride, pads = "same", (1, 1), tuple(d * (k - 1) - d * (k - 1) // 2 for k, d in zip(kernel, dilation))
+    else:
+        pads = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+        padding, stride = pads, (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    size = tuple(draw(st.integers(max(d * (k - 1) + 1 - 2 * p, p + 1, 1), max(d * (k - 1) + 1, p + 1) + 6))
+                 for k, d, p in zip(kernel, dilation, pads))
+    return dict(groups=groups, cg=cg, og=og, kernel=kernel, dilation=dilation, padding_mode=padding_mode,
+                padding=padding, stride=stride, size=size, batch=draw(st.integers(1, 3)),
+                dtype=draw(st.sampled_from([np.float32, np.float64])), seed=draw(st.integers(0, 2**31)))
+
+
+@settings(max_examples=120, deadline=None)
+@given(problems())
+def test_gradients_match_torch_autograd(p):
+    rng = np.random.default_rng(p["seed"])
+    dt = p["dtype"]
+    x = rng.standard_normal((p["batch"], p["groups"] * p["cg"], *p["size"])).astype(dt)
+    w = rng.standard_normal((p["groups"] * p["og"], p["cg"], *p["kernel"])).astype(dt)
+    b = rng.standard_normal(p["groups"] * p["og"]).astype(dt)
+    args = (p["stride"], p["padding"], p["dilation"], p["groups"])
+    y = convinit.conv2d(x, w, b, *args, padding_mode=p["padding_mode"])
+    dy = rng.standard_normal(y.shape).astype(dt)
+    got = convinit.conv2d_backward(x, w, dy, *args, padding_mode=p["padding_mode"])
+    ref = torch_grads(x, w, b, dy, *args, p["padding_mode"])
+    for g, r in zip(got, ref):
+        assert_grad_close(g, r, dt)
+
+
+def test_output_mask_skips_and_returns_none(rng):
+    x, w = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))
+    dy = rng.standard_normal((2, 4, 4, 4))
+    full = convinit.conv2d_backward(x, w, dy)
+    for mask in [(True, False, False), (False, True, False), (False, False, True), (False, False, False)]:
+        part = convinit.conv2d_backward(x, w, dy, output_mask=mask)
+        for want, got, ref in zip(mask, part, full):
+            assert (got is None) != want
+            if want:
+                assert np.array_equal(got, ref)
+
+
+def test_unbatched_backward(rng):
+    x, w = rng.standard_normal((3, 6, 5)), rng.standard_normal((2, 3, 2, 2))
+    dy = rng.standard_normal((2, 5, 4))
+    gi, gw, gb = convinit.conv2d_backward(x, w, dy)
+    bi, bw, bb = convinit.conv2d_backward(x[None], w, dy[None])
+    assert gi.shape == x.shape and np.array_equal(gi, bi[0]) and np.array_equal(gw, bw) and np.array_equal(gb, bb)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(0, 2), st.integers(1, 3), st.integers(0, 2),
+       st.sampled_from([1, 2]), st.sampled_from([np.float32, np.float64]), st.integers(0, 2**31))
+def test_conv_transpose2d_matches_torch(k, stride, pad, dilation, output_padding, groups, dtype, seed):
+    if output_padding >= max(stride, dilation):
+        output_padding = max(stride, dilation) - 1
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 2 * groups, 5, 4)).astype(dtype)
+    w = rng.standard_normal((2 * groups, 3, k, k + 1)).astype(dtype)
+    b = rng.standard_normal(3 * groups).astype(dtype)
+    try:
+        ref = F.conv_transpose2d(torch.from_numpy(x).double(), torch.from_numpy(w).double(),
+                                 torch.from_numpy(b).double(), stride, pad, output_padding, groups, dilation).numpy()
+    except RuntimeError:
+        with pytest.raises(ValueError):
+            convinit.conv_transpose2d(x, w, b, stride, pad, output_padding, groups, dilation)
+        return
+    assert_close(convinit.conv_transpose2d(x, w, b, stride, pad, output_padding, groups, dilation), ref, dtype)
+
+
+@pytest.mark.parametrize("call, exc, name", [
+    (lambda x, w: convinit.conv2d_backward(x, w, np.zeros((1, 2, 3, 3))), ValueError, "grad_output"),
+    (lambda x, w: convinit.conv2d_backward(x, w, np.zeros((1, 2, 4, 4), np.float32)), TypeError, "grad_output"),
+    (lambda x, w: convinit.conv2d_backward(x, w, np.zeros((1, 2, 4, 4)), output_mask=(True,)), ValueError,
+     "output_mask"),
+    (lambda x, w: convinit.conv_transpose2d(x, w.transpose(1, 0, 2, 3), stride=2, output_padding=2), ValueError,
+     "output_padding"),
+    (lambda x, w: convinit.conv_transpose2d(x, w), ValueError, "weight"),
+    (lambda x, w: convinit.conv_transpose2d(x, w.transpose(1, 0, 2, 3), bias=np.zeros(3)), ValueError, "bias"),
+    (lambda x, w: convinit.conv_transpose2d(x, w.transpose(1, 0, 2, 3), padding=-1), ValueError, "padding"),
+])
+def test_bad_arguments(call, exc, name):
+    x, w = np.zeros((1, 3, 6, 6)), np.zeros((2, 3, 3, 3))
+    with pytest.raises(exc, match=name):
+        call(x, w)
+
+
+def test_module_gradcheck_float64():
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 6, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(6, 2, 3, 2, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    for mode in ["zeros", "reflect", "circular"]:
+        fn = lambda x, w, b: ct.conv2d_function(x, w, b, (2, 1), 1, (1, 2), 2, mode)
+        assert torch.autograd.gradcheck(fn, (x, w, b))
+
+
+def test_module_is_a_drop_in_for_nn_conv2d():
+    torch.manual_seed(1)
+    mine = ct.Conv2d(4, 8, 3, stride=2, padding=1, groups=2, padding_mode="replicate")
+    torch.manual_seed(1)
+    ref = torch.nn.Conv2d(4, 8, 3, stride=2, padding=1, groups=2, padding_mode="replicate")
+    # Same default initialization from the same seed, same parameter names.
+    assert mine.state_dict().keys() == ref.state_dict().keys()
+    for key in ref.state_dict():
+        assert torch.equal(mine.state_dict()[key], ref.state_dict()[key])
+    ref.load_state_dict(mine.state_dict())
+    x = torch.randn(3, 4, 9, 9)
+    assert torch.allclose(mine(x), ref(x), atol=1e-5)
+    with pytest.raises(TypeError, match="CPU"):
+        mine(torch.zeros(1, 4, 9, 9, device="meta"))
+    with pytest.raises(TypeError, match="dtype"):
+        mine(torch.zeros(1, 4, 9, 9, dtype=torch.float16))
+
+
+def small_cnn(conv):
+    return torch.nn.Sequential(
+        conv(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        conv(8, 16, 3, padding="same"), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(16 * 7 * 7, 10),
+    )
+
+
+def test_training_steps_match_torch_conv2d():
+    torch.manual_seed(2)
+    mine = small_cnn(ct.Conv2d)
+    ref = small_cnn(torch.nn.Conv2d)
+    ref.load_state_dict(mine.state_dict())
+    opts = [torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9) for m in (mine, ref)]
+    gen = torch.Generator().manual_seed(3)
+    for _ in range(5):
+        x = torch.randn(16, 1, 14, 14, generator=gen)
+        y = torch.randint(0, 10, (16,), generator=gen)
+        for model, opt in zip((mine, ref), opts):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+    for (name, p), q in zip(mine.named_parameters(), ref.parameters()):
+        err = ((p - q).abs().max() / q.abs().max()).item()
+        assert err <= 1e-5, f"{name}: relative max difference {err:.3g}"

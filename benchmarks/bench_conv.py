@@ -1,7 +1,7 @@
 """Side-by-side conv2d float32 forward timing: convinit vs torch vs a NumPy
 im2col + matmul baseline, in one process, medians of interleaved repeats.
 
-    OPENBLAS_CORETYPE= OPENBLAS_L2_SIZE= python benchmarks/bench_conv.py --threads 2
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_conv.py [--backward] [--dtype float64]
 
 (unset the two OpenBLAS variables in this command only: they slow NumPy).
 """
@@ -56,22 +56,48 @@ def median_times(fns: dict, repeats: int, min_time: float = 0.05) -> dict:
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
-def measure(case, dtype: str, threads: int, repeats: int, with_numpy: bool, rng) -> dict:
+def forward_fns(x, wt, s, p, threads, with_numpy):
     import torch
 
+    tx, tw = torch.from_numpy(x), torch.from_numpy(wt)
+
+    def torch_forward():
+        with torch.no_grad():
+            torch.nn.functional.conv2d(tx, tw, stride=s, padding=p)
+
+    fns = {"convinit": lambda: convinit.conv2d(x, wt, stride=s, padding=p, threads=threads), "torch": torch_forward}
+    if with_numpy:
+        fns["numpy"] = lambda: numpy_im2col_conv2d(x, wt, s, p)
+    return fns
+
+
+def forward_backward_fns(x, wt, s, p, threads):
+    """One forward and the input and weight gradients, on each side."""
+    import torch
+
+    tx = torch.from_numpy(x).requires_grad_()
+    tw = torch.from_numpy(wt).requires_grad_()
+
+    def torch_step():
+        y = torch.nn.functional.conv2d(tx, tw, stride=s, padding=p)
+        torch.autograd.grad(y, (tx, tw), torch.ones_like(y))
+
+    def convinit_step():
+        y = convinit.conv2d(x, wt, stride=s, padding=p, threads=threads)
+        convinit.conv2d_backward(x, wt, np.ones_like(y), stride=s, padding=p, output_mask=(True, True, False),
+                                 threads=threads)
+
+    return {"convinit": convinit_step, "torch": torch_step}
+
+
+def measure(case, dtype: str, threads: int, repeats: int, with_numpy: bool, backward: bool, rng) -> dict:
     n, c, h, w, o, k, s, p = case
     x = rng.standard_normal((n, c, h, w)).astype(dtype)
     wt = (rng.standard_normal((o, c, k, k)) / math.sqrt(c * k * k)).astype(dtype)
-    tx, tw = torch.from_numpy(x), torch.from_numpy(wt)
-    fns = {
-        "convinit": lambda: convinit.conv2d(x, wt, stride=s, padding=p, threads=threads),
-        "torch": lambda: torch.nn.functional.conv2d(tx, tw, stride=s, padding=p),
-    }
-    if with_numpy:
-        fns["numpy"] = lambda: numpy_im2col_conv2d(x, wt, s, p)
-    with torch.no_grad():
-        t = median_times(fns, repeats)
-    row = {"layer": case.label, "gflops": case.flops() / t["convinit"] / 1e9}
+    fns = forward_backward_fns(x, wt, s, p, threads) if backward else forward_fns(x, wt, s, p, threads, with_numpy)
+    t = median_times(fns, repeats)
+    flops = case.flops() * (3 if backward else 1)
+    row = {"layer": case.label, "gflops": flops / t["convinit"] / 1e9}
     row.update({f"{name}_ms": v * 1e3 for name, v in t.items()})
     row.update({f"vs_{name}": v / t["convinit"] for name, v in t.items() if name != "convinit"})
     return row
@@ -111,17 +137,21 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--no-numpy", action="store_true", help="skip the NumPy baseline")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument("--backward", action="store_true",
+                        help="time forward + input and weight gradients (vs torch autograd)")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
-    print(f"conv2d {args.dtype} forward, {args.threads} threads, median of {args.repeats} interleaved repeats")
-    rows = [measure(case, args.dtype, args.threads, args.repeats, not args.no_numpy, rng)
+    with_numpy = not (args.no_numpy or args.backward)
+    what = "forward + backward" if args.backward else "forward"
+    print(f"conv2d {args.dtype} {what}, {args.threads} threads, median of {args.repeats} interleaved repeats")
+    rows = [measure(case, args.dtype, args.threads, args.repeats, with_numpy, args.backward, rng)
             for case in CONV2D_SUITE.values()]
     print(render(rows, args.markdown))
     summary = f"geomean speed-up: {geomean(rows, 'vs_torch'):.2f}x torch"
-    if not args.no_numpy:
+    if with_numpy:
         summary += f", {geomean(rows, 'vs_numpy'):.2f}x numpy"
     print(summary)
 

@@ -43,3 +43,27 @@ def fold(
     stride: Sequence[int],
     threads: int,
 ) -> npt.NDArray[np.floating]: ...
+def conv_backward_input(
+    weight: npt.NDArray[np.floating],
+    grad_output: npt.NDArray[np.floating],
+    input_shape: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    pad_before: Sequence[int],
+    pad_after: Sequence[int],
+    groups: int,
+    padding_mode: str,
+    threads: int,
+) -> npt.NDArray[np.floating]: ...
+def conv_backward_weight(
+    input: npt.NDArray[np.floating],
+    grad_output: npt.NDArray[np.floating],
+    weight_shape: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    pad_before: Sequence[int],
+    pad_after: Sequence[int],
+    groups: int,
+    padding_mode: str,
+    threads: int,
+) -> npt.NDArray[np.floating]: ...

@@ -15,6 +15,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser("demo", help="run conv2d on the source text's example and against torch")
     demo.add_argument("--seed", type=int, default=0)
+    experiment = sub.add_parser("experiment", help="reproduce an experiment of the source texts")
+    experiments = experiment.add_subparsers(dest="experiment", metavar="NAME", required=True)
+    params = experiments.add_parser("params", help="per-layer output shapes and parameter counts")
+    params.add_argument("--model", default="cnn",
+                        help="cnn (text 003's CNN, the default), alexnet, or a JSON layer spec file")
+    params.add_argument("--batchnorm", action="store_true", help="add BatchNorm2d after each conv of the cnn")
+    params.add_argument("--json", metavar="PATH", help="also write the report as JSON")
     return parser
 
 
@@ -25,7 +32,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .demo import run_demo
 
         return run_demo(seed=args.seed)
+    if args.command == "experiment":
+        return run_experiment(parser, args)
     parser.print_help()
+    return 0
+
+
+def run_experiment(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.experiment == "params":
+        from .experiments import params
+
+        try:
+            params.run(args.model, args.batchnorm, args.json)
+        except (ValueError, KeyError) as exc:
+            parser.error(str(exc))
     return 0
 
 

@@ -1,0 +1,1 @@
+"""The source texts' experiments, each runnable as ``convinit experiment NAME``."""

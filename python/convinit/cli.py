@@ -22,6 +22,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="cnn (text 003's CNN, the default), alexnet, or a JSON layer spec file")
     params.add_argument("--batchnorm", action="store_true", help="add BatchNorm2d after each conv of the cnn")
     params.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    train = experiments.add_parser("train", help="test accuracy after training, per initialization")
+    train.add_argument("--init", nargs="+", default=None, metavar="SCHEME",
+                       help="schemes to compare (default: zeros normal xavier_uniform kaiming_normal torch)")
+    train.add_argument("--model", default="mlp", choices=["mlp", "cnn"])
+    train.add_argument("--data-dir", metavar="PATH", help="a folder with MNIST IDX files (default: sklearn digits)")
+    train.add_argument("--epochs", type=int, default=20)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--json", metavar="PATH", help="write test accuracies and learning curves as JSON")
+    train.add_argument("--plot", metavar="PATH", help="write the learning curves as a PNG")
     return parser
 
 
@@ -45,6 +54,17 @@ def run_experiment(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         try:
             params.run(args.model, args.batchnorm, args.json)
         except (ValueError, KeyError) as exc:
+            parser.error(str(exc))
+    if args.experiment == "train":
+        from .experiments import train
+
+        schemes = args.init or list(train.SCHEMES)
+        unknown = [s for s in schemes if s not in train.SCHEMES]
+        if unknown or args.epochs < 1:
+            parser.error(f"--init: unknown scheme(s) {unknown}" if unknown else "--epochs: must be positive")
+        try:
+            train.run(schemes, args.model, args.data_dir, args.epochs, args.seed, args.json, args.plot)
+        except ValueError as exc:
             parser.error(str(exc))
     return 0
 

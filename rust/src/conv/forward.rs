@@ -1,6 +1,8 @@
-//! Convolution forward: per (image, group, tile of output pixels), im2col
-//! the tile into a small per-thread workspace and multiply by the group's
-//! flattened weights.
+//! Convolution forward: per (group, tile of output columns), im2col the tile
+//! into a small per-thread workspace and multiply by the group's flattened
+//! weights. The columns of a group are the (image, output pixel) pairs in C
+//! order, so a tile may span several small images: one larger GEMM instead of
+//! many narrow ones.
 
 use super::geometry::{check_len, ConvShape};
 use super::im2col::Im2colPlan;
@@ -17,7 +19,7 @@ const MIN_TILE: usize = 32;
 /// A constant, not the thread count: tile boundaries must not depend on it.
 const TARGET_TASKS: usize = 16;
 
-/// How the output pixels and the reduction are cut. Depends only on the
+/// How the output columns and the reduction are cut. Depends only on the
 /// shape and element size, never on the thread count, so every thread count
 /// performs the same floating-point operations in the same order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,13 +29,15 @@ pub(crate) struct Tiling {
     pub k_chunk: usize,
 }
 
-pub(crate) fn tiling(pixels: usize, k: usize, images: usize, elem_bytes: usize) -> Tiling {
-    let tiles_wanted = TARGET_TASKS.div_ceil(images.max(1));
-    let by_tasks = pixels.div_ceil(tiles_wanted).next_multiple_of(16);
+/// Tiles of `columns` for a reduction of length `k`, shared by `parts`
+/// independent problems (groups) that also run in parallel.
+pub(crate) fn tiling(columns: usize, k: usize, parts: usize, elem_bytes: usize) -> Tiling {
+    let tiles_wanted = TARGET_TASKS.div_ceil(parts.max(1));
+    let by_tasks = columns.div_ceil(tiles_wanted).next_multiple_of(16);
     let by_cache = WORKSPACE_BYTES / (k.max(1) * elem_bytes);
-    let tile = by_tasks.min(by_cache).max(MIN_TILE).min(pixels).max(1);
+    let tile = by_tasks.min(by_cache).max(MIN_TILE).min(columns).max(1);
     let k_chunk = (WORKSPACE_BYTES / (tile * elem_bytes)).clamp(1, k.max(1));
-    Tiling { tile, tiles: pixels.div_ceil(tile), k_chunk }
+    Tiling { tile, tiles: columns.div_ceil(tile), k_chunk }
 }
 
 /// `output[n, o, p] = bias[o] + sum_{c,t} weight[o, c, t] * im2col(input)[n, g, (c, t), p]`
@@ -57,28 +61,43 @@ pub fn conv_forward<T: Real>(
         return Ok(());
     }
     let plan = Im2colPlan::new(shape);
-    let pixels = shape.output_pixels();
-    let k = shape.patch_len();
-    let images = shape.batch * shape.groups;
-    let t = tiling(pixels, k, images, std::mem::size_of::<T>());
-    let out = SharedMut(output.as_mut_ptr());
-    let direct = shape.is_pointwise();
-    let workspace = if direct { 0 } else { t.k_chunk * t.tile };
+    let columns = shape.batch * shape.output_pixels();
+    let t = tiling(columns, shape.patch_len(), shape.groups, std::mem::size_of::<T>());
+    let staging = shape.out_channels / shape.groups * t.tile;
+    let job = Job { shape, plan: &plan, input, weight, bias, tiling: t, out: SharedMut(output.as_mut_ptr()) };
     run_with_threads(threads, || {
-        (0..images * t.tiles).into_par_iter().for_each_init(
-            || vec![T::ZERO; workspace],
-            |cols, task| {
-                let tile = task % t.tiles;
-                let first = tile * t.tile;
-                let len = t.tile.min(pixels - first);
-                let job = Job { shape, plan: &plan, input, weight, bias, tiling: t, out, direct };
-                job.run(task / t.tiles, first, len, cols);
+        (0..shape.groups * t.tiles).into_par_iter().for_each_init(
+            || vec![T::ZERO; t.k_chunk * t.tile + staging],
+            |workspace, task| {
+                let first = task % t.tiles * t.tile;
+                job.run(task / t.tiles, first, t.tile.min(columns - first), workspace);
             },
         )
     })
 }
 
-/// One task's view of the problem.
+/// A stretch of a tile that lies in one image: pixels `pixel..pixel+len` of
+/// image `image`, at tile column `column`.
+struct Run {
+    image: usize,
+    pixel: usize,
+    len: usize,
+    column: usize,
+}
+
+fn runs(first: usize, len: usize, pixels: usize) -> Vec<Run> {
+    let mut runs = Vec::new();
+    let mut c = first;
+    while c < first + len {
+        let (image, pixel) = (c / pixels, c % pixels);
+        let run = (pixels - pixel).min(first + len - c);
+        runs.push(Run { image, pixel, len: run, column: c - first });
+        c += run;
+    }
+    runs
+}
+
+/// What every task reads, and the output it writes into.
 struct Job<'a, T> {
     shape: &'a ConvShape,
     plan: &'a Im2colPlan,
@@ -87,44 +106,67 @@ struct Job<'a, T> {
     bias: Option<&'a [T]>,
     tiling: Tiling,
     out: SharedMut<T>,
-    direct: bool,
 }
 
 impl<T: Real> Job<'_, T> {
-    /// Computes output pixels `first..first+len` of every output channel of
-    /// one (image, group) pair, `image_group = n * groups + g`.
-    fn run(&self, image_group: usize, first: usize, len: usize, cols: &mut [T]) {
+    /// Computes output columns `first..first+len` of group `g` for every
+    /// output channel of the group.
+    fn run(&self, g: usize, first: usize, len: usize, workspace: &mut [T]) {
         let s = self.shape;
-        let (n, g) = (image_group / s.groups, image_group % s.groups);
         let (cg, og) = (s.in_channels / s.groups, s.out_channels / s.groups);
-        let pixels = s.output_pixels();
-        let in_pixels = s.input_pixels();
-        let k = s.patch_len();
-        let image = &self.input[(n * s.in_channels + g * cg) * in_pixels..][..cg * in_pixels];
+        let (pixels, in_pixels, k) = (s.output_pixels(), s.input_pixels(), s.patch_len());
+        let image = |n: usize| &self.input[(n * s.in_channels + g * cg) * in_pixels..][..cg * in_pixels];
         let weights = &self.weight[g * og * k..(g + 1) * og * k];
-        let row0 = n * s.out_channels + g * og;
-        // SAFETY: output rows row0..row0+og, columns first..first+len lie inside
-        // the output buffer, and no other task has this (image, group, tile).
-        let dst = || MatPtr { ptr: unsafe { self.out.0.add(row0 * pixels + first) }, rows: og, cols: len, ld: pixels };
+        let runs = runs(first, len, pixels);
+        let (cols, staging) = workspace.split_at_mut(self.tiling.k_chunk * self.tiling.tile);
+        // A tile inside one image is computed in place; one spanning images
+        // goes through `staging` (og x len) and is scattered afterwards.
+        let single = (runs.len() == 1).then(|| &runs[0]);
+        let dst = match single {
+            // SAFETY: rows g*og.. of image r.image, pixels r.pixel..+len: this
+            // task's own block of the output.
+            Some(r) => MatPtr {
+                ptr: unsafe { self.out.get().add((r.image * s.out_channels + g * og) * pixels + r.pixel) },
+                rows: og,
+                cols: len,
+                ld: pixels,
+            },
+            None => MatPtr { ptr: staging.as_mut_ptr(), rows: og, cols: len, ld: len },
+        };
         let chunk = self.tiling.k_chunk;
         for (step, k0) in (0..k.max(1)).step_by(chunk).enumerate() {
             let kc = chunk.min(k - k0.min(k));
             let a = MatRef::row_major(&weights[k0.min(weights.len())..], og, kc, k);
-            let b = if self.direct {
-                MatRef::row_major(&image[k0 * in_pixels + first..], kc, len, in_pixels)
-            } else {
-                self.plan.pack(image, k0..k0 + kc, first, len, cols, len);
-                MatRef::row_major(&cols[..kc * len], kc, len, len)
+            let b = match single {
+                Some(r) if s.is_pointwise() => {
+                    MatRef::row_major(&image(r.image)[k0 * in_pixels + r.pixel..], kc, len, in_pixels)
+                }
+                _ => {
+                    for r in &runs {
+                        self.plan.pack(image(r.image), k0..k0 + kc, r.pixel, r.len, &mut cols[r.column..], len);
+                    }
+                    MatRef::row_major(&cols[..kc * len], kc, len, len)
+                }
             };
-            // SAFETY: see `dst`.
-            unsafe { matmul(dst(), a, b, step > 0) };
+            // SAFETY: `dst` is this task's own output block or its staging buffer.
+            unsafe { matmul(MatPtr { ..dst }, a, b, step > 0) };
         }
-        if let Some(bias) = self.bias {
+        for r in &runs {
             for o in 0..og {
                 // SAFETY: one row segment of this task's own output block.
-                let row = unsafe { std::slice::from_raw_parts_mut(dst().ptr.add(o * pixels), len) };
-                let b = bias[g * og + o];
-                row.iter_mut().for_each(|v| *v += b);
+                let row = unsafe {
+                    std::slice::from_raw_parts_mut(
+                        self.out.get().add((r.image * s.out_channels + g * og + o) * pixels + r.pixel),
+                        r.len,
+                    )
+                };
+                if single.is_none() {
+                    row.copy_from_slice(&staging[o * len + r.column..][..r.len]);
+                }
+                if let Some(bias) = self.bias {
+                    let b = bias[g * og + o];
+                    row.iter_mut().for_each(|v| *v += b);
+                }
             }
         }
     }

@@ -118,16 +118,16 @@ def test_kernel_errors_never_panic():
     x = np.zeros((1, 2, 5, 5), np.float32)
     w = np.zeros((2, 2, 3, 3), np.float32)
     with pytest.raises(ValueError, match="stride"):
-        _core.conv_forward(x, w, None, [1], [1, 1], [0, 0], [0, 0], 1, "zeros", 1)
+        _core.conv_forward(x, w, None, ([1], [1, 1], [0, 0], [0, 0], 1, "zeros"), 1)
     with pytest.raises(ValueError, match="weight"):
-        _core.conv_forward(x, w, None, [1, 1], [3, 3], [0, 0], [0, 0], 1, "zeros", 1)
+        _core.conv_forward(x, w, None, ([1, 1], [3, 3], [0, 0], [0, 0], 1, "zeros"), 1)
     with pytest.raises(ValueError, match="groups"):
-        _core.conv_forward(x, w, None, [1, 1], [1, 1], [0, 0], [0, 0], 3, "zeros", 1)
+        _core.conv_forward(x, w, None, ([1, 1], [1, 1], [0, 0], [0, 0], 3, "zeros"), 1)
     with pytest.raises(ValueError, match="padding_mode"):
-        _core.conv_forward(x, w, None, [1, 1], [1, 1], [0, 0], [0, 0], 1, "nope", 1)
+        _core.conv_forward(x, w, None, ([1, 1], [1, 1], [0, 0], [0, 0], 1, "nope"), 1)
     with pytest.raises(TypeError, match="weight"):
-        _core.conv_forward(x, w.astype(np.float64), None, [1, 1], [1, 1], [0, 0], [0, 0], 1, "zeros", 1)
+        _core.conv_forward(x, w.astype(np.float64), None, ([1, 1], [1, 1], [0, 0], [0, 0], 1, "zeros"), 1)
     with pytest.raises(TypeError, match="C-contiguous"):
-        _core.conv_forward(np.asfortranarray(x), w, None, [1, 1], [1, 1], [0, 0], [0, 0], 1, "zeros", 1)
+        _core.conv_forward(np.asfortranarray(x), w, None, ([1, 1], [1, 1], [0, 0], [0, 0], 1, "zeros"), 1)
     with pytest.raises(ValueError, match="bias"):
-        _core.conv_forward(x, w, np.zeros(3, np.float32), [1, 1], [1, 1], [0, 0], [0, 0], 1, "zeros", 1)
+        _core.conv_forward(x, w, np.zeros(3, np.float32), ([1, 1], [1, 1], [0, 0], [0, 0], 1, "zeros"), 1)

@@ -5,12 +5,16 @@ normalize arguments first; the core re-checks shapes and lengths and raises
 ValueError/TypeError/MemoryError, never panics.
 """
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import numpy.typing as npt
 
 __version__: str
+
+# (stride, dilation, pad_before, pad_after, groups, padding_mode), one
+# value per spatial axis in each sequence.
+Geometry = Tuple[Sequence[int], Sequence[int], Sequence[int], Sequence[int], int, str]
 
 # ---- convolution -----------------------------------------------------------
 
@@ -18,12 +22,7 @@ def conv_forward(
     input: npt.NDArray[np.floating],
     weight: npt.NDArray[np.floating],
     bias: Optional[npt.NDArray[np.floating]],
-    stride: Sequence[int],
-    dilation: Sequence[int],
-    pad_before: Sequence[int],
-    pad_after: Sequence[int],
-    groups: int,
-    padding_mode: str,
+    geometry: Geometry,
     threads: int,
 ) -> npt.NDArray[np.floating]: ...
 def unfold(
@@ -47,23 +46,13 @@ def conv_backward_input(
     weight: npt.NDArray[np.floating],
     grad_output: npt.NDArray[np.floating],
     input_shape: Sequence[int],
-    stride: Sequence[int],
-    dilation: Sequence[int],
-    pad_before: Sequence[int],
-    pad_after: Sequence[int],
-    groups: int,
-    padding_mode: str,
+    geometry: Geometry,
     threads: int,
 ) -> npt.NDArray[np.floating]: ...
 def conv_backward_weight(
     input: npt.NDArray[np.floating],
     grad_output: npt.NDArray[np.floating],
     weight_shape: Sequence[int],
-    stride: Sequence[int],
-    dilation: Sequence[int],
-    pad_before: Sequence[int],
-    pad_after: Sequence[int],
-    groups: int,
-    padding_mode: str,
+    geometry: Geometry,
     threads: int,
 ) -> npt.NDArray[np.floating]: ...

@@ -61,10 +61,10 @@ def conv2d_backward(
     if want_input:
         check_allocation(call.x.shape, call.dtype, "grad_input")
         grad_input = call.unbatch(
-            _core.conv_backward_input(call.w, dy, list(call.x.shape), *call.geometry(), call.threads)
+            _core.conv_backward_input(call.w, dy, list(call.x.shape), call.geometry(), call.threads)
         )
     if want_weight:
-        grad_weight = _core.conv_backward_weight(call.x, dy, list(call.w.shape), *call.geometry(), call.threads)
+        grad_weight = _core.conv_backward_weight(call.x, dy, list(call.w.shape), call.geometry(), call.threads)
     if want_bias:
         # One fixed-order reduction in float64, rounded once.
         grad_bias = dy.sum(axis=(0, 2, 3), dtype=np.float64).astype(call.dtype)
@@ -138,7 +138,7 @@ def conv_transpose2d(
         dy = np.zeros((x.shape[0], x.shape[1], *conv_out), dtype)
         dy[:, :, : x.shape[2], : x.shape[3]] = x
     geometry = (list(strides), list(dilations), list(pads), list(pads), g, "zeros")
-    out = _core.conv_backward_input(c_contiguous(w, dtype), dy, list(out_shape), *geometry, threads_arg(threads))
+    out = _core.conv_backward_input(c_contiguous(w, dtype), dy, list(out_shape), geometry, threads_arg(threads))
     if b is not None:
         out += b.astype(dtype)[None, :, None, None]
     return out[0] if unbatched else out

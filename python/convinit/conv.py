@@ -71,7 +71,7 @@ class ConvCall:
     threads: int
 
     def geometry(self) -> tuple:
-        """The core's trailing arguments after the arrays."""
+        """The core's geometry argument: (stride, dilation, pad_before, pad_after, groups, padding_mode)."""
         return (list(self.strides), list(self.dilations), list(self.before), list(self.after), self.groups,
                 self.padding_mode)
 
@@ -129,7 +129,7 @@ def _conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOrTuple, 
           dilation: IntOrTuple, groups: int, padding_mode: str, threads: Optional[int]) -> np.ndarray:
     call = prepare_conv(spatial, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads)
     check_allocation(call.output_shape, call.dtype, f"conv{spatial}d output")
-    return call.unbatch(_core.conv_forward(call.x, call.w, call.b, *call.geometry(), call.threads))
+    return call.unbatch(_core.conv_forward(call.x, call.w, call.b, call.geometry(), call.threads))
 
 
 def _groups(groups: Any, channels: int, weight_shape: tuple[int, ...]) -> int:

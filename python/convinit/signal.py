@@ -113,7 +113,7 @@ def _correlate(in1: Any, in2: Any, mode: str, boundary: str, fillvalue: Any, fli
     x = _padded(np.asarray(a, dtype=dtype), b.shape, mode, boundary, fillvalue, flipped)
     out = _core.conv_forward(
         c_contiguous(x[None, None], dtype), c_contiguous(kernel[None, None], dtype), None,
-        [1, 1], [1, 1], [0, 0], [0, 0], 1, "zeros", threads_arg(threads),
+        ([1, 1], [1, 1], [0, 0], [0, 0], 1, "zeros"), threads_arg(threads),
     )[0, 0]
     # Correlation with swapped inputs is the flipped correlation.
     return out[::-1, ::-1].copy() if swapped and not flipped else out

@@ -1,7 +1,7 @@
 //! Bindings of the convolution gradients. Python (`convinit/backward.py`)
 //! validates shapes first and composes the pieces it needs.
 
-use super::conv::{contiguous, dispatch_float, into_array, same_dtype, AxesArgs, ConvArgs};
+use super::conv::{contiguous, dispatch_float, into_array, same_dtype, Geometry};
 use super::errors::{guarded, type_error};
 use crate::conv::{self, Real};
 use crate::error::{try_zeroed, KernelError};
@@ -26,7 +26,7 @@ fn backward_input_typed<'py, T: Real + Element>(
     py: Python<'py>,
     weight: &Bound<'py, PyAny>,
     input_shape: &[usize],
-    args: ConvArgs<'_>,
+    geometry: &Geometry,
     threads: usize,
     grad_output: &Bound<'py, PyArrayDyn<T>>,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
@@ -35,7 +35,7 @@ fn backward_input_typed<'py, T: Real + Element>(
     let (w, dy) = (contiguous("weight", weight)?, contiguous("grad_output", grad_output)?);
     let data = py.detach(|| {
         guarded(|| {
-            let shape = args.shape(input_shape, &w_shape)?;
+            let shape = geometry.shape(input_shape, &w_shape)?;
             check_grad_output(&super::conv::output_shape(&shape, input_shape.len() - 2), &dy_shape)?;
             let mut dx = try_zeroed::<T>(shape.input_len(), "grad_input")?;
             conv::conv_backward_input(&shape, w, dy, &mut dx, threads)?;
@@ -47,31 +47,23 @@ fn backward_input_typed<'py, T: Real + Element>(
 
 /// Gradient of a convolution with respect to its input of shape `input_shape`.
 #[pyfunction]
-#[pyo3(signature = (weight, grad_output, input_shape, stride, dilation, pad_before, pad_after, groups, padding_mode, threads))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (weight, grad_output, input_shape, geometry, threads))]
 fn conv_backward_input<'py>(
     py: Python<'py>,
     weight: &Bound<'py, PyAny>,
     grad_output: &Bound<'py, PyAny>,
     input_shape: Vec<usize>,
-    stride: Vec<usize>,
-    dilation: Vec<usize>,
-    pad_before: Vec<usize>,
-    pad_after: Vec<usize>,
-    groups: usize,
-    padding_mode: &str,
+    geometry: Geometry,
     threads: usize,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
-    let axes = AxesArgs { stride: &stride, dilation: &dilation, pad_before: &pad_before, pad_after: &pad_after };
-    let args = ConvArgs { axes, groups, padding_mode };
-    dispatch_float!("grad_output", grad_output, backward_input_typed(py, weight, &input_shape, args, threads))
+    dispatch_float!("grad_output", grad_output, backward_input_typed(py, weight, &input_shape, &geometry, threads))
 }
 
 fn backward_weight_typed<'py, T: Real + Element>(
     py: Python<'py>,
     input: &Bound<'py, PyAny>,
     weight_shape: &[usize],
-    args: ConvArgs<'_>,
+    geometry: &Geometry,
     threads: usize,
     grad_output: &Bound<'py, PyArrayDyn<T>>,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
@@ -80,7 +72,7 @@ fn backward_weight_typed<'py, T: Real + Element>(
     let (x, dy) = (contiguous("input", input)?, contiguous("grad_output", grad_output)?);
     let data = py.detach(|| {
         guarded(|| {
-            let shape = args.shape(&in_shape, weight_shape)?;
+            let shape = geometry.shape(&in_shape, weight_shape)?;
             check_grad_output(&super::conv::output_shape(&shape, in_shape.len() - 2), &dy_shape)?;
             let mut dw = try_zeroed::<T>(shape.weight_len(), "grad_weight")?;
             conv::conv_backward_weight(&shape, x, dy, &mut dw, threads)?;
@@ -92,22 +84,14 @@ fn backward_weight_typed<'py, T: Real + Element>(
 
 /// Gradient of a convolution with respect to its weight of shape `weight_shape`.
 #[pyfunction]
-#[pyo3(signature = (input, grad_output, weight_shape, stride, dilation, pad_before, pad_after, groups, padding_mode, threads))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (input, grad_output, weight_shape, geometry, threads))]
 fn conv_backward_weight<'py>(
     py: Python<'py>,
     input: &Bound<'py, PyAny>,
     grad_output: &Bound<'py, PyAny>,
     weight_shape: Vec<usize>,
-    stride: Vec<usize>,
-    dilation: Vec<usize>,
-    pad_before: Vec<usize>,
-    pad_after: Vec<usize>,
-    groups: usize,
-    padding_mode: &str,
+    geometry: Geometry,
     threads: usize,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
-    let axes = AxesArgs { stride: &stride, dilation: &dilation, pad_before: &pad_before, pad_after: &pad_after };
-    let args = ConvArgs { axes, groups, padding_mode };
-    dispatch_float!("grad_output", grad_output, backward_weight_typed(py, input, &weight_shape, args, threads))
+    dispatch_float!("grad_output", grad_output, backward_weight_typed(py, input, &weight_shape, &geometry, threads))
 }

@@ -31,18 +31,15 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// Per-axis window parameters as Python passes them.
-pub(super) struct AxesArgs<'a> {
-    pub stride: &'a [usize],
-    pub dilation: &'a [usize],
-    pub pad_before: &'a [usize],
-    pub pad_after: &'a [usize],
-}
+/// Per-axis window parameters: `(stride, dilation, pad_before, pad_after)`.
+#[derive(FromPyObject)]
+pub(super) struct Axes(Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>);
 
-impl AxesArgs<'_> {
+impl Axes {
     fn windows(&self, input: &[usize], kernel: &[usize]) -> Result<Vec<Window>, KernelError> {
+        let Axes(stride, dilation, pad_before, pad_after) = self;
         let dims = input.len();
-        let lens = [kernel.len(), self.stride.len(), self.dilation.len(), self.pad_before.len(), self.pad_after.len()];
+        let lens = [kernel.len(), stride.len(), dilation.len(), pad_before.len(), pad_after.len()];
         if lens.iter().any(|&l| l != dims) {
             return Err(KernelError::invalid("stride", format!("expected {dims} values per argument")));
         }
@@ -50,38 +47,39 @@ impl AxesArgs<'_> {
             .map(|d| Window {
                 input: input[d],
                 kernel: kernel[d],
-                stride: self.stride[d],
-                dilation: self.dilation[d],
-                pad_before: self.pad_before[d],
-                pad_after: self.pad_after[d],
+                stride: stride[d],
+                dilation: dilation[d],
+                pad_before: pad_before[d],
+                pad_after: pad_after[d],
             })
             .collect())
     }
 }
 
-/// Everything but the arrays that defines a convolution, as Python passes it.
-pub(super) struct ConvArgs<'a> {
-    pub axes: AxesArgs<'a>,
-    pub groups: usize,
-    pub padding_mode: &'a str,
-}
+/// Everything but the arrays that defines a convolution, as Python's
+/// `ConvCall.geometry()` passes it: `(stride, dilation, pad_before,
+/// pad_after, groups, padding_mode)`.
+#[derive(FromPyObject)]
+pub(super) struct Geometry(Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>, usize, String);
 
-impl ConvArgs<'_> {
-    /// The geometry of input `(N, C, *spatial)` convolved with weight `(O, C/groups, *kernel)`.
+impl Geometry {
+    /// The shape of input `(N, C, *spatial)` convolved with weight `(O, C/groups, *kernel)`.
     pub(super) fn shape(&self, in_shape: &[usize], w_shape: &[usize]) -> Result<ConvShape, KernelError> {
+        let Geometry(stride, dilation, before, after, groups, padding_mode) = self;
         if in_shape.len() < 3 || w_shape.len() != in_shape.len() {
             return Err(KernelError::invalid(
                 "weight",
                 "expected input (N, C, *spatial) and weight (O, C/groups, *kernel) of equal rank",
             ));
         }
-        let mode = PaddingMode::parse(self.padding_mode)?;
-        let windows = self.axes.windows(&in_shape[2..], &w_shape[2..])?;
-        let shape = ConvShape::new(in_shape[0], in_shape[1], w_shape[0], self.groups, &windows, mode)?;
-        if w_shape[1] * self.groups != in_shape[1] {
+        let mode = PaddingMode::parse(padding_mode)?;
+        let axes = Axes(stride.clone(), dilation.clone(), before.clone(), after.clone());
+        let windows = axes.windows(&in_shape[2..], &w_shape[2..])?;
+        let shape = ConvShape::new(in_shape[0], in_shape[1], w_shape[0], *groups, &windows, mode)?;
+        if w_shape[1] * groups != in_shape[1] {
             return Err(KernelError::invalid(
                 "weight",
-                format!("expected {} input channels per group, weight has {}", in_shape[1] / self.groups, w_shape[1]),
+                format!("expected {} input channels per group, weight has {}", in_shape[1] / groups, w_shape[1]),
             ));
         }
         Ok(shape)
@@ -111,7 +109,7 @@ fn conv_forward_typed<'py, T: Real + Element>(
     py: Python<'py>,
     weight: &Bound<'py, PyAny>,
     bias: Option<&Bound<'py, PyAny>>,
-    args: ConvArgs<'_>,
+    geometry: &Geometry,
     threads: usize,
     input: &Bound<'py, PyArrayDyn<T>>,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
@@ -122,7 +120,7 @@ fn conv_forward_typed<'py, T: Real + Element>(
     let b = bias.map(|b| contiguous("bias", b)).transpose()?;
     let (shape, data) = py.detach(|| {
         guarded(|| {
-            let shape = args.shape(&in_shape, &w_shape)?;
+            let shape = geometry.shape(&in_shape, &w_shape)?;
             let mut out = try_zeroed::<T>(shape.output_len(), "the output")?;
             conv::conv_forward(&shape, x, w, b, &mut out, threads)?;
             Ok((shape, out))
@@ -141,28 +139,20 @@ pub(super) fn output_shape(shape: &ConvShape, spatial: usize) -> Vec<usize> {
 /// Convolution forward. `input` (N, C, *spatial) and `weight` (O, C/groups,
 /// *kernel) are C-contiguous arrays of one float dtype; returns (N, O, *out).
 #[pyfunction]
-#[pyo3(signature = (input, weight, bias, stride, dilation, pad_before, pad_after, groups, padding_mode, threads))]
-#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (input, weight, bias, geometry, threads))]
 fn conv_forward<'py>(
     py: Python<'py>,
     input: &Bound<'py, PyAny>,
     weight: &Bound<'py, PyAny>,
     bias: Option<&Bound<'py, PyAny>>,
-    stride: Vec<usize>,
-    dilation: Vec<usize>,
-    pad_before: Vec<usize>,
-    pad_after: Vec<usize>,
-    groups: usize,
-    padding_mode: &str,
+    geometry: Geometry,
     threads: usize,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
-    let axes = AxesArgs { stride: &stride, dilation: &dilation, pad_before: &pad_before, pad_after: &pad_after };
-    let args = ConvArgs { axes, groups, padding_mode };
-    dispatch_float!("input", input, conv_forward_typed(py, weight, bias, args, threads))
+    dispatch_float!("input", input, conv_forward_typed(py, weight, bias, &geometry, threads))
 }
 
 /// A 2-axis-or-more sliding window over `spatial` with zero padding.
-fn unfold_shape(batch: usize, channels: usize, spatial: &[usize], kernel: &[usize], axes: &AxesArgs<'_>) -> Result<ConvShape, KernelError> {
+fn unfold_shape(batch: usize, channels: usize, spatial: &[usize], kernel: &[usize], axes: &Axes) -> Result<ConvShape, KernelError> {
     let windows = axes.windows(spatial, kernel)?;
     ConvShape::new(batch, channels, 1, 1, &windows, PaddingMode::Zeros)
 }
@@ -170,7 +160,7 @@ fn unfold_shape(batch: usize, channels: usize, spatial: &[usize], kernel: &[usiz
 fn unfold_typed<'py, T: Real + Element>(
     py: Python<'py>,
     kernel: &[usize],
-    axes: AxesArgs<'_>,
+    axes: Axes,
     threads: usize,
     input: &Bound<'py, PyArrayDyn<T>>,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
@@ -204,7 +194,7 @@ fn unfold<'py>(
     stride: Vec<usize>,
     threads: usize,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
-    let axes = AxesArgs { stride: &stride, dilation: &dilation, pad_before: &padding, pad_after: &padding };
+    let axes = Axes(stride, dilation, padding.clone(), padding);
     dispatch_float!("input", input, unfold_typed(py, &kernel_size, axes, threads))
 }
 
@@ -212,7 +202,7 @@ fn fold_typed<'py, T: Real + Element>(
     py: Python<'py>,
     output_size: &[usize],
     kernel: &[usize],
-    axes: AxesArgs<'_>,
+    axes: Axes,
     threads: usize,
     cols: &Bound<'py, PyArrayDyn<T>>,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
@@ -262,6 +252,6 @@ fn fold<'py>(
     stride: Vec<usize>,
     threads: usize,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
-    let axes = AxesArgs { stride: &stride, dilation: &dilation, pad_before: &padding, pad_after: &padding };
+    let axes = Axes(stride, dilation, padding.clone(), padding);
     dispatch_float!("input", input, fold_typed(py, &output_size, &kernel_size, axes, threads))
 }

@@ -22,6 +22,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="cnn (text 003's CNN, the default), alexnet, or a JSON layer spec file")
     params.add_argument("--batchnorm", action="store_true", help="add BatchNorm2d after each conv of the cnn")
     params.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+    variance = experiments.add_parser("variance", help="variance of activations through a deep net (text 000)")
+    variance.add_argument("--activation", default="relu", choices=["relu", "tanh", "sigmoid"])
+    variance.add_argument("--bias", action="store_true", help="add a bias drawn from N(0, 2/layers)")
+    variance.add_argument("--init", default="he", choices=["he", "xavier", "normal", "torch"])
+    variance.add_argument("--std", type=float, default=1.0, help="the std of --init normal")
+    variance.add_argument("--mode", default="fan_in", choices=["fan_in", "fan_out"])
+    variance.add_argument("--fixed-weights", action="store_true", help="one network instead of re-drawn weights")
+    variance.add_argument("--layers", type=int, default=10)
+    variance.add_argument("--widths", type=int, nargs=2, default=[5, 10], metavar=("A", "B"))
+    variance.add_argument("--trials", type=int, default=100_000)
+    variance.add_argument("--backward", action="store_true", help="also push gradients back (text 004)")
+    variance.add_argument("--cnn", action="store_true", help="a deep CNN on convinit.conv2d instead")
+    variance.add_argument("--seed", type=int, default=0)
+    variance.add_argument("--json", metavar="PATH")
+    variance.add_argument("--plot", metavar="PATH", help="write a PNG of the per-layer variances")
     train = experiments.add_parser("train", help="test accuracy after training, per initialization")
     train.add_argument("--init", nargs="+", default=None, metavar="SCHEME",
                        help="schemes to compare (default: zeros normal xavier_uniform kaiming_normal torch)")
@@ -54,6 +69,17 @@ def run_experiment(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         try:
             params.run(args.model, args.batchnorm, args.json)
         except (ValueError, KeyError) as exc:
+            parser.error(str(exc))
+    if args.experiment == "variance":
+        from .experiments import variance
+
+        cfg = variance.Config(layers=args.layers, widths=tuple(args.widths), trials=args.trials,
+                              activation=args.activation, bias=args.bias, init=args.init, std=args.std,
+                              mode=args.mode, fixed_weights=args.fixed_weights, backward=args.backward,
+                              seed=args.seed)
+        try:
+            variance.run(cfg, args.cnn, args.json, args.plot)
+        except ValueError as exc:
             parser.error(str(exc))
     if args.experiment == "train":
         from .experiments import train

@@ -1,0 +1,149 @@
+//! Filling a flat range `[start, start + out.len())` of one Philox stream's
+//! values, in parallel. Value `i` comes from batch `i / per_batch` (16
+//! blocks) alone, so neither the chunking nor the thread count can change it.
+
+use super::simd::{Backend, BATCH_BLOCKS, BATCH_WORDS};
+use super::{philox, Isa};
+use crate::error::KernelResult;
+use crate::parallel::run_with_threads;
+use rayon::prelude::*;
+
+/// A (seed, stream) pair: Philox key (seed lo, seed hi) and the counter's
+/// upper half (stream lo, stream hi).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stream {
+    pub key: [u32; 2],
+    pub stream: u64,
+}
+
+impl Stream {
+    pub fn new(seed: u64, stream: u64) -> Self {
+        Stream { key: philox::key_of(seed), stream }
+    }
+}
+
+/// A map from the 64 words of one batch (16 consecutive blocks) to that
+/// batch's `16 * VALUES_PER_BLOCK` values.
+pub trait Transform: Sync {
+    type Out: Copy + Default + Send + Sync;
+    const VALUES_PER_BLOCK: usize;
+    fn batch<B: Backend>(&self, backend: B, words: &[u32; BATCH_WORDS], out: &mut [Self::Out]);
+}
+
+/// Values per parallel task; any size gives the same values.
+const CHUNK: usize = 1 << 15;
+/// The largest batch (in values) a transform may have.
+const MAX_BATCH: usize = BATCH_WORDS;
+
+#[inline(always)]
+fn fill_chunk<X: Transform, B: Backend>(x: &X, backend: B, s: Stream, start: u64, out: &mut [X::Out]) {
+    let per_batch = BATCH_BLOCKS as usize * X::VALUES_PER_BLOCK;
+    debug_assert!(per_batch <= MAX_BATCH);
+    let mut words = [0u32; BATCH_WORDS];
+    let mut partial = [X::Out::default(); MAX_BATCH];
+    let (mut done, mut index) = (0usize, start);
+    while done < out.len() {
+        let batch = index / per_batch as u64;
+        let skip = (index % per_batch as u64) as usize;
+        let take = (per_batch - skip).min(out.len() - done);
+        backend.blocks16(s.key, s.stream, batch.wrapping_mul(BATCH_BLOCKS), &mut words);
+        let dst = &mut out[done..done + take];
+        if take == per_batch {
+            x.batch(backend, &words, dst);
+        } else {
+            x.batch(backend, &words, &mut partial[..per_batch]);
+            dst.copy_from_slice(&partial[skip..skip + take]);
+        }
+        done += take;
+        index += take as u64;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
+unsafe fn fill_chunk_avx512<X: Transform>(x: &X, b: super::Avx512, s: Stream, start: u64, out: &mut [X::Out]) {
+    fill_chunk(x, b, s, start, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fill_chunk_avx2<X: Transform>(x: &X, b: super::Avx2, s: Stream, start: u64, out: &mut [X::Out]) {
+    fill_chunk(x, b, s, start, out)
+}
+
+fn fill_chunk_on<X: Transform>(isa: Isa, x: &X, s: Stream, start: u64, out: &mut [X::Out]) {
+    match isa {
+        Isa::Scalar(b) => fill_chunk(x, b, s, start, out),
+        // SAFETY: the token in the variant proves the CPU has the features
+        // the wrapper enables (`Avx512::new` / `Avx2::new` checked them).
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512(b) => unsafe { fill_chunk_avx512(x, b, s, start, out) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2(b) => unsafe { fill_chunk_avx2(x, b, s, start, out) },
+    }
+}
+
+/// Writes values `start .. start + out.len()` of stream `s` under `x`.
+pub fn fill_stream<X: Transform>(x: &X, s: Stream, start: u64, out: &mut [X::Out], isa: Isa, threads: usize) -> KernelResult<()> {
+    if out.len() <= CHUNK {
+        fill_chunk_on(isa, x, s, start, out);
+        return Ok(());
+    }
+    run_with_threads(threads, || {
+        out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
+            fill_chunk_on(isa, x, s, start + (c * CHUNK) as u64, chunk);
+        })
+    })
+}
+
+/// The identity transform: raw words in counter order.
+struct Raw;
+
+impl Transform for Raw {
+    type Out = u32;
+    const VALUES_PER_BLOCK: usize = 4;
+    #[inline(always)]
+    fn batch<B: Backend>(&self, _: B, words: &[u32; BATCH_WORDS], out: &mut [u32]) {
+        out.copy_from_slice(words);
+    }
+}
+
+/// Words `start .. start + out.len()` of stream `s` (word `i` is word
+/// `i % 4` of block `i / 4`).
+pub fn random_raw(s: Stream, start: u64, out: &mut [u32], isa: Isa, threads: usize) -> KernelResult<()> {
+    fill_stream(&Raw, s, start, out, isa, threads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_isa_gives_the_scalar_words() {
+        let s = Stream::new(0x0123_4567_89ab_cdef, 0xfeed_0000_0001);
+        let start = u64::from(u32::MAX) * 4 - 37; // crosses the 32-bit block boundary
+        let mut expected = vec![0u32; 1000];
+        for (i, w) in expected.iter_mut().enumerate() {
+            let word = start + i as u64;
+            *w = philox::philox4x32_10(philox::counter(word / 4, s.stream), s.key)[(word % 4) as usize];
+        }
+        for isa in Isa::available() {
+            let mut out = vec![0u32; 1000];
+            random_raw(s, start, &mut out, isa, 1).unwrap();
+            assert_eq!(out, expected, "{}", isa.name());
+        }
+    }
+
+    #[test]
+    fn thread_count_and_offset_do_not_change_words() {
+        let s = Stream::new(7, 3);
+        let mut whole = vec![0u32; 3 * CHUNK + 11];
+        random_raw(s, 0, &mut whole, Isa::best(), 1).unwrap();
+        for threads in [2, 3, 8] {
+            let mut part = vec![0u32; whole.len() - 5];
+            random_raw(s, 5, &mut part, Isa::best(), threads).unwrap();
+            assert_eq!(part[..], whole[5..]);
+        }
+    }
+}

@@ -14,9 +14,15 @@ use std::arch::x86_64::*;
 pub struct Avx512(());
 
 impl Avx512 {
-    /// The token, if this CPU has AVX-512F.
+    /// The token, if this CPU has AVX-512 F/DQ/BW/VL, AVX2 and FMA.
     pub fn new() -> Option<Self> {
-        is_x86_feature_detected!("avx512f").then_some(Avx512(()))
+        let ok = is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512dq")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma");
+        ok.then_some(Avx512(()))
     }
 }
 

@@ -20,6 +20,25 @@ pub use scalar::Scalar;
 pub use simd::{Backend, BATCH_BLOCKS, BATCH_WORDS};
 pub use stream::{fill_stream, random_raw, Stream, Transform};
 
+/// Code generic over the backend; `Isa::dispatch` runs it with the
+/// backend's target features enabled, so the backend's methods inline.
+pub trait WithBackend {
+    type Output;
+    fn run<B: Backend>(self, backend: B) -> Self::Output;
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
+unsafe fn run_avx512<W: WithBackend>(work: W, backend: Avx512) -> W::Output {
+    work.run(backend)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_avx2<W: WithBackend>(work: W, backend: Avx2) -> W::Output {
+    work.run(backend)
+}
+
 use std::sync::OnceLock;
 
 /// An instruction set the kernels can run on, holding the token that proves
@@ -34,6 +53,19 @@ pub enum Isa {
 }
 
 impl Isa {
+    pub fn dispatch<W: WithBackend>(self, work: W) -> W::Output {
+        match self {
+            Isa::Scalar(b) => work.run(b),
+            // SAFETY: the token in the variant proves the CPU has the
+            // features the wrapper enables (`Avx512::new` checked them).
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512(b) => unsafe { run_avx512(work, b) },
+            // SAFETY: as above (`Avx2::new`).
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2(b) => unsafe { run_avx2(work, b) },
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar(_) => "scalar",

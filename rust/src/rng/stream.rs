@@ -3,7 +3,7 @@
 //! blocks) alone, so neither the chunking nor the thread count can change it.
 
 use super::simd::{Backend, BATCH_BLOCKS, BATCH_WORDS};
-use super::{philox, Isa};
+use super::{philox, Isa, WithBackend};
 use crate::error::KernelResult;
 use crate::parallel::run_with_threads;
 use rayon::prelude::*;
@@ -59,29 +59,23 @@ fn fill_chunk<X: Transform, B: Backend>(x: &X, backend: B, s: Stream, start: u64
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
-unsafe fn fill_chunk_avx512<X: Transform>(x: &X, b: super::Avx512, s: Stream, start: u64, out: &mut [X::Out]) {
-    fill_chunk(x, b, s, start, out)
+struct Chunk<'a, X: Transform> {
+    x: &'a X,
+    s: Stream,
+    start: u64,
+    out: &'a mut [X::Out],
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn fill_chunk_avx2<X: Transform>(x: &X, b: super::Avx2, s: Stream, start: u64, out: &mut [X::Out]) {
-    fill_chunk(x, b, s, start, out)
+impl<X: Transform> WithBackend for Chunk<'_, X> {
+    type Output = ();
+    #[inline(always)]
+    fn run<B: Backend>(self, backend: B) {
+        fill_chunk(self.x, backend, self.s, self.start, self.out)
+    }
 }
 
 fn fill_chunk_on<X: Transform>(isa: Isa, x: &X, s: Stream, start: u64, out: &mut [X::Out]) {
-    match isa {
-        Isa::Scalar(b) => fill_chunk(x, b, s, start, out),
-        // SAFETY: the token in the variant proves the CPU has the features
-        // the wrapper enables (`Avx512::new` / `Avx2::new` checked them).
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512(b) => unsafe { fill_chunk_avx512(x, b, s, start, out) },
-        // SAFETY: as above.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2(b) => unsafe { fill_chunk_avx2(x, b, s, start, out) },
-    }
+    isa.dispatch(Chunk { x, s, start, out })
 }
 
 /// Writes values `start .. start + out.len()` of stream `s` under `x`.

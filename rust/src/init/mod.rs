@@ -46,6 +46,24 @@ fn non_negative_std(std: f64) -> KernelResult<()> {
 }
 
 impl Distribution {
+    /// From a name and its parameters in `torch.nn.init` order:
+    /// `uniform (a, b)`, `normal (mean, std)`, `trunc_normal (mean, std, a, b)`.
+    pub fn from_parts(kind: &str, params: &[f64]) -> KernelResult<Self> {
+        let d = match (kind, params) {
+            ("uniform", &[low, high]) => Distribution::Uniform { low, high },
+            ("normal", &[mean, std]) => Distribution::Normal { mean, std },
+            ("trunc_normal", &[mean, std, low, high]) => Distribution::TruncNormal { mean, std, low, high },
+            _ => {
+                return Err(KernelError::invalid(
+                    "distribution",
+                    format!("expected uniform (a, b), normal (mean, std) or trunc_normal (mean, std, a, b), got {kind} {params:?}"),
+                ))
+            }
+        };
+        d.validate()?;
+        Ok(d)
+    }
+
     pub fn validate(&self) -> KernelResult<()> {
         match *self {
             Distribution::Uniform { low, high } => {

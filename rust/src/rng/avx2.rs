@@ -16,21 +16,24 @@ impl Avx2 {
     }
 }
 
+/// Groups of 4 blocks per batch.
+const GROUPS: usize = BATCH_WORDS / 16;
+
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn philox_16_blocks(key: [u32; 2], stream: u64, first_block: u64, out: &mut [u32; BATCH_WORDS]) {
+unsafe fn philox_batch(key: [u32; 2], stream: u64, first_block: u64, out: &mut [u32; BATCH_WORDS]) {
     let (m0, m1) = (_mm256_set1_epi64x(i64::from(M0)), _mm256_set1_epi64x(i64::from(M1)));
     // Lanes 0, 2 hold blocks 0, 1 and lanes 1, 3 blocks 2, 3 (set lists lane 3 first).
     let first = _mm256_add_epi64(_mm256_set1_epi64x(first_block as i64), _mm256_set_epi64x(3, 1, 2, 0));
-    let mut a = [first; 4];
+    let mut a = [first; GROUPS];
     for (g, v) in a.iter_mut().enumerate() {
         *v = _mm256_add_epi64(first, _mm256_set1_epi64x(4 * g as i64));
     }
-    let mut b = [_mm256_set1_epi64x(stream as i64); 4];
+    let mut b = [_mm256_set1_epi64x(stream as i64); GROUPS];
     for r in 0..ROUNDS {
         let k = round_key(key, r);
         let (k0, k1) = (_mm256_set1_epi32(k[0] as i32), _mm256_set1_epi32(k[1] as i32));
-        for g in 0..4 {
+        for g in 0..GROUPS {
             let p0 = _mm256_mul_epu32(a[g], m0);
             let p1 = _mm256_mul_epu32(b[g], m1);
             let t1 = _mm256_blend_epi32::<0xAA>(p1, _mm256_xor_si256(_mm256_xor_si256(p1, a[g]), k0));
@@ -39,9 +42,9 @@ unsafe fn philox_16_blocks(key: [u32; 2], stream: u64, first_block: u64, out: &m
             b[g] = _mm256_shuffle_epi32::<0xB1>(t0);
         }
     }
-    for g in 0..4 {
+    for g in 0..GROUPS {
         let dst = out.as_mut_ptr().add(16 * g) as *mut __m256i;
-        // SAFETY: `out` has 64 words; group g writes words 16g .. 16g + 16.
+        // SAFETY: `out` has 16 GROUPS words; group g writes words 16g .. 16g + 16.
         _mm256_storeu_si256(dst, _mm256_unpacklo_epi64(a[g], b[g]));
         _mm256_storeu_si256(dst.add(1), _mm256_unpackhi_epi64(a[g], b[g]));
     }
@@ -58,9 +61,9 @@ impl Backend for Avx2 {
     type M = __m256;
 
     #[inline(always)]
-    fn blocks16(self, key: [u32; 2], stream: u64, first_block: u64, out: &mut [u32; BATCH_WORDS]) {
+    fn blocks(self, key: [u32; 2], stream: u64, first_block: u64, out: &mut [u32; BATCH_WORDS]) {
         // SAFETY: see the impl comment.
-        unsafe { philox_16_blocks(key, stream, first_block, out) }
+        unsafe { philox_batch(key, stream, first_block, out) }
     }
     #[inline(always)]
     fn load_u(self, src: &[u32], at: usize) -> __m256i {

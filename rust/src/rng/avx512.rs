@@ -34,17 +34,23 @@ unsafe fn lane_offsets() -> __m512i {
     _mm512_set_epi64(7, 3, 6, 2, 5, 1, 4, 0)
 }
 
+/// Groups of 8 blocks per batch.
+const GROUPS: usize = BATCH_WORDS / 32;
+
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn philox_16_blocks(key: [u32; 2], stream: u64, first_block: u64, out: &mut [u32; BATCH_WORDS]) {
+unsafe fn philox_batch(key: [u32; 2], stream: u64, first_block: u64, out: &mut [u32; BATCH_WORDS]) {
     let (m0, m1) = (_mm512_set1_epi64(i64::from(M0)), _mm512_set1_epi64(i64::from(M1)));
     let first = _mm512_add_epi64(_mm512_set1_epi64(first_block as i64), lane_offsets());
-    let mut a = [first, _mm512_add_epi64(first, _mm512_set1_epi64(8))];
-    let mut b = [_mm512_set1_epi64(stream as i64); 2];
+    let mut a = [first; GROUPS];
+    for (g, v) in a.iter_mut().enumerate() {
+        *v = _mm512_add_epi64(first, _mm512_set1_epi64(8 * g as i64));
+    }
+    let mut b = [_mm512_set1_epi64(stream as i64); GROUPS];
     for r in 0..ROUNDS {
         let k = round_key(key, r);
         let (k0, k1) = (_mm512_set1_epi32(k[0] as i32), _mm512_set1_epi32(k[1] as i32));
-        for g in 0..2 {
+        for g in 0..GROUPS {
             let p0 = _mm512_mul_epu32(a[g], m0); // lo0 | hi0 << 32
             let p1 = _mm512_mul_epu32(b[g], m1); // lo1 | hi1 << 32
             // Odd (high) 32-bit lanes become hi ^ c ^ k; 0x96 is a three-way XOR.
@@ -54,9 +60,9 @@ unsafe fn philox_16_blocks(key: [u32; 2], stream: u64, first_block: u64, out: &m
             b[g] = _mm512_ror_epi64::<32>(t0); // (hi0 ^ c3 ^ k1) | lo0 << 32
         }
     }
-    for g in 0..2 {
+    for g in 0..GROUPS {
         let dst = out.as_mut_ptr().add(32 * g) as *mut __m512i;
-        // SAFETY: `out` has 64 words; group g writes words 32g .. 32g + 32.
+        // SAFETY: `out` has 32 GROUPS words; group g writes words 32g .. 32g + 32.
         _mm512_storeu_si512(dst, _mm512_unpacklo_epi64(a[g], b[g]));
         _mm512_storeu_si512(dst.add(1), _mm512_unpackhi_epi64(a[g], b[g]));
     }
@@ -93,9 +99,9 @@ impl Backend for Avx512 {
     type M = __mmask16;
 
     #[inline(always)]
-    fn blocks16(self, key: [u32; 2], stream: u64, first_block: u64, out: &mut [u32; BATCH_WORDS]) {
+    fn blocks(self, key: [u32; 2], stream: u64, first_block: u64, out: &mut [u32; BATCH_WORDS]) {
         // SAFETY: see the impl comment.
-        unsafe { philox_16_blocks(key, stream, first_block, out) }
+        unsafe { philox_batch(key, stream, first_block, out) }
     }
     #[inline(always)]
     fn load_u(self, src: &[u32], at: usize) -> __m512i {

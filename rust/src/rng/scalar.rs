@@ -13,7 +13,7 @@ impl Backend for Scalar {
     type M = bool;
 
     #[inline(always)]
-    fn blocks16(self, key: [u32; 2], stream: u64, first_block: u64, out: &mut [u32; BATCH_WORDS]) {
+    fn blocks(self, key: [u32; 2], stream: u64, first_block: u64, out: &mut [u32; BATCH_WORDS]) {
         blocks_scalar(key, stream, first_block, out);
     }
     #[inline(always)]

@@ -6,9 +6,10 @@
 //! multiply-add, sqrt, integer-to-float conversion) or a bit operation, so
 //! every backend gives the same bits.
 
-/// Words per batch: 16 Philox blocks.
-pub const BATCH_WORDS: usize = 64;
-pub const BATCH_BLOCKS: u64 = 16;
+/// Words per batch: 32 Philox blocks (enough independent blocks to hide
+/// the multiply latency).
+pub const BATCH_WORDS: usize = 128;
+pub const BATCH_BLOCKS: u64 = 32;
 
 /// One instruction set. Values of implementing types are tokens: they exist
 /// only when the CPU supports the instructions, which makes the methods safe.
@@ -22,8 +23,8 @@ pub trait Backend: Copy + Send + Sync {
     /// A per-lane condition.
     type M: Copy;
 
-    /// The 64 words of blocks `first_block .. first_block + 16` of `stream`.
-    fn blocks16(self, key: [u32; 2], stream: u64, first_block: u64, out: &mut [u32; BATCH_WORDS]);
+    /// The words of blocks `first_block .. first_block + BATCH_BLOCKS` of `stream`.
+    fn blocks(self, key: [u32; 2], stream: u64, first_block: u64, out: &mut [u32; BATCH_WORDS]);
 
     /// `WIDTH` words starting at `src[at]`.
     fn load_u(self, src: &[u32], at: usize) -> Self::U;

@@ -22,8 +22,8 @@ impl Stream {
     }
 }
 
-/// A map from the 64 words of one batch (16 consecutive blocks) to that
-/// batch's `16 * VALUES_PER_BLOCK` values.
+/// A map from the words of one batch (`BATCH_BLOCKS` consecutive blocks) to that
+/// batch's `BATCH_BLOCKS * VALUES_PER_BLOCK` values.
 pub trait Transform: Sync {
     type Out: Copy + Default + Send + Sync;
     const VALUES_PER_BLOCK: usize;
@@ -46,7 +46,7 @@ fn fill_chunk<X: Transform, B: Backend>(x: &X, backend: B, s: Stream, start: u64
         let batch = index / per_batch as u64;
         let skip = (index % per_batch as u64) as usize;
         let take = (per_batch - skip).min(out.len() - done);
-        backend.blocks16(s.key, s.stream, batch.wrapping_mul(BATCH_BLOCKS), &mut words);
+        backend.blocks(s.key, s.stream, batch.wrapping_mul(BATCH_BLOCKS), &mut words);
         let dst = &mut out[done..done + take];
         if take == per_batch {
             x.batch(backend, &words, dst);

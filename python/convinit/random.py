@@ -193,6 +193,8 @@ def sample(kind: str, params: tuple, shape: tuple[int, ...], dtype: str, draw: D
     one_of(kind, tuple(_PARAM_NAMES), "distribution")
     values = [float_param(v, n) for v, n in zip(params, _PARAM_NAMES[kind])]
     numel = _numel(shape)
+    if numel >= _UINT64_END:
+        raise ValueError(f"shape: {shape} has {numel} elements, more than a stream indexes (2**64)")
     start, stop = flat_range_arg(flat_range, numel)
     check_allocation((stop - start,), np.dtype(dtype), f"a {kind} fill")
     flat = _core.fill(kind, values, dtype, draw.seed, draw.stream, start, stop - start, _threads(threads))

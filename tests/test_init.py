@@ -13,7 +13,7 @@ import pytest
 import scipy.special
 import scipy.stats
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import convinit
@@ -282,6 +282,7 @@ def random_fill(name, shape, **kwargs):
 def test_flat_range_is_exactly_a_slice_of_the_full_fill(name, dtype, shape, cut, seed):
     if name == "sparse":
         shape = shape[:2]
+    assume(not name.startswith("xavier") or sum(init.fans(shape)) > 0)  # torch: ZeroDivisionError
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         full = random_fill(name, shape, seed=seed, dtype=dtype)

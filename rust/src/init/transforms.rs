@@ -42,10 +42,10 @@ impl Transform for UniformF32 {
     type Out = f32;
     const VALUES_PER_BLOCK: usize = 4;
     #[inline(always)]
-    fn batch<B: Backend>(&self, b: B, words: &[u32; BATCH_WORDS], out: &mut [f32]) {
+    fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [f32]) {
         let (low, scale, top) = (b.splat(self.low), b.splat(self.scale), b.splat(self.top));
         for i in (0..BATCH_WORDS).step_by(B::WIDTH) {
-            let u = b.mul(b.i32_to_f(b.shr_u(b.load_u(words, i), 8)), b.splat(TWO_POW_M24));
+            let u = b.mul(b.i32_to_f(b.shr_u(b.word_vec(words, i / B::WIDTH), 8)), b.splat(TWO_POW_M24));
             b.store_f(out, i, b.min(b.fma(u, scale, low), top));
         }
     }
@@ -62,7 +62,8 @@ impl Transform for UniformF64 {
     type Out = f64;
     const VALUES_PER_BLOCK: usize = 2;
     #[inline(always)]
-    fn batch<B: Backend>(&self, _: B, words: &[u32; BATCH_WORDS], out: &mut [f64]) {
+    fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [f64]) {
+        let words = &b.to_array(words);
         for (k, v) in out.iter_mut().enumerate() {
             let u = (pair(words, k) >> 11) as f64 * TWO_POW_M53;
             let x = u.mul_add(self.scale, self.low);
@@ -83,10 +84,10 @@ impl Transform for NormalF32 {
     type Out = f32;
     const VALUES_PER_BLOCK: usize = 4;
     #[inline(always)]
-    fn batch<B: Backend>(&self, b: B, words: &[u32; BATCH_WORDS], out: &mut [f32]) {
+    fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [f32]) {
         let (mean, std) = (b.splat(self.mean), b.splat(self.std));
         for i in (0..BATCH_WORDS).step_by(2 * B::WIDTH) {
-            let (radius_words, angle_words) = b.deinterleave(b.load_u(words, i), b.load_u(words, i + B::WIDTH));
+            let (radius_words, angle_words) = b.deinterleave(b.word_vec(words, i / B::WIDTH), b.word_vec(words, i / B::WIDTH + 1));
             let u1 = b.fma(b.i32_to_f(b.shr_u(radius_words, 1)), b.splat(1.0 / 2_147_483_648.0), b.splat(1.0 / 4_294_967_296.0));
             let r = b.sqrt(b.max(b.mul(ln(b, u1), b.splat(-2.0)), b.splat(0.0)));
             let (sin, cos) = sincos_turn(b, angle_words);
@@ -108,7 +109,8 @@ impl Transform for NormalF64 {
     type Out = f64;
     const VALUES_PER_BLOCK: usize = 2;
     #[inline(always)]
-    fn batch<B: Backend>(&self, _: B, words: &[u32; BATCH_WORDS], out: &mut [f64]) {
+    fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [f64]) {
+        let words = &b.to_array(words);
         for (j, values) in out.chunks_exact_mut(2).enumerate() {
             let u1 = 1.0 - (pair(words, 2 * j) >> 11) as f64 * TWO_POW_M53;
             let theta = (pair(words, 2 * j + 1) >> 11) as f64 * TWO_POW_M53 * std::f64::consts::TAU;
@@ -139,13 +141,13 @@ impl Transform for TruncNormalF32 {
     type Out = f32;
     const VALUES_PER_BLOCK: usize = 4;
     #[inline(always)]
-    fn batch<B: Backend>(&self, b: B, words: &[u32; BATCH_WORDS], out: &mut [f32]) {
+    fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [f32]) {
         let (p_low, q_low, p_width) = (b.splat(self.p_low), b.splat(self.q_low), b.splat(self.p_width));
         let neg_width = b.splat(-self.p_width);
         let (scale, mean, lo, hi) = (b.splat(self.scale), b.splat(self.mean), b.splat(self.lo), b.splat(self.hi));
         for i in (0..BATCH_WORDS).step_by(B::WIDTH) {
             // u in (0, 1), exactly: the midpoint of one of 2^23 equal cells.
-            let k = b.i32_to_f(b.shr_u(b.load_u(words, i), 9));
+            let k = b.i32_to_f(b.shr_u(b.word_vec(words, i / B::WIDTH), 9));
             let u = b.mul(b.add(k, b.splat(0.5)), b.splat(2.0 * TWO_POW_M24));
             let z = ndtri(b, b.fma(u, p_width, p_low), b.fma(u, neg_width, q_low));
             b.store_f(out, i, b.max(b.min(b.fma(z, scale, mean), hi), lo));
@@ -170,7 +172,8 @@ impl<T: Copy + Default + Send + Sync> Transform for TruncNormalF64<T> {
     type Out = T;
     const VALUES_PER_BLOCK: usize = 2;
     #[inline(always)]
-    fn batch<B: Backend>(&self, _: B, words: &[u32; BATCH_WORDS], out: &mut [T]) {
+    fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [T]) {
+        let words = &b.to_array(words);
         for (k, v) in out.iter_mut().enumerate() {
             // u in (0, 1), exactly: the midpoint of one of 2^52 equal cells.
             let u = ((pair(words, k) >> 12) as f64 + 0.5) * (2.0 * TWO_POW_M53);
@@ -189,7 +192,7 @@ impl<T: Copy + Default + Send + Sync> Transform for Constant<T> {
     type Out = T;
     const VALUES_PER_BLOCK: usize = 4;
     #[inline(always)]
-    fn batch<B: Backend>(&self, _: B, _: &[u32; BATCH_WORDS], out: &mut [T]) {
+    fn batch<B: Backend>(&self, _: B, _: &B::Words, out: &mut [T]) {
         out.fill(self.0);
     }
 }

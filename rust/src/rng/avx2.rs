@@ -2,7 +2,7 @@
 //! pair in the layout described in `avx512.rs` (a blend replaces the masked
 //! ternary XOR, a dword shuffle the rotate).
 
-use super::philox::{round_key, M0, M1, ROUNDS};
+use super::philox::{M0, M1, ROUNDS, W0, W1};
 use super::simd::{Backend, BATCH_WORDS};
 use std::arch::x86_64::*;
 
@@ -18,10 +18,11 @@ impl Avx2 {
 
 /// Groups of 4 blocks per batch.
 const GROUPS: usize = BATCH_WORDS / 16;
+const VECTORS: usize = BATCH_WORDS / 8;
 
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn philox_batch(key: [u32; 2], stream: u64, first_block: u64, out: &mut [u32; BATCH_WORDS]) {
+unsafe fn philox_batch(key: [u32; 2], stream: u64, first_block: u64) -> [__m256i; VECTORS] {
     let (m0, m1) = (_mm256_set1_epi64x(i64::from(M0)), _mm256_set1_epi64x(i64::from(M1)));
     // Lanes 0, 2 hold blocks 0, 1 and lanes 1, 3 blocks 2, 3 (set lists lane 3 first).
     let first = _mm256_add_epi64(_mm256_set1_epi64x(first_block as i64), _mm256_set_epi64x(3, 1, 2, 0));
@@ -30,9 +31,13 @@ unsafe fn philox_batch(key: [u32; 2], stream: u64, first_block: u64, out: &mut [
         *v = _mm256_add_epi64(first, _mm256_set1_epi64x(4 * g as i64));
     }
     let mut b = [_mm256_set1_epi64x(stream as i64); GROUPS];
+    let (mut k0, mut k1) = (_mm256_set1_epi32(key[0] as i32), _mm256_set1_epi32(key[1] as i32));
+    let (w0, w1) = (_mm256_set1_epi32(W0 as i32), _mm256_set1_epi32(W1 as i32));
     for r in 0..ROUNDS {
-        let k = round_key(key, r);
-        let (k0, k1) = (_mm256_set1_epi32(k[0] as i32), _mm256_set1_epi32(k[1] as i32));
+        if r > 0 {
+            k0 = _mm256_add_epi32(k0, w0);
+            k1 = _mm256_add_epi32(k1, w1);
+        }
         for g in 0..GROUPS {
             let p0 = _mm256_mul_epu32(a[g], m0);
             let p1 = _mm256_mul_epu32(b[g], m1);
@@ -42,12 +47,12 @@ unsafe fn philox_batch(key: [u32; 2], stream: u64, first_block: u64, out: &mut [
             b[g] = _mm256_shuffle_epi32::<0xB1>(t0);
         }
     }
+    let mut out = [a[0]; VECTORS];
     for g in 0..GROUPS {
-        let dst = out.as_mut_ptr().add(16 * g) as *mut __m256i;
-        // SAFETY: `out` has 16 GROUPS words; group g writes words 16g .. 16g + 16.
-        _mm256_storeu_si256(dst, _mm256_unpacklo_epi64(a[g], b[g]));
-        _mm256_storeu_si256(dst.add(1), _mm256_unpackhi_epi64(a[g], b[g]));
+        out[2 * g] = _mm256_unpacklo_epi64(a[g], b[g]);
+        out[2 * g + 1] = _mm256_unpackhi_epi64(a[g], b[g]);
     }
+    out
 }
 
 // SAFETY (every method below): an `Avx2` exists only when `new` found AVX2
@@ -60,16 +65,36 @@ impl Backend for Avx2 {
     /// All-ones lanes where true (the sign bit is what `blendv` reads).
     type M = __m256;
 
+    type Words = [__m256i; VECTORS];
+
     #[inline(always)]
-    fn blocks(self, key: [u32; 2], stream: u64, first_block: u64, out: &mut [u32; BATCH_WORDS]) {
+    fn blocks(self, key: [u32; 2], stream: u64, first_block: u64) -> [__m256i; VECTORS] {
         // SAFETY: see the impl comment.
-        unsafe { philox_batch(key, stream, first_block, out) }
+        unsafe { philox_batch(key, stream, first_block) }
+    }
+    #[inline(always)]
+    fn word_vec(self, words: &[__m256i; VECTORS], i: usize) -> __m256i {
+        words[i]
+    }
+    #[inline(always)]
+    fn to_array(self, words: &[__m256i; VECTORS]) -> [u32; BATCH_WORDS] {
+        let mut out = [0u32; BATCH_WORDS];
+        for (i, w) in words.iter().enumerate() {
+            self.store_u(&mut out, 8 * i, *w);
+        }
+        out
     }
     #[inline(always)]
     fn load_u(self, src: &[u32], at: usize) -> __m256i {
         let s = &src[at..at + 8];
         // SAFETY: `s` has 8 readable words.
         unsafe { _mm256_loadu_si256(s.as_ptr() as *const __m256i) }
+    }
+    #[inline(always)]
+    fn store_u(self, dst: &mut [u32], at: usize, v: __m256i) {
+        let d = &mut dst[at..at + 8];
+        // SAFETY: `d` has 8 writable words.
+        unsafe { _mm256_storeu_si256(d.as_mut_ptr() as *mut __m256i, v) }
     }
     #[inline(always)]
     fn store_f(self, dst: &mut [f32], at: usize, v: __m256) {

@@ -6,7 +6,7 @@
 //! in place; a masked ternary XOR folds `c1 ^ k0` / `c3 ^ k1` into the high
 //! halves, and a 32-bit rotate moves every word to its next-round slot.
 
-use super::philox::{round_key, M0, M1, ROUNDS};
+use super::philox::{M0, M1, ROUNDS, W0, W1};
 use super::simd::{Backend, BATCH_WORDS};
 use std::arch::x86_64::*;
 
@@ -36,10 +36,11 @@ unsafe fn lane_offsets() -> __m512i {
 
 /// Groups of 8 blocks per batch.
 const GROUPS: usize = BATCH_WORDS / 32;
+const VECTORS: usize = BATCH_WORDS / 16;
 
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn philox_batch(key: [u32; 2], stream: u64, first_block: u64, out: &mut [u32; BATCH_WORDS]) {
+unsafe fn philox_batch(key: [u32; 2], stream: u64, first_block: u64) -> [__m512i; VECTORS] {
     let (m0, m1) = (_mm512_set1_epi64(i64::from(M0)), _mm512_set1_epi64(i64::from(M1)));
     let first = _mm512_add_epi64(_mm512_set1_epi64(first_block as i64), lane_offsets());
     let mut a = [first; GROUPS];
@@ -47,9 +48,14 @@ unsafe fn philox_batch(key: [u32; 2], stream: u64, first_block: u64, out: &mut [
         *v = _mm512_add_epi64(first, _mm512_set1_epi64(8 * g as i64));
     }
     let mut b = [_mm512_set1_epi64(stream as i64); GROUPS];
+    // Round keys by vector adds (a broadcast from a general register per round is slower).
+    let (mut k0, mut k1) = (_mm512_set1_epi32(key[0] as i32), _mm512_set1_epi32(key[1] as i32));
+    let (w0, w1) = (_mm512_set1_epi32(W0 as i32), _mm512_set1_epi32(W1 as i32));
     for r in 0..ROUNDS {
-        let k = round_key(key, r);
-        let (k0, k1) = (_mm512_set1_epi32(k[0] as i32), _mm512_set1_epi32(k[1] as i32));
+        if r > 0 {
+            k0 = _mm512_add_epi32(k0, w0);
+            k1 = _mm512_add_epi32(k1, w1);
+        }
         for g in 0..GROUPS {
             let p0 = _mm512_mul_epu32(a[g], m0); // lo0 | hi0 << 32
             let p1 = _mm512_mul_epu32(b[g], m1); // lo1 | hi1 << 32
@@ -60,12 +66,12 @@ unsafe fn philox_batch(key: [u32; 2], stream: u64, first_block: u64, out: &mut [
             b[g] = _mm512_ror_epi64::<32>(t0); // (hi0 ^ c3 ^ k1) | lo0 << 32
         }
     }
+    let mut out = [a[0]; VECTORS];
     for g in 0..GROUPS {
-        let dst = out.as_mut_ptr().add(32 * g) as *mut __m512i;
-        // SAFETY: `out` has 32 GROUPS words; group g writes words 32g .. 32g + 32.
-        _mm512_storeu_si512(dst, _mm512_unpacklo_epi64(a[g], b[g]));
-        _mm512_storeu_si512(dst.add(1), _mm512_unpackhi_epi64(a[g], b[g]));
+        out[2 * g] = _mm512_unpacklo_epi64(a[g], b[g]);
+        out[2 * g + 1] = _mm512_unpackhi_epi64(a[g], b[g]);
     }
+    out
 }
 
 const fn index_table(start: u32, step: u32) -> [u32; 16] {
@@ -98,16 +104,36 @@ impl Backend for Avx512 {
     type U = __m512i;
     type M = __mmask16;
 
+    type Words = [__m512i; VECTORS];
+
     #[inline(always)]
-    fn blocks(self, key: [u32; 2], stream: u64, first_block: u64, out: &mut [u32; BATCH_WORDS]) {
+    fn blocks(self, key: [u32; 2], stream: u64, first_block: u64) -> [__m512i; VECTORS] {
         // SAFETY: see the impl comment.
-        unsafe { philox_batch(key, stream, first_block, out) }
+        unsafe { philox_batch(key, stream, first_block) }
+    }
+    #[inline(always)]
+    fn word_vec(self, words: &[__m512i; VECTORS], i: usize) -> __m512i {
+        words[i]
+    }
+    #[inline(always)]
+    fn to_array(self, words: &[__m512i; VECTORS]) -> [u32; BATCH_WORDS] {
+        let mut out = [0u32; BATCH_WORDS];
+        for (i, w) in words.iter().enumerate() {
+            self.store_u(&mut out, 16 * i, *w);
+        }
+        out
     }
     #[inline(always)]
     fn load_u(self, src: &[u32], at: usize) -> __m512i {
         let s = &src[at..at + 16];
         // SAFETY: `s` has 16 readable words.
         unsafe { _mm512_loadu_si512(s.as_ptr() as *const __m512i) }
+    }
+    #[inline(always)]
+    fn store_u(self, dst: &mut [u32], at: usize, v: __m512i) {
+        let d = &mut dst[at..at + 16];
+        // SAFETY: `d` has 16 writable words.
+        unsafe { _mm512_storeu_si512(d.as_mut_ptr() as *mut __m512i, v) }
     }
     #[inline(always)]
     fn store_f(self, dst: &mut [f32], at: usize, v: __m512) {

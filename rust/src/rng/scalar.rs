@@ -12,13 +12,29 @@ impl Backend for Scalar {
     type U = u32;
     type M = bool;
 
+    type Words = [u32; BATCH_WORDS];
+
     #[inline(always)]
-    fn blocks(self, key: [u32; 2], stream: u64, first_block: u64, out: &mut [u32; BATCH_WORDS]) {
-        blocks_scalar(key, stream, first_block, out);
+    fn blocks(self, key: [u32; 2], stream: u64, first_block: u64) -> [u32; BATCH_WORDS] {
+        let mut out = [0u32; BATCH_WORDS];
+        blocks_scalar(key, stream, first_block, &mut out);
+        out
+    }
+    #[inline(always)]
+    fn word_vec(self, words: &[u32; BATCH_WORDS], i: usize) -> u32 {
+        words[i]
+    }
+    #[inline(always)]
+    fn to_array(self, words: &[u32; BATCH_WORDS]) -> [u32; BATCH_WORDS] {
+        *words
     }
     #[inline(always)]
     fn load_u(self, src: &[u32], at: usize) -> u32 {
         src[at]
+    }
+    #[inline(always)]
+    fn store_u(self, dst: &mut [u32], at: usize, v: u32) {
+        dst[at] = v;
     }
     #[inline(always)]
     fn store_f(self, dst: &mut [f32], at: usize, v: f32) {

@@ -23,11 +23,19 @@ pub trait Backend: Copy + Send + Sync {
     /// A per-lane condition.
     type M: Copy;
 
-    /// The words of blocks `first_block .. first_block + BATCH_BLOCKS` of `stream`.
-    fn blocks(self, key: [u32; 2], stream: u64, first_block: u64, out: &mut [u32; BATCH_WORDS]);
+    /// One batch of words, kept in registers: `BATCH_WORDS / WIDTH` vectors.
+    type Words: Copy;
 
+    /// The words of blocks `first_block .. first_block + BATCH_BLOCKS` of `stream`.
+    fn blocks(self, key: [u32; 2], stream: u64, first_block: u64) -> Self::Words;
+    /// Words `WIDTH * i .. WIDTH * (i + 1)` of a batch.
+    fn word_vec(self, words: &Self::Words, i: usize) -> Self::U;
+    /// A batch's words in memory, for scalar transforms.
+    fn to_array(self, words: &Self::Words) -> [u32; BATCH_WORDS];
     /// `WIDTH` words starting at `src[at]`.
     fn load_u(self, src: &[u32], at: usize) -> Self::U;
+    /// Stores `WIDTH` words at `dst[at..]`.
+    fn store_u(self, dst: &mut [u32], at: usize, v: Self::U);
     /// Stores `WIDTH` values at `dst[at..]`.
     fn store_f(self, dst: &mut [f32], at: usize, v: Self::F);
 

@@ -27,7 +27,7 @@ impl Stream {
 pub trait Transform: Sync {
     type Out: Copy + Default + Send + Sync;
     const VALUES_PER_BLOCK: usize;
-    fn batch<B: Backend>(&self, backend: B, words: &[u32; BATCH_WORDS], out: &mut [Self::Out]);
+    fn batch<B: Backend>(&self, backend: B, words: &B::Words, out: &mut [Self::Out]);
 }
 
 /// Values per parallel task; any size gives the same values.
@@ -39,14 +39,13 @@ const MAX_BATCH: usize = BATCH_WORDS;
 fn fill_chunk<X: Transform, B: Backend>(x: &X, backend: B, s: Stream, start: u64, out: &mut [X::Out]) {
     let per_batch = BATCH_BLOCKS as usize * X::VALUES_PER_BLOCK;
     debug_assert!(per_batch <= MAX_BATCH);
-    let mut words = [0u32; BATCH_WORDS];
     let mut partial = [X::Out::default(); MAX_BATCH];
     let (mut done, mut index) = (0usize, start);
     while done < out.len() {
         let batch = index / per_batch as u64;
         let skip = (index % per_batch as u64) as usize;
         let take = (per_batch - skip).min(out.len() - done);
-        backend.blocks(s.key, s.stream, batch.wrapping_mul(BATCH_BLOCKS), &mut words);
+        let words = backend.blocks(s.key, s.stream, batch.wrapping_mul(BATCH_BLOCKS));
         let dst = &mut out[done..done + take];
         if take == per_batch {
             x.batch(backend, &words, dst);
@@ -98,8 +97,10 @@ impl Transform for Raw {
     type Out = u32;
     const VALUES_PER_BLOCK: usize = 4;
     #[inline(always)]
-    fn batch<B: Backend>(&self, _: B, words: &[u32; BATCH_WORDS], out: &mut [u32]) {
-        out.copy_from_slice(words);
+    fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [u32]) {
+        for i in 0..BATCH_WORDS / B::WIDTH {
+            b.store_u(out, i * B::WIDTH, b.word_vec(words, i));
+        }
     }
 }
 

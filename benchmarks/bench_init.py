@@ -5,8 +5,9 @@
 Each backend fills a preallocated float32 buffer in place (torch:
 ``Tensor.uniform_/normal_`` and ``torch.nn.init.trunc_normal_``; convinit:
 ``convinit.init.uniform_/normal_/trunc_normal_``; NumPy: ``Generator.random/
-standard_normal`` with ``out=``). Repeats are interleaved across backends;
-the table shows medians, G values/s and the ratio to torch. Both libraries
+standard_normal`` with ``out=``). Repeats are interleaved across backends
+(each timed call right after an untimed one of the same backend, so the
+other library's spinning worker threads have settled); the table shows medians, G values/s and the ratio to torch. Both libraries
 get the same thread count (``--threads``, default 2). To compare against
 NumPy fairly, unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for that command.
 """
@@ -72,6 +73,9 @@ def main() -> None:
             fill()  # warm up: pages touched, pools started
         for _ in range(args.repeats):
             for backend in times:
+                # An untimed call first: the other library's worker threads
+                # spin for a while after their own call, and would be timed.
+                fills[backend]()
                 start = time.perf_counter()
                 fills[backend]()
                 times[backend].append(time.perf_counter() - start)

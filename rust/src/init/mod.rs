@@ -113,8 +113,13 @@ impl TruncParams {
     /// the range of Giles' single-precision fit; the uniform's cells stop
     /// p_width / 2^24 short of either end.
     fn fits_f32(&self) -> bool {
+        self.min_p() >= 1e-8
+    }
+
+    /// The smallest p or 1 - p the f32 transform's uniform reaches.
+    fn min_p(&self) -> f64 {
         let margin = self.p_width / 16_777_216.0;
-        self.p_low + margin >= 1e-8 && (self.q_low - self.p_width) + margin >= 1e-8
+        (self.p_low + margin).min((self.q_low - self.p_width) + margin)
     }
 
     /// Past ~37 standard deviations the interval's probability underflows
@@ -175,6 +180,7 @@ impl Sample for f32 {
                     return fill_stream(&x, s, start, out, isa, threads);
                 }
                 let x = TruncNormalF32 {
+                    tails: t.min_p() < math::CENTRAL_P,
                     p_low: t.p_low as f32,
                     q_low: t.q_low as f32,
                     p_width: t.p_width as f32,
@@ -239,10 +245,10 @@ impl WithBackend for NdtriMap<'_> {
         let whole = bits.len() / B::WIDTH * B::WIDTH;
         for i in (0..whole).step_by(B::WIDTH) {
             let p = b.from_bits(b.load_u(&bits, i));
-            b.store_f(self.out, i, math::ndtri(b, p, b.from_bits(b.load_u(&complements, i))));
+            b.store_f(self.out, i, math::ndtri(b, p, b.from_bits(b.load_u(&complements, i)), true));
         }
         for i in whole..bits.len() {
-            self.out[i] = math::ndtri(crate::rng::Scalar, self.p[i], f32::from_bits(complements[i]));
+            self.out[i] = math::ndtri(crate::rng::Scalar, self.p[i], f32::from_bits(complements[i]), true);
         }
     }
 }

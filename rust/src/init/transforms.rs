@@ -128,6 +128,9 @@ impl Transform for NormalF64 {
 /// Phi^-1(p), clamped to [lo, hi]. `scale` is -std when the interval was
 /// mirrored into the lower tail, else std.
 pub struct TruncNormalF32 {
+    /// Whether some p may fall below `math::CENTRAL_P` (else the quantile's
+    /// tail branch is never taken and its test is skipped).
+    pub tails: bool,
     pub p_low: f32,
     pub q_low: f32,
     pub p_width: f32,
@@ -149,7 +152,7 @@ impl Transform for TruncNormalF32 {
             // u in (0, 1), exactly: the midpoint of one of 2^23 equal cells.
             let k = b.i32_to_f(b.shr_u(b.word_vec(words, i / B::WIDTH), 9));
             let u = b.mul(b.add(k, b.splat(0.5)), b.splat(2.0 * TWO_POW_M24));
-            let z = ndtri(b, b.fma(u, p_width, p_low), b.fma(u, neg_width, q_low));
+            let z = ndtri(b, b.fma(u, p_width, p_low), b.fma(u, neg_width, q_low), self.tails);
             b.store_f(out, i, b.max(b.min(b.fma(z, scale, mean), hi), lo));
         }
     }

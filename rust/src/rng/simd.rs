@@ -8,8 +8,8 @@
 
 /// Words per batch: 32 Philox blocks (enough independent blocks to hide
 /// the multiply latency).
-pub const BATCH_WORDS: usize = 128;
-pub const BATCH_BLOCKS: u64 = 32;
+pub const BATCH_WORDS: usize = 256;
+pub const BATCH_BLOCKS: u64 = 64;
 
 /// One instruction set. Values of implementing types are tokens: they exist
 /// only when the CPU supports the instructions, which makes the methods safe.

@@ -1,11 +1,14 @@
 """convinit: fast, deterministic CPU convolution and seeded weight
 initialization, and a harness that verifies any implementation of them."""
 
+from . import init
 from ._core import __version__
 from .conv import conv1d, conv2d, conv3d, conv_output_size, fold, unfold
+from .random import Generator, philox4x32_10
 from .signal import convolve2d, correlate2d
 
 __all__ = [
+    "Generator",
     "__version__",
     "conv1d",
     "conv2d",
@@ -14,5 +17,7 @@ __all__ = [
     "convolve2d",
     "correlate2d",
     "fold",
+    "init",
+    "philox4x32_10",
     "unfold",
 ]

@@ -4,6 +4,8 @@
 
 mod conv;
 mod errors;
+mod init;
+mod rng;
 
 use pyo3::prelude::*;
 
@@ -11,5 +13,7 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     conv::register(m)?;
+    rng::register(m)?;
+    init::register(m)?;
     Ok(())
 }

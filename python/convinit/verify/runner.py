@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -116,15 +117,27 @@ STYLE = {PASS: "green", FAIL: "bold red", SKIP: "yellow"}
 
 
 def results_table(checks: Sequence[Check], title: str = "") -> Table:
-    table = Table(title=title or None, show_lines=False, header_style="bold")
-    for column in ("suite", "check", "reference", "metric", "value", "tolerance", "detects", "result"):
-        table.add_column(column, overflow="fold")
+    table = Table(title=title or None, box=box.SIMPLE_HEAD, header_style="bold", title_justify="left")
+    table.add_column("check", overflow="fold", ratio=3)
+    table.add_column("reference", overflow="fold", ratio=2)
+    table.add_column("metric", overflow="fold")
+    for column in ("value", "tolerance"):
+        table.add_column(column, no_wrap=True, justify="right")
+    table.add_column("smallest detectable effect", overflow="fold", ratio=2)
+    table.add_column("result", no_wrap=True)
     for c in checks:
         tolerance = f"{c.comparison} {_number(c.tolerance)}" if c.comparison else "-"
-        cells = (c.suite, c.name, c.reference, c.metric, _number(c.value), tolerance,
-                 c.detectable.replace("detects ", "", 1))
+        cells = (c.name, c.reference, c.metric, _number(c.value), tolerance, c.detectable.replace("detects ", "", 1))
         table.add_row(*map(escape, cells), f"[{STYLE[c.status]}]{c.status}[/]")
     return table
+
+
+def suite_tables(checks: Sequence[Check]) -> list[Table]:
+    """One table per suite, in run order."""
+    by_suite: dict[str, list[Check]] = {}
+    for check in checks:
+        by_suite.setdefault(check.suite, []).append(check)
+    return [results_table(group, title=f"suite {suite}") for suite, group in by_suite.items()]
 
 
 def counts(checks: Sequence[Check]) -> tuple[int, int, int]:
@@ -138,7 +151,7 @@ def summary_line(passed: int, failed: int) -> str:
 
 def make_console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else 200
+    width = None if stream.isatty() else 220
     return Console(file=stream, width=width, highlight=False)
 
 
@@ -175,7 +188,8 @@ def run(options: Options) -> int:
     with progress_bar(err) as progress:
         checks = execute(plan.tasks, ctx, progress)
     elapsed = time.perf_counter() - start
-    out.print(results_table(checks))
+    for table in suite_tables(checks):
+        out.print(table)
     skipped = skipped_checks(plan, backend) + [c for c in checks if c.status == SKIP]
     passed, failed, _ = counts(checks)
     meta = {"backend": backend.name, "backend_description": backend.description, "functions_found": backend.found,

@@ -122,7 +122,7 @@ def support_test(x: np.ndarray, low: float, high: float, alpha: float) -> StatRe
     p = min(1.0, 2 * math.exp(n * math.log1p(-min(gap, 1 - 1e-16))))
     effect = -math.expm1(math.log(alpha / 2) / n)
     return StatResult("extremes vs bounds", gap, p, n, alpha, effect,
-                      f"detects a bound short by >= {effect:.2%} of the range",
+                      f"detects a bound short by >= {effect * 100:.2g}% of the range",
                       f"range [{np.min(x):.6g}, {np.max(x):.6g}] (expected [{low:.6g}, {high:.6g}])")
 
 

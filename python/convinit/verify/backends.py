@@ -7,6 +7,8 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import os
+import sys
 from typing import Any, Callable, Iterable, Optional
 
 CONV_FUNCTIONS = ("conv1d", "conv2d", "conv3d", "unfold", "fold", "correlate2d", "convolve2d")
@@ -123,6 +125,8 @@ def _user_object(spec: str) -> Any:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise BackendError(f"backend {spec!r}: expected one of {', '.join(BUILTIN_BACKENDS)} or module:attr")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())   # as `python -m` would: a module next to you is found
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # any import-time error is the user's to see
@@ -145,6 +149,9 @@ def load_backend(spec: str) -> Backend:
     if ":" not in spec:
         raise BackendError(f"unknown backend {spec!r}: expected one of {', '.join(BUILTIN_BACKENDS)} or module:attr")
     obj = _user_object(spec)
+    name = spec.rpartition(".")[2].rpartition(":")[2]
+    if callable(obj) and name in PUBLIC_FUNCTIONS:
+        return Backend(spec, {name: obj}, spec)   # module:kaiming_normal, a single function
     backend = collect(spec, [obj, getattr(obj, "init", None)], spec)
     if not backend.functions:
         raise BackendError(f"backend {spec!r} has none of convinit's public functions "

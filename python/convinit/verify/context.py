@@ -105,3 +105,4 @@ class Context:
     seed: int
     alpha: float
     refs: References
+    spec: Optional[str] = None   # how a child process can load the backend (None: it cannot)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
     from .context import Context
@@ -83,11 +83,20 @@ def failed_run(name: str, error: BaseException) -> Check:
 @dataclass
 class Task:
     """A planned unit of work: runs ``run(ctx)`` if the backend has every
-    function in ``needs``; ``tests`` is how many statistical tests it makes
-    (the Bonferroni denominator is known before anything runs)."""
+    function in ``needs`` and, when ``any_of`` is given, at least one of those;
+    ``tests`` is how many statistical tests it makes (the Bonferroni
+    denominator is known before anything runs)."""
 
     suite: str
     name: str
     needs: tuple[str, ...]
     run: Callable[["Context"], list[Check]]
     tests: int = 0
+    any_of: tuple[str, ...] = ()
+
+    def runnable(self, functions: Iterable[str]) -> bool:
+        have = set(functions)
+        return have.issuperset(self.needs) and (not self.any_of or bool(have.intersection(self.any_of)))
+
+    def calls(self) -> set[str]:
+        return set(self.needs) | set(self.any_of)

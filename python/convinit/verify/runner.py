@@ -49,11 +49,11 @@ def make_plan(backend: Backend, names: Sequence[str], budget: Budget, seed: int)
     tasks, skipped, used = [], [], []
     for name in chosen:
         planned = registry[name].plan(budget, seed)
-        runnable = [t for t in planned if backend.has(*t.needs)]
+        runnable = [t for t in planned if t.runnable(backend.functions)]
         if runnable or names:
             used.append(name)
             tasks += runnable
-            skipped += [t for t in planned if not backend.has(*t.needs)]
+            skipped += [t for t in planned if not t.runnable(backend.functions)]
     if not tasks:
         raise UsageError(f"backend {backend.name!r} has none of the functions suite(s) {', '.join(chosen)} check "
                          f"(it has: {', '.join(backend.found) or 'nothing'})")
@@ -77,7 +77,8 @@ def run_task(task: Task, ctx: Context) -> list[Check]:
 def skipped_checks(plan: Plan, backend: Backend) -> list[Check]:
     checks = []
     for task in plan.skipped:
-        check = skip_check(task.name, "backend lacks " + ", ".join(n for n in task.needs if not backend.has(n)))
+        lacking = [n for n in task.needs if not backend.has(n)] or [" and ".join(task.any_of)]
+        check = skip_check(task.name, "backend lacks " + ", ".join(lacking))
         check.suite = task.suite
         checks.append(check)
     return checks
@@ -170,7 +171,7 @@ def describe_run(console: Console, backend: Backend, plan: Plan, budget: Budget,
                   f"{budget.name} run, seed {seed}")
     console.print(f"functions found: {', '.join(backend.found)}")
     if plan.skipped:
-        lacking = sorted({n for t in plan.skipped for n in t.needs if not backend.has(n)})
+        lacking = sorted({n for t in plan.skipped for n in t.calls() if not backend.has(n)})
         console.print(f"skipping {len(plan.skipped)} checks of functions the backend lacks: {', '.join(lacking)}")
     console.print(f"{plan.tests} statistical tests; family-wise false-alarm rate <= {FAMILY_ALPHA:g} "
                   f"(Bonferroni): per-test alpha = {plan.alpha:.3g}")
@@ -183,7 +184,7 @@ def run(options: Options) -> int:
     plan = make_plan(backend, options.suites, budget, options.seed)
     out, err = make_console(), make_console(stderr=True)
     describe_run(out, backend, plan, budget, options.seed)
-    ctx = Context(backend, budget, options.seed, plan.alpha, References(backend.name))
+    ctx = Context(backend, budget, options.seed, plan.alpha, References(backend.name), options.backend)
     start = time.perf_counter()
     with progress_bar(err) as progress:
         checks = execute(plan.tasks, ctx, progress)

@@ -47,7 +47,7 @@ class Outcome:
 
 
 def mutant_tasks(plan: Plan, replaced: set[str]) -> list:
-    return [t for t in plan.tasks if replaced.intersection(t.needs)]
+    return [t for t in plan.tasks if replaced.intersection(t.calls())]
 
 
 def run_mutant(mutant: Mutant, plan: Plan, ctx: Context, progress) -> Outcome:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import reference, stats
+from .. import processes, reference, stats
 from ..backends import RANDOM_FILLS, accepts
 from ..context import Budget, Context
 from ..records import Check, Task, equal_check, skip_check, stat_check
@@ -195,6 +195,22 @@ def shard_task(fill: str) -> Task:
     return Task("rng", name, (fill,), run)
 
 
+def process_task() -> Task:
+    name = "fills and conv2d bit-identical in processes with 1, 2, 3 threads"
+
+    def run(ctx: Context) -> list[Check]:
+        if ctx.spec is None:
+            return [skip_check(name, "this backend cannot be loaded in a child process")]
+        seed = case_seed(ctx.seed, name)
+        here = processes.digests(ctx.backend, seed)
+        differing = [f"{fn} with {t} threads" for t in (1, 2, 3)
+                     for fn, d in processes.child_digests(ctx.spec, seed, t).items() if here.get(fn) != d]
+        return [equal_check(name, "same calls in this process", len(differing),
+                            "; ".join(differing) or f"{', '.join(here)}: identical", metric="differing results")]
+
+    return Task("rng", name, (), run, any_of=processes.FUNCTIONS)
+
+
 @register("rng", "Philox KATs, stream/seed independence, thread and shard invariance")
 def plan(budget: Budget, seed: int) -> list[Task]:
     tasks = [kat_task(*kat) for kat in KATS]
@@ -202,6 +218,6 @@ def plan(budget: Budget, seed: int) -> list[Task]:
     tasks += [stream_pair_task(*pair) for pair in STREAM_PAIRS]
     tasks += [seed_task(fill) for fill in INDEPENDENCE_FILLS]
     tasks += [generator_fills_task(fill) for fill in GENERATOR_FILLS]
-    tasks += [thread_task(fill) for fill in RANDOM_FILLS]
+    tasks += [thread_task(fill) for fill in RANDOM_FILLS] + [process_task()]
     tasks += [shard_task(fill) for fill in RANDOM_FILLS]
     return tasks

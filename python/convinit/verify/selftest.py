@@ -19,8 +19,8 @@ from .backends import load_backend
 from .context import BUDGETS, Context, References
 from .mutants import CATALOG, Mutant
 from .records import FAIL, Check
-from .runner import (Options, Plan, describe_run, execute, make_console, make_plan, progress_bar, results_table,
-                     summary_line)
+from .runner import (Options, Plan, counts, describe_run, execute, make_console, make_plan, progress_bar,
+                     results_table, summary_line)
 
 
 @dataclass
@@ -89,14 +89,19 @@ def run(options: Options) -> int:
     if correct.failures:
         out.print(results_table(correct.failures, title=f"correct backend {base.name}: FAILED checks"))
     out.print(outcome_table(outcomes))
-    if options.json:
-        from .report import write_json
+    if options.json or options.html:
+        from .report import write_html, write_json
 
+        passed_checks, failed_checks, skipped = counts(correct.checks)
         meta = {"self_test": True, "backend": base.name, "mode": budget.name, "seed": options.seed,
                 "per_test_alpha": plan.alpha, "statistical_tests": plan.tests, "seconds": round(elapsed, 3),
+                "passed": passed_checks, "failed": failed_checks, "skipped": skipped,
                 "outcomes": [{"implementation": o.implementation, "bug": o.bug, "checks": len(o.checks),
                               "failed": [c.name for c in o.failures], "verdict": o.verdict} for o in outcomes]}
-        out.print(f"wrote {write_json(options.json, meta, correct.checks)}")
+        if options.json:
+            out.print(f"wrote {write_json(options.json, meta, correct.checks)}")
+        if options.html:
+            out.print(f"wrote {write_html(options.html, meta, correct.checks)}")
     out.print(f"{len(applicable)} broken implementations, {sum(o.ok for o in outcomes[1:])} caught; "
               f"{elapsed:.1f} s")
     out.file.flush()

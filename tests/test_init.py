@@ -346,6 +346,9 @@ def test_in_place_on_torch_tensors(name):
         dtype = str(tensor.dtype).replace("torch.", "")
         np.testing.assert_array_equal(tensor.detach().numpy(), random_fill(name, shape, seed=9, dtype=dtype))
     assert leaf.requires_grad and leaf.is_leaf and leaf.grad_fn is None
+    version = leaf._version
+    init.normal_(leaf, seed=0)
+    assert leaf._version > version  # autograd sees the in-place write, as with torch.nn.init
 
 
 def test_generator_draws_in_place_like_allocating():

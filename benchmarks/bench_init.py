@@ -63,7 +63,9 @@ def main() -> None:
     }
     backends = ["convinit", "torch"] + (["numpy"] if args.numpy else [])
     print(f"float32 fills of {n:,} values, {args.threads} threads, in place, median of {args.repeats} interleaved repeats")
-    print(f"convinit SIMD path: {convinit._core.simd_backend()}, torch {torch.__version__}, numpy {np.__version__}")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"convinit SIMD path: {convinit._core.simd_backend()}, torch {torch.__version__}, numpy {np.__version__}; "
+          f"load average before: {load}")
     header = f"| {'fill':<13}| {'backend':<9}| {'median ms':>10} | {'G values/s':>10} | {'vs torch':>8} |"
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")

@@ -211,12 +211,25 @@ def raw_words(seed, n):
     return Generator(seed).random_raw(n).astype(np.uint64)
 
 
-def test_uniform_float32_is_24_bits_of_its_word():
-    w = raw_words(3, 10_000)
-    u = (w >> 8).astype(np.float64) / 2**24
-    expected = np.float32(-1.0) + u * 3.0
-    got = init.uniform((10_000,), -1.0, 2.0, seed=3).astype(np.float64)
+def fields24(words):
+    """The 24-bit fields of each 256-word batch: top 24 bits of every word,
+    then 80 fields from the low bytes of words 48g + l, 48g + 16 + l,
+    48g + 32 + l (g < 5, l < 16)."""
+    out = []
+    for batch in words.reshape(-1, 256):
+        low = batch & 0xFF
+        extra = [low[48 * g + l] | low[48 * g + 16 + l] << 8 | low[48 * g + 32 + l] << 16 for g in range(5) for l in range(16)]
+        out.append(np.concatenate([batch >> 8, np.array(extra, dtype=np.uint64)]))
+    return np.concatenate(out)
+
+
+def test_uniform_float32_is_a_24_bit_field():
+    fields = fields24(raw_words(3, 256 * 40))
+    u = fields.astype(np.float64) / 2**24
+    expected = -1.0 + u * 3.0
+    got = init.uniform((fields.size,), -1.0, 2.0, seed=3).astype(np.float64)
     assert np.all(np.abs(got - expected) <= np.spacing(np.float32(2.0)))
+    assert fields.size == 336 * 40
 
 
 def test_uniform_float64_is_53_bits_of_its_word_pair():
@@ -333,6 +346,9 @@ def test_in_place_on_torch_tensors(name):
         dtype = str(tensor.dtype).replace("torch.", "")
         np.testing.assert_array_equal(tensor.detach().numpy(), random_fill(name, shape, seed=9, dtype=dtype))
     assert leaf.requires_grad and leaf.is_leaf and leaf.grad_fn is None
+    version = leaf._version
+    init.normal_(leaf, seed=0)
+    assert leaf._version > version  # autograd sees the in-place write, as with torch.nn.init
 
 
 def test_generator_draws_in_place_like_allocating():

@@ -32,6 +32,7 @@ from .random import (
     Draw,
     Generator,
     dtype_arg,
+    fill_into,
     flat_range_arg,
     float_param,
     resolve_draw,
@@ -188,7 +189,12 @@ class _Target:
             return
         view = self._direct_view() if isinstance(spec, _Random) else None
         if view is not None:
-            _core.fill_into(view, spec.kind, [float(p) for p in spec.params], draw.seed, draw.stream, 0, 0)
+            fill_into(view, spec.kind, spec.params, draw)
+            if self.array is None:
+                import torch
+
+                # Written through a NumPy view: tell autograd, as an in-place op would.
+                torch.autograd.graph.increment_version(self.tensor)
             return
         values = _produce(spec, self.shape, self.dtype, draw, None)
         if self.array is not None:

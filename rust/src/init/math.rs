@@ -4,6 +4,8 @@
 //! are scalar (libm, the pure-Rust port of musl, gives the same bits on
 //! every machine).
 
+#![allow(clippy::excessive_precision)] // coefficients as published (Cephes, Giles)
+
 use crate::rng::Backend;
 
 const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
@@ -25,7 +27,7 @@ pub fn ln<B: Backend>(b: B, x: B::F) -> B::F {
     let bits = b.to_bits(x);
     // x = m * 2^e with m in [0.5, 1).
     let e = b.sub_u(b.shr_u(bits, 23), b.splat_u(126));
-    let m = b.from_bits(b.or_u(b.and_u(bits, b.splat_u(0x007f_ffff)), b.splat_u(0x3f00_0000)));
+    let m = b.float_of_bits(b.or_u(b.and_u(bits, b.splat_u(0x007f_ffff)), b.splat_u(0x3f00_0000)));
     let (one, zero) = (b.splat(1.0), b.splat(0.0));
     let small = b.lt(m, b.splat(SQRT_HALF));
     let f = b.select(small, b.sub(b.add(m, m), one), b.sub(m, one));
@@ -72,7 +74,7 @@ pub fn sincos_turn<B: Backend>(b: B, w: B::U) -> (B::F, B::F) {
     let two = b.splat_u(2);
     let s_sign = b.shl_u(b.and_u(quarter, two), 30);
     let c_sign = b.shl_u(b.and_u(b.add_u(quarter, b.splat_u(1)), two), 30);
-    (b.from_bits(b.xor_u(b.to_bits(s), s_sign)), b.from_bits(b.xor_u(b.to_bits(c), c_sign)))
+    (b.float_of_bits(b.xor_u(b.to_bits(s), s_sign)), b.float_of_bits(b.xor_u(b.to_bits(c), c_sign)))
 }
 
 /// erfinv(x) given w = -ln(1 - x^2) (computed by the caller without

@@ -244,11 +244,11 @@ impl WithBackend for NdtriMap<'_> {
         let complements: Vec<u32> = self.p.iter().map(|&p| ((1.0 - f64::from(p)) as f32).to_bits()).collect();
         let whole = bits.len() / B::WIDTH * B::WIDTH;
         for i in (0..whole).step_by(B::WIDTH) {
-            let p = b.from_bits(b.load_u(&bits, i));
-            b.store_f(self.out, i, math::ndtri(b, p, b.from_bits(b.load_u(&complements, i)), true));
+            let p = b.float_of_bits(b.load_u(&bits, i));
+            b.store_f(self.out, i, math::ndtri(b, p, b.float_of_bits(b.load_u(&complements, i)), true));
         }
-        for i in whole..bits.len() {
-            self.out[i] = math::ndtri(crate::rng::Scalar, self.p[i], f32::from_bits(complements[i]), true);
+        for ((out, &p), &q) in self.out[whole..].iter_mut().zip(&self.p[whole..]).zip(&complements[whole..]) {
+            *out = math::ndtri(crate::rng::Scalar, p, f32::from_bits(q), true);
         }
     }
 }

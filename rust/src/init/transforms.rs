@@ -1,14 +1,14 @@
 //! Philox words -> values, one transform per (distribution, dtype). Each
-//! value uses a fixed set of words of its own block, so value `i` depends
-//! only on (seed, stream, i, dtype, distribution):
+//! value uses fixed bits of fixed words of its own batch (64 blocks), so
+//! value `i` depends only on (seed, stream, i, dtype, distribution):
 //!
 //! | transform           | values/block | words per value                         |
 //! |---------------------|--------------|-----------------------------------------|
-//! | uniform f32         | 4            | word i % 4 (its top 24 bits)            |
+//! | uniform f32         | 5.25         | a 24-bit field (see `FIELDS24`)         |
 //! | uniform f64         | 2            | words 2(i%2), 2(i%2)+1 (top 53 of 64)   |
 //! | normal f32          | 4            | Box–Muller pair (words 2j, 2j+1) -> values 2j (cos), 2j+1 (sin) |
 //! | normal f64          | 2            | Box–Muller pair from the whole block    |
-//! | trunc. normal f32   | 4            | word i % 4 (top 23 bits), inverse CDF   |
+//! | trunc. normal f32   | 5.25         | a 24-bit field (its top 23 bits), inverse CDF |
 //! | trunc. normal f64   | 2            | words 2(i%2), 2(i%2)+1 (top 52 bits), inverse CDF |
 
 use super::math::{ln, ndtri, ndtri64, sincos_turn};
@@ -16,6 +16,25 @@ use crate::rng::{Backend, Transform, BATCH_WORDS};
 
 const TWO_POW_M24: f32 = 1.0 / 16_777_216.0;
 const TWO_POW_M53: f64 = 1.0 / 9_007_199_254_740_992.0;
+
+/// 24-bit fields per batch: the top 24 bits of every word, then 16 * 5
+/// fields assembled from the low bytes of words (48g + l, 48g + 16 + l,
+/// 48g + 32 + l) for g < 5, l < 16 (the last 16 words' low bytes unused).
+pub const FIELDS24: usize = BATCH_WORDS + 16 * (BATCH_WORDS / 48);
+
+/// Fields `WIDTH * j .. WIDTH * (j + 1)` of a batch (see `FIELDS24`).
+/// Every field is a lane-wise function of its words, so all backends agree;
+/// widths must divide 16.
+#[inline(always)]
+fn field24<B: Backend>(b: B, words: &B::Words, j: usize) -> B::U {
+    let w = B::WIDTH;
+    if j < BATCH_WORDS / w {
+        return b.shr_u(b.word_vec(words, j), 8);
+    }
+    let (g, h) = ((j - BATCH_WORDS / w) / (16 / w), (j - BATCH_WORDS / w) % (16 / w));
+    let byte = |k: usize| b.and_u(b.word_vec(words, (48 * g + 16 * k) / w + h), b.splat_u(0xff));
+    b.or_u(b.or_u(byte(0), b.shl_u(byte(1), 8)), b.shl_u(byte(2), 16))
+}
 
 /// `x` if `x < hi` else `hi`, then `x` if `x > lo` else `lo`: x86
 /// `minps`/`maxps` order, so NaN lands on `lo` as on the SIMD paths.
@@ -40,13 +59,13 @@ pub struct UniformF32 {
 
 impl Transform for UniformF32 {
     type Out = f32;
-    const VALUES_PER_BLOCK: usize = 4;
+    const VALUES_PER_BATCH: usize = FIELDS24;
     #[inline(always)]
     fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [f32]) {
         let (low, scale, top) = (b.splat(self.low), b.splat(self.scale), b.splat(self.top));
-        for i in (0..BATCH_WORDS).step_by(B::WIDTH) {
-            let u = b.mul(b.i32_to_f(b.shr_u(b.word_vec(words, i / B::WIDTH), 8)), b.splat(TWO_POW_M24));
-            b.store_f(out, i, b.min(b.fma(u, scale, low), top));
+        for j in 0..FIELDS24 / B::WIDTH {
+            let u = b.mul(b.i32_to_f(field24(b, words, j)), b.splat(TWO_POW_M24));
+            b.store_f(out, j * B::WIDTH, b.min(b.fma(u, scale, low), top));
         }
     }
 }
@@ -60,7 +79,7 @@ pub struct UniformF64 {
 
 impl Transform for UniformF64 {
     type Out = f64;
-    const VALUES_PER_BLOCK: usize = 2;
+    const VALUES_PER_BATCH: usize = BATCH_WORDS / 2;
     #[inline(always)]
     fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [f64]) {
         let words = &b.to_array(words);
@@ -82,7 +101,7 @@ pub struct NormalF32 {
 
 impl Transform for NormalF32 {
     type Out = f32;
-    const VALUES_PER_BLOCK: usize = 4;
+    const VALUES_PER_BATCH: usize = BATCH_WORDS;
     #[inline(always)]
     fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [f32]) {
         let (mean, std) = (b.splat(self.mean), b.splat(self.std));
@@ -107,7 +126,7 @@ pub struct NormalF64 {
 
 impl Transform for NormalF64 {
     type Out = f64;
-    const VALUES_PER_BLOCK: usize = 2;
+    const VALUES_PER_BATCH: usize = BATCH_WORDS / 2;
     #[inline(always)]
     fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [f64]) {
         let words = &b.to_array(words);
@@ -142,18 +161,18 @@ pub struct TruncNormalF32 {
 
 impl Transform for TruncNormalF32 {
     type Out = f32;
-    const VALUES_PER_BLOCK: usize = 4;
+    const VALUES_PER_BATCH: usize = FIELDS24;
     #[inline(always)]
     fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [f32]) {
         let (p_low, q_low, p_width) = (b.splat(self.p_low), b.splat(self.q_low), b.splat(self.p_width));
         let neg_width = b.splat(-self.p_width);
         let (scale, mean, lo, hi) = (b.splat(self.scale), b.splat(self.mean), b.splat(self.lo), b.splat(self.hi));
-        for i in (0..BATCH_WORDS).step_by(B::WIDTH) {
+        for j in 0..FIELDS24 / B::WIDTH {
             // u in (0, 1), exactly: the midpoint of one of 2^23 equal cells.
-            let k = b.i32_to_f(b.shr_u(b.word_vec(words, i / B::WIDTH), 9));
+            let k = b.i32_to_f(b.shr_u(field24(b, words, j), 1));
             let u = b.mul(b.add(k, b.splat(0.5)), b.splat(2.0 * TWO_POW_M24));
             let z = ndtri(b, b.fma(u, p_width, p_low), b.fma(u, neg_width, q_low), self.tails);
-            b.store_f(out, i, b.max(b.min(b.fma(z, scale, mean), hi), lo));
+            b.store_f(out, j * B::WIDTH, b.max(b.min(b.fma(z, scale, mean), hi), lo));
         }
     }
 }
@@ -173,7 +192,7 @@ pub struct TruncNormalF64<T> {
 
 impl<T: Copy + Default + Send + Sync> Transform for TruncNormalF64<T> {
     type Out = T;
-    const VALUES_PER_BLOCK: usize = 2;
+    const VALUES_PER_BATCH: usize = BATCH_WORDS / 2;
     #[inline(always)]
     fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [T]) {
         let words = &b.to_array(words);
@@ -193,7 +212,7 @@ pub struct Constant<T>(pub T);
 
 impl<T: Copy + Default + Send + Sync> Transform for Constant<T> {
     type Out = T;
-    const VALUES_PER_BLOCK: usize = 4;
+    const VALUES_PER_BATCH: usize = BATCH_WORDS;
     #[inline(always)]
     fn batch<B: Backend>(&self, _: B, _: &B::Words, out: &mut [T]) {
         out.fill(self.0);

@@ -158,7 +158,7 @@ impl Backend for Avx2 {
         unsafe { _mm256_castps_si256(a) }
     }
     #[inline(always)]
-    fn from_bits(self, a: __m256i) -> __m256 {
+    fn float_of_bits(self, a: __m256i) -> __m256 {
         // SAFETY: see the impl comment.
         unsafe { _mm256_castsi256_ps(a) }
     }

@@ -197,7 +197,7 @@ impl Backend for Avx512 {
         unsafe { _mm512_castps_si512(a) }
     }
     #[inline(always)]
-    fn from_bits(self, a: __m512i) -> __m512 {
+    fn float_of_bits(self, a: __m512i) -> __m512 {
         // SAFETY: see the impl comment.
         unsafe { _mm512_castsi512_ps(a) }
     }

@@ -85,7 +85,7 @@ impl Backend for Scalar {
         a.to_bits()
     }
     #[inline(always)]
-    fn from_bits(self, a: u32) -> f32 {
+    fn float_of_bits(self, a: u32) -> f32 {
         f32::from_bits(a)
     }
     #[inline(always)]

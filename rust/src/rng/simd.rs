@@ -54,7 +54,7 @@ pub trait Backend: Copy + Send + Sync {
     /// The lanes read as i32, converted with round-to-nearest-even.
     fn i32_to_f(self, a: Self::U) -> Self::F;
     fn to_bits(self, a: Self::F) -> Self::U;
-    fn from_bits(self, a: Self::U) -> Self::F;
+    fn float_of_bits(self, a: Self::U) -> Self::F;
 
     fn and_u(self, a: Self::U, b: Self::U) -> Self::U;
     fn or_u(self, a: Self::U, b: Self::U) -> Self::U;

@@ -22,22 +22,23 @@ impl Stream {
     }
 }
 
-/// A map from the words of one batch (`BATCH_BLOCKS` consecutive blocks) to that
-/// batch's `BATCH_BLOCKS * VALUES_PER_BLOCK` values.
+/// A map from the words of one batch (`BATCH_BLOCKS` consecutive blocks) to
+/// that batch's `VALUES_PER_BATCH` values: value `i` of a stream comes from
+/// batch `i / VALUES_PER_BATCH`.
 pub trait Transform: Sync {
     type Out: Copy + Default + Send + Sync;
-    const VALUES_PER_BLOCK: usize;
+    const VALUES_PER_BATCH: usize;
     fn batch<B: Backend>(&self, backend: B, words: &B::Words, out: &mut [Self::Out]);
 }
 
 /// Values per parallel task; any size gives the same values.
 const CHUNK: usize = 1 << 15;
 /// The largest batch (in values) a transform may have.
-const MAX_BATCH: usize = BATCH_WORDS;
+const MAX_BATCH: usize = 2 * BATCH_WORDS;
 
 #[inline(always)]
 fn fill_chunk<X: Transform, B: Backend>(x: &X, backend: B, s: Stream, start: u64, out: &mut [X::Out]) {
-    let per_batch = BATCH_BLOCKS as usize * X::VALUES_PER_BLOCK;
+    let per_batch = X::VALUES_PER_BATCH;
     debug_assert!(per_batch <= MAX_BATCH);
     let mut partial = [X::Out::default(); MAX_BATCH];
     let (mut done, mut index) = (0usize, start);
@@ -95,7 +96,7 @@ struct Raw;
 
 impl Transform for Raw {
     type Out = u32;
-    const VALUES_PER_BLOCK: usize = 4;
+    const VALUES_PER_BATCH: usize = BATCH_WORDS;
     #[inline(always)]
     fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [u32]) {
         for i in 0..BATCH_WORDS / B::WIDTH {

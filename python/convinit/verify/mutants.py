@@ -18,13 +18,11 @@ from typing import Any, Callable
 import numpy as np
 
 from . import reference
-from .backends import Backend
+from .backends import RANDOM_FILLS, Backend
 from .suites.common import as_array
 
 NORMAL_FILLS = ("normal", "xavier_normal", "kaiming_normal")
 UNIFORM_FILLS = ("uniform", "xavier_uniform", "kaiming_uniform")
-SCALED_FILLS = ("xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal")
-RANDOM_FILLS = NORMAL_FILLS + UNIFORM_FILLS + ("trunc_normal", "orthogonal", "sparse")
 CONVS = ("conv1d", "conv2d", "conv3d")
 CALL_KEYWORDS = ("seed", "generator", "dtype", "flat_range", "threads")
 
@@ -215,10 +213,10 @@ def _overlapping_fill(fn: Callable) -> Callable:
         if isinstance(kwargs.get("generator"), _OverlappingGenerator):
             kwargs["generator"] = kwargs["generator"].inner
         if seed is None:
-            return fn(shape, *args, flat_range=flat_range, **kwargs) if flat_range else fn(shape, *args, **kwargs)
+            return fn(shape, *args, **kwargs, **({} if flat_range is None else {"flat_range": flat_range}))
         full = as_array(fn(shape, *args, seed=0, **kwargs)).ravel()
         out = np.roll(full, seed % full.size)
-        return out[slice(*flat_range)].copy() if flat_range else out.reshape(shape)
+        return out[slice(*flat_range)].copy() if flat_range is not None else out.reshape(shape)
 
     return fill
 
@@ -272,7 +270,9 @@ def shard_offset(backend: Backend) -> dict:
     def make(name: str, fn: Callable) -> Callable:
         def fill(shape, *args, flat_range=None, **kwargs):
             full = fn(shape, *args, **kwargs)
-            return as_array(full).ravel()[flat_range[0] + 1:flat_range[1] + 1].copy() if flat_range else full
+            if flat_range is None:
+                return full
+            return as_array(full).ravel()[flat_range[0] + 1:flat_range[1] + 1].copy()
 
         return fill
 

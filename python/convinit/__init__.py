@@ -1,12 +1,15 @@
 """convinit: fast, deterministic CPU convolution and seeded weight
 initialization, and a harness that verifies any implementation of them."""
 
+from . import init
 from ._core import __version__
 from .backward import conv2d_backward, conv_transpose2d
 from .conv import conv1d, conv2d, conv3d, conv_output_size, fold, unfold
+from .random import Generator, philox4x32_10
 from .signal import convolve2d, correlate2d
 
 __all__ = [
+    "Generator",
     "__version__",
     "conv1d",
     "conv2d",
@@ -17,5 +20,7 @@ __all__ = [
     "convolve2d",
     "correlate2d",
     "fold",
+    "init",
+    "philox4x32_10",
     "unfold",
 ]

@@ -56,3 +56,29 @@ def conv_backward_weight(
     geometry: Geometry,
     threads: int,
 ) -> npt.NDArray[np.floating]: ...
+
+# ---- random numbers and fills ------------------------------------------------
+
+def philox4x32_10(counter: Sequence[int], key: Sequence[int]) -> tuple[int, int, int, int]: ...
+def random_raw(seed: int, stream: int, start: int, count: int, threads: int) -> npt.NDArray[np.uint32]: ...
+def simd_backend() -> str: ...
+def fill(
+    kind: str,
+    params: Sequence[float],
+    dtype: str,
+    seed: int,
+    stream: int,
+    start: int,
+    count: int,
+    threads: int,
+) -> npt.NDArray[np.floating]: ...
+def fill_into(
+    out: npt.NDArray[np.floating],
+    kind: str,
+    params: Sequence[float],
+    seed: int,
+    stream: int,
+    start: int,
+    threads: int,
+) -> None: ...
+def ndtri(p: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]: ...

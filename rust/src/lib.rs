@@ -6,7 +6,9 @@
 
 pub mod conv;
 pub mod error;
+pub mod init;
 pub mod parallel;
+pub mod rng;
 
 #[cfg(feature = "python")]
 mod bindings;

@@ -5,6 +5,8 @@
 mod backward;
 mod conv;
 mod errors;
+mod init;
+mod rng;
 
 use pyo3::prelude::*;
 
@@ -13,5 +15,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     conv::register(m)?;
     backward::register(m)?;
+    rng::register(m)?;
+    init::register(m)?;
     Ok(())
 }

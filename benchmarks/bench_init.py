@@ -1,0 +1,91 @@
+"""Seeded fills, convinit vs torch (and NumPy), side by side in one process.
+
+    RAYON_NUM_THREADS=2 python benchmarks/bench_init.py [--size 16777216] [--repeats 15] [--numpy]
+
+Each backend fills a preallocated float32 buffer in place (torch:
+``Tensor.uniform_/normal_`` and ``torch.nn.init.trunc_normal_``; convinit:
+``convinit.init.uniform_/normal_/trunc_normal_``; NumPy: ``Generator.random/
+standard_normal`` with ``out=``). Repeats are interleaved across backends
+(each timed call right after an untimed one of the same backend, so the
+other library's spinning worker threads have settled); the table shows medians, G values/s and the ratio to torch. Both libraries
+get the same thread count (``--threads``, default 2). To compare against
+NumPy fairly, unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for that command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+
+def parse() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", type=int, default=16 * 2**20, help="values per fill (default 16M)")
+    p.add_argument("--repeats", type=int, default=15)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--numpy", action="store_true", help="add NumPy's Generator (single-threaded)")
+    return p.parse_args()
+
+
+def main() -> None:
+    args = parse()
+    os.environ.setdefault("RAYON_NUM_THREADS", str(args.threads))
+    import numpy as np
+    import torch
+
+    import convinit
+    from convinit import init
+
+    torch.set_num_threads(args.threads)
+    n = args.size
+    ours = np.empty(n, dtype=np.float32)
+    theirs = torch.empty(n, dtype=torch.float32)
+    np_out = np.empty(n, dtype=np.float32)
+    rng = np.random.default_rng(0)
+    gen = convinit.Generator(0)
+    cases = {
+        "uniform": {
+            "convinit": lambda: init.uniform_(ours, -1.0, 1.0, generator=gen),
+            "torch": lambda: theirs.uniform_(-1.0, 1.0),
+            "numpy": lambda: rng.random(out=np_out, dtype=np.float32),
+        },
+        "normal": {
+            "convinit": lambda: init.normal_(ours, 0.0, 0.02, generator=gen),
+            "torch": lambda: theirs.normal_(0.0, 0.02),
+            "numpy": lambda: rng.standard_normal(out=np_out, dtype=np.float32),
+        },
+        "trunc_normal": {
+            "convinit": lambda: init.trunc_normal_(ours, 0.0, 1.0, -2.0, 2.0, generator=gen),
+            "torch": lambda: torch.nn.init.trunc_normal_(theirs, 0.0, 1.0, -2.0, 2.0),
+        },
+    }
+    backends = ["convinit", "torch"] + (["numpy"] if args.numpy else [])
+    print(f"float32 fills of {n:,} values, {args.threads} threads, in place, median of {args.repeats} interleaved repeats")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"convinit SIMD path: {convinit._core.simd_backend()}, torch {torch.__version__}, numpy {np.__version__}; "
+          f"load average before: {load}")
+    header = f"| {'fill':<13}| {'backend':<9}| {'median ms':>10} | {'G values/s':>10} | {'vs torch':>8} |"
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    for name, fills in cases.items():
+        times: dict[str, list[float]] = {b: [] for b in backends if b in fills}
+        for fill in fills.values():
+            fill()  # warm up: pages touched, pools started
+        for _ in range(args.repeats):
+            for backend in times:
+                # An untimed call first: the other library's worker threads
+                # spin for a while after their own call, and would be timed.
+                fills[backend]()
+                start = time.perf_counter()
+                fills[backend]()
+                times[backend].append(time.perf_counter() - start)
+        medians = {b: statistics.median(t) for b, t in times.items()}
+        for backend, median in medians.items():
+            ratio = medians["torch"] / median
+            print(f"| {name:<13}| {backend:<9}| {median * 1e3:>10.2f} | {n / median / 1e9:>10.2f} | {ratio:>7.1f}x |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,420 @@
+"""``torch.nn.init``'s initializers, seeded, reproducible and shard-able.
+
+Every initializer exists twice, generated from one definition:
+
+* allocating, ``kaiming_normal(shape, a=0, mode="fan_in", ..., *, seed=None,
+  generator=None, dtype="float32", flat_range=None)``, returning a NumPy
+  array (or, with ``flat_range=(start, stop)``, exactly
+  ``full.ravel()[start:stop]`` without computing the rest);
+* in place, ``kaiming_normal_(tensor, ...)``, on a writable float NumPy
+  array of any strides or a CPU torch tensor (leaf tensors that require
+  grad included), returning the same object filled with the values the
+  allocating form gives for its shape.
+
+Formulas, fans and gains are ``torch.nn.init``'s. Element ``i`` (C order) of
+a random fill depends only on (seed, stream, i, dtype, distribution), never
+on threads, chunking or the target's memory layout.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _core
+from ._arrays import FLOAT_DTYPES, check_allocation, is_torch_tensor
+from .random import (
+    Draw,
+    Generator,
+    dtype_arg,
+    fill_into,
+    flat_range_arg,
+    float_param,
+    resolve_draw,
+    sample,
+    shape_arg,
+)
+
+__all__ = [
+    "fans",
+    "calculate_gain",
+    "uniform", "uniform_",
+    "normal", "normal_",
+    "trunc_normal", "trunc_normal_",
+    "constant", "constant_",
+    "zeros", "zeros_",
+    "ones", "ones_",
+    "eye", "eye_",
+    "dirac", "dirac_",
+    "xavier_uniform", "xavier_uniform_",
+    "xavier_normal", "xavier_normal_",
+    "kaiming_uniform", "kaiming_uniform_",
+    "kaiming_normal", "kaiming_normal_",
+    "orthogonal", "orthogonal_",
+    "sparse", "sparse_",
+]  # fmt: skip
+
+Shape = tuple[int, ...]
+
+# ---- fans and gains (torch.nn.init's definitions) ----------------------------
+
+
+def fans(shape: Union[Sequence[int], Any]) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight of ``shape`` (or of an array/tensor), as
+    torch's ``_calculate_fan_in_and_fan_out``: fan_in = shape[1] * receptive
+    field, fan_out = shape[0] * receptive field."""
+    dims = _shape_of(shape)
+    if len(dims) < 2:
+        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
+    receptive_field = math.prod(dims[2:])
+    return dims[1] * receptive_field, dims[0] * receptive_field
+
+
+_LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+
+
+def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
+    """The recommended gain for a nonlinearity, as ``torch.nn.init.calculate_gain``:
+    1 for linear/conv/sigmoid, 5/3 tanh, sqrt(2) relu, sqrt(2 / (1 + slope^2))
+    leaky_relu (slope ``param``, default 0.01), 3/4 selu."""
+    if nonlinearity in _LINEAR or nonlinearity == "sigmoid":
+        return 1
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif (not isinstance(param, bool) and isinstance(param, int)) or isinstance(param, float):
+            slope = param
+        else:
+            raise ValueError(f"negative_slope {param} not a valid number")
+        return math.sqrt(2.0 / (1 + slope**2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
+
+
+def _fan(shape: Shape, mode: str) -> int:
+    mode = mode.lower() if isinstance(mode, str) else mode
+    valid_modes = ["fan_in", "fan_out"]
+    if mode not in valid_modes:
+        raise ValueError(f"Mode {mode} not supported, please use one of {valid_modes}")
+    fan_in, fan_out = fans(shape)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def _shape_of(obj: Any) -> Shape:
+    if isinstance(obj, np.ndarray) or is_torch_tensor(obj):
+        return tuple(int(d) for d in obj.shape)
+    return shape_arg(obj)
+
+
+# ---- what an initializer produces --------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Random:
+    """An elementwise distribution fill: computed in Rust, shardable."""
+
+    kind: str
+    params: tuple
+
+
+@dataclass(frozen=True)
+class _Whole:
+    """A fill computed for the whole tensor at once by ``make(shape, dtype, draw)``."""
+
+    make: Callable[[Shape, str, Optional[Draw]], np.ndarray]
+    random: bool = False
+
+
+_Spec = Union[_Random, _Whole]
+
+
+def _needs_draw(spec: _Spec) -> bool:
+    return isinstance(spec, _Random) or spec.random
+
+
+def _produce(spec: _Spec, shape: Shape, dtype: str, draw: Optional[Draw], flat_range: Any) -> np.ndarray:
+    if isinstance(spec, _Random):
+        return sample(spec.kind, spec.params, shape, dtype, draw, flat_range)
+    start, stop = flat_range_arg(flat_range, math.prod(shape))
+    check_allocation(shape, np.dtype(dtype), "the fill")
+    full = np.asarray(spec.make(shape, dtype, draw), dtype=dtype).reshape(shape)
+    return full if flat_range is None else full.ravel()[start:stop].copy()
+
+
+# ---- in-place targets ---------------------------------------------------------
+
+
+class _Target:
+    """A writable float32/float64 NumPy array or CPU torch tensor."""
+
+    def __init__(self, tensor: Any) -> None:
+        self.tensor = tensor
+        if is_torch_tensor(tensor):
+            if tensor.device.type != "cpu":
+                raise TypeError(f"tensor: expected a CPU tensor, got one on {tensor.device}")
+            self.dtype = dtype_arg(tensor.dtype)
+            self.array = None
+        elif isinstance(tensor, np.ndarray):
+            if tensor.dtype.kind != "f" or np.dtype(tensor.dtype.name) not in FLOAT_DTYPES:
+                raise TypeError(f"tensor: expected a float32 or float64 array, got dtype {tensor.dtype}")
+            if not tensor.flags.writeable:
+                raise ValueError("tensor: the array is read-only")
+            self.dtype = tensor.dtype.name
+            self.array = tensor
+        else:
+            raise TypeError(f"tensor: expected a NumPy array or a CPU torch tensor, got {type(tensor).__name__}")
+        self.shape = tuple(int(d) for d in tensor.shape)
+
+    def _direct_view(self) -> Optional[np.ndarray]:
+        """A C-contiguous native-endian view the core can write into, if any."""
+        view = self.array
+        if view is None:
+            if not self.tensor.is_contiguous() or self.tensor.is_conj() or self.tensor.is_neg():
+                return None
+            view = self.tensor.detach().numpy()
+        return view if view.flags.c_contiguous and view.dtype.isnative else None
+
+    def write(self, spec: _Spec, draw: Optional[Draw]) -> None:
+        if math.prod(self.shape) == 0:
+            return
+        view = self._direct_view() if isinstance(spec, _Random) else None
+        if view is not None:
+            fill_into(view, spec.kind, spec.params, draw)
+            if self.array is None:
+                import torch
+
+                # Written through a NumPy view: tell autograd, as an in-place op would.
+                torch.autograd.graph.increment_version(self.tensor)
+            return
+        values = _produce(spec, self.shape, self.dtype, draw, None)
+        if self.array is not None:
+            self.array[...] = values
+        else:
+            import torch
+
+            with torch.no_grad():
+                self.tensor.copy_(torch.from_numpy(values))
+
+
+# ---- one definition -> allocating and in-place functions ----------------------
+
+_KW = inspect.Parameter.KEYWORD_ONLY
+_RNG_PARAMS = [
+    inspect.Parameter("seed", _KW, default=None, annotation=Optional[int]),
+    inspect.Parameter("generator", _KW, default=None, annotation=Optional[Generator]),
+]
+
+
+def _define(plan: Callable[..., _Spec], random: bool) -> tuple[Callable[..., np.ndarray], Callable[..., Any]]:
+    """The allocating and in-place initializers of ``plan(shape, *params)``."""
+    name = plan.__name__.lstrip("_")
+    params = list(inspect.signature(plan).parameters.values())[1:]
+    rng_params = _RNG_PARAMS if random else []
+
+    def allocating(shape: Any, *args: Any, dtype: Any = "float32", flat_range: Any = None, **kwargs: Any) -> np.ndarray:
+        rng = {k: kwargs.pop(k) for k in ("seed", "generator") if random and k in kwargs}
+        dims, dtype = shape_arg(shape), dtype_arg(dtype)
+        spec = plan(dims, *args, **kwargs)
+        draw = resolve_draw(**rng) if _needs_draw(spec) else None
+        return _produce(spec, dims, dtype, draw, flat_range)
+
+    def in_place(tensor: Any, *args: Any, **kwargs: Any) -> Any:
+        rng = {k: kwargs.pop(k) for k in ("seed", "generator") if random and k in kwargs}
+        target = _Target(tensor)
+        spec = plan(target.shape, *args, **kwargs)
+        draw = resolve_draw(**rng) if _needs_draw(spec) else None
+        target.write(spec, draw)
+        return tensor
+
+    shape_param = inspect.Parameter("shape", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    tensor_param = inspect.Parameter("tensor", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    out_params = [inspect.Parameter("dtype", _KW, default="float32"), inspect.Parameter("flat_range", _KW, default=None)]
+    doc = inspect.getdoc(plan) or ""
+    allocating.__signature__ = inspect.Signature([shape_param, *params, *rng_params, *out_params])  # type: ignore[attr-defined]
+    in_place.__signature__ = inspect.Signature([tensor_param, *params, *rng_params])  # type: ignore[attr-defined]
+    allocating.__name__ = allocating.__qualname__ = name
+    in_place.__name__ = in_place.__qualname__ = name + "_"
+    allocating.__doc__ = f"A new array of ``shape``: {doc}"
+    in_place.__doc__ = f"Fills ``tensor`` in place and returns it: {doc}"
+    allocating.__module__ = in_place.__module__ = __name__
+    return allocating, in_place
+
+
+# ---- the initializers (torch.nn.init formulas) --------------------------------
+
+
+def _uniform(shape: Shape, a: float = 0.0, b: float = 1.0) -> _Spec:
+    """U(a, b), values in [a, b)."""
+    return _Random("uniform", (float_param(a, "a"), float_param(b, "b")))
+
+
+def _normal(shape: Shape, mean: float = 0.0, std: float = 1.0) -> _Spec:
+    """N(mean, std^2)."""
+    return _Random("normal", (float_param(mean, "mean"), float_param(std, "std")))
+
+
+def _trunc_normal(shape: Shape, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0) -> _Spec:
+    """N(mean, std^2) restricted to [a, b]; a and b are absolute values, not multiples of std."""
+    params = (float_param(mean, "mean"), float_param(std, "std"), float_param(a, "a"), float_param(b, "b"))
+    return _Random("trunc_normal", params)
+
+
+def _constant(shape: Shape, val: float) -> _Spec:
+    """every element ``val``."""
+    value = float_param(val, "val")
+    return _Whole(lambda s, dtype, _: np.full(s, value, dtype=dtype))
+
+
+def _zeros(shape: Shape) -> _Spec:
+    """every element 0."""
+    return _constant(shape, 0.0)
+
+
+def _ones(shape: Shape) -> _Spec:
+    """every element 1."""
+    return _constant(shape, 1.0)
+
+
+def _eye(shape: Shape) -> _Spec:
+    """the 2-D identity (ones on the main diagonal)."""
+    if len(shape) != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    return _Whole(lambda s, dtype, _: np.eye(s[0], s[1], dtype=dtype))
+
+
+def _dirac(shape: Shape, groups: int = 1) -> _Spec:
+    """the Dirac delta of a 3-, 4- or 5-D conv weight: input channel d of each group passes through at the kernel centre."""
+    if len(shape) not in (3, 4, 5):
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    if not isinstance(groups, int) or isinstance(groups, bool) or groups <= 0:
+        raise ValueError(f"groups: expected a positive integer, got {groups!r}")
+    if shape[0] % groups != 0:
+        raise ValueError("dim 0 must be divisible by groups")
+
+    def make(s: Shape, dtype: str, _: Any) -> np.ndarray:
+        out = np.zeros(s, dtype=dtype)
+        per_group = s[0] // groups
+        centre = tuple(k // 2 for k in s[2:])
+        for g in range(groups):
+            for d in range(min(per_group, s[1])):
+                out[(g * per_group + d, d, *centre)] = 1
+        return out
+
+    return _Whole(make)
+
+
+def _xavier_std(shape: Shape, gain: float) -> float:
+    fan_in, fan_out = fans(shape)
+    return float_param(gain, "gain") * math.sqrt(2.0 / float(fan_in + fan_out))
+
+
+def _xavier_uniform(shape: Shape, gain: float = 1.0) -> _Spec:
+    """Glorot & Bengio (2010): U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out))."""
+    bound = math.sqrt(3.0) * _xavier_std(shape, gain)
+    return _Random("uniform", (-bound, bound))
+
+
+def _xavier_normal(shape: Shape, gain: float = 1.0) -> _Spec:
+    """Glorot & Bengio (2010): N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out))."""
+    return _Random("normal", (0.0, _xavier_std(shape, gain)))
+
+
+def _kaiming_std(shape: Shape, a: float, mode: str, nonlinearity: str) -> Optional[float]:
+    if 0 in shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=4)
+        return None
+    fan = _fan(shape, mode)
+    return calculate_gain(nonlinearity, a) / math.sqrt(fan)
+
+
+def _nothing() -> _Spec:
+    return _Whole(lambda s, dtype, _: np.zeros(s, dtype=dtype))
+
+
+def _kaiming_uniform(shape: Shape, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> _Spec:
+    """He et al. (2015): U(-b, b), b = gain * sqrt(3 / fan), gain = calculate_gain(nonlinearity, a)."""
+    std = _kaiming_std(shape, a, mode, nonlinearity)
+    return _nothing() if std is None else _Random("uniform", (-math.sqrt(3.0) * std, math.sqrt(3.0) * std))
+
+
+def _kaiming_normal(shape: Shape, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> _Spec:
+    """He et al. (2015): N(0, std^2), std = gain / sqrt(fan), gain = calculate_gain(nonlinearity, a)."""
+    std = _kaiming_std(shape, a, mode, nonlinearity)
+    return _nothing() if std is None else _Random("normal", (0.0, std))
+
+
+def _orthogonal(shape: Shape, gain: float = 1) -> _Spec:
+    """Saxe et al. (2013): a (semi-)orthogonal matrix of the shape flattened to
+    (shape[0], rest), from the QR decomposition (numpy.linalg.qr) of a standard
+    normal matrix, Q's columns sign-corrected by diag(R) as torch does, times gain."""
+    if len(shape) < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    scale = float_param(gain, "gain")
+
+    def make(s: Shape, dtype: str, draw: Draw) -> np.ndarray:
+        if math.prod(s) == 0:
+            return np.zeros(s, dtype=dtype)
+        rows = s[0]
+        cols = math.prod(s) // rows
+        flat = sample("normal", (0.0, 1.0), (rows, cols), "float64", draw)
+        if rows < cols:
+            flat = flat.T
+        q, r = np.linalg.qr(flat)
+        q = q * np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return (q * scale).reshape(s)
+
+    return _Whole(make, random=True)
+
+
+# Raw words deciding which entries `sparse` zeroes sit at this word offset of
+# the draw's stream, far from the blocks its normal values use.
+_SPARSE_KEYS_AT = 1 << 63
+
+
+def _sparse(shape: Shape, sparsity: float, std: float = 0.01) -> _Spec:
+    """Martens (2010): N(0, std^2) with ceil(sparsity * rows) entries of every column set to 0 (2-D only)."""
+    if len(shape) != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    fraction, sigma = float_param(sparsity, "sparsity"), float_param(std, "std")
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"sparsity: expected a fraction in [0, 1], got {sparsity}")
+
+    def make(s: Shape, dtype: str, draw: Draw) -> np.ndarray:
+        rows, cols = s
+        values = sample("normal", (0.0, sigma), s, dtype, draw)
+        zeros = math.ceil(fraction * rows)
+        if zeros and cols:
+            keys = _core.random_raw(draw.seed, draw.stream, _SPARSE_KEYS_AT, rows * cols, 0).reshape(rows, cols)
+            chosen = np.argsort(keys, axis=0, kind="stable")[:zeros]
+            values[chosen, np.arange(cols)] = 0
+        return values
+
+    return _Whole(make, random=True)
+
+
+uniform, uniform_ = _define(_uniform, random=True)
+normal, normal_ = _define(_normal, random=True)
+trunc_normal, trunc_normal_ = _define(_trunc_normal, random=True)
+constant, constant_ = _define(_constant, random=False)
+zeros, zeros_ = _define(_zeros, random=False)
+ones, ones_ = _define(_ones, random=False)
+eye, eye_ = _define(_eye, random=False)
+dirac, dirac_ = _define(_dirac, random=False)
+xavier_uniform, xavier_uniform_ = _define(_xavier_uniform, random=True)
+xavier_normal, xavier_normal_ = _define(_xavier_normal, random=True)
+kaiming_uniform, kaiming_uniform_ = _define(_kaiming_uniform, random=True)
+kaiming_normal, kaiming_normal_ = _define(_kaiming_normal, random=True)
+orthogonal, orthogonal_ = _define(_orthogonal, random=True)
+sparse, sparse_ = _define(_sparse, random=True)

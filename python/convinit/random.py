@@ -1,0 +1,240 @@
+"""Counter-based random numbers: Philox4x32-10 (Salmon et al., SC'11).
+
+A :class:`Generator` is a 64-bit seed (the Philox key: seed low and high
+32 bits) and a stream counter. Block ``b`` of stream ``s`` is Philox applied
+to the counter ``(b low, b high, s low, s high)``. Every draw takes the
+generator's current stream and moves it on, so draws never overlap and a new
+``Generator(seed)`` replays them in order; ``seed=s`` elsewhere in convinit
+means the first draw of ``Generator(s)``, i.e. stream 0.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _core
+from ._args import as_int, one_of, threads_arg
+from ._arrays import check_allocation
+
+__all__ = ["Generator", "philox4x32_10", "manual_seed", "default_generator"]
+
+ShapeLike = Union[int, Sequence[int]]
+_UINT64_END = 1 << 64
+_UINT32_END = 1 << 32
+ALGORITHM = "philox4x32_10"
+DTYPES = ("float32", "float64")
+
+
+def _word(value: Any, name: str, end: int) -> int:
+    number = as_int(value, name)
+    if not 0 <= number < end:
+        bits = end.bit_length() - 1
+        raise ValueError(f"{name}: expected an integer in [0, 2**{bits}), got {number}")
+    return number
+
+
+def seed_arg(seed: Any) -> int:
+    """``seed`` as an int in [0, 2**64)."""
+    return _word(seed, "seed", _UINT64_END)
+
+
+def stream_arg(stream: Any) -> int:
+    return _word(stream, "stream", _UINT64_END)
+
+
+def philox4x32_10(counter: Sequence[int], key: Sequence[int]) -> tuple[int, int, int, int]:
+    """The four 32-bit output words of one Philox4x32-10 block."""
+    words = [_word(c, "counter", _UINT32_END) for c in counter]
+    keys = [_word(k, "key", _UINT32_END) for k in key]
+    if len(words) != 4 or len(keys) != 2:
+        raise ValueError(f"counter, key: expected 4 and 2 words, got {len(words)} and {len(keys)}")
+    return _core.philox4x32_10(words, keys)
+
+
+def shape_arg(shape: ShapeLike, name: str = "shape") -> tuple[int, ...]:
+    """A tuple of non-negative ints (an int is a 1-D shape)."""
+    if isinstance(shape, (str, bytes)):
+        raise TypeError(f"{name}: expected an int or a sequence of ints, got {shape!r}")
+    dims = (as_int(shape, name),) if not hasattr(shape, "__len__") else tuple(as_int(d, name) for d in shape)
+    if any(d < 0 for d in dims):
+        raise ValueError(f"{name}: dimensions must be non-negative, got {dims}")
+    return dims
+
+
+def dtype_arg(dtype: Any) -> str:
+    """'float32' or 'float64' from a name, NumPy dtype or torch dtype."""
+    name = str(dtype).replace("torch.", "")
+    try:
+        name = np.dtype(name).name
+    except TypeError:
+        pass
+    if name not in DTYPES:
+        raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}")
+    return name
+
+
+def flat_range_arg(flat_range: Any, numel: int) -> tuple[int, int]:
+    """(start, stop) with 0 <= start <= stop <= numel; the whole range for None."""
+    if flat_range is None:
+        return 0, numel
+    if isinstance(flat_range, (str, bytes)) or not hasattr(flat_range, "__len__") or len(flat_range) != 2:
+        raise TypeError(f"flat_range: expected (start, stop), got {flat_range!r}")
+    start, stop = (as_int(v, "flat_range") for v in flat_range)
+    if not 0 <= start <= stop <= numel:
+        raise ValueError(f"flat_range: expected 0 <= start <= stop <= numel = {numel}, got ({start}, {stop})")
+    return start, stop
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+@dataclass(frozen=True)
+class Draw:
+    """One draw's coordinates: the values come from stream ``stream`` of ``seed``."""
+
+    seed: int
+    stream: int
+
+
+class Generator:
+    """Philox4x32-10 with a 64-bit seed; each draw uses the next stream."""
+
+    def __init__(self, seed: Any, stream: Any = 0) -> None:
+        self._seed = seed_arg(seed)
+        self._stream = stream_arg(stream)
+
+    @property
+    def seed(self) -> int:
+        return self._seed
+
+    @property
+    def stream(self) -> int:
+        """The stream the next draw will use."""
+        return self._stream
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return {"algorithm": ALGORITHM, "seed": self._seed, "stream": self._stream}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "Generator":
+        if not isinstance(state, dict) or state.get("algorithm") != ALGORITHM:
+            raise ValueError(f"state: expected a dict from Generator.state with algorithm {ALGORITHM!r}")
+        return cls(state["seed"], state["stream"])
+
+    def __repr__(self) -> str:
+        return f"convinit.Generator(seed={self._seed}, stream={self._stream})"
+
+    def take_draw(self) -> Draw:
+        """The coordinates of the next draw; advances to the next stream."""
+        if self._stream >= _UINT64_END:
+            raise OverflowError("this Generator has used all 2**64 streams")
+        draw = Draw(self._seed, self._stream)
+        self._stream += 1
+        return draw
+
+    def random_raw(self, n: Any, *, threads: Optional[int] = None) -> np.ndarray:
+        """The first ``n`` uint32 words of the next stream, in counter order."""
+        count = as_int(n, "n")
+        if count < 0:
+            raise ValueError(f"n: must be non-negative, got {count}")
+        check_allocation((count,), np.dtype(np.uint32), "random_raw")
+        draw = self.take_draw()
+        return _core.random_raw(draw.seed, draw.stream, 0, count, _threads(threads))
+
+    def uniform(self, low: float = 0.0, high: float = 1.0, size: Optional[ShapeLike] = None, dtype: Any = "float32",
+                *, flat_range: Any = None, threads: Optional[int] = None) -> Any:
+        """Values in [low, high)."""
+        return self._sample("uniform", (low, high), size, dtype, flat_range, threads)
+
+    def normal(self, mean: float = 0.0, std: float = 1.0, size: Optional[ShapeLike] = None, dtype: Any = "float32",
+               *, flat_range: Any = None, threads: Optional[int] = None) -> Any:
+        """N(mean, std**2) by Box–Muller."""
+        return self._sample("normal", (mean, std), size, dtype, flat_range, threads)
+
+    def trunc_normal(self, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+                     size: Optional[ShapeLike] = None, dtype: Any = "float32", *, flat_range: Any = None,
+                     threads: Optional[int] = None) -> Any:
+        """N(mean, std**2) restricted to [a, b] (absolute bounds), by inverse CDF."""
+        return self._sample("trunc_normal", (mean, std, a, b), size, dtype, flat_range, threads)
+
+    def _sample(self, kind: str, params: tuple, size: Optional[ShapeLike], dtype: Any, flat_range: Any,
+                threads: Optional[int]) -> Any:
+        shape = () if size is None else shape_arg(size, "size")
+        values = sample(kind, params, shape, dtype_arg(dtype), self.take_draw(), flat_range, threads)
+        return values[()] if size is None and flat_range is None else values
+
+
+def _threads(threads: Optional[int]) -> int:
+    return threads_arg(threads)
+
+
+def float_param(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    return float(value)
+
+
+_PARAM_NAMES = {"uniform": ("a", "b"), "normal": ("mean", "std"), "trunc_normal": ("mean", "std", "a", "b")}
+
+
+def sample(kind: str, params: tuple, shape: tuple[int, ...], dtype: str, draw: Draw, flat_range: Any = None,
+           threads: Optional[int] = None) -> np.ndarray:
+    """Values of ``kind(*params)`` for a tensor of ``shape``: the whole of it
+    (C order), or ``full.ravel()[start:stop]`` for ``flat_range``."""
+    one_of(kind, tuple(_PARAM_NAMES), "distribution")
+    values = [float_param(v, n) for v, n in zip(params, _PARAM_NAMES[kind])]
+    numel = _numel(shape)
+    if numel >= _UINT64_END:
+        raise ValueError(f"shape: {shape} has {numel} elements, more than a stream indexes (2**64)")
+    start, stop = flat_range_arg(flat_range, numel)
+    check_allocation((stop - start,), np.dtype(dtype), f"a {kind} fill")
+    flat = _core.fill(kind, values, dtype, draw.seed, draw.stream, start, stop - start, _threads(threads))
+    return flat if flat_range is not None else flat.reshape(shape)
+
+
+def fill_into(array: np.ndarray, kind: str, params: tuple, draw: Draw) -> None:
+    """Writes the fill of ``array.shape`` into a C-contiguous writable float array."""
+    values = [float_param(v, n) for v, n in zip(params, _PARAM_NAMES[kind])]
+    _core.fill_into(array, kind, values, draw.seed, draw.stream, 0, 0)
+
+
+_default: Optional[Generator] = None
+
+
+def default_generator() -> Generator:
+    """The generator used when neither ``seed`` nor ``generator`` is given:
+    seeded from the operating system's entropy unless :func:`manual_seed`
+    was called."""
+    global _default
+    if _default is None:
+        _default = Generator(secrets.randbits(64))
+    return _default
+
+
+def manual_seed(seed: Any) -> Generator:
+    """Makes the default generator ``Generator(seed)`` and returns it."""
+    global _default
+    _default = Generator(seed)
+    return _default
+
+
+def resolve_draw(seed: Any = None, generator: Optional[Generator] = None) -> Draw:
+    """The draw for ``seed=`` (stream 0 of ``Generator(seed)``) or ``generator=``."""
+    if seed is not None and generator is not None:
+        raise ValueError("seed, generator: give at most one of them")
+    if seed is not None:
+        return Draw(seed_arg(seed), 0)
+    if generator is None:
+        generator = default_generator()
+    if not isinstance(generator, Generator):
+        raise TypeError(f"generator: expected a convinit.Generator, got {type(generator).__name__}")
+    return generator.take_draw()

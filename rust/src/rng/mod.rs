@@ -1,0 +1,105 @@
+//! Counter-based random numbers: Philox4x32-10 (scalar reference in
+//! `philox`, AVX2 / AVX-512 paths chosen at run time) and the parallel
+//! driver that turns a range of one stream into values.
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+pub mod philox;
+mod scalar;
+mod simd;
+mod stream;
+
+#[cfg(target_arch = "x86_64")]
+pub use avx2::Avx2;
+#[cfg(target_arch = "x86_64")]
+pub use avx512::Avx512;
+pub use philox::{key_of, philox4x32_10};
+pub use scalar::Scalar;
+pub use simd::{Backend, BATCH_BLOCKS, BATCH_WORDS};
+pub use stream::{fill_stream, random_raw, Stream, Transform};
+
+/// Code generic over the backend; `Isa::dispatch` runs it with the
+/// backend's target features enabled, so the backend's methods inline.
+pub trait WithBackend {
+    type Output;
+    fn run<B: Backend>(self, backend: B) -> Self::Output;
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
+unsafe fn run_avx512<W: WithBackend>(work: W, backend: Avx512) -> W::Output {
+    work.run(backend)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_avx2<W: WithBackend>(work: W, backend: Avx2) -> W::Output {
+    work.run(backend)
+}
+
+use std::sync::OnceLock;
+
+/// An instruction set the kernels can run on, holding the token that proves
+/// the CPU supports it.
+#[derive(Clone, Copy, Debug)]
+pub enum Isa {
+    Scalar(Scalar),
+    #[cfg(target_arch = "x86_64")]
+    Avx2(Avx2),
+    #[cfg(target_arch = "x86_64")]
+    Avx512(Avx512),
+}
+
+impl Isa {
+    pub fn dispatch<W: WithBackend>(self, work: W) -> W::Output {
+        match self {
+            Isa::Scalar(b) => work.run(b),
+            // SAFETY: the token in the variant proves the CPU has the
+            // features the wrapper enables (`Avx512::new` checked them).
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512(b) => unsafe { run_avx512(work, b) },
+            // SAFETY: as above (`Avx2::new`).
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2(b) => unsafe { run_avx2(work, b) },
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar(_) => "scalar",
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2(_) => "avx2",
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512(_) => "avx512",
+        }
+    }
+
+    /// Every instruction set this CPU supports, widest first.
+    pub fn available() -> Vec<Isa> {
+        let mut isas = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            isas.extend(Avx512::new().map(Isa::Avx512));
+            isas.extend(Avx2::new().map(Isa::Avx2));
+        }
+        isas.push(Isa::Scalar(Scalar));
+        isas
+    }
+
+    /// The widest supported instruction set, or the one named by the
+    /// environment variable `CONVINIT_ISA` (`scalar`, `avx2`, `avx512`) when
+    /// it is supported: results are the same on all of them, and the
+    /// variable lets tests show it.
+    pub fn best() -> Isa {
+        static BEST: OnceLock<Isa> = OnceLock::new();
+        *BEST.get_or_init(|| {
+            let available = Isa::available();
+            let wanted = std::env::var("CONVINIT_ISA").ok();
+            wanted
+                .and_then(|name| available.iter().copied().find(|isa| isa.name() == name.trim()))
+                .unwrap_or(available[0])
+        })
+    }
+}

@@ -99,7 +99,7 @@ def test_json_has_every_check_record(quick_run):
     for key in ("backend", "suites", "mode", "seed", "family_alpha", "per_test_alpha", "statistical_tests",
                 "passed", "failed", "skipped", "functions_found", "functions_missing", "checks"):
         assert key in report
-    assert report["suites"] == ["conv", "init", "rng"] and report["mode"] == "quick"
+    assert report["suites"] == ["conv", "init", "rng", "variance", "params"] and report["mode"] == "quick"
     assert report["family_alpha"] == 1e-6
     assert math.isclose(report["per_test_alpha"], 1e-6 / report["statistical_tests"])
     checks = report["checks"]

@@ -25,7 +25,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 from ..conv import conv_output_size
 
@@ -133,8 +133,9 @@ def _pair(value: Any) -> tuple[int, int]:
     return tuple(value) if isinstance(value, (list, tuple)) else (int(value), int(value))  # type: ignore[return-value]
 
 
-def _layer(kind: str, args: dict, shape: Shape, prefix: str) -> tuple[Shape, list[Tensor]]:
-    """Output shape and parameter tensors of one layer given its input shape."""
+def _layer(kind: str, args: dict, shape: Shape, prefix: str, output_size: Callable) -> tuple[Shape, list[Tensor]]:
+    """Output shape and parameter tensors of one layer given its input shape;
+    ``output_size`` is the window formula (``conv_output_size``)."""
     if kind in PARAMETER_FREE:
         return shape, []
     if kind == "flatten":
@@ -155,7 +156,7 @@ def _layer(kind: str, args: dict, shape: Shape, prefix: str) -> tuple[Shape, lis
         groups = int(args.get("groups", 1))
         if c % groups or out % groups:
             raise ValueError(f"{prefix}: channels {c} -> {out} are not divisible by groups={groups}")
-        hw = conv_output_size((h, w), k, args.get("stride", 1), args.get("padding", 0), args.get("dilation", 1))
+        hw = output_size((h, w), k, args.get("stride", 1), args.get("padding", 0), args.get("dilation", 1))
         tensors = [Tensor(f"{prefix}.weight", (out, c // groups, *k))]
         if args.get("bias", True):
             tensors.append(Tensor(f"{prefix}.bias", (out,)))
@@ -164,20 +165,20 @@ def _layer(kind: str, args: dict, shape: Shape, prefix: str) -> tuple[Shape, lis
         c, h, w = shape
         k = _pair(args["kernel_size"])
         stride = args.get("stride", k)
-        return (c, *conv_output_size((h, w), k, stride, args.get("padding", 0), args.get("dilation", 1))), []
+        return (c, *output_size((h, w), k, stride, args.get("padding", 0), args.get("dilation", 1))), []
     if kind == "adaptiveavgpool2d":
         return (shape[0], *_pair(args["output_size"])), []
     raise ValueError(f"{prefix}: unknown layer type {kind!r}")
 
 
-def analyze(spec: dict) -> Report:
+def analyze(spec: dict, output_size: Callable = conv_output_size) -> Report:
     """Per-layer output shapes (the text's floor((H+2P-D(K-1)-1)/S)+1) and tensors."""
     shape: Shape = tuple(int(v) for v in spec["input"])
     layers = []
     for index, args in enumerate(spec["layers"]):
         kind = str(args["type"]).lower()
         name = f"net.{kind}_{index:02d}"
-        shape, tensors = _layer(kind, args, shape, name)
+        shape, tensors = _layer(kind, args, shape, name, output_size)
         layers.append(Layer(name, kind, shape, tensors))
     return Report(spec.get("name", "model"), tuple(int(v) for v in spec["input"]), layers)
 
@@ -220,12 +221,12 @@ def _torch_layer(nn, kind: str, args: dict, shape: Shape):
     raise ValueError(f"unknown layer type {kind!r}")
 
 
-def compare_with_torch(spec: dict) -> list[tuple[str, Any, Any]]:
+def compare_with_torch(spec: dict, output_size: Callable = conv_output_size) -> list[tuple[str, Any, Any]]:
     """(what, convinit's value, torch's value) for the total, every tensor
     shape and every layer's output shape."""
     import torch
 
-    report = analyze(spec)
+    report = analyze(spec, output_size)
     model = to_torch(spec)
     rows: list[tuple[str, Any, Any]] = [("total parameters", report.total, sum(p.numel() for p in model.parameters()))]
     torch_shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any, Callable, Iterable, Optional
 
-CONV_FUNCTIONS = ("conv1d", "conv2d", "conv3d", "unfold", "fold", "correlate2d", "convolve2d")
+CONV_FUNCTIONS = ("conv1d", "conv2d", "conv3d", "unfold", "fold", "correlate2d", "convolve2d", "conv_output_size")
 RANDOM_FILLS = ("uniform", "normal", "trunc_normal", "xavier_uniform", "xavier_normal", "kaiming_uniform",
                 "kaiming_normal", "orthogonal", "sparse")
 FIXED_FILLS = ("constant", "zeros", "ones", "eye", "dirac")

@@ -148,6 +148,16 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *, th
     return fold_f64(input, output_size, kernel_size, dilation, padding, stride).astype(_input_dtype(input))
 
 
+def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
+    """floor((H + 2P - D(K - 1) - 1) / S) + 1 per axis (text 003's formula)."""
+    args = (size, kernel_size, stride, padding, dilation)
+    if not any(isinstance(a, (tuple, list)) for a in args):
+        return (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
+    n = max(len(a) for a in args if isinstance(a, (tuple, list)))
+    per_axis = [a if isinstance(a, (tuple, list)) else (a,) * n for a in args]
+    return tuple((h + 2 * p - d * (k - 1) - 1) // s + 1 for h, k, s, p, d in zip(*per_axis))
+
+
 def _boundary_index(pos: np.ndarray, n: int, boundary: str) -> np.ndarray:
     """Source index read at extended position ``pos``; -1 means the fill value.
     'symm' mirrors including the edge sample (period 2n), 'wrap' has period n."""

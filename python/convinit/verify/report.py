@@ -79,6 +79,10 @@ def figures(checks: Sequence[Check]) -> list[tuple[str, str]]:
     for check in checks:
         if check.plot and check.plot["kind"] == "distribution":
             out.append((check.plot["title"], distribution_figure(check)))
+        if check.plot and check.plot["kind"] == "variance-curve":
+            from ..experiments.variance import figure
+
+            out.append((check.plot["title"], _png(figure(check.plot["result"]))))
     return out
 
 

@@ -11,7 +11,7 @@ from typing import Callable
 from ..context import Budget
 from ..records import Task
 
-BUILTIN_MODULES = ("conv", "init", "rng")
+BUILTIN_MODULES = ("conv", "init", "rng", "variance", "params")
 
 
 @dataclass(frozen=True)

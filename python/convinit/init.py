@@ -418,3 +418,7 @@ kaiming_uniform, kaiming_uniform_ = _define(_kaiming_uniform, random=True)
 kaiming_normal, kaiming_normal_ = _define(_kaiming_normal, random=True)
 orthogonal, orthogonal_ = _define(_orthogonal, random=True)
 sparse, sparse_ = _define(_sparse, random=True)
+
+from .module_init import init_module  # noqa: E402  (it builds on the fills above)
+
+__all__.append("init_module")

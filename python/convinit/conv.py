@@ -12,7 +12,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from . import _core
-from ._args import IntOrTuple, conv_padding, non_negative, one_of, per_axis, positive, threads_arg
+from ._args import IntOrTuple, as_int, conv_padding, non_negative, one_of, positive, threads_arg
 from ._arrays import c_contiguous, check_allocation, float_array, same_dtype
 
 __all__ = ["conv1d", "conv2d", "conv3d", "unfold", "fold", "conv_output_size"]
@@ -133,8 +133,6 @@ def _conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOrTuple, 
 
 
 def _groups(groups: Any, channels: int, weight_shape: tuple[int, ...]) -> int:
-    from ._args import as_int
-
     g = as_int(groups, "groups")
     if g <= 0:
         raise ValueError(f"groups: must be positive, got {g}")

@@ -26,7 +26,6 @@ class Result:
 def build_model(kind: str, image_shape: Sequence[int], classes: int = 10):
     """Text 001's MLP (input-256-256-10, ReLU) or text 003's CNN (with
     ``convinit.torch.Conv2d``)."""
-    import torch
     from torch import nn
 
     if kind == "mlp":

@@ -7,7 +7,9 @@ Each backend fills a preallocated float32 buffer in place (torch:
 ``convinit.init.uniform_/normal_/trunc_normal_``; NumPy: ``Generator.random/
 standard_normal`` with ``out=``). Repeats are interleaved across backends
 (each timed call right after an untimed one of the same backend, so the
-other library's spinning worker threads have settled); the table shows medians, G values/s and the ratio to torch. Both libraries
+other library's spinning worker threads have settled); the table shows medians, G values/s, the ratio to torch, and the CPU
+time per wall time of the timed calls ("cores busy": below the thread count
+means the machine was shared and the numbers are low). Both libraries
 get the same thread count (``--threads``, default 2). To compare against
 NumPy fairly, unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for that command.
 """
@@ -66,11 +68,12 @@ def main() -> None:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"convinit SIMD path: {convinit._core.simd_backend()}, torch {torch.__version__}, numpy {np.__version__}; "
           f"load average before: {load}")
-    header = f"| {'fill':<13}| {'backend':<9}| {'median ms':>10} | {'G values/s':>10} | {'vs torch':>8} |"
+    header = f"| {'fill':<13}| {'backend':<9}| {'median ms':>10} | {'G values/s':>10} | {'vs torch':>8} | {'cores busy':>10} |"
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for name, fills in cases.items():
         times: dict[str, list[float]] = {b: [] for b in backends if b in fills}
+        busy: dict[str, list[float]] = {b: [] for b in times}
         for fill in fills.values():
             fill()  # warm up: pages touched, pools started
         for _ in range(args.repeats):
@@ -78,13 +81,16 @@ def main() -> None:
                 # An untimed call first: the other library's worker threads
                 # spin for a while after their own call, and would be timed.
                 fills[backend]()
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 fills[backend]()
-                times[backend].append(time.perf_counter() - start)
+                wall = time.perf_counter() - start
+                times[backend].append(wall)
+                busy[backend].append((time.process_time() - cpu) / wall)
         medians = {b: statistics.median(t) for b, t in times.items()}
         for backend, median in medians.items():
             ratio = medians["torch"] / median
-            print(f"| {name:<13}| {backend:<9}| {median * 1e3:>10.2f} | {n / median / 1e9:>10.2f} | {ratio:>7.1f}x |")
+            cores = statistics.median(busy[backend])
+            print(f"| {name:<13}| {backend:<9}| {median * 1e3:>10.2f} | {n / median / 1e9:>10.2f} | {ratio:>7.1f}x | {cores:>10.2f} |")
 
 
 if __name__ == "__main__":

@@ -5,13 +5,14 @@
 Each backend fills a preallocated float32 buffer in place (torch:
 ``Tensor.uniform_/normal_`` and ``torch.nn.init.trunc_normal_``; convinit:
 ``convinit.init.uniform_/normal_/trunc_normal_``; NumPy: ``Generator.random/
-standard_normal`` with ``out=``). Repeats are interleaved across backends
-(each timed call right after an untimed one of the same backend, so the
-other library's spinning worker threads have settled); the table shows medians, G values/s, the ratio to torch, and the CPU
-time per wall time of the timed calls ("cores busy": below the thread count
-means the machine was shared and the numbers are low). Both libraries
-get the same thread count (``--threads``, default 2). To compare against
-NumPy fairly, unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for that command.
+standard_normal`` with ``out=``). Repeats are interleaved across backends,
+each timed call right after an untimed one of the same backend (so the other
+library's spinning worker threads have settled). The table shows medians,
+G values/s, the ratio to torch, and "cores busy", the CPU time per wall time
+of the timed calls: below the thread count, the machine was shared and the
+numbers are low. Both libraries get the same thread count (``--threads``,
+default 2). To compare against NumPy fairly, unset OPENBLAS_CORETYPE and
+OPENBLAS_L2_SIZE for that command.
 """
 
 from __future__ import annotations

@@ -5,11 +5,15 @@
 Each backend fills a preallocated float32 buffer in place (torch:
 ``Tensor.uniform_/normal_`` and ``torch.nn.init.trunc_normal_``; convinit:
 ``convinit.init.uniform_/normal_/trunc_normal_``; NumPy: ``Generator.random/
-standard_normal`` with ``out=``). Repeats are interleaved across backends
-(each timed call right after an untimed one of the same backend, so the
-other library's spinning worker threads have settled); the table shows medians, G values/s and the ratio to torch. Both libraries
-get the same thread count (``--threads``, default 2). To compare against
-NumPy fairly, unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for that command.
+standard_normal`` with ``out=``). Repeats are interleaved across backends;
+each sample is a run of back-to-back calls lasting >= 20 ms (time per call
+reported), right after an untimed call of the same backend (so the other
+library's spinning worker threads have settled). The table shows medians,
+G values/s, the ratio to torch, and "cores busy", the CPU time per wall time
+of the timed calls: below the thread count, the machine was shared and the
+numbers are low. Both libraries get the same thread count (``--threads``,
+default 2). To compare against NumPy fairly, unset OPENBLAS_CORETYPE and
+OPENBLAS_L2_SIZE for that command.
 """
 
 from __future__ import annotations
@@ -27,6 +31,15 @@ def parse() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--numpy", action="store_true", help="add NumPy's Generator (single-threaded)")
     return p.parse_args()
+
+
+def _calls_per_sample(fill) -> int:
+    """Back-to-back calls per timed sample, so that a sample lasts >= 20 ms
+    (a lone millisecond-scale call mostly measures how fast idle cores wake)."""
+    fill()  # warm up: pages touched, pools started
+    start = time.perf_counter()
+    fill()
+    return max(1, round(0.02 / (time.perf_counter() - start)))
 
 
 def main() -> None:
@@ -62,29 +75,33 @@ def main() -> None:
         },
     }
     backends = ["convinit", "torch"] + (["numpy"] if args.numpy else [])
-    print(f"float32 fills of {n:,} values, {args.threads} threads, in place, median of {args.repeats} interleaved repeats")
+    print(f"float32 fills of {n:,} values, {args.threads} threads, in place, median of {args.repeats} interleaved samples")
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"convinit SIMD path: {convinit._core.simd_backend()}, torch {torch.__version__}, numpy {np.__version__}; "
           f"load average before: {load}")
-    header = f"| {'fill':<13}| {'backend':<9}| {'median ms':>10} | {'G values/s':>10} | {'vs torch':>8} |"
+    header = f"| {'fill':<13}| {'backend':<9}| {'ms per call':>11} | {'G values/s':>10} | {'vs torch':>8} | {'cores busy':>10} |"
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for name, fills in cases.items():
         times: dict[str, list[float]] = {b: [] for b in backends if b in fills}
-        for fill in fills.values():
-            fill()  # warm up: pages touched, pools started
+        busy: dict[str, list[float]] = {b: [] for b in times}
+        calls = {backend: _calls_per_sample(fills[backend]) for backend in times}
         for _ in range(args.repeats):
             for backend in times:
                 # An untimed call first: the other library's worker threads
                 # spin for a while after their own call, and would be timed.
                 fills[backend]()
-                start = time.perf_counter()
-                fills[backend]()
-                times[backend].append(time.perf_counter() - start)
+                start, cpu = time.perf_counter(), time.process_time()
+                for _ in range(calls[backend]):
+                    fills[backend]()
+                wall = time.perf_counter() - start
+                times[backend].append(wall / calls[backend])
+                busy[backend].append((time.process_time() - cpu) / wall)
         medians = {b: statistics.median(t) for b, t in times.items()}
         for backend, median in medians.items():
             ratio = medians["torch"] / median
-            print(f"| {name:<13}| {backend:<9}| {median * 1e3:>10.2f} | {n / median / 1e9:>10.2f} | {ratio:>7.1f}x |")
+            cores = statistics.median(busy[backend])
+            print(f"| {name:<13}| {backend:<9}| {median * 1e3:>11.2f} | {n / median / 1e9:>10.2f} | {ratio:>7.1f}x | {cores:>10.2f} |")
 
 
 if __name__ == "__main__":

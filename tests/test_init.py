@@ -241,13 +241,14 @@ def test_uniform_float64_is_53_bits_of_its_word_pair():
 
 
 def test_normal_float32_is_box_muller_of_its_word_pair():
-    w = raw_words(5, 100_000)
-    k = (w[0::2] >> np.uint64(1)).astype(np.float32).astype(np.float64)  # rounded to f32 by design
+    """Per 32 values: pair j takes u1 from word j, theta from word 16 + j,
+    and gives values j (r cos theta) and 16 + j (r sin theta)."""
+    w = raw_words(5, 100_000).reshape(-1, 2, 16)
+    k = (w[:, 0] >> np.uint64(1)).astype(np.float32).astype(np.float64)  # rounded to f32 by design
     u1 = (k / 2**31 + 2.0**-32).astype(np.float32).astype(np.float64)
-    theta = 2 * np.pi * w[1::2].astype(np.float64) / 2**32
+    theta = 2 * np.pi * w[:, 1].astype(np.float64) / 2**32
     r = np.sqrt(-2 * np.log(u1))
-    expected = np.empty(100_000)
-    expected[0::2], expected[1::2] = r * np.cos(theta), r * np.sin(theta)
+    expected = np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1).ravel()
     got = init.normal((100_000,), seed=5).astype(np.float64)
     assert np.max(np.abs(got - expected) / np.maximum(1, np.abs(expected))) < 2e-6
 

@@ -6,7 +6,7 @@
 //! |---------------------|--------------|-----------------------------------------|
 //! | uniform f32         | 5.25         | a 24-bit field (see `FIELDS24`)         |
 //! | uniform f64         | 2            | words 2(i%2), 2(i%2)+1 (top 53 of 64)   |
-//! | normal f32          | 4            | Box–Muller pair (words 2j, 2j+1) -> values 2j (cos), 2j+1 (sin) |
+//! | normal f32          | 4            | Box–Muller pair (words j, 16+j of its 32-word group) -> values j (cos), 16+j (sin) |
 //! | normal f64          | 2            | Box–Muller pair from the whole block    |
 //! | trunc. normal f32   | 5.25         | a 24-bit field (its top 23 bits), inverse CDF |
 //! | trunc. normal f64   | 2            | words 2(i%2), 2(i%2)+1 (top 52 bits), inverse CDF |
@@ -92,8 +92,10 @@ impl Transform for UniformF64 {
 }
 
 /// Box–Muller (Box & Muller 1958): r = sqrt(-2 ln u1), theta = 2 pi u2;
-/// values r cos(theta), r sin(theta), times std plus mean. u1 in (0, 1]
-/// from 31 bits, so |z| reaches 6.66.
+/// values r cos(theta), r sin(theta), times std plus mean. In each group of
+/// 32 values (32 words), pair j < 16 takes u1 from word j (31 bits, so u1 is
+/// in (0, 1] and |z| reaches 6.66) and theta from word 16 + j, and gives
+/// values j (cos) and 16 + j (sin): lane-wise, no shuffles.
 pub struct NormalF32 {
     pub mean: f32,
     pub std: f32,
@@ -104,15 +106,17 @@ impl Transform for NormalF32 {
     const VALUES_PER_BATCH: usize = BATCH_WORDS;
     #[inline(always)]
     fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [f32]) {
-        let (mean, std) = (b.splat(self.mean), b.splat(self.std));
-        for i in (0..BATCH_WORDS).step_by(2 * B::WIDTH) {
-            let (radius_words, angle_words) = b.deinterleave(b.word_vec(words, i / B::WIDTH), b.word_vec(words, i / B::WIDTH + 1));
-            let u1 = b.fma(b.i32_to_f(b.shr_u(radius_words, 1)), b.splat(1.0 / 2_147_483_648.0), b.splat(1.0 / 4_294_967_296.0));
-            let r = b.sqrt(b.max(b.mul(ln(b, u1), b.splat(-2.0)), b.splat(0.0)));
-            let (sin, cos) = sincos_turn(b, angle_words);
-            let (first, second) = b.interleave(b.fma(b.mul(r, cos), std, mean), b.fma(b.mul(r, sin), std, mean));
-            b.store_f(out, i, first);
-            b.store_f(out, i + B::WIDTH, second);
+        let (mean, std, w) = (b.splat(self.mean), b.splat(self.std), B::WIDTH);
+        for group in (0..BATCH_WORDS).step_by(32) {
+            for h in 0..16 / w {
+                let radius_words = b.word_vec(words, group / w + h);
+                let angle_words = b.word_vec(words, (group + 16) / w + h);
+                let u1 = b.fma(b.i32_to_f(b.shr_u(radius_words, 1)), b.splat(1.0 / 2_147_483_648.0), b.splat(1.0 / 4_294_967_296.0));
+                let r = b.sqrt(b.mul(ln(b, u1), b.splat(-2.0))); // ln(u1) <= 0: u1 <= 1 and ln(1) = 0 exactly
+                let (sin, cos) = sincos_turn(b, angle_words);
+                b.store_f(out, group + h * w, b.fma(b.mul(r, cos), std, mean));
+                b.store_f(out, group + 16 + h * w, b.fma(b.mul(r, sin), std, mean));
+            }
         }
     }
 }

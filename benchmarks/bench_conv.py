@@ -33,26 +33,29 @@ def numpy_im2col_conv2d(x: np.ndarray, w: np.ndarray, stride: int, pad: int) -> 
     return out.reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
 
 
-def median_times(fns: dict, repeats: int, min_time: float = 0.05) -> dict:
+def _run_for(fn, seconds: float) -> tuple[int, float]:
+    """Calls fn until `seconds` have passed; (calls, elapsed)."""
+    calls, t0 = 0, time.perf_counter()
+    while True:
+        fn()
+        calls += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds:
+            return calls, elapsed
+
+
+def median_times(fns: dict, repeats: int, warmup: float = 0.15, sample: float = 0.1) -> dict:
     """Interleaved repeats: each round times every backend once, so drift in
-    machine load hits all of them alike. Each sample loops until min_time."""
+    machine load hits all of them alike. Before each sample the backend runs
+    untimed for `warmup` seconds: the previous backend's idle worker threads
+    (OpenBLAS spins for ~0.1 s after a call) stop competing, and the cores
+    never idle (no clock ramp-up inside a sample)."""
     samples = {name: [] for name in fns}
-    loops = {}
-    for name, fn in fns.items():
-        fn()
-        t0 = time.perf_counter()
-        fn()
-        one = time.perf_counter() - t0
-        loops[name] = max(1, int(min_time / max(one, 1e-9)))
     for _ in range(repeats):
         for name, fn in fns.items():
-            # Let the previous backend's spinning worker threads (OpenMP,
-            # OpenBLAS, rayon) go to sleep before timing the next one.
-            time.sleep(0.02)
-            t0 = time.perf_counter()
-            for _ in range(loops[name]):
-                fn()
-            samples[name].append((time.perf_counter() - t0) / loops[name])
+            _run_for(fn, warmup)
+            calls, elapsed = _run_for(fn, sample)
+            samples[name].append(elapsed / calls)
     return {name: statistics.median(v) for name, v in samples.items()}
 
 

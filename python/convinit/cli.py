@@ -13,6 +13,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="convinit", description=__doc__)
     parser.add_argument("--version", action="version", version=f"convinit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    bench = sub.add_parser("bench", help="time convinit side by side with torch and numpy")
+    bench.add_argument("what", nargs="?", default="all", choices=["conv", "init", "all"])
+    bench.add_argument("--vs", default="torch,numpy", help="comma-separated: torch,numpy (torch is always timed)")
+    bench.add_argument("--threads", type=int, default=2)
+    bench.add_argument("--repeats", type=int, default=11)
+    bench.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="for conv")
+    bench.add_argument("--backward", action="store_true", help="conv: forward + input and weight gradients")
+    bench.add_argument("--size", type=int, default=16 * 2**20, help="init: values per fill")
+    bench.add_argument("--markdown", action="store_true")
+    bench.add_argument("--json", metavar="PATH")
+    bench.add_argument("--plot", metavar="PATH", help="bar chart of the speed-ups over torch (PNG)")
     demo = sub.add_parser("demo", help="run conv2d on the source text's example and against torch")
     demo.add_argument("--seed", type=int, default=0)
     experiment = sub.add_parser("experiment", help="reproduce an experiment of the source texts")
@@ -108,11 +119,32 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .demo import run_demo
 
         return run_demo(seed=args.seed)
+    if args.command == "bench":
+        return run_bench(parser, args)
     if args.command == "experiment":
         return run_experiment(parser, args)
     if args.command == "verify":
         return run_verify(args)
     parser.print_help()
+    return 0
+
+
+def run_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from . import bench
+
+    vs = [v for v in args.vs.split(",") if v]
+    unknown = [v for v in vs if v not in bench.BACKENDS]
+    if unknown or args.threads < 1 or args.repeats < 1 or args.size < 1:
+        parser.error(f"--vs: unknown backend(s) {unknown}" if unknown else "--threads, --repeats and --size must be positive")
+    suites = ("conv", "init") if args.what == "all" else (args.what,)
+    report = bench.run(suites, vs, args.threads, args.repeats, args.dtype, args.backward, args.size,
+                       progress=lambda msg: print(f"  timing {msg} ...", flush=True))
+    print(bench.render(report, args.markdown))
+    print(bench.summary(report))
+    if args.json:
+        bench.write_json(report, args.json)
+    if args.plot:
+        bench.plot(report, args.plot)
     return 0
 
 

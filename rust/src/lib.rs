@@ -8,6 +8,7 @@ pub mod conv;
 pub mod error;
 pub mod init;
 pub mod parallel;
+pub mod probe;
 pub mod rng;
 
 #[cfg(feature = "python")]

@@ -6,6 +6,7 @@ mod backward;
 mod conv;
 mod errors;
 mod init;
+mod probe;
 mod rng;
 
 use pyo3::prelude::*;
@@ -17,5 +18,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     backward::register(m)?;
     rng::register(m)?;
     init::register(m)?;
+    probe::register(m)?;
     Ok(())
 }

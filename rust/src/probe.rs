@@ -1,0 +1,113 @@
+//! Machine probes for `convinit bench`: the FMA throughput and the memory
+//! write bandwidth this machine reaches, so benchmarks can report a share of
+//! the peak rather than a bare number.
+
+use crate::parallel::run_with_threads;
+use crate::error::KernelResult;
+use rayon::prelude::*;
+use std::time::Instant;
+
+/// Independent accumulator chains: more than FMA latency x FMA ports, so the
+/// loop is throughput-bound.
+const CHAINS: usize = 16;
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_loop_avx512(iterations: usize) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_set1_ps(0.0); CHAINS];
+    let (a, b) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+    for _ in 0..iterations {
+        for chain in acc.iter_mut() {
+            *chain = _mm512_fmadd_ps(*chain, a, b);
+        }
+    }
+    acc.iter().map(|v| _mm512_reduce_add_ps(*v)).sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_loop_avx2(iterations: usize) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_set1_ps(0.0); CHAINS];
+    let (a, b) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+    for _ in 0..iterations {
+        for chain in acc.iter_mut() {
+            *chain = _mm256_fmadd_ps(*chain, a, b);
+        }
+    }
+    let mut out = [0.0f32; 8];
+    let mut total = 0.0;
+    for v in acc {
+        _mm256_storeu_ps(out.as_mut_ptr(), v);
+        total += out.iter().sum::<f32>();
+    }
+    total
+}
+
+fn fma_loop_scalar(iterations: usize) -> f32 {
+    let mut acc = [0.0f32; CHAINS];
+    for _ in 0..iterations {
+        for chain in acc.iter_mut() {
+            *chain = chain.mul_add(0.999_999, 1e-7);
+        }
+    }
+    acc.iter().sum()
+}
+
+/// (f32 lanes per FMA instruction, the loop) of the widest FMA available.
+fn fma_kernel() -> (usize, fn(usize) -> f32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F was detected just above.
+            return (16, |n| unsafe { fma_loop_avx512(n) });
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: AVX2 and FMA were detected just above.
+            return (8, |n| unsafe { fma_loop_avx2(n) });
+        }
+    }
+    (1, fma_loop_scalar)
+}
+
+/// Float32 GFLOP/s of dependent-free FMA chains on `threads` workers (0:
+/// all cores), each running `iterations` rounds of `CHAINS` FMAs.
+pub fn fma_gflops(threads: usize, iterations: usize) -> KernelResult<f64> {
+    let (lanes, kernel) = fma_kernel();
+    let workers = crate::parallel::effective_threads(threads);
+    run_with_threads(threads, || {
+        let start = Instant::now();
+        let sink: f32 = (0..workers).into_par_iter().map(|_| kernel(iterations)).sum();
+        let seconds = start.elapsed().as_secs_f64();
+        std::hint::black_box(sink);
+        (workers * iterations * CHAINS * lanes * 2) as f64 / seconds / 1e9
+    })
+}
+
+/// GB/s of writing a buffer of `bytes` (filled `rounds` times) on `threads` workers.
+pub fn write_gbps(threads: usize, bytes: usize, rounds: usize) -> KernelResult<f64> {
+    let mut buffer = crate::error::try_zeroed::<u64>(bytes / 8, "the bandwidth probe's buffer")?;
+    let workers = crate::parallel::effective_threads(threads);
+    let chunk = buffer.len().div_ceil(workers).max(1);
+    run_with_threads(threads, || {
+        let start = Instant::now();
+        for round in 0..rounds {
+            buffer.par_chunks_mut(chunk).for_each(|part| part.fill(round as u64));
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        std::hint::black_box(&buffer);
+        (buffer.len() * 8 * rounds) as f64 / seconds / 1e9
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_measure_something_positive() {
+        assert!(fma_gflops(1, 100_000).unwrap() > 0.1);
+        assert!(write_gbps(2, 1 << 22, 2).unwrap() > 0.1);
+    }
+}

@@ -142,7 +142,7 @@ def init_cases(size: int, vs: Sequence[str]) -> dict:
 def probes(threads: int) -> dict:
     from . import _core
 
-    return {"fma_gflops_f32": _core.fma_gflops(threads, 20_000_000),
+    return {"fma_gflops_f32": _core.fma_gflops(threads, 10_000_000),
             "write_gbps": _core.write_gbps(threads, 1 << 28, 4)}
 
 
@@ -188,22 +188,33 @@ def run(suites: Sequence[str] = ("conv", "init"), vs: Sequence[str] = ("torch", 
 
 
 def render(report: dict, markdown: bool = False) -> str:
-    cols = [("suite", "{}"), ("case", "{}"), ("backend", "{}"), ("ms", "{:.3f}"), ("rate", "{:.2f}"),
-            ("unit", "{}"), ("vs torch", "{:.2f}x"), ("% of peak", "{:.0%}"), ("cores busy", "{:.2f}")]
-    keys = {"ms": lambda r: r["seconds"] * 1e3, "vs torch": lambda r: r["vs_torch"],
-            "% of peak": lambda r: r["peak_share"], "cores busy": lambda r: r["cores_busy"]}
-    cells = [[("-" if (v := keys.get(c, lambda r, c=c: r[c])(r)) is None else f.format(v)) for c, f in cols]
-             for r in report["rows"]]
-    headers = [c for c, _ in cols]
+    """One line per case: convinit's time, rate and share of the peak, then
+    each other backend's time and convinit's speed-up over it."""
+    rows = report["rows"]
+    others = list(dict.fromkeys(r["backend"] for r in rows if r["backend"] != "convinit"))
+    headers = ["suite", "case", "convinit ms", "rate", "% of peak", "cores busy"]
+    for other in others:
+        headers += [f"{other} ms", f"vs {other}"]
+    table = []
+    for case in dict.fromkeys((r["suite"], r["case"]) for r in rows):
+        by = {r["backend"]: r for r in rows if (r["suite"], r["case"]) == case}
+        ours = by["convinit"]
+        line = [case[0], case[1], f"{ours['seconds'] * 1e3:.3f}", f"{ours['rate']:.2f} {ours['unit']}",
+                "-" if ours["peak_share"] is None else f"{ours['peak_share']:.0%}", f"{ours['cores_busy']:.2f}"]
+        for other in others:
+            theirs = by.get(other)
+            line += ["-", "-"] if theirs is None else [f"{theirs['seconds'] * 1e3:.3f}",
+                                                        f"{theirs['seconds'] / ours['seconds']:.2f}x"]
+        table.append(line)
     p = report["probes"]
     head = (f"peak probes: {p['fma_gflops_f32']:.0f} GFLOP/s float32 FMA, {p['write_gbps']:.0f} GB/s memory write; "
             f"{report['machine']['threads']} threads; medians of {report['machine']['repeats']} interleaved samples")
     if markdown:
         lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        return head + "\n\n" + "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    fmt = lambda vals: "  ".join(v.ljust(w) if i < 3 else v.rjust(w) for i, (v, w) in enumerate(zip(vals, widths)))
-    return head + "\n" + "\n".join([fmt(headers)] + [fmt(c) for c in cells])
+        return head + "\n\n" + "\n".join(lines + ["| " + " | ".join(c) + " |" for c in table])
+    widths = [max(len(h), *(len(c[i]) for c in table)) for i, h in enumerate(headers)]
+    fmt = lambda vals: "  ".join(v.ljust(w) if i < 2 else v.rjust(w) for i, (v, w) in enumerate(zip(vals, widths)))
+    return head + "\n" + "\n".join([fmt(headers)] + [fmt(c) for c in table])
 
 
 def summary(report: dict) -> str:
@@ -229,9 +240,12 @@ def plot(report: dict, path) -> None:
     ax = fig.subplots()
     labels = [f"{r['suite']}: {r['case']}" for r in rows]
     ratios = [r["vs_torch"] for r in rows]
-    ax.barh(range(len(rows)), ratios, color=["#4a4" if v >= 1 else "#c84" for v in ratios])
+    # Bars grow from parity (1.0) to the ratio, leftwards when slower.
+    ax.barh(range(len(rows)), [v - 1 for v in ratios], left=1, color=["#4a4" if v >= 1 else "#c84" for v in ratios])
     ax.axvline(1.0, color="#333", ls="--")
     ax.set_xscale("log")
+    for y, v in enumerate(ratios):
+        ax.text(v, y, f" {v:.2f}x ", va="center", ha="left" if v >= 1 else "right", fontsize=7)
     ax.set_yticks(range(len(rows)), labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("speed-up over PyTorch (log scale; > 1 is faster)")

@@ -5,7 +5,6 @@ processes."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys

@@ -167,13 +167,13 @@ impl ConvShape {
         if self.groups == 0 {
             return Err(KernelError::invalid("groups", "must be positive"));
         }
-        if self.in_channels % self.groups != 0 {
+        if !self.in_channels.is_multiple_of(self.groups) {
             return Err(KernelError::invalid(
                 "groups",
                 format!("in_channels {} is not divisible by groups {}", self.in_channels, self.groups),
             ));
         }
-        if self.out_channels % self.groups != 0 {
+        if !self.out_channels.is_multiple_of(self.groups) {
             return Err(KernelError::invalid(
                 "groups",
                 format!("out_channels {} is not divisible by groups {}", self.out_channels, self.groups),

@@ -1,62 +1,81 @@
-"""asv benchmarks of 2-D convolution forward across backends."""
+"""Convolution: speed (forward, forward + backward) across backends, peak
+memory of one call, and accuracy against the float64 reference."""
 
 import numpy as np
 
 import convinit
+from convinit.bench import conv_cases
 from convinit.suites import CONV2D_SUITE
+from convinit.verify.reference import conv_f64
 
-LAYERS = CONV2D_SUITE
+from .common import THREADS, pin_threads
 
-
-def numpy_reference(x, w, stride, pad):
-    """Independent float64 reference: sliding windows and einsum in NumPy."""
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    k = w.shape[-1]
-    windows = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))[:, :, ::stride, ::stride]
-    return np.einsum("nchwij,ocij->nohw", windows, w)
+LAYERS = list(CONV2D_SUITE)
 
 
 class Conv2dForward:
-    params = (list(LAYERS), ["convinit", "torch"], ["float32", "float64"])
+    params = (LAYERS, ["convinit", "torch", "numpy"], ["float32", "float64"])
     param_names = ["layer", "backend", "dtype"]
     timeout = 300
 
     def setup(self, layer, backend, dtype):
-        n, c, h, w, o, k, self.stride, self.pad = LAYERS[layer]
-        rng = np.random.default_rng(0)
-        self.x = rng.standard_normal((n, c, h, w)).astype(dtype)
-        self.w = (rng.standard_normal((o, c, k, k)) / np.sqrt(c * k * k)).astype(dtype)
-        if backend == "torch":
-            import torch
-
-            self.conv = torch.nn.functional.conv2d
-            self.x, self.w = torch.from_numpy(self.x), torch.from_numpy(self.w)
-        else:
-            self.conv = convinit.conv2d
+        pin_threads()
+        self.call = conv_cases(CONV2D_SUITE[layer], dtype, False, THREADS, ("numpy",))[backend]
 
     def time_forward(self, layer, backend, dtype):
-        self.conv(self.x, self.w, stride=self.stride, padding=self.pad)
+        self.call()
 
-    def peakmem_forward(self, layer, backend, dtype):
-        self.conv(self.x, self.w, stride=self.stride, padding=self.pad)
+
+class Conv2dBackward:
+    """Forward plus the input and weight gradients."""
+
+    params = (LAYERS, ["convinit", "torch"])
+    param_names = ["layer", "backend"]
+    timeout = 300
+
+    def setup(self, layer, backend):
+        pin_threads()
+        self.call = conv_cases(CONV2D_SUITE[layer], "float32", True, THREADS, ())[backend]
+
+    def time_forward_backward(self, layer, backend):
+        self.call()
+
+
+class Conv2dMemory:
+    """Peak resident memory of a process holding the input, the weights and
+    one output: the im2col workspace is tiled, so the excess over those
+    arrays stays within a few MiB per thread whatever the layer."""
+
+    params = (LAYERS,)
+    param_names = ["layer"]
+    timeout = 300
+
+    def setup(self, layer):
+        n, c, h, w, o, k, self.stride, self.pad = CONV2D_SUITE[layer]
+        rng = np.random.default_rng(0)
+        self.x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+        self.w = rng.standard_normal((o, c, k, k), dtype=np.float32)
+
+    def peakmem_forward(self, layer):
+        convinit.conv2d(self.x, self.w, stride=self.stride, padding=self.pad, threads=THREADS)
 
 
 class Conv2dAccuracy:
-    """Max relative error against a float64 reference, tracked across commits."""
+    """Max error relative to the largest |output|, against the float64 reference."""
 
-    params = (["mnist-conv2", "resnet-14x14"],)
-    param_names = ["layer"]
+    params = (LAYERS, ["float32", "float64"])
+    param_names = ["layer", "dtype"]
+    timeout = 300
 
-    def setup(self, layer):
-        n, c, h, w, o, k, self.stride, self.pad = LAYERS[layer]
+    def setup(self, layer, dtype):
+        n, c, h, w, o, k, self.stride, self.pad = CONV2D_SUITE[layer]
         rng = np.random.default_rng(1)
         self.x = rng.standard_normal((min(n, 2), c, h, w))
         self.w = rng.standard_normal((o, c, k, k)) / np.sqrt(c * k * k)
 
-    def track_float32_relative_error(self, layer):
-        ref = numpy_reference(self.x, self.w, self.stride, self.pad)
-        got = convinit.conv2d(self.x.astype(np.float32), self.w.astype(np.float32), stride=self.stride,
-                              padding=self.pad)
+    def track_max_relative_error(self, layer, dtype):
+        ref = conv_f64(self.x, self.w, stride=self.stride, padding=self.pad)
+        got = convinit.conv2d(self.x.astype(dtype), self.w.astype(dtype), stride=self.stride, padding=self.pad)
         return float(np.max(np.abs(got - ref)) / np.max(np.abs(ref)))
 
-    track_float32_relative_error.unit = "relative error"
+    track_max_relative_error.unit = "relative error"

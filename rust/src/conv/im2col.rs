@@ -65,6 +65,14 @@ pub(crate) struct Im2colPlan {
     out_dims: [usize; MAX_SPATIAL_DIMS],
     /// Interior output range along the last axis, one per kernel tap on it.
     interior_w: Vec<(usize, usize)>,
+    mode: PaddingMode,
+}
+
+/// Consecutive segments whose input rows follow each other in the plane
+/// (`start` is the first one's offset, None for a zero-padded row).
+struct Chain {
+    segments: std::ops::Range<usize>,
+    start: Option<usize>,
 }
 
 /// A run of output pixels that share their leading coordinates.
@@ -88,7 +96,7 @@ impl Im2colPlan {
         let interior_w = (0..axes[2].kernel)
             .map(|l| taps[2].interior(l, axes[2].input, out_dims[2]))
             .collect();
-        Im2colPlan { axes, taps, out_dims, interior_w }
+        Im2colPlan { axes, taps, out_dims, interior_w, mode }
     }
 
     pub(crate) fn kernel_taps(&self) -> usize {
@@ -133,16 +141,99 @@ impl Im2colPlan {
         cols: &mut [T],
         ld: usize,
     ) {
-        self.for_each_run(rows, first, len, |channel, tap_w, src_row, seg, row_index| {
-            let dst = &mut cols[row_index * ld + seg.column..][..seg.ow_end - seg.ow_start];
-            match src_row {
-                None => dst.fill(T::ZERO),
-                Some(start) => {
-                    let plane = &image[channel * self.input_pixels()..][..self.input_pixels()];
-                    self.gather_w(&plane[start..start + self.axes[2].input], tap_w, seg.ow_start, seg.ow_end, dst)
-                }
+        let segments = self.segments(first, len);
+        let chains = self.chains(&segments);
+        let pixels = self.input_pixels();
+        let kh = self.axes[1].kernel;
+        for (row_index, r) in rows.enumerate() {
+            let (channel, [i, j, l]) = self.row_taps(r);
+            let plane = &image[channel * pixels..][..pixels];
+            let dst = &mut cols[row_index * ld..];
+            for chain in &chains[i * kh + j] {
+                self.pack_chain(plane, chain.start, &segments[chain.segments.clone()], l, dst);
             }
-        });
+        }
+    }
+
+    /// For every kernel tap pair (D, H), the segments cut into chains that
+    /// one copy per im2col row can serve. Only the tap along W and the
+    /// channel vary between the rows sharing a pair, so this is done once.
+    fn chains(&self, segments: &[Segment]) -> Vec<Vec<Chain>> {
+        let [kd, kh, _] = self.axes.map(|a| a.kernel);
+        let chains_of = |i: usize, j: usize| {
+            let mut chains = Vec::new();
+            let mut k = 0;
+            while k < segments.len() {
+                let start = self.row_start(&segments[k], i, j);
+                let n = start.map_or(1, |s| self.chain_len(&segments[k..], s, i, j));
+                chains.push(Chain { segments: k..k + n, start });
+                k += n;
+            }
+            chains
+        };
+        (0..kd * kh).map(|ij| chains_of(ij / kh, ij % kh)).collect()
+    }
+
+    /// Channel and kernel tap (along D, H, W) of im2col row `r`.
+    fn row_taps(&self, r: usize) -> (usize, [usize; 3]) {
+        let [_, kh, kw] = self.axes.map(|a| a.kernel);
+        let taps = self.kernel_taps();
+        let (channel, tap) = (r / taps, r % taps);
+        (channel, [tap / (kh * kw), tap / kw % kh, tap % kw])
+    }
+
+    /// Offset in a channel plane of the input row read by `seg` for taps
+    /// `i` (D) and `j` (H), or None when that row is a zero pad.
+    fn row_start(&self, seg: &Segment, i: usize, j: usize) -> Option<usize> {
+        let [_, in_h, in_w] = self.axes.map(|a| a.input);
+        let sd = self.taps[0].source(seg.od, i);
+        let sh = self.taps[1].source(seg.oh, j);
+        (sd >= 0 && sh >= 0).then(|| (sd as usize * in_h + sh as usize) * in_w)
+    }
+
+    /// How many segments from the first one read consecutive stretches of
+    /// the plane, so that one copy serves them all. With stride 1 along W
+    /// and as many outputs as inputs per row ("same" padding), the row after
+    /// a full output row starts where the previous one's source ended.
+    fn chain_len(&self, segments: &[Segment], start: usize, i: usize, j: usize) -> usize {
+        let w = &self.axes[2];
+        if w.stride != 1 || self.out_dims[2] != w.input {
+            return 1;
+        }
+        let next_row = |m: usize| Some(start + m * w.input);
+        (1..segments.len()).find(|&m| self.row_start(&segments[m], i, j) != next_row(m)).unwrap_or(segments.len())
+    }
+
+    /// Writes the segments of one chain for kernel tap `l` along W; `start`
+    /// is the plane offset of the first segment's input row.
+    fn pack_chain<T: Real>(&self, plane: &[T], start: Option<usize>, chain: &[Segment], l: usize, dst: &mut [T]) {
+        let (head, tail) = (&chain[0], &chain[chain.len() - 1]);
+        let dst = &mut dst[head.column..tail.column + tail.ow_end - tail.ow_start];
+        let Some(start) = start else {
+            dst.fill(T::ZERO);
+            return;
+        };
+        let in_w = self.axes[2].input;
+        if self.axes[2].stride != 1 {
+            self.gather_w(&plane[start..start + in_w], l, head.ow_start, head.ow_end, dst);
+            return;
+        }
+        // One copy of the whole stretch; the columns that fall outside the
+        // input row (padding) then get their values from the padding rule.
+        let from = start as isize + head.ow_start as isize + self.taps[2].offset(l);
+        copy_clamped(plane, from, dst);
+        let (lo, hi) = self.interior_w[l];
+        let zeros = self.mode == PaddingMode::Zeros;
+        for (m, seg) in chain.iter().enumerate() {
+            let out = &mut dst[seg.column - head.column..][..seg.ow_end - seg.ow_start];
+            let edges = (seg.ow_start..lo.clamp(seg.ow_start, seg.ow_end)).chain(hi.clamp(seg.ow_start, seg.ow_end)..seg.ow_end);
+            if zeros {
+                edges.for_each(|ow| out[ow - seg.ow_start] = T::ZERO);
+            } else {
+                let row = &plane[start + m * in_w..][..in_w];
+                edges.for_each(|ow| out[ow - seg.ow_start] = self.padded_w(row, ow, l));
+            }
+        }
     }
 
     /// The adjoint of `pack` (col2im): adds each value of `cols` to the input
@@ -185,52 +276,51 @@ impl Im2colPlan {
         mut visit: impl FnMut(usize, usize, Option<usize>, &Segment, usize),
     ) {
         let segments = self.segments(first, len);
-        let [_, kh, kw] = self.axes.map(|a| a.kernel);
-        let [_, in_h, in_w] = self.axes.map(|a| a.input);
-        let taps = self.kernel_taps();
         for (row_index, r) in rows.enumerate() {
-            let (channel, tap) = (r / taps, r % taps);
-            let (i, j, l) = (tap / (kh * kw), tap / kw % kh, tap % kw);
+            let (channel, [i, j, l]) = self.row_taps(r);
             for seg in &segments {
-                let sd = self.taps[0].source(seg.od, i);
-                let sh = self.taps[1].source(seg.oh, j);
-                let start = (sd >= 0 && sh >= 0).then(|| (sd as usize * in_h + sh as usize) * in_w);
-                visit(channel, l, start, seg, row_index);
+                visit(channel, l, self.row_start(seg, i, j), seg, row_index);
             }
         }
     }
 
-    /// One run along the last axis: a strided copy inside the input, the
-    /// padding rule outside it.
+    /// Value of output position `ow` for tap `l` along W, read from one input row.
     #[inline]
-    fn gather_w<T: Real>(&self, src: &[T], tap: usize, ow_start: usize, ow_end: usize, dst: &mut [T]) {
+    fn padded_w<T: Real>(&self, row: &[T], ow: usize, l: usize) -> T {
+        let s = self.taps[2].source(ow, l);
+        if s < 0 {
+            T::ZERO
+        } else {
+            row[s as usize]
+        }
+    }
+
+    /// One run along the last axis with any stride: a strided copy inside
+    /// the input, the padding rule outside it.
+    fn gather_w<T: Real>(&self, row: &[T], l: usize, ow_start: usize, ow_end: usize, dst: &mut [T]) {
         let axis = &self.taps[2];
-        let (lo, hi) = self.interior_w[tap];
+        let (lo, hi) = self.interior_w[l];
         let (lo, hi) = (lo.clamp(ow_start, ow_end), hi.clamp(ow_start, ow_end));
-        let padded = |ow: usize| {
-            let s = axis.source(ow, tap);
-            if s < 0 {
-                T::ZERO
-            } else {
-                src[s as usize]
-            }
-        };
         for ow in (ow_start..lo).chain(hi..ow_end) {
-            dst[ow - ow_start] = padded(ow);
+            dst[ow - ow_start] = self.padded_w(row, ow, l);
         }
         if lo < hi {
-            let first = (lo * axis.stride) as isize + axis.offset(tap);
-            let first = first as usize;
-            let out = &mut dst[lo - ow_start..hi - ow_start];
-            if axis.stride == 1 {
-                out.copy_from_slice(&src[first..first + out.len()]);
-            } else {
-                for (k, v) in out.iter_mut().enumerate() {
-                    *v = src[first + k * axis.stride];
-                }
+            let first = ((lo * axis.stride) as isize + axis.offset(l)) as usize;
+            let src = &row[first..=first + (hi - lo - 1) * axis.stride];
+            for (v, &x) in dst[lo - ow_start..hi - ow_start].iter_mut().zip(src.iter().step_by(axis.stride)) {
+                *v = x;
             }
         }
     }
+}
+
+/// `dst[k] = src[from + k]` wherever `from + k` lies inside `src`; the
+/// other elements of `dst` are left for the caller to fill.
+fn copy_clamped<T: Copy>(src: &[T], from: isize, dst: &mut [T]) {
+    let skip = (-from).clamp(0, dst.len() as isize) as usize;
+    let begin = (from + skip as isize) as usize;
+    let n = (dst.len() - skip).min(src.len().saturating_sub(begin));
+    dst[skip..skip + n].copy_from_slice(&src[begin..begin + n]);
 }
 
 #[cfg(test)]

@@ -226,12 +226,16 @@ impl Im2colPlan {
         let zeros = self.mode == PaddingMode::Zeros;
         for (m, seg) in chain.iter().enumerate() {
             let out = &mut dst[seg.column - head.column..][..seg.ow_end - seg.ow_start];
-            let edges = (seg.ow_start..lo.clamp(seg.ow_start, seg.ow_end)).chain(hi.clamp(seg.ow_start, seg.ow_end)..seg.ow_end);
+            let a = lo.clamp(seg.ow_start, seg.ow_end) - seg.ow_start;
+            let b = hi.clamp(seg.ow_start, seg.ow_end) - seg.ow_start;
             if zeros {
-                edges.for_each(|ow| out[ow - seg.ow_start] = T::ZERO);
+                let (left, rest) = out.split_at_mut(a);
+                left.iter_mut().chain(&mut rest[b - a..]).for_each(|v| *v = T::ZERO);
             } else {
                 let row = &plane[start + m * in_w..][..in_w];
-                edges.for_each(|ow| out[ow - seg.ow_start] = self.padded_w(row, ow, l));
+                for k in (0..a).chain(b..out.len()) {
+                    out[k] = self.padded_w(row, seg.ow_start + k, l);
+                }
             }
         }
     }
@@ -306,11 +310,26 @@ impl Im2colPlan {
         }
         if lo < hi {
             let first = ((lo * axis.stride) as isize + axis.offset(l)) as usize;
-            let src = &row[first..=first + (hi - lo - 1) * axis.stride];
-            for (v, &x) in dst[lo - ow_start..hi - ow_start].iter_mut().zip(src.iter().step_by(axis.stride)) {
-                *v = x;
-            }
+            let out = &mut dst[lo - ow_start..hi - ow_start];
+            let src = &row[first..=first + (out.len() - 1) * axis.stride];
+            strided_copy(src, axis.stride, out);
         }
+    }
+}
+
+/// `dst[k] = src[k * stride]`, with the common stride 2 spelled out so the
+/// compiler turns it into vector shuffles.
+fn strided_copy<T: Copy>(src: &[T], stride: usize, dst: &mut [T]) {
+    if stride == 2 {
+        let pairs = src.chunks_exact(2);
+        let last = pairs.remainder().first().copied();
+        let n = pairs.len();
+        dst[..n].iter_mut().zip(pairs).for_each(|(d, pair)| *d = pair[0]);
+        if let Some(x) = last {
+            dst[n] = x;
+        }
+    } else {
+        dst.iter_mut().zip(src.iter().step_by(stride)).for_each(|(d, &x)| *d = x);
     }
 }
 

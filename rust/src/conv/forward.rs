@@ -119,37 +119,37 @@ impl<T: Real> Job<'_, T> {
         let weights = &self.weight[g * og * k..(g + 1) * og * k];
         let runs = runs(first, len, pixels);
         let (cols, staging) = workspace.split_at_mut(self.tiling.k_chunk * self.tiling.tile);
-        // A tile inside one image is computed in place; one spanning images
-        // goes through `staging` (og x len) and is scattered afterwards.
-        let single = (runs.len() == 1).then(|| &runs[0]);
-        let dst = match single {
-            // SAFETY: rows g*og.. of image r.image, pixels r.pixel..+len: this
-            // task's own block of the output.
-            Some(r) => MatPtr {
-                ptr: unsafe { self.out.get().add((r.image * s.out_channels + g * og) * pixels + r.pixel) },
-                rows: og,
-                cols: len,
-                ld: pixels,
-            },
-            None => MatPtr { ptr: staging.as_mut_ptr(), rows: og, cols: len, ld: len },
-        };
+        // Each run's columns are contiguous in the output, so one GEMM per
+        // run can write them in place. With many short runs and a long
+        // reduction (the weights are repacked per call) one GEMM over the
+        // whole tile into `staging` (og x len), scattered afterwards, is cheaper.
+        let per_run = runs.len() == 1 || k * runs.len() <= len;
+        let direct_b = per_run && s.is_pointwise();
         let chunk = self.tiling.k_chunk;
         for (step, k0) in (0..k.max(1)).step_by(chunk).enumerate() {
             let kc = chunk.min(k - k0.min(k));
             let a = MatRef::row_major(&weights[k0.min(weights.len())..], og, kc, k);
-            let b = match single {
-                Some(r) if s.is_pointwise() => {
-                    MatRef::row_major(&image(r.image)[k0 * in_pixels + r.pixel..], kc, len, in_pixels)
+            if !direct_b {
+                for r in &runs {
+                    self.plan.pack(image(r.image), k0..k0 + kc, r.pixel, r.len, &mut cols[r.column..], len);
                 }
-                _ => {
-                    for r in &runs {
-                        self.plan.pack(image(r.image), k0..k0 + kc, r.pixel, r.len, &mut cols[r.column..], len);
-                    }
-                    MatRef::row_major(&cols[..kc * len], kc, len, len)
+            }
+            if per_run {
+                for r in &runs {
+                    let b = if direct_b {
+                        MatRef::row_major(&image(r.image)[k0 * in_pixels + r.pixel..], kc, r.len, in_pixels)
+                    } else {
+                        MatRef::row_major(&cols[r.column..], kc, r.len, len)
+                    };
+                    // SAFETY: rows g*og.. of image r.image, pixels r.pixel..+r.len:
+                    // this task's own block of the output.
+                    unsafe { matmul(self.output_block(g, r), a, b, step > 0) };
                 }
-            };
-            // SAFETY: `dst` is this task's own output block or its staging buffer.
-            unsafe { matmul(MatPtr { ..dst }, a, b, step > 0) };
+            } else {
+                let dst = MatPtr { ptr: staging.as_mut_ptr(), rows: og, cols: len, ld: len };
+                // SAFETY: the staging buffer is this task's own and og x len.
+                unsafe { matmul(dst, a, MatRef::row_major(&cols[..kc * len], kc, len, len), step > 0) };
+            }
         }
         for r in &runs {
             for o in 0..og {
@@ -160,7 +160,7 @@ impl<T: Real> Job<'_, T> {
                         r.len,
                     )
                 };
-                if single.is_none() {
+                if !per_run {
                     row.copy_from_slice(&staging[o * len + r.column..][..r.len]);
                 }
                 if let Some(bias) = self.bias {
@@ -169,6 +169,16 @@ impl<T: Real> Job<'_, T> {
                 }
             }
         }
+    }
+
+    /// Output channels of group `g` at the pixels of run `r`, as a GEMM destination.
+    fn output_block(&self, g: usize, r: &Run) -> MatPtr<T> {
+        let s = self.shape;
+        let (og, pixels) = (s.out_channels / s.groups, s.output_pixels());
+        // SAFETY: the offset is inside the output: image r.image < N, channel
+        // g*og < O, pixel r.pixel < pixels (checked lengths in conv_forward).
+        let ptr = unsafe { self.out.get().add((r.image * s.out_channels + g * og) * pixels + r.pixel) };
+        MatPtr { ptr, rows: og, cols: r.len, ld: pixels }
     }
 }
 

@@ -40,6 +40,7 @@ impl Real for f64 {
 }
 
 /// A strided matrix view: element `(r, c)` at `data[r * rs + c * cs]`.
+#[derive(Clone, Copy)]
 pub(crate) struct MatRef<'a, T> {
     pub data: &'a [T],
     pub rows: usize,

@@ -40,9 +40,8 @@ pub fn conv_backward_input<T: Real>(
     let t = tiling(pixels, CHANNEL_BLOCK.min(cg) * taps, usize::MAX, std::mem::size_of::<T>());
     let dx = SharedMut(grad_input.as_mut_ptr());
     run_with_threads(threads, || {
-        (0..shape.batch * shape.groups * blocks).into_par_iter().for_each_init(
-            || vec![T::ZERO; CHANNEL_BLOCK.min(cg) * taps * t.tile],
-            |dcols, task| {
+        (0..shape.batch * shape.groups * blocks).into_par_iter().for_each(|task| {
+            T::with_scratch(CHANNEL_BLOCK.min(cg) * taps * t.tile, |dcols| {
                 let (image_group, block) = (task / blocks, task % blocks);
                 let (n, g) = (image_group / shape.groups, image_group % shape.groups);
                 let c0 = block * CHANNEL_BLOCK;
@@ -63,8 +62,8 @@ pub fn conv_backward_input<T: Real>(
                     unsafe { matmul(dst, MatRef { ..wt }, MatRef::row_major(&dy[first..], og, len, pixels), false) };
                     plan.unpack_add(planes, 0..rows, first, len, dcols, len);
                 }
-            },
-        )
+            })
+        })
     })
 }
 
@@ -91,9 +90,8 @@ pub fn conv_backward_weight<T: Real>(
     let t = tiling(pixels, WEIGHT_ROW_BLOCK.min(k), usize::MAX, std::mem::size_of::<T>());
     let dw = SharedMut(grad_weight.as_mut_ptr());
     run_with_threads(threads, || {
-        (0..shape.groups * blocks).into_par_iter().for_each_init(
-            || vec![T::ZERO; WEIGHT_ROW_BLOCK.min(k) * t.tile],
-            |cols, task| {
+        (0..shape.groups * blocks).into_par_iter().for_each(|task| {
+            T::with_scratch(WEIGHT_ROW_BLOCK.min(k) * t.tile, |cols| {
                 let (g, block) = (task / blocks, task % blocks);
                 let k0 = block * WEIGHT_ROW_BLOCK;
                 let kb = WEIGHT_ROW_BLOCK.min(k - k0);
@@ -113,8 +111,8 @@ pub fn conv_backward_weight<T: Real>(
                         accumulate = true;
                     }
                 }
-            },
-        )
+            })
+        })
     })
 }
 

@@ -66,13 +66,12 @@ pub fn conv_forward<T: Real>(
     let staging = shape.out_channels / shape.groups * t.tile;
     let job = Job { shape, plan: &plan, input, weight, bias, tiling: t, out: SharedMut(output.as_mut_ptr()) };
     run_with_threads(threads, || {
-        (0..shape.groups * t.tiles).into_par_iter().for_each_init(
-            || vec![T::ZERO; t.k_chunk * t.tile + staging],
-            |workspace, task| {
-                let first = task % t.tiles * t.tile;
-                job.run(task / t.tiles, first, t.tile.min(columns - first), workspace);
-            },
-        )
+        (0..shape.groups * t.tiles).into_par_iter().for_each(|task| {
+            let first = task % t.tiles * t.tile;
+            T::with_scratch(t.k_chunk * t.tile + staging, |workspace| {
+                job.run(task / t.tiles, first, t.tile.min(columns - first), workspace)
+            });
+        })
     })
 }
 

@@ -5,7 +5,7 @@ use std::ops::{Add, AddAssign, Mul};
 
 /// The element types the kernels compute in: f32 and f64.
 pub trait Real:
-    Copy + Send + Sync + Default + PartialEq + PartialOrd + std::fmt::Debug + 'static
+    super::scratch::Scratch + Copy + Send + Sync + Default + PartialEq + PartialOrd + std::fmt::Debug + 'static
     + Add<Output = Self> + AddAssign + Mul<Output = Self>
 {
     const ZERO: Self;

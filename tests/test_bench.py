@@ -35,6 +35,19 @@ def test_numpy_baseline_is_a_correct_convolution(rng):
     assert abs(bench.numpy_im2col_conv2d(x, w, 2, 1) - ref).max() < 1e-12
 
 
+def test_scipy_baseline_is_a_correct_convolution(rng):
+    import torch
+
+    x, w = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, 3, 3))
+    ref = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), stride=2, padding=1).numpy()
+    assert abs(bench.scipy_conv2d(x, w, 2, 1) - ref).max() < 1e-12
+
+
+def test_scipy_fills_join_the_init_report():
+    report = bench.run(("init",), ("torch", "scipy"), threads=1, repeats=1, size=1 << 12)
+    assert {r["case"] for r in report["rows"] if r["backend"] == "scipy"} == {"uniform", "normal", "trunc_normal"}
+
+
 def test_cli_conv_json_and_plot(tmp_path):
     out = subprocess.run([sys.executable, "-m", "convinit.cli", "bench", "conv", "--repeats", "1", "--vs", "torch",
                           "--json", str(tmp_path / "b.json"), "--plot", str(tmp_path / "b.png")],

@@ -26,7 +26,7 @@ import numpy as np
 
 from .suites import CONV2D_SUITE, Conv2dLayer
 
-BACKENDS = ("convinit", "torch", "numpy")
+BACKENDS = ("convinit", "torch", "numpy", "scipy")
 
 
 @dataclass
@@ -80,6 +80,17 @@ def numpy_im2col_conv2d(x: np.ndarray, w: np.ndarray, stride: int, pad: int) -> 
     return out.reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
 
 
+def scipy_conv2d(x: np.ndarray, w: np.ndarray, stride: int, pad: int) -> np.ndarray:
+    """What a SciPy user would write: one N-d correlation per (image, output
+    channel) over all input channels (SciPy picks direct or FFT), then the
+    stride applied by subsampling."""
+    from scipy import signal
+
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    out = np.stack([np.stack([signal.correlate(image, kernel, mode="valid")[0] for kernel in w]) for image in xp])
+    return out[:, :, ::stride, ::stride]
+
+
 def conv_cases(layer: Conv2dLayer, dtype: str, backward: bool, threads: int, vs: Sequence[str]) -> dict:
     """{backend: callable} for one layer: forward, or forward + input and weight gradients."""
     import torch
@@ -113,6 +124,8 @@ def conv_cases(layer: Conv2dLayer, dtype: str, backward: bool, threads: int, vs:
     fns = {"convinit": lambda: conv2d(x, wt, stride=s, padding=p, threads=threads), "torch": torch_fn}
     if "numpy" in vs:
         fns["numpy"] = lambda: numpy_im2col_conv2d(x, wt, s, p)
+    if "scipy" in vs:
+        fns["scipy"] = lambda: scipy_conv2d(x, wt, s, p)
     return fns
 
 
@@ -125,6 +138,7 @@ def init_cases(size: int, vs: Sequence[str]) -> dict:
 
     ours, theirs, np_out = np.empty(size, np.float32), torch.empty(size), np.empty(size, np.float32)
     gen, rng = Generator(0), np.random.default_rng(0)
+    scipy_fills = _scipy_fills(size, rng) if "scipy" in vs else {}
     cases = {
         "uniform": {"convinit": lambda: init.uniform_(ours, -1.0, 1.0, generator=gen),
                     "torch": lambda: theirs.uniform_(-1.0, 1.0),
@@ -135,8 +149,19 @@ def init_cases(size: int, vs: Sequence[str]) -> dict:
         "trunc_normal": {"convinit": lambda: init.trunc_normal_(ours, 0.0, 1.0, -2.0, 2.0, generator=gen),
                          "torch": lambda: torch.nn.init.trunc_normal_(theirs, 0.0, 1.0, -2.0, 2.0)},
     }
+    for fill, fn in scipy_fills.items():
+        cases[fill]["scipy"] = fn
     return {fill: {b: fn for b, fn in fns.items() if b in ("convinit", "torch") or b in vs}
             for fill, fns in cases.items()}
+
+
+def _scipy_fills(size: int, rng: np.random.Generator) -> dict:
+    """scipy.stats' samplers (float64 draws, as SciPy offers no other)."""
+    from scipy import stats
+
+    return {"uniform": lambda: stats.uniform.rvs(-1.0, 2.0, size=size, random_state=rng),
+            "normal": lambda: stats.norm.rvs(0.0, 0.02, size=size, random_state=rng),
+            "trunc_normal": lambda: stats.truncnorm.rvs(-2.0, 2.0, size=size, random_state=rng)}
 
 
 def probes(threads: int) -> dict:

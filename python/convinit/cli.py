@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     bench = sub.add_parser("bench", help="time convinit side by side with torch and numpy")
     bench.add_argument("what", nargs="?", default="all", choices=["conv", "init", "all"])
-    bench.add_argument("--vs", default="torch,numpy", help="comma-separated: torch,numpy (torch is always timed)")
+    bench.add_argument("--vs", default="torch,numpy", help="comma-separated: torch,numpy,scipy (torch is always timed; scipy is slow)")
     bench.add_argument("--threads", type=int, default=2)
     bench.add_argument("--repeats", type=int, default=11)
     bench.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="for conv")

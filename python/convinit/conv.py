@@ -119,7 +119,8 @@ def prepare_conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOr
             )
         out_size.append((padded - span) // strides[axis] + 1)
     return ConvCall(
-        x=c_contiguous(x, dtype), w=c_contiguous(w, dtype), b=None if b is None else c_contiguous(b, dtype),
+        x=c_contiguous(x, dtype, "input"), w=c_contiguous(w, dtype, "weight"),
+        b=None if b is None else c_contiguous(b, dtype, "bias"),
         dtype=dtype, strides=strides, dilations=dilations, before=before, after=after, groups=groups,
         padding_mode=padding_mode, out_size=tuple(out_size), unbatched=unbatched, threads=threads_arg(threads),
     )

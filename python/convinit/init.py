@@ -160,7 +160,7 @@ def _produce(spec: _Spec, shape: Shape, dtype: str, draw: Optional[Draw], flat_r
     if isinstance(spec, _Random):
         return sample(spec.kind, spec.params, shape, dtype, draw, flat_range)
     start, stop = flat_range_arg(flat_range, math.prod(shape))
-    check_allocation(shape, np.dtype(dtype), "the fill")
+    check_allocation(shape, np.dtype(dtype), "shape: the fill")
     full = np.asarray(spec.make(shape, dtype, draw), dtype=dtype).reshape(shape)
     return full if flat_range is None else full.ravel()[start:stop].copy()
 

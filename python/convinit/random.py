@@ -205,7 +205,7 @@ def sample(kind: str, params: tuple, shape: tuple[int, ...], dtype: str, draw: D
     if numel >= _UINT64_END:
         raise OverflowError(f"{name}: {shape} has {numel} elements, more than a stream indexes (2**64)")
     start, stop = flat_range_arg(flat_range, numel)
-    check_allocation((stop - start,), np.dtype(dtype), f"a {kind} fill")
+    check_allocation((stop - start,), np.dtype(dtype), f"{name}: a {kind} fill")
     flat = _core.fill(kind, values, dtype, draw.seed, draw.stream, start, stop - start, _threads(threads))
     return flat if flat_range is not None else flat.reshape(shape)
 

@@ -105,8 +105,8 @@ def test_empty_batch_through_the_torch_module():
 
 # ---- zero-element fills: what torch.nn.init does --------------------------------------
 
-FILLS = ["uniform_", "normal_", "trunc_normal_", "constant_", "zeros_", "ones_", "eye_", "dirac_",
-         "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "sparse_"]  # fmt: skip
+FILLS = ["uniform_", "normal_", "trunc_normal_", "constant_", "zeros_", "ones_", "eye_", "dirac_", "xavier_uniform_",
+         "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "sparse_"]
 ARGS = {"constant_": (0.5,), "sparse_": (0.1,)}
 SEEDLESS = {"constant_", "zeros_", "ones_", "eye_", "dirac_"}
 EMPTY_SHAPES = [(0,), (0, 3), (3, 0), (0, 0), (7, 0, 3), (0, 3, 3), (2, 0, 3, 3), (0, 2, 3, 3, 3)]
@@ -364,3 +364,20 @@ def test_init_module_accepts_the_largest_seed_and_replays():
     b = init.init_module(net(), "kaiming_uniform", seed=MAX_SEED)
     for p, q in zip(a.parameters(), b.parameters()):
         assert torch.equal(p, q)
+
+
+# ---- non-contiguous, reversed and Fortran-ordered inputs -------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_strided_views_like_torch(dtype):
+    rng = np.random.default_rng(15)
+    base = rng.standard_normal((2, 6, 9, 8)).astype(dtype)
+    x = base[:, ::2, ::-1, 1::2]  # every other channel, flipped rows, odd columns
+    w = np.asfortranarray(rng.standard_normal((4, 3, 3, 2)).astype(dtype))
+    b = rng.standard_normal(8).astype(dtype)[::2]
+    assert not (x.flags.c_contiguous or w.flags.c_contiguous or b.flags.c_contiguous)
+    assert_like(convinit.conv2d(x, w, b, padding=1), F.conv2d(t64(x.copy()), t64(w), t64(b.copy()), padding=1), dtype)
+    assert_like(convinit.unfold(x, 2), F.unfold(t64(x.copy()), 2), dtype)
+    target = np.zeros((5, 6), dtype).T  # writable, Fortran-ordered
+    assert init.ones_(target) is target and np.array_equal(target, np.ones((6, 5)))

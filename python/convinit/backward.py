@@ -145,7 +145,8 @@ def conv_transpose2d(
         dy = np.zeros((x.shape[0], x.shape[1], *conv_out), dtype)
         dy[:, :, : x.shape[2], : x.shape[3]] = x
     geometry = (list(strides), list(dilations), list(pads), list(pads), g, "zeros")
-    out = _core.conv_backward_input(c_contiguous(w, dtype, "weight"), dy, list(out_shape), geometry, threads_arg(threads))
+    weight = c_contiguous(w, dtype, "weight")
+    out = _core.conv_backward_input(weight, dy, list(out_shape), geometry, threads_arg(threads))
     if b is not None:
         out += b.astype(dtype)[None, :, None, None]
     return out[0] if unbatched else out

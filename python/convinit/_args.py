@@ -8,6 +8,9 @@ from typing import Any, Sequence, Union
 IntOrTuple = Union[int, Sequence[int]]
 
 _MAX_THREADS = 1024
+# Sizes, strides, paddings... reach the core as machine words: anything past
+# the largest signed 64-bit value cannot describe a real array.
+MAX_EXTENT = 2**63 - 1
 
 
 def as_int(value: Any, name: str) -> int:
@@ -17,6 +20,14 @@ def as_int(value: Any, name: str) -> int:
         return operator.index(value)
     except TypeError:
         raise TypeError(f"{name}: expected an integer, got {type(value).__name__}") from None
+
+
+def bounded(values: tuple[int, ...], name: str) -> tuple[int, ...]:
+    """``values`` unchanged; OverflowError if one does not fit a signed 64-bit word."""
+    for v in values:
+        if abs(v) > MAX_EXTENT:
+            raise OverflowError(f"{name}: {v} does not fit in a signed 64-bit integer")
+    return values
 
 
 def per_axis(value: IntOrTuple, dims: int, name: str) -> tuple[int, ...]:
@@ -29,8 +40,8 @@ def per_axis(value: IntOrTuple, dims: int, name: str) -> tuple[int, ...]:
             values = values * dims
         if len(values) != dims:
             raise ValueError(f"{name}: expected a single int or {dims} values, got {len(values)}")
-        return values
-    return (as_int(value, name),) * dims
+        return bounded(values, name)
+    return bounded((as_int(value, name),) * dims, name)
 
 
 def positive(value: IntOrTuple, dims: int, name: str) -> tuple[int, ...]:
@@ -43,7 +54,7 @@ def positive(value: IntOrTuple, dims: int, name: str) -> tuple[int, ...]:
 def non_negative(value: IntOrTuple, dims: int, name: str) -> tuple[int, ...]:
     values = per_axis(value, dims, name)
     if any(v < 0 for v in values):
-        raise ValueError(f"{name}: negative padding is not supported, got {value!r}")
+        raise ValueError(f"{name}: must be non-negative, got {value!r}")
     return values
 
 

@@ -59,9 +59,16 @@ def same_dtype(arrays: dict[str, np.ndarray | None]) -> np.dtype:
     return dtypes.pop()
 
 
-def c_contiguous(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """A C-contiguous native-endian copy, or the array itself if it is one."""
-    return np.ascontiguousarray(array, dtype=np.dtype(dtype.name))
+def c_contiguous(array: np.ndarray, dtype: np.dtype, name: str = "input") -> np.ndarray:
+    """A C-contiguous native-endian copy, or the array itself if it is one.
+
+    A strided view (a broadcast one costs no memory) can need a copy larger
+    than the machine: that is refused with MemoryError before copying.
+    """
+    target = np.dtype(dtype.name)
+    if not (array.flags.c_contiguous and array.dtype == target):
+        check_allocation(array.shape, target, f"{name}: a C-contiguous copy")
+    return np.ascontiguousarray(array, dtype=target)
 
 
 def physical_memory() -> int:

@@ -17,13 +17,16 @@ __all__ = ["conv2d_backward", "conv_transpose2d"]
 
 
 def _output_mask(mask: Any) -> tuple[bool, bool, bool]:
-    try:
-        values = tuple(bool(m) for m in mask)
-    except TypeError:
-        raise TypeError("output_mask: expected three booleans (input, weight, bias)") from None
+    """Three flags (input, weight, bias); only real booleans, so a string or
+    a list of ints is not silently read as 'everything'."""
+    if isinstance(mask, (str, bytes)) or not hasattr(mask, "__iter__"):
+        raise TypeError(f"output_mask: expected three booleans (input, weight, bias), got {mask!r}")
+    values = tuple(mask)
     if len(values) != 3:
         raise ValueError(f"output_mask: expected three booleans (input, weight, bias), got {len(values)}")
-    return values  # type: ignore[return-value]
+    if not all(isinstance(m, (bool, np.bool_)) for m in values):
+        raise TypeError(f"output_mask: expected three booleans (input, weight, bias), got {values!r}")
+    return tuple(bool(m) for m in values)  # type: ignore[return-value]
 
 
 def conv2d_backward(
@@ -56,7 +59,7 @@ def conv2d_backward(
     if dy.shape != call.output_shape:
         expected = call.output_shape[1:] if call.unbatched else call.output_shape
         raise ValueError(f"grad_output: expected shape {expected} (the conv2d output), got {np.shape(grad_output)}")
-    dy = c_contiguous(dy, call.dtype)
+    dy = c_contiguous(dy, call.dtype, "grad_output")
     grad_input = grad_weight = grad_bias = None
     if want_input:
         check_allocation(call.x.shape, call.dtype, "grad_input")
@@ -64,6 +67,7 @@ def conv2d_backward(
             _core.conv_backward_input(call.w, dy, list(call.x.shape), call.geometry(), call.threads)
         )
     if want_weight:
+        check_allocation(call.w.shape, call.dtype, "grad_weight")
         grad_weight = _core.conv_backward_weight(call.x, dy, list(call.w.shape), call.geometry(), call.threads)
     if want_bias:
         # One fixed-order reduction in float64, rounded once.
@@ -124,7 +128,10 @@ def conv_transpose2d(
         for h, s, p, d, k, op in zip(x.shape[2:], strides, pads, dilations, w.shape[2:], extra)
     )
     if min(out_hw) <= 0:
-        raise ValueError(f"input: the output size {out_hw} would not be positive")
+        raise ValueError(
+            f"padding: the output size {out_hw} would not be positive (input {x.shape[2:]}, padding {pads}, "
+            f"kernel {w.shape[2:]})"
+        )
     out_shape = (x.shape[0], out_channels, *out_hw)
     check_allocation(out_shape, dtype, "conv_transpose2d output")
     # The convolution this transposes maps out_shape to at least x's size;
@@ -138,7 +145,8 @@ def conv_transpose2d(
         dy = np.zeros((x.shape[0], x.shape[1], *conv_out), dtype)
         dy[:, :, : x.shape[2], : x.shape[3]] = x
     geometry = (list(strides), list(dilations), list(pads), list(pads), g, "zeros")
-    out = _core.conv_backward_input(c_contiguous(w, dtype), dy, list(out_shape), geometry, threads_arg(threads))
+    weight = c_contiguous(w, dtype, "weight")
+    out = _core.conv_backward_input(weight, dy, list(out_shape), geometry, threads_arg(threads))
     if b is not None:
         out += b.astype(dtype)[None, :, None, None]
     return out[0] if unbatched else out

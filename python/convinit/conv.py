@@ -84,8 +84,13 @@ class ConvCall:
 
 
 def prepare_conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOrTuple, padding: Union[IntOrTuple, str],
-                 dilation: IntOrTuple, groups: Any, padding_mode: str, threads: Optional[int]) -> ConvCall:
-    """Checks every argument of a ``conv{spatial}d`` call, as PyTorch does."""
+                 dilation: IntOrTuple, groups: Any, padding_mode: str, threads: Optional[int],
+                 output: Optional[str] = None) -> ConvCall:
+    """Checks every argument of a ``conv{spatial}d`` call, as PyTorch does.
+
+    With ``output`` (its name in messages), also refuses an output larger
+    than memory, before any input is copied.
+    """
     x = float_array(input, "input")
     w = float_array(weight, "weight")
     b = None if bias is None else float_array(bias, "bias")
@@ -118,8 +123,11 @@ def prepare_conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOr
                 f"{padded} on spatial axis {axis}"
             )
         out_size.append((padded - span) // strides[axis] + 1)
+    if output is not None:
+        check_allocation((x.shape[0], w.shape[0], *out_size), dtype, output)
     return ConvCall(
-        x=c_contiguous(x, dtype), w=c_contiguous(w, dtype), b=None if b is None else c_contiguous(b, dtype),
+        x=c_contiguous(x, dtype, "input"), w=c_contiguous(w, dtype, "weight"),
+        b=None if b is None else c_contiguous(b, dtype, "bias"),
         dtype=dtype, strides=strides, dilations=dilations, before=before, after=after, groups=groups,
         padding_mode=padding_mode, out_size=tuple(out_size), unbatched=unbatched, threads=threads_arg(threads),
     )
@@ -127,8 +135,8 @@ def prepare_conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOr
 
 def _conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOrTuple, padding: Union[IntOrTuple, str],
           dilation: IntOrTuple, groups: int, padding_mode: str, threads: Optional[int]) -> np.ndarray:
-    call = prepare_conv(spatial, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads)
-    check_allocation(call.output_shape, call.dtype, f"conv{spatial}d output")
+    call = prepare_conv(spatial, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads,
+                        output=f"conv{spatial}d output")
     return call.unbatch(_core.conv_forward(call.x, call.w, call.b, call.geometry(), call.threads))
 
 

@@ -27,6 +27,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 
 from . import _core
+from ._args import as_int
 from ._arrays import FLOAT_DTYPES, check_allocation, is_torch_tensor
 from .random import (
     Draw,
@@ -70,7 +71,9 @@ def fans(shape: Union[Sequence[int], Any]) -> tuple[int, int]:
     field, fan_out = shape[0] * receptive field."""
     dims = _shape_of(shape)
     if len(dims) < 2:
-        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
+        raise ValueError(
+            f"shape: Fan in and fan out can not be computed for tensor with fewer than 2 dimensions, got {dims}"
+        )
     receptive_field = math.prod(dims[2:])
     return dims[1] * receptive_field, dims[0] * receptive_field
 
@@ -105,7 +108,7 @@ def _fan(shape: Shape, mode: str) -> int:
     mode = mode.lower() if isinstance(mode, str) else mode
     valid_modes = ["fan_in", "fan_out"]
     if mode not in valid_modes:
-        raise ValueError(f"Mode {mode} not supported, please use one of {valid_modes}")
+        raise ValueError(f"mode: Mode {mode} not supported, please use one of {valid_modes}")
     fan_in, fan_out = fans(shape)
     return fan_in if mode == "fan_in" else fan_out
 
@@ -114,6 +117,17 @@ def _shape_of(obj: Any) -> Shape:
     if isinstance(obj, np.ndarray) or is_torch_tensor(obj):
         return tuple(int(d) for d in obj.shape)
     return shape_arg(obj)
+
+
+def _need_dims(shape: Shape, allowed: tuple[int, ...], what: str) -> None:
+    if len(shape) not in allowed:
+        raise ValueError(f"shape: Only tensors with {what} are supported, got {shape}")
+
+
+def _torch_floats() -> tuple:
+    import torch
+
+    return (torch.float32, torch.float64)
 
 
 # ---- what an initializer produces --------------------------------------------
@@ -146,7 +160,7 @@ def _produce(spec: _Spec, shape: Shape, dtype: str, draw: Optional[Draw], flat_r
     if isinstance(spec, _Random):
         return sample(spec.kind, spec.params, shape, dtype, draw, flat_range)
     start, stop = flat_range_arg(flat_range, math.prod(shape))
-    check_allocation(shape, np.dtype(dtype), "the fill")
+    check_allocation(shape, np.dtype(dtype), "shape: the fill")
     full = np.asarray(spec.make(shape, dtype, draw), dtype=dtype).reshape(shape)
     return full if flat_range is None else full.ravel()[start:stop].copy()
 
@@ -162,11 +176,13 @@ class _Target:
         if is_torch_tensor(tensor):
             if tensor.device.type != "cpu":
                 raise TypeError(f"tensor: expected a CPU tensor, got one on {tensor.device}")
+            if tensor.dtype not in _torch_floats():
+                raise TypeError(f"tensor: expected dtype float32 or float64, got {tensor.dtype}")
             self.dtype = dtype_arg(tensor.dtype)
             self.array = None
         elif isinstance(tensor, np.ndarray):
             if tensor.dtype.kind != "f" or np.dtype(tensor.dtype.name) not in FLOAT_DTYPES:
-                raise TypeError(f"tensor: expected a float32 or float64 array, got dtype {tensor.dtype}")
+                raise TypeError(f"tensor: expected dtype float32 or float64, got {tensor.dtype}")
             if not tensor.flags.writeable:
                 raise ValueError("tensor: the array is read-only")
             self.dtype = tensor.dtype.name
@@ -215,6 +231,14 @@ _RNG_PARAMS = [
 ]
 
 
+def _check_call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """TypeError naming the public function for arguments its signature lacks."""
+    try:
+        function.__signature__.bind(*args, **kwargs)  # type: ignore[attr-defined]
+    except TypeError as exc:
+        raise TypeError(f"{function.__name__}(): {exc}") from None
+
+
 def _define(plan: Callable[..., _Spec], random: bool) -> tuple[Callable[..., np.ndarray], Callable[..., Any]]:
     """The allocating and in-place initializers of ``plan(shape, *params)``."""
     name = plan.__name__.lstrip("_")
@@ -222,6 +246,7 @@ def _define(plan: Callable[..., _Spec], random: bool) -> tuple[Callable[..., np.
     rng_params = _RNG_PARAMS if random else []
 
     def allocating(shape: Any, *args: Any, dtype: Any = "float32", flat_range: Any = None, **kwargs: Any) -> np.ndarray:
+        _check_call(allocating, shape, *args, dtype=dtype, flat_range=flat_range, **kwargs)
         rng = {k: kwargs.pop(k) for k in ("seed", "generator") if random and k in kwargs}
         dims, dtype = shape_arg(shape), dtype_arg(dtype)
         spec = plan(dims, *args, **kwargs)
@@ -229,6 +254,7 @@ def _define(plan: Callable[..., _Spec], random: bool) -> tuple[Callable[..., np.
         return _produce(spec, dims, dtype, draw, flat_range)
 
     def in_place(tensor: Any, *args: Any, **kwargs: Any) -> Any:
+        _check_call(in_place, tensor, *args, **kwargs)
         rng = {k: kwargs.pop(k) for k in ("seed", "generator") if random and k in kwargs}
         target = _Target(tensor)
         spec = plan(target.shape, *args, **kwargs)
@@ -287,19 +313,18 @@ def _ones(shape: Shape) -> _Spec:
 
 def _eye(shape: Shape) -> _Spec:
     """the 2-D identity (ones on the main diagonal)."""
-    if len(shape) != 2:
-        raise ValueError("Only tensors with 2 dimensions are supported")
+    _need_dims(shape, (2,), "2 dimensions")
     return _Whole(lambda s, dtype, _: np.eye(s[0], s[1], dtype=dtype))
 
 
 def _dirac(shape: Shape, groups: int = 1) -> _Spec:
     """the Dirac delta of a 3-, 4- or 5-D conv weight: input channel d of each group passes through at the kernel centre."""
-    if len(shape) not in (3, 4, 5):
-        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
-    if not isinstance(groups, int) or isinstance(groups, bool) or groups <= 0:
+    _need_dims(shape, (3, 4, 5), "3, 4, or 5 dimensions")
+    groups = as_int(groups, "groups")
+    if groups <= 0:
         raise ValueError(f"groups: expected a positive integer, got {groups!r}")
     if shape[0] % groups != 0:
-        raise ValueError("dim 0 must be divisible by groups")
+        raise ValueError(f"groups: dim 0 must be divisible by groups, got dim 0 = {shape[0]} and groups = {groups}")
 
     def make(s: Shape, dtype: str, _: Any) -> np.ndarray:
         out = np.zeros(s, dtype=dtype)
@@ -313,9 +338,19 @@ def _dirac(shape: Shape, groups: int = 1) -> _Spec:
     return _Whole(make)
 
 
+class ZeroFanError(ValueError, ZeroDivisionError):
+    """fan_in + fan_out is 0: torch divides by it (ZeroDivisionError); this
+    is also a ValueError, like every other bad argument here."""
+
+
 def _xavier_std(shape: Shape, gain: float) -> float:
     fan_in, fan_out = fans(shape)
-    return float_param(gain, "gain") * math.sqrt(2.0 / float(fan_in + fan_out))
+    scale = float_param(gain, "gain")
+    if not (math.isfinite(scale) and scale >= 0):
+        raise ValueError(f"gain: expected a finite non-negative number, got {gain!r}")
+    if fan_in + fan_out == 0:
+        raise ZeroFanError(f"shape: fan_in + fan_out is 0 for shape {shape}, Xavier's std divides by it")
+    return scale * math.sqrt(2.0 / float(fan_in + fan_out))
 
 
 def _xavier_uniform(shape: Shape, gain: float = 1.0) -> _Spec:
@@ -334,7 +369,15 @@ def _kaiming_std(shape: Shape, a: float, mode: str, nonlinearity: str) -> Option
         warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=4)
         return None
     fan = _fan(shape, mode)
-    return calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    try:
+        gain = calculate_gain(nonlinearity, a)
+    except ValueError as exc:  # torch's message, plus the argument it is about
+        name = "nonlinearity" if str(exc).startswith("Unsupported") else "a"
+        raise ValueError(f"{name}: {exc}") from None
+    std = gain / math.sqrt(fan)
+    if not math.isfinite(std):
+        raise ValueError(f"a: negative_slope {a!r} gives a non-finite gain")
+    return std
 
 
 def _nothing() -> _Spec:
@@ -358,7 +401,7 @@ def _orthogonal(shape: Shape, gain: float = 1) -> _Spec:
     (shape[0], rest), from the QR decomposition (numpy.linalg.qr) of a standard
     normal matrix, Q's columns sign-corrected by diag(R) as torch does, times gain."""
     if len(shape) < 2:
-        raise ValueError("Only tensors with 2 or more dimensions are supported")
+        raise ValueError(f"shape: Only tensors with 2 or more dimensions are supported, got {shape}")
     scale = float_param(gain, "gain")
 
     def make(s: Shape, dtype: str, draw: Draw) -> np.ndarray:
@@ -385,8 +428,7 @@ _SPARSE_KEYS_AT = 1 << 63
 
 def _sparse(shape: Shape, sparsity: float, std: float = 0.01) -> _Spec:
     """Martens (2010): N(0, std^2) with ceil(sparsity * rows) entries of every column set to 0 (2-D only)."""
-    if len(shape) != 2:
-        raise ValueError("Only tensors with 2 dimensions are supported")
+    _need_dims(shape, (2,), "2 dimensions")
     fraction, sigma = float_param(sparsity, "sparsity"), float_param(std, "std")
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"sparsity: expected a fraction in [0, 1], got {sparsity}")

@@ -69,6 +69,8 @@ def init_module(module: Any, scheme: str = "kaiming_normal", *, seed: Any = 0, *
 
     if not isinstance(module, nn.Module):
         raise TypeError(f"module: expected a torch.nn.Module, got {type(module).__name__}")
+    if scheme == TORCH_DEFAULT and options:
+        raise TypeError(f"{', '.join(options)}: scheme 'torch_default' takes no options, got {options}")
     generator = Generator(seed)
     fill = getattr(init, scheme + "_", None)
     for _, layer in _layers(module):

@@ -48,11 +48,17 @@ def stream_arg(stream: Any) -> int:
 
 def philox4x32_10(counter: Sequence[int], key: Sequence[int]) -> tuple[int, int, int, int]:
     """The four 32-bit output words of one Philox4x32-10 block."""
-    words = [_word(c, "counter", _UINT32_END) for c in counter]
-    keys = [_word(k, "key", _UINT32_END) for k in key]
+    words = [_word(c, "counter", _UINT32_END) for c in _sequence(counter, "counter")]
+    keys = [_word(k, "key", _UINT32_END) for k in _sequence(key, "key")]
     if len(words) != 4 or len(keys) != 2:
         raise ValueError(f"counter, key: expected 4 and 2 words, got {len(words)} and {len(keys)}")
     return _core.philox4x32_10(words, keys)
+
+
+def _sequence(value: Any, name: str) -> Sequence[Any]:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise TypeError(f"{name}: expected a sequence of integers, got {type(value).__name__}")
+    return value
 
 
 def shape_arg(shape: ShapeLike, name: str = "shape") -> tuple[int, ...]:
@@ -128,6 +134,9 @@ class Generator:
     def from_state(cls, state: dict[str, Any]) -> "Generator":
         if not isinstance(state, dict) or state.get("algorithm") != ALGORITHM:
             raise ValueError(f"state: expected a dict from Generator.state with algorithm {ALGORITHM!r}")
+        missing = [key for key in ("seed", "stream") if key not in state]
+        if missing:
+            raise ValueError(f"state: missing {', '.join(missing)}, got keys {list(state)}")
         return cls(state["seed"], state["stream"])
 
     def __repr__(self) -> str:
@@ -146,7 +155,7 @@ class Generator:
         count = as_int(n, "n")
         if count < 0:
             raise ValueError(f"n: must be non-negative, got {count}")
-        check_allocation((count,), np.dtype(np.uint32), "random_raw")
+        check_allocation((count,), np.dtype(np.uint32), "n: random_raw")
         draw = self.take_draw()
         return _core.random_raw(draw.seed, draw.stream, 0, count, _threads(threads))
 
@@ -169,7 +178,7 @@ class Generator:
     def _sample(self, kind: str, params: tuple, size: Optional[ShapeLike], dtype: Any, flat_range: Any,
                 threads: Optional[int]) -> Any:
         shape = () if size is None else shape_arg(size, "size")
-        values = sample(kind, params, shape, dtype_arg(dtype), self.take_draw(), flat_range, threads)
+        values = sample(kind, params, shape, dtype_arg(dtype), self.take_draw(), flat_range, threads, "size")
         return values[()] if size is None and flat_range is None else values
 
 
@@ -187,16 +196,16 @@ _PARAM_NAMES = {"uniform": ("a", "b"), "normal": ("mean", "std"), "trunc_normal"
 
 
 def sample(kind: str, params: tuple, shape: tuple[int, ...], dtype: str, draw: Draw, flat_range: Any = None,
-           threads: Optional[int] = None) -> np.ndarray:
+           threads: Optional[int] = None, name: str = "shape") -> np.ndarray:
     """Values of ``kind(*params)`` for a tensor of ``shape``: the whole of it
     (C order), or ``full.ravel()[start:stop]`` for ``flat_range``."""
     one_of(kind, tuple(_PARAM_NAMES), "distribution")
     values = [float_param(v, n) for v, n in zip(params, _PARAM_NAMES[kind])]
     numel = _numel(shape)
     if numel >= _UINT64_END:
-        raise ValueError(f"shape: {shape} has {numel} elements, more than a stream indexes (2**64)")
+        raise OverflowError(f"{name}: {shape} has {numel} elements, more than a stream indexes (2**64)")
     start, stop = flat_range_arg(flat_range, numel)
-    check_allocation((stop - start,), np.dtype(dtype), f"a {kind} fill")
+    check_allocation((stop - start,), np.dtype(dtype), f"{name}: a {kind} fill")
     flat = _core.fill(kind, values, dtype, draw.seed, draw.stream, start, stop - start, _threads(threads))
     return flat if flat_range is not None else flat.reshape(shape)
 

@@ -96,7 +96,9 @@ def _correlate(in1: Any, in2: Any, mode: str, boundary: str, fillvalue: Any, fli
                threads: Any) -> np.ndarray:
     a, b = _as_2d(in1, "in1"), _as_2d(in2, "in2")
     mode = one_of(mode, MODES, "mode")
-    boundary = one_of(_BOUNDARY_ALIASES.get(boundary, boundary), BOUNDARIES, "boundary")
+    if isinstance(boundary, str):
+        boundary = _BOUNDARY_ALIASES.get(boundary, boundary)
+    boundary = one_of(boundary, BOUNDARIES, "boundary")
     if not np.isscalar(fillvalue) or isinstance(fillvalue, (str, bytes)):
         raise ValueError(f"fillvalue: expected a scalar, got {fillvalue!r}")
     if np.iscomplexobj(fillvalue):
@@ -110,9 +112,12 @@ def _correlate(in1: Any, in2: Any, mode: str, boundary: str, fillvalue: Any, fli
     kernel = b[::-1, ::-1] if flipped else b
     shape = [_output_window(mode, n, k, flipped)[1] for n, k in zip(a.shape, b.shape)]
     check_allocation(tuple(shape), dtype, "correlate2d output")
+    check_allocation(a.shape, dtype, "in1: a float copy")
+    # The boundary-extended input the kernel slides over is larger still.
+    check_allocation(tuple(max(n, 0) + k - 1 for n, k in zip(shape, b.shape)), dtype, "in1: the padded input")
     x = _padded(np.asarray(a, dtype=dtype), b.shape, mode, boundary, fillvalue, flipped)
     out = _core.conv_forward(
-        c_contiguous(x[None, None], dtype), c_contiguous(kernel[None, None], dtype), None,
+        c_contiguous(x[None, None], dtype, "in1"), c_contiguous(kernel[None, None], dtype, "in2"), None,
         ([1, 1], [1, 1], [0, 0], [0, 0], 1, "zeros"), threads_arg(threads),
     )[0, 0]
     # Correlation with swapped inputs is the flipped correlation.

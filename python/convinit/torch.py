@@ -3,13 +3,15 @@ backward run convinit's kernels (needs PyTorch; CPU tensors only)."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Optional
 
 import torch
 from torch import nn
 
+from ._args import as_int, conv_padding, one_of, positive, threads_arg
 from .backward import conv2d_backward
-from .conv import conv2d
+from .conv import PADDING_MODES, conv2d
 
 __all__ = ["Conv2d", "conv2d_function"]
 
@@ -62,6 +64,45 @@ def conv2d_function(input: torch.Tensor, weight: torch.Tensor, bias: Optional[to
     return _Conv2dFunction.apply(input, weight, bias, stride, padding, dilation, groups, padding_mode, threads)
 
 
+_CONV2D_SIGNATURE = inspect.signature(nn.Conv2d.__init__)
+
+
+def _check_channels(arguments: dict[str, Any]) -> None:
+    channels = {name: as_int(arguments[name], name) for name in ("in_channels", "out_channels")}
+    groups = as_int(arguments["groups"], "groups")
+    if groups <= 0:
+        raise ValueError(f"groups: must be positive, got {groups}")
+    for name, count in channels.items():
+        if count < 0:
+            raise ValueError(f"{name}: must be non-negative, got {count}")
+        if count % groups:
+            raise ValueError(f"groups: {name} {count} is not divisible by groups={groups}")
+
+
+def _check_module_args(args: tuple, kwargs: dict[str, Any]) -> None:
+    """Every ``nn.Conv2d`` constructor argument, checked before torch
+    allocates anything (torch accepts a zero stride or a negative padding
+    here and only fails, if at all, in forward)."""
+    try:
+        bound = _CONV2D_SIGNATURE.bind(None, *args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"Conv2d(): {exc}") from None
+    bound.apply_defaults()
+    arguments = bound.arguments
+    _check_channels(arguments)
+    kernel = positive(arguments["kernel_size"], 2, "kernel_size")
+    stride = positive(arguments["stride"], 2, "stride")
+    dilation = positive(arguments["dilation"], 2, "dilation")
+    conv_padding(arguments["padding"], kernel, stride, dilation)
+    one_of(arguments["padding_mode"], PADDING_MODES, "padding_mode")
+    dtype = arguments["dtype"]
+    if dtype is not None and dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"dtype: expected None, torch.float32 or torch.float64, got {dtype!r}")
+    device = arguments["device"]
+    if device is not None and torch.device(device).type != "cpu":
+        raise TypeError(f"device: convinit.torch runs on CPU only, got {device!r}")
+
+
 class Conv2d(nn.Conv2d):
     """``torch.nn.Conv2d`` with the same constructor, parameters, default
     initialization and ``state_dict``, computing with convinit.
@@ -71,6 +112,8 @@ class Conv2d(nn.Conv2d):
     """
 
     def __init__(self, *args: Any, threads: Optional[int] = None, **kwargs: Any) -> None:
+        _check_module_args(args, kwargs)
+        threads_arg(threads)
         super().__init__(*args, **kwargs)
         self.threads = threads
 

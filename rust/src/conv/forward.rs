@@ -123,9 +123,14 @@ impl<T: Real> Job<'_, T> {
         // goes through `staging` (og x len) and is scattered afterwards.
         let single = (runs.len() == 1).then(|| &runs[0]);
         let dst = match single {
-            // SAFETY: rows g*og.. of image r.image, pixels r.pixel..+len: this
-            // task's own block of the output.
             Some(r) => MatPtr {
+                // SAFETY: (for the `add`) the offset is element (r.image, g*og, r.pixel)
+                // of the (batch, out_channels, pixels) output, in bounds because
+                // r.image < batch, g*og < out_channels and r.pixel < pixels. The
+                // block it starts, og rows x len columns with stride `pixels`, stays
+                // inside the output (r.pixel + len <= pixels for a single run) and
+                // belongs to this task alone: tasks are distinct (group, column
+                // tile) pairs, so their (channel, column) sets are disjoint.
                 ptr: unsafe { self.out.get().add((r.image * s.out_channels + g * og) * pixels + r.pixel) },
                 rows: og,
                 cols: len,
@@ -148,12 +153,21 @@ impl<T: Real> Job<'_, T> {
                     MatRef::row_major(&cols[..kc * len], kc, len, len)
                 }
             };
-            // SAFETY: `dst` is this task's own output block or its staging buffer.
+            // SAFETY: `dst` is either this task's own output block (see the
+            // `add` above: og x len elements, stride `pixels`, in bounds and
+            // written by no other task) or `staging`, this worker's private
+            // slice of og * tile >= og * len elements (ld = len). Either way
+            // nothing else reads or writes those elements during the call.
             unsafe { matmul(MatPtr { ..dst }, a, b, step > 0) };
         }
         for r in &runs {
             for o in 0..og {
-                // SAFETY: one row segment of this task's own output block.
+                // SAFETY: elements r.pixel..r.pixel + r.len of output row
+                // (r.image, g*og + o): in bounds (r.pixel + r.len <= pixels,
+                // g*og + o < out_channels, r.image < batch), aligned (from a
+                // `&mut [T]`), and inside this task's own (group, columns)
+                // block, so no other task touches them; the matmul pointer into
+                // the block is no longer used, so this `&mut` is the only access.
                 let row = unsafe {
                     std::slice::from_raw_parts_mut(
                         self.out.get().add((r.image * s.out_channels + g * og + o) * pixels + r.pixel),

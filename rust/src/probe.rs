@@ -139,7 +139,10 @@ mod tests {
 
     #[test]
     fn probes_measure_something_positive() {
-        assert!(fma_gflops(1, 100_000).unwrap() > 0.1);
-        assert!(write_gbps(2, 1 << 22, 2).unwrap() > 0.1);
+        // No speed floor: under valgrind (.ci/sanitize) the FMA loop runs
+        // tens to hundreds of times slower than natively.
+        for rate in [fma_gflops(1, 100_000).unwrap(), write_gbps(2, 1 << 22, 2).unwrap()] {
+            assert!(rate > 0.0 && rate.is_finite(), "{rate}");
+        }
     }
 }

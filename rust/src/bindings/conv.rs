@@ -105,8 +105,8 @@ pub(super) fn contiguous<'a, T: Element>(name: &str, array: &'a PyReadonlyArrayD
     if !array.is_c_contiguous() {
         return Err(type_error(name, "a C-contiguous array"));
     }
-    // (Also fails for a misaligned array.)
-    array.as_slice().map_err(|_| type_error(name, "a C-contiguous array"))
+    // Also fails for a misaligned array (e.g. np.frombuffer at an odd offset).
+    array.as_slice().map_err(|_| type_error(name, "an aligned, C-contiguous array"))
 }
 
 pub(super) fn into_array<'py, T: Element>(py: Python<'py>, data: Vec<T>, shape: &[usize]) -> PyResult<Bound<'py, PyUntypedArray>> {

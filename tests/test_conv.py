@@ -232,6 +232,21 @@ def test_nan_and_inf_propagate_like_torch():
     assert np.array_equal(np.isinf(got), np.isinf(ref))
 
 
+def test_read_only_and_misaligned_arrays(rng):
+    # The core takes a tracked read-only borrow of its inputs: read-only
+    # arrays work; a misaligned one (which no slice may point into) is a
+    # TypeError, not undefined behaviour.
+    x = rng.standard_normal((1, 2, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    expected = convinit.conv2d(x, w)
+    x.flags.writeable = w.flags.writeable = False
+    assert np.array_equal(convinit.conv2d(x, w), expected)
+    raw = np.zeros(x.nbytes + 1, np.uint8)
+    misaligned = np.frombuffer(raw.data, np.float32, x.size, offset=1).reshape(x.shape)
+    assert not misaligned.flags.aligned
+    with pytest.raises(TypeError, match="aligned"):
+        convinit.conv2d(misaligned, w)
+
 def test_output_dtype_follows_input(rng):
     for dtype in DTYPES:
         x = rng.standard_normal((1, 1, 4, 4)).astype(dtype)

@@ -4,7 +4,10 @@
 use _core::conv::{conv_forward, ConvShape, PaddingMode, Window};
 use std::time::Instant;
 
-const SUITE: [(usize, usize, usize, usize, usize, usize, usize, usize); 6] = [
+/// (batch, channels, height, width, out channels, kernel, stride, padding).
+type Layer = (usize, usize, usize, usize, usize, usize, usize, usize);
+
+const SUITE: [Layer; 6] = [
     (64, 1, 28, 28, 32, 3, 1, 1),
     (64, 32, 14, 14, 64, 3, 1, 1),
     (8, 64, 56, 56, 64, 3, 1, 1),

@@ -50,6 +50,13 @@ pub fn effective_threads(threads: usize) -> usize {
 
 /// A raw pointer that worker threads may share because each writes a
 /// disjoint part of the buffer behind it.
+///
+/// Holding or copying one is harmless; every dereference is an `unsafe`
+/// block at the use site (conv forward and backward) whose SAFETY comment
+/// shows that the task's elements lie inside the buffer and that no other
+/// task touches them. The buffer is a `&mut [T]` borrowed for the whole
+/// `run_with_threads` call that the tasks run in, so it outlives them and
+/// nothing else reads or writes it meanwhile.
 #[derive(Clone, Copy)]
 pub(crate) struct SharedMut<T>(pub *mut T);
 
@@ -61,8 +68,14 @@ impl<T> SharedMut<T> {
     }
 }
 
-// SAFETY: SharedMut is only handed to tasks that write disjoint index ranges
-// of one live allocation, which outlives the parallel section that uses it.
+// SAFETY: moving the pointer to another thread lets that thread write `T`
+// values into the buffer, which is sound for `T: Send`. Sending the pointer
+// creates no access by itself: each write happens in an `unsafe` block that
+// proves its range is in bounds and owned by that task alone, inside the
+// `run_with_threads` call during which the `&mut [T]` it came from is
+// borrowed (so the allocation is live and otherwise unused).
 unsafe impl<T: Send> Send for SharedMut<T> {}
-// SAFETY: as above; no two tasks touch the same element.
+// SAFETY: `&SharedMut<T>` only yields a copy of the pointer (`get`), so
+// sharing it is the same as sending copies, justified above; no two tasks
+// write the same element and none reads another task's elements.
 unsafe impl<T: Send> Sync for SharedMut<T> {}

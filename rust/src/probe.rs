@@ -11,6 +11,11 @@ use std::time::Instant;
 /// loop is throughput-bound.
 const CHAINS: usize = 16;
 
+/// `CHAINS` chains of 16-lane FMAs, `iterations` rounds.
+///
+/// # Safety
+/// The CPU must support AVX-512F (the function is compiled with it enabled);
+/// the body touches no memory but its own locals.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn fma_loop_avx512(iterations: usize) -> f32 {
@@ -25,6 +30,11 @@ unsafe fn fma_loop_avx512(iterations: usize) -> f32 {
     acc.iter().map(|v| _mm512_reduce_add_ps(*v)).sum()
 }
 
+/// `CHAINS` chains of 8-lane FMAs, `iterations` rounds.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA (the function is compiled with them
+/// enabled); the only memory access is a store into the local `out`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn fma_loop_avx2(iterations: usize) -> f32 {
@@ -39,6 +49,7 @@ unsafe fn fma_loop_avx2(iterations: usize) -> f32 {
     let mut out = [0.0f32; 8];
     let mut total = 0.0;
     for v in acc {
+        // (Unaligned store of 8 floats into the 8-float local `out`.)
         _mm256_storeu_ps(out.as_mut_ptr(), v);
         total += out.iter().sum::<f32>();
     }
@@ -60,11 +71,13 @@ fn fma_kernel() -> (usize, fn(usize) -> f32) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: AVX-512F was detected just above.
+            // SAFETY: the closure is only returned after the runtime check
+            // just above found AVX-512F, the one feature the callee enables.
             return (16, |n| unsafe { fma_loop_avx512(n) });
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: AVX2 and FMA were detected just above.
+            // SAFETY: the closure is only returned after the runtime checks
+            // just above found AVX2 and FMA, the features the callee enables.
             return (8, |n| unsafe { fma_loop_avx2(n) });
         }
     }
@@ -108,7 +121,9 @@ pub fn write_gbps(threads: usize, bytes: usize, rounds: usize) -> KernelResult<f
             .map(|round| {
                 let start = Instant::now();
                 buffer.par_chunks_mut(chunk).for_each(|part| {
-                    // SAFETY: `part` is a live, exclusively borrowed slice of part.len() bytes.
+                    // SAFETY: `part` is a `&mut [u8]` from `par_chunks_mut`, so its
+                    // `part.len()` bytes are valid for writes and no other task
+                    // sees them; `u8` has alignment 1 and any byte is a valid u8.
                     unsafe { std::ptr::write_bytes(part.as_mut_ptr(), round as u8, part.len()) }
                 });
                 std::hint::black_box(&buffer);
@@ -124,7 +139,10 @@ mod tests {
 
     #[test]
     fn probes_measure_something_positive() {
-        assert!(fma_gflops(1, 100_000).unwrap() > 0.1);
-        assert!(write_gbps(2, 1 << 22, 2).unwrap() > 0.1);
+        // No speed floor: under valgrind (.ci/sanitize) the FMA loop runs
+        // tens to hundreds of times slower than natively.
+        for rate in [fma_gflops(1, 100_000).unwrap(), write_gbps(2, 1 << 22, 2).unwrap()] {
+            assert!(rate > 0.0 && rate.is_finite(), "{rate}");
+        }
     }
 }

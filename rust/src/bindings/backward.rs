@@ -1,7 +1,7 @@
 //! Bindings of the convolution gradients. Python (`convinit/backward.py`)
 //! validates shapes first and composes the pieces it needs.
 
-use super::conv::{contiguous, dispatch_float, into_array, same_dtype, Geometry};
+use super::conv::{contiguous, dispatch_float, into_array, readonly, same_dtype, Geometry};
 use super::errors::{guarded, type_error};
 use crate::conv::{self, Real};
 use crate::error::{try_zeroed, KernelError};
@@ -32,7 +32,8 @@ fn backward_input_typed<'py, T: Real + Element>(
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
     let weight = same_dtype::<T>("weight", weight)?;
     let (w_shape, dy_shape) = (weight.shape().to_vec(), grad_output.shape().to_vec());
-    let (w, dy) = (contiguous("weight", weight)?, contiguous("grad_output", grad_output)?);
+    let (w, dy) = (readonly("weight", weight)?, readonly("grad_output", grad_output)?);
+    let (w, dy) = (contiguous("weight", &w)?, contiguous("grad_output", &dy)?);
     let data = py.detach(|| {
         guarded(|| {
             let shape = geometry.shape(input_shape, &w_shape)?;
@@ -69,7 +70,8 @@ fn backward_weight_typed<'py, T: Real + Element>(
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
     let input = same_dtype::<T>("input", input)?;
     let (in_shape, dy_shape) = (input.shape().to_vec(), grad_output.shape().to_vec());
-    let (x, dy) = (contiguous("input", input)?, contiguous("grad_output", grad_output)?);
+    let (x, dy) = (readonly("input", input)?, readonly("grad_output", grad_output)?);
+    let (x, dy) = (contiguous("input", &x)?, contiguous("grad_output", &dy)?);
     let data = py.detach(|| {
         guarded(|| {
             let shape = geometry.shape(&in_shape, weight_shape)?;

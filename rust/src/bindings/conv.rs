@@ -5,7 +5,7 @@
 use super::errors::{guarded, type_error};
 use crate::conv::{self, ConvShape, PaddingMode, Real, Window};
 use crate::error::{try_zeroed, KernelError};
-use numpy::{Element, PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{Element, PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
 /// Calls `$typed::<f32>` or `$typed::<f64>` with `$array` cast to the
@@ -91,14 +91,22 @@ pub(super) fn same_dtype<'a, 'py, T: Element>(name: &str, array: &'a Bound<'py, 
     array.cast::<PyArrayDyn<T>>().map_err(|_| type_error(name, "the dtype of the other arrays"))
 }
 
-pub(super) fn contiguous<'a, T: Element>(name: &str, array: &'a Bound<'_, PyArrayDyn<T>>) -> PyResult<&'a [T]> {
+/// A shared borrow of `array` registered with numpy's borrow tracking, so
+/// that while a kernel reads it with the GIL released no Rust code in this
+/// process can write it (`fill_into` on the same array from another thread
+/// gets a borrow error instead of racing with the read).
+pub(super) fn readonly<'py, T: Element>(name: &str, array: &Bound<'py, PyArrayDyn<T>>) -> PyResult<PyReadonlyArrayDyn<'py, T>> {
+    array.try_readonly().map_err(|_| type_error(name, "an array that is not being written elsewhere"))
+}
+
+/// The elements of a borrowed array, in C order.
+pub(super) fn contiguous<'a, T: Element>(name: &str, array: &'a PyReadonlyArrayDyn<'_, T>) -> PyResult<&'a [T]> {
     // as_slice also accepts Fortran order, which the kernels would misread.
     if !array.is_c_contiguous() {
         return Err(type_error(name, "a C-contiguous array"));
     }
-    // SAFETY: the Python layer hands us arrays it created or copied and holds
-    // no other reference to during the call; we only read them.
-    unsafe { array.as_slice() }.map_err(|_| type_error(name, "a C-contiguous array"))
+    // Also fails for a misaligned array (e.g. np.frombuffer at an odd offset).
+    array.as_slice().map_err(|_| type_error(name, "an aligned, C-contiguous array"))
 }
 
 pub(super) fn into_array<'py, T: Element>(py: Python<'py>, data: Vec<T>, shape: &[usize]) -> PyResult<Bound<'py, PyUntypedArray>> {
@@ -116,8 +124,10 @@ fn conv_forward_typed<'py, T: Real + Element>(
     let weight = same_dtype::<T>("weight", weight)?;
     let bias = bias.map(|b| same_dtype::<T>("bias", b)).transpose()?;
     let (in_shape, w_shape) = (input.shape().to_vec(), weight.shape().to_vec());
-    let (x, w) = (contiguous("input", input)?, contiguous("weight", weight)?);
-    let b = bias.map(|b| contiguous("bias", b)).transpose()?;
+    let (x, w) = (readonly("input", input)?, readonly("weight", weight)?);
+    let (x, w) = (contiguous("input", &x)?, contiguous("weight", &w)?);
+    let b = bias.map(|b| readonly("bias", b)).transpose()?;
+    let b = b.as_ref().map(|b| contiguous("bias", b)).transpose()?;
     let (shape, data) = py.detach(|| {
         guarded(|| {
             let shape = geometry.shape(&in_shape, &w_shape)?;
@@ -168,7 +178,8 @@ fn unfold_typed<'py, T: Real + Element>(
     if in_shape.len() < 3 {
         return Err(type_error("input", "an array (N, C, *spatial)"));
     }
-    let x = contiguous("input", input)?;
+    let x = readonly("input", input)?;
+    let x = contiguous("input", &x)?;
     let (shape, data) = py.detach(|| {
         guarded(|| {
             let shape = unfold_shape(in_shape[0], in_shape[1], &in_shape[2..], kernel, &axes)?;
@@ -214,7 +225,8 @@ fn fold_typed<'py, T: Real + Element>(
     if taps == 0 || c_shape[1] % taps != 0 {
         return Err(to_value_error("input", format!("dimension 1 ({}) is not divisible by prod(kernel_size) = {taps}", c_shape[1])));
     }
-    let y = contiguous("input", cols)?;
+    let y = readonly("input", cols)?;
+    let y = contiguous("input", &y)?;
     let (shape, data) = py.detach(|| {
         guarded(|| {
             let shape = unfold_shape(c_shape[0], c_shape[1] / taps, output_size, kernel, &axes)?;

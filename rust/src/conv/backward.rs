@@ -47,8 +47,13 @@ pub fn conv_backward_input<T: Real>(
                 let c0 = block * CHANNEL_BLOCK;
                 let channels = CHANNEL_BLOCK.min(cg - c0);
                 let rows = channels * taps;
-                // SAFETY: channels c0..c0+channels of (image n, group g) belong
-                // to this task alone, and lie inside grad_input.
+                // SAFETY: the planes of channels g*cg + c0 .. g*cg + c0 + channels
+                // of image n: in bounds, since n < batch and c0 + channels <= cg
+                // make the end at most batch * in_channels * in_pixels =
+                // grad_input.len(); aligned, from a `&mut [T]`. Tasks are
+                // distinct (image, group, channel block) triples, so no other
+                // task touches these elements, and `grad_input` itself is not
+                // used while the tasks run.
                 let planes = unsafe {
                     std::slice::from_raw_parts_mut(dx.get().add((n * shape.in_channels + g * cg + c0) * in_pixels), channels * in_pixels)
                 };
@@ -58,7 +63,10 @@ pub fn conv_backward_input<T: Real>(
                 for first in (0..pixels).step_by(t.tile) {
                     let len = t.tile.min(pixels - first);
                     let dst = MatPtr { ptr: dcols.as_mut_ptr(), rows, cols: len, ld: len };
-                    // SAFETY: dcols holds rows x tile >= rows x len values, ours alone.
+                    // SAFETY: `dst` is `dcols`, this worker's private buffer of
+                    // CHANNEL_BLOCK.min(cg) * taps * tile >= rows * len elements
+                    // (rows = channels * taps, len <= tile, ld = len); nothing
+                    // else reads or writes it during the call.
                     unsafe { matmul(dst, MatRef { ..wt }, MatRef::row_major(&dy[first..], og, len, pixels), false) };
                     plan.unpack_add(planes, 0..rows, first, len, dcols, len);
                 }
@@ -95,8 +103,14 @@ pub fn conv_backward_weight<T: Real>(
                 let (g, block) = (task / blocks, task % blocks);
                 let k0 = block * WEIGHT_ROW_BLOCK;
                 let kb = WEIGHT_ROW_BLOCK.min(k - k0);
-                // SAFETY: columns k0..k0+kb of the group's (og x k) weight
-                // gradient belong to this task alone.
+                // SAFETY: (for the `add` and each `matmul(dst(), ..)` below) the
+                // block is rows g*og .. g*og + og, columns k0 .. k0 + kb of the
+                // (out_channels x k) weight gradient, stride k. k0 < k and
+                // k0 + kb <= k keep it inside grad_weight (last element
+                // < (g + 1) * og * k <= grad_weight.len()); the pointer is
+                // aligned (from a `&mut [T]`). Tasks are distinct (group,
+                // column block) pairs, so no other task touches the block, and
+                // `grad_weight` itself is not used while the tasks run.
                 let dst = || MatPtr { ptr: unsafe { dw.get().add(g * og * k + k0) }, rows: og, cols: kb, ld: k };
                 let mut accumulate = false;
                 for n in 0..shape.batch {
@@ -106,7 +120,8 @@ pub fn conv_backward_weight<T: Real>(
                         let len = t.tile.min(pixels - first);
                         plan.pack(image, k0..k0 + kb, first, len, cols, len);
                         let a = MatRef::row_major(&dy[first..], og, len, pixels);
-                        // SAFETY: see `dst`.
+                        // SAFETY: `dst()` is this task's own block of grad_weight,
+                        // in bounds and unshared (see the comment on `dst`).
                         unsafe { matmul(dst(), a, MatRef::transposed(&cols[..kb * len], len, kb, len), accumulate) };
                         accumulate = true;
                     }

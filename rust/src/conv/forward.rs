@@ -140,19 +140,27 @@ impl<T: Real> Job<'_, T> {
                     } else {
                         MatRef::row_major(&cols[r.column..], kc, r.len, len)
                     };
-                    // SAFETY: rows g*og.. of image r.image, pixels r.pixel..+r.len:
-                    // this task's own block of the output.
+                    // SAFETY: `output_block` is og rows x r.len columns (stride
+                    // `pixels`) inside the output, and belongs to this task alone:
+                    // tasks are distinct (group, column tile) pairs, so their
+                    // (channel, column) sets are disjoint.
                     unsafe { matmul(self.output_block(g, r), a, b, step > 0) };
                 }
             } else {
                 let dst = MatPtr { ptr: staging.as_mut_ptr(), rows: og, cols: len, ld: len };
-                // SAFETY: the staging buffer is this task's own and og x len.
+                // SAFETY: `staging` is this worker's private slice of og * tile
+                // >= og * len elements (ld = len); nothing else touches it.
                 unsafe { matmul(dst, a, MatRef::row_major(&cols[..kc * len], kc, len, len), step > 0) };
             }
         }
         for r in &runs {
             for o in 0..og {
-                // SAFETY: one row segment of this task's own output block.
+                // SAFETY: elements r.pixel..r.pixel + r.len of output row
+                // (r.image, g*og + o): in bounds (r.pixel + r.len <= pixels,
+                // g*og + o < out_channels, r.image < batch), aligned (from a
+                // `&mut [T]`), and inside this task's own (group, columns)
+                // block, so no other task touches them; the matmul pointer into
+                // the block is no longer used, so this `&mut` is the only access.
                 let row = unsafe {
                     std::slice::from_raw_parts_mut(
                         self.out.get().add((r.image * s.out_channels + g * og + o) * pixels + r.pixel),

@@ -80,9 +80,12 @@ pub(crate) struct MatPtr<T> {
 /// over threads.
 ///
 /// # Safety
-/// Every element `(r, c)` with `r < dst.rows`, `c < dst.cols` at
-/// `dst.ptr + r * dst.ld + c` must be valid for writes, and written by no
-/// other thread and read through no other reference during the call.
+/// `dst.ptr` must be aligned for `T`, and every element `(r, c)` with
+/// `r < dst.rows`, `c < dst.cols` at `dst.ptr + r * dst.ld + c` must lie in
+/// one live allocation, be valid for reads and writes (gemm reads them when
+/// `accumulate`), and be accessed by no other thread or reference during
+/// the call. `a` and `b` need nothing from the caller: they are slices, and
+/// the asserts below keep every element gemm reads inside them.
 pub(crate) unsafe fn matmul<T: Real>(dst: MatPtr<T>, a: MatRef<'_, T>, b: MatRef<'_, T>, accumulate: bool) {
     let (m, n, k) = (dst.rows, dst.cols, a.cols);
     assert!(a.rows == m && b.rows == k && b.cols == n, "matmul: shapes disagree");
@@ -96,14 +99,22 @@ pub(crate) unsafe fn matmul<T: Real>(dst: MatPtr<T>, a: MatRef<'_, T>, b: MatRef
     if k == 0 {
         if !accumulate {
             for r in 0..m {
-                // SAFETY: row r of dst is valid and exclusively ours (caller's contract).
+                // SAFETY: elements (r, 0..n) of `dst`, which the caller's
+                // contract makes valid, aligned and unaliased for the call; the
+                // slice is dropped before the next row's is made.
                 unsafe { std::slice::from_raw_parts_mut(dst.ptr.add(r * dst.ld), n) }.fill(T::ZERO);
             }
         }
         return;
     }
-    // SAFETY: the asserts keep every element of `a` and `b` the kernel reads
-    // inside their slices; the caller vouches for `dst`.
+    // SAFETY: gemm reads lhs element (i, t) at a.data + i*a.rs + t*a.cs for
+    // i < m, t < k and rhs element (t, j) at b.data + t*b.rs + j*b.cs for
+    // j < n; the shape asserts and `in_bounds` put the largest such offsets
+    // inside `a.data` / `b.data` (strides are non-negative). It writes (and,
+    // if `accumulate`, reads) dst element (i, j) at dst.ptr + i*dst.ld + j,
+    // which the caller's contract covers; that contract (no other reference)
+    // also means dst cannot overlap the shared slices `a.data` / `b.data`.
+    // `Parallelism::None` keeps all of it on this thread.
     unsafe {
         gemm::gemm::<T>(
             m,
@@ -139,7 +150,8 @@ mod tests {
         let a: Vec<f64> = (0..m * k).map(|v| ((v * 7) % 13) as f64 - 6.0).collect();
         let b: Vec<f64> = (0..k * (n + 2)).map(|v| ((v * 5) % 11) as f64 - 5.0).collect();
         let mut dst = vec![1.0; m * n];
-        // SAFETY: dst is a live m x n buffer used only here.
+        // SAFETY: `dst` is an aligned, live Vec of m * n elements (ld = n)
+        // with no other borrow during the call.
         unsafe { matmul(
             MatPtr { ptr: dst.as_mut_ptr(), rows: m, cols: n, ld: n },
             MatRef::row_major(&a, m, k, k),
@@ -157,7 +169,8 @@ mod tests {
     #[test]
     fn empty_reduction_writes_zeros() {
         let mut dst = vec![3.0f32; 4];
-        // SAFETY: dst is a live 2 x 2 buffer used only here.
+        // SAFETY: `dst` is an aligned, live Vec of 2 x 2 elements (ld = 2)
+        // with no other borrow during the call.
         unsafe { matmul(
             MatPtr { ptr: dst.as_mut_ptr(), rows: 2, cols: 2, ld: 2 },
             MatRef::row_major(&[], 2, 0, 0),

@@ -20,6 +20,11 @@ impl Avx2 {
 const GROUPS: usize = BATCH_WORDS / 16;
 const VECTORS: usize = BATCH_WORDS / 8;
 
+/// The words of blocks `first_block .. first_block + BATCH_BLOCKS` of `stream`.
+///
+/// # Safety
+/// The CPU must support AVX2 (the function is compiled with it enabled).
+/// The body works on registers and local arrays indexed within bounds only.
 #[inline]
 #[target_feature(enable = "avx2")]
 unsafe fn philox_batch(key: [u32; 2], stream: u64, first_block: u64) -> [__m256i; VECTORS] {
@@ -55,9 +60,13 @@ unsafe fn philox_batch(key: [u32; 2], stream: u64, first_block: u64) -> [__m256i
     out
 }
 
-// SAFETY (every method below): an `Avx2` exists only when `new` found AVX2
-// and FMA, so its intrinsics are supported; loads and stores go through
-// slices of at least 8 elements checked by indexing.
+// Why the `unsafe` blocks below are sound: a `Avx2` value exists only if
+// `Avx2::new` detected AVX2 and FMA (AVX2 implies AVX) at run time (its field
+// is private, so nothing else can make one), and no intrinsic used here
+// needs more than that. Apart from `load_u` / `store_u` / `store_f`, they
+// touch registers only; those three move exactly 8 elements through a
+// subslice of length 8 obtained by (bounds-checked) indexing, with
+// unaligned load/store instructions, so any element alignment is fine.
 impl Backend for Avx2 {
     const WIDTH: usize = 8;
     type F = __m256;
@@ -69,7 +78,8 @@ impl Backend for Avx2 {
 
     #[inline(always)]
     fn blocks(self, key: [u32; 2], stream: u64, first_block: u64) -> [__m256i; VECTORS] {
-        // SAFETY: see the impl comment.
+        // SAFETY: `self` is a `Avx2` token, so the CPU has the AVX2 that
+        // `philox_batch` is compiled with.
         unsafe { philox_batch(key, stream, first_block) }
     }
     #[inline(always)]
@@ -87,139 +97,142 @@ impl Backend for Avx2 {
     #[inline(always)]
     fn load_u(self, src: &[u32], at: usize) -> __m256i {
         let s = &src[at..at + 8];
-        // SAFETY: `s` has 8 readable words.
+        // SAFETY: `s` is a 8-word subslice, so the 32-byte unaligned load stays
+        // inside `src`; AVX2 + FMA is present per the `Avx2` token `self`.
         unsafe { _mm256_loadu_si256(s.as_ptr() as *const __m256i) }
     }
     #[inline(always)]
     fn store_u(self, dst: &mut [u32], at: usize, v: __m256i) {
         let d = &mut dst[at..at + 8];
-        // SAFETY: `d` has 8 writable words.
+        // SAFETY: `d` is a 8-word `&mut` subslice, so the 32-byte unaligned store
+        // stays inside `dst`; AVX2 + FMA is present per the `Avx2` token `self`.
         unsafe { _mm256_storeu_si256(d.as_mut_ptr() as *mut __m256i, v) }
     }
     #[inline(always)]
     fn store_f(self, dst: &mut [f32], at: usize, v: __m256) {
         let d = &mut dst[at..at + 8];
-        // SAFETY: `d` has 8 writable floats.
+        // SAFETY: `d` is a 8-float `&mut` subslice, so the 32-byte unaligned store
+        // stays inside `dst`; AVX2 + FMA is present per the `Avx2` token `self`.
         unsafe { _mm256_storeu_ps(d.as_mut_ptr(), v) }
     }
     #[inline(always)]
     fn splat(self, x: f32) -> __m256 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_set1_ps(x) }
     }
     #[inline(always)]
     fn splat_u(self, x: u32) -> __m256i {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_set1_epi32(x as i32) }
     }
     #[inline(always)]
     fn add(self, a: __m256, b: __m256) -> __m256 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_add_ps(a, b) }
     }
     #[inline(always)]
     fn sub(self, a: __m256, b: __m256) -> __m256 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_sub_ps(a, b) }
     }
     #[inline(always)]
     fn mul(self, a: __m256, b: __m256) -> __m256 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_mul_ps(a, b) }
     }
     #[inline(always)]
     fn fma(self, a: __m256, b: __m256, c: __m256) -> __m256 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_fmadd_ps(a, b, c) }
     }
     #[inline(always)]
     fn sqrt(self, a: __m256) -> __m256 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_sqrt_ps(a) }
     }
     #[inline(always)]
     fn min(self, a: __m256, b: __m256) -> __m256 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_min_ps(a, b) }
     }
     #[inline(always)]
     fn max(self, a: __m256, b: __m256) -> __m256 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_max_ps(a, b) }
     }
     #[inline(always)]
     fn i32_to_f(self, a: __m256i) -> __m256 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_cvtepi32_ps(a) }
     }
     #[inline(always)]
     fn to_bits(self, a: __m256) -> __m256i {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_castps_si256(a) }
     }
     #[inline(always)]
     fn float_of_bits(self, a: __m256i) -> __m256 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_castsi256_ps(a) }
     }
     #[inline(always)]
     fn and_u(self, a: __m256i, b: __m256i) -> __m256i {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_and_si256(a, b) }
     }
     #[inline(always)]
     fn or_u(self, a: __m256i, b: __m256i) -> __m256i {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_or_si256(a, b) }
     }
     #[inline(always)]
     fn xor_u(self, a: __m256i, b: __m256i) -> __m256i {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_xor_si256(a, b) }
     }
     #[inline(always)]
     fn add_u(self, a: __m256i, b: __m256i) -> __m256i {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_add_epi32(a, b) }
     }
     #[inline(always)]
     fn sub_u(self, a: __m256i, b: __m256i) -> __m256i {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_sub_epi32(a, b) }
     }
     #[inline(always)]
     fn shr_u(self, a: __m256i, n: u32) -> __m256i {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_srl_epi32(a, _mm_cvtsi32_si128(n as i32)) }
     }
     #[inline(always)]
     fn shl_u(self, a: __m256i, n: u32) -> __m256i {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_sll_epi32(a, _mm_cvtsi32_si128(n as i32)) }
     }
     #[inline(always)]
     fn lt(self, a: __m256, b: __m256) -> __m256 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_cmp_ps::<_CMP_LT_OQ>(a, b) }
     }
     #[inline(always)]
     fn sign_set(self, a: __m256i) -> __m256 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_castsi256_ps(_mm256_srai_epi32::<31>(a)) }
     }
     #[inline(always)]
     fn select(self, m: __m256, a: __m256, b: __m256) -> __m256 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_blendv_ps(b, a, m) }
     }
     #[inline(always)]
     fn all(self, m: __m256) -> bool {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe { _mm256_movemask_ps(m) == 0xFF }
     }
     #[inline(always)]
     fn deinterleave(self, a: __m256i, b: __m256i) -> (__m256i, __m256i) {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe {
             let (fa, fb) = (_mm256_castsi256_ps(a), _mm256_castsi256_ps(b));
             // Per 128-bit half: (a0 a2 b0 b2), then fix the order of the 64-bit quarters.
@@ -230,7 +243,7 @@ impl Backend for Avx2 {
     }
     #[inline(always)]
     fn interleave(self, x: __m256, y: __m256) -> (__m256, __m256) {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX2 + FMA, present per the `Avx2` token `self`.
         unsafe {
             let (lo, hi) = (_mm256_unpacklo_ps(x, y), _mm256_unpackhi_ps(x, y));
             (_mm256_permute2f128_ps::<0x20>(lo, hi), _mm256_permute2f128_ps::<0x31>(lo, hi))

@@ -29,6 +29,10 @@ impl Avx512 {
 /// Block offsets of the 64-bit lanes, so that unpacking (a, b) emits the
 /// blocks in counter order: lanes 0, 2, 4, 6 hold blocks 0-3, lanes 1, 3,
 /// 5, 7 blocks 4-7 (`_mm512_set_epi64` lists lane 7 first).
+///
+/// # Safety
+/// The CPU must support AVX-512F. (Called only from `philox_batch`, which
+/// is compiled with it.)
 #[inline(always)]
 unsafe fn lane_offsets() -> __m512i {
     _mm512_set_epi64(7, 3, 6, 2, 5, 1, 4, 0)
@@ -38,6 +42,11 @@ unsafe fn lane_offsets() -> __m512i {
 const GROUPS: usize = BATCH_WORDS / 32;
 const VECTORS: usize = BATCH_WORDS / 16;
 
+/// The words of blocks `first_block .. first_block + BATCH_BLOCKS` of `stream`.
+///
+/// # Safety
+/// The CPU must support AVX-512F (the function is compiled with it enabled).
+/// The body works on registers and local arrays indexed within bounds only.
 #[inline]
 #[target_feature(enable = "avx512f")]
 unsafe fn philox_batch(key: [u32; 2], stream: u64, first_block: u64) -> [__m512i; VECTORS] {
@@ -90,14 +99,23 @@ const ODD: [u32; 16] = index_table(1, 2);
 const ZIP_LO: [u32; 16] = [0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23];
 const ZIP_HI: [u32; 16] = [8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31];
 
+/// The 16 indices of `t` as a vector.
+///
+/// # Safety
+/// The CPU must support AVX-512F. The load itself is in bounds: `t` is
+/// exactly 16 u32 = 64 bytes, and `loadu` needs no alignment.
 #[inline(always)]
 unsafe fn table(t: &[u32; 16]) -> __m512i {
     _mm512_loadu_si512(t.as_ptr() as *const __m512i)
 }
 
-// SAFETY (every method below): an `Avx512` exists only when `new` found
-// AVX-512F, so its intrinsics are supported; loads and stores go through
-// slices of at least 16 elements checked by indexing.
+// Why the `unsafe` blocks below are sound: a `Avx512` value exists only if
+// `Avx512::new` detected AVX-512F/DQ/BW/VL, AVX2 and FMA at run time (its field
+// is private, so nothing else can make one), and no intrinsic used here
+// needs more than that. Apart from `load_u` / `store_u` / `store_f` and `table`, they
+// touch registers only; those three move exactly 16 elements through a
+// subslice of length 16 obtained by (bounds-checked) indexing, with
+// unaligned load/store instructions, so any element alignment is fine.
 impl Backend for Avx512 {
     const WIDTH: usize = 16;
     type F = __m512;
@@ -108,7 +126,8 @@ impl Backend for Avx512 {
 
     #[inline(always)]
     fn blocks(self, key: [u32; 2], stream: u64, first_block: u64) -> [__m512i; VECTORS] {
-        // SAFETY: see the impl comment.
+        // SAFETY: `self` is an `Avx512` token, so the CPU has the AVX-512F that
+        // `philox_batch` is compiled with.
         unsafe { philox_batch(key, stream, first_block) }
     }
     #[inline(always)]
@@ -126,129 +145,132 @@ impl Backend for Avx512 {
     #[inline(always)]
     fn load_u(self, src: &[u32], at: usize) -> __m512i {
         let s = &src[at..at + 16];
-        // SAFETY: `s` has 16 readable words.
+        // SAFETY: `s` is a 16-word subslice, so the 64-byte unaligned load stays
+        // inside `src`; AVX-512F is present per the `Avx512` token `self`.
         unsafe { _mm512_loadu_si512(s.as_ptr() as *const __m512i) }
     }
     #[inline(always)]
     fn store_u(self, dst: &mut [u32], at: usize, v: __m512i) {
         let d = &mut dst[at..at + 16];
-        // SAFETY: `d` has 16 writable words.
+        // SAFETY: `d` is a 16-word `&mut` subslice, so the 64-byte unaligned store
+        // stays inside `dst`; AVX-512F is present per the `Avx512` token `self`.
         unsafe { _mm512_storeu_si512(d.as_mut_ptr() as *mut __m512i, v) }
     }
     #[inline(always)]
     fn store_f(self, dst: &mut [f32], at: usize, v: __m512) {
         let d = &mut dst[at..at + 16];
-        // SAFETY: `d` has 16 writable floats.
+        // SAFETY: `d` is a 16-float `&mut` subslice, so the 64-byte unaligned store
+        // stays inside `dst`; AVX-512F is present per the `Avx512` token `self`.
         unsafe { _mm512_storeu_ps(d.as_mut_ptr(), v) }
     }
     #[inline(always)]
     fn splat(self, x: f32) -> __m512 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_set1_ps(x) }
     }
     #[inline(always)]
     fn splat_u(self, x: u32) -> __m512i {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_set1_epi32(x as i32) }
     }
     #[inline(always)]
     fn add(self, a: __m512, b: __m512) -> __m512 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_add_ps(a, b) }
     }
     #[inline(always)]
     fn sub(self, a: __m512, b: __m512) -> __m512 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_sub_ps(a, b) }
     }
     #[inline(always)]
     fn mul(self, a: __m512, b: __m512) -> __m512 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_mul_ps(a, b) }
     }
     #[inline(always)]
     fn fma(self, a: __m512, b: __m512, c: __m512) -> __m512 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_fmadd_ps(a, b, c) }
     }
     #[inline(always)]
     fn sqrt(self, a: __m512) -> __m512 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_sqrt_ps(a) }
     }
     #[inline(always)]
     fn min(self, a: __m512, b: __m512) -> __m512 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_min_ps(a, b) }
     }
     #[inline(always)]
     fn max(self, a: __m512, b: __m512) -> __m512 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_max_ps(a, b) }
     }
     #[inline(always)]
     fn i32_to_f(self, a: __m512i) -> __m512 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_cvtepi32_ps(a) }
     }
     #[inline(always)]
     fn to_bits(self, a: __m512) -> __m512i {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_castps_si512(a) }
     }
     #[inline(always)]
     fn float_of_bits(self, a: __m512i) -> __m512 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_castsi512_ps(a) }
     }
     #[inline(always)]
     fn and_u(self, a: __m512i, b: __m512i) -> __m512i {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_and_si512(a, b) }
     }
     #[inline(always)]
     fn or_u(self, a: __m512i, b: __m512i) -> __m512i {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_or_si512(a, b) }
     }
     #[inline(always)]
     fn xor_u(self, a: __m512i, b: __m512i) -> __m512i {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_xor_si512(a, b) }
     }
     #[inline(always)]
     fn add_u(self, a: __m512i, b: __m512i) -> __m512i {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_add_epi32(a, b) }
     }
     #[inline(always)]
     fn sub_u(self, a: __m512i, b: __m512i) -> __m512i {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_sub_epi32(a, b) }
     }
     #[inline(always)]
     fn shr_u(self, a: __m512i, n: u32) -> __m512i {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_srl_epi32(a, _mm_cvtsi32_si128(n as i32)) }
     }
     #[inline(always)]
     fn shl_u(self, a: __m512i, n: u32) -> __m512i {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_sll_epi32(a, _mm_cvtsi32_si128(n as i32)) }
     }
     #[inline(always)]
     fn lt(self, a: __m512, b: __m512) -> __mmask16 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, b) }
     }
     #[inline(always)]
     fn sign_set(self, a: __m512i) -> __mmask16 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_cmplt_epi32_mask(a, _mm512_setzero_si512()) }
     }
     #[inline(always)]
     fn select(self, m: __mmask16, a: __m512, b: __m512) -> __m512 {
-        // SAFETY: see the impl comment.
+        // SAFETY: register-only intrinsics within AVX-512F, present per the `Avx512` token `self`.
         unsafe { _mm512_mask_blend_ps(m, b, a) }
     }
     #[inline(always)]
@@ -257,12 +279,14 @@ impl Backend for Avx512 {
     }
     #[inline(always)]
     fn deinterleave(self, a: __m512i, b: __m512i) -> (__m512i, __m512i) {
-        // SAFETY: see the impl comment.
+        // SAFETY: AVX-512F is present per the `Avx512` token `self`; `table`
+        // loads 64 bytes from a 16-entry array (see its Safety section).
         unsafe { (_mm512_permutex2var_epi32(a, table(&EVEN), b), _mm512_permutex2var_epi32(a, table(&ODD), b)) }
     }
     #[inline(always)]
     fn interleave(self, x: __m512, y: __m512) -> (__m512, __m512) {
-        // SAFETY: see the impl comment.
+        // SAFETY: AVX-512F is present per the `Avx512` token `self`; `table`
+        // loads 64 bytes from a 16-entry array (see its Safety section).
         unsafe { (_mm512_permutex2var_ps(x, table(&ZIP_LO), y), _mm512_permutex2var_ps(x, table(&ZIP_HI), y)) }
     }
 }

@@ -27,12 +27,23 @@ pub trait WithBackend {
     fn run<B: Backend>(self, backend: B) -> Self::Output;
 }
 
+/// Runs `work` on the AVX-512 backend, compiled with its features enabled.
+///
+/// # Safety
+/// The CPU must support AVX-512F/DQ/BW/VL, AVX2 and FMA. Holding an
+/// `Avx512` token proves it: `Avx512::new` is its only constructor and
+/// checks exactly these six features at run time.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
 unsafe fn run_avx512<W: WithBackend>(work: W, backend: Avx512) -> W::Output {
     work.run(backend)
 }
 
+/// Runs `work` on the AVX2 backend, compiled with its features enabled.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA. Holding an `Avx2` token proves it:
+/// `Avx2::new` is its only constructor and checks both at run time.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2<W: WithBackend>(work: W, backend: Avx2) -> W::Output {
@@ -56,11 +67,13 @@ impl Isa {
     pub fn dispatch<W: WithBackend>(self, work: W) -> W::Output {
         match self {
             Isa::Scalar(b) => work.run(b),
-            // SAFETY: the token in the variant proves the CPU has the
-            // features the wrapper enables (`Avx512::new` checked them).
+            // SAFETY: `b` is an `Avx512` token, which only `Avx512::new` can
+            // make (private field) and only after detecting AVX-512F/DQ/BW/VL,
+            // AVX2 and FMA: the features `run_avx512` is compiled with.
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512(b) => unsafe { run_avx512(work, b) },
-            // SAFETY: as above (`Avx2::new`).
+            // SAFETY: `b` is an `Avx2` token, which only `Avx2::new` can make
+            // and only after detecting AVX2 and FMA, the features of `run_avx2`.
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2(b) => unsafe { run_avx2(work, b) },
         }

@@ -23,8 +23,8 @@ import convinit
 def _calls(count: int) -> list[Callable[[], object]]:
     """``count`` conv2d calls of a few milliseconds each, on distinct inputs."""
     rng = np.random.default_rng(0)
-    w = rng.standard_normal((32, 32, 3, 3)).astype(np.float32)
-    inputs = [rng.standard_normal((1, 32, 40, 40)).astype(np.float32) for _ in range(count)]
+    w = rng.standard_normal((64, 64, 3, 3)).astype(np.float32)
+    inputs = [rng.standard_normal((1, 64, 56, 56)).astype(np.float32) for _ in range(count)]
     return [lambda x=x: convinit.conv2d(x, w, padding=1, threads=1) for x in inputs]
 
 

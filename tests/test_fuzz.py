@@ -35,7 +35,7 @@ from conftest import TOLERANCE, relative_max_error
 
 _EXAMPLES = os.environ.get("CONVINIT_FUZZ_EXAMPLES")
 FUZZ = settings(
-    max_examples=int(_EXAMPLES) if _EXAMPLES else 150,
+    max_examples=int(_EXAMPLES) if _EXAMPLES else 300,
     derandomize=_EXAMPLES is None,   # CI: the same examples every run
     deadline=None if _EXAMPLES else 10_000,
     database=None,

@@ -171,8 +171,9 @@ def conv_divergence(c: dict, ours: Outcome, ref: Outcome, b: np.ndarray | None) 
       padding mode): torch raises, convinit returns
       the bias (or zeros), as only padding is read.
     * Negative padding: convinit raises; torch crops in its non-zero modes.
-    * A zero kernel size: convinit raises; torch's empty-input shortcut
-      accepts it when the input has no elements.
+    * Invalid arguments (zero kernel size, zero dilation, ...) on an input
+      with no elements: convinit raises; torch's empty-input shortcut
+      returns without checking them.
     """
     torch_empty = ("zero channel inputs", "non-zero dimensions")
     if (0 in c["x_shape"][-c["dims"] - 1:] and ref.error is not None
@@ -186,9 +187,9 @@ def conv_divergence(c: dict, ours: Outcome, ref: Outcome, b: np.ndarray | None) 
         # torch crops for negative padding in its non-zero modes (F.pad).
         assert isinstance(ours.error, ValueError), ours
         return "negative padding"
-    if 0 in c["w_shape"][2:] and math.prod(c["x_shape"]) == 0 and ref.error is None:
+    if math.prod(c["x_shape"]) == 0 and ref.error is None and ours.error is not None:
         assert isinstance(ours.error, ValueError), ours
-        return "zero kernel size on an empty input"
+        return "torch's empty-input shortcut skips argument checks"
     if c["w_shape"][0] == 0 and ref.error is not None and "expected weight to be at least" in str(ref.error):
         assert ours.error is not None or ours.value.size == 0
         return "no output channels"
@@ -345,7 +346,11 @@ def test_distribution_fills_are_valid_or_rejected(name, shape, raw, dtype, seed,
         # A shard is exactly that slice of the whole fill.
         np.testing.assert_array_equal(values, full.ravel()[flat_range[0]:flat_range[1]])
     _check_values(name, params, full)
-    # torch accepts these parameters too (shape and value checks are convinit's own).
+    # torch accepts these parameters too (shape and value checks are convinit's
+    # own). Not called with infinite or NaN parameters, on which torch's
+    # fills can spin for minutes.
+    if not all(map(math.isfinite, params)):
+        return
     ref = run(lambda: _torch_fill(name, shape, params))
     if ref.error is not None and math.prod(shape) > 0:
         assert not all(map(math.isfinite, params)) or name != "uniform" or params[0] > params[1], ref.error

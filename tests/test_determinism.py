@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import subprocess
 import sys
 
@@ -44,17 +46,82 @@ for dtype in (np.float32, np.float64):
     cases[f"grad-circular-{dtype.__name__}"] = np.concatenate([gi.ravel(), gw.ravel()])
     cases[f"conv_transpose2d-{dtype.__name__}"] = convinit.conv_transpose2d(big, wb.transpose(1, 0, 2, 3).copy(), stride=2, threads=threads)
     cases[f"correlate2d-{dtype.__name__}"] = convinit.correlate2d(x[0, 0], w[0, 0], boundary="symm", threads=threads)
+    # Every padding mode, dilation and groups, on 1, 2 and 3 spatial axes.
+    x1 = rng.standard_normal((3, 6, 200)).astype(dtype)
+    w1 = rng.standard_normal((9, 2, 5)).astype(dtype)
+    x3 = rng.standard_normal((2, 4, 7, 9, 8)).astype(dtype)
+    w3 = rng.standard_normal((6, 2, 2, 3, 3)).astype(dtype)
+    for mode in ("zeros", "reflect", "replicate", "circular"):
+        cases[f"conv1d-{mode}-{dtype.__name__}"] = convinit.conv1d(
+            x1, w1, w1[:, 0, 0], stride=2, padding=4, dilation=2, groups=3, padding_mode=mode, threads=threads)
+        cases[f"conv2d-{mode}-dilated-{dtype.__name__}"] = convinit.conv2d(
+            x, w, b, padding=(2, 1), dilation=(2, 3), groups=2, padding_mode=mode, threads=threads)
+        cases[f"conv3d-{mode}-{dtype.__name__}"] = convinit.conv3d(
+            x3, w3, padding=(1, 2, 1), dilation=(1, 2, 1), groups=2, padding_mode=mode, threads=threads)
+    gi, gw, gb = convinit.conv2d_backward(x, w, rng.standard_normal((5, 8, 21, 15)).astype(dtype), padding=1,
+                                          dilation=2, groups=2, padding_mode="reflect", threads=threads)
+    cases[f"grad-dilated-reflect-{dtype.__name__}"] = np.concatenate([gi.ravel(), gw.ravel(), gb.ravel()])
+    cases[f"conv_transpose2d-groups-{dtype.__name__}"] = convinit.conv_transpose2d(
+        x, w.transpose(1, 0, 2, 3).reshape(6, 4, 3, 4).copy(), b[:8], stride=(2, 3), padding=1,
+        output_padding=(1, 0), groups=2, dilation=(1, 2), threads=threads)
+    cols = convinit.unfold(big, (3, 2), dilation=(2, 1), padding=(1, 2), stride=(2, 1), threads=threads)
+    cases[f"unfold-strided-{dtype.__name__}"] = cols
+    cases[f"fold-strided-{dtype.__name__}"] = convinit.fold(cols, (30, 30), (3, 2), dilation=(2, 1),
+                                                            padding=(1, 2), stride=(2, 1), threads=threads)
+    cases[f"convolve2d-{dtype.__name__}"] = convinit.convolve2d(big[0, 0], wb[0, 0], "same", "wrap", threads=threads)
+
+# Fills: the allocating and in-place initializers use the default pool
+# (RAYON_NUM_THREADS, set by the parent); Generator methods take threads=.
+from convinit import init
+shape, weight = (512, 257), (128, 64, 3, 3)
+for dtype in ("float32", "float64"):
+    fills = {
+        "uniform": init.uniform(shape, -1, 2, seed=5, dtype=dtype),
+        "normal": init.normal(shape, 0.5, 2.0, seed=5, dtype=dtype),
+        "trunc_normal": init.trunc_normal(shape, 0.0, 1.0, -1.0, 1.5, seed=5, dtype=dtype),
+        "uniform-shard": init.uniform(shape, seed=5, dtype=dtype, flat_range=(1000, 90001)),
+        "xavier_uniform": init.xavier_uniform(weight, gain=2.0, seed=6, dtype=dtype),
+        "xavier_normal": init.xavier_normal(weight, seed=6, dtype=dtype),
+        "kaiming_uniform": init.kaiming_uniform(weight, a=0.1, seed=6, dtype=dtype),
+        "kaiming_normal": init.kaiming_normal(weight, mode="fan_out", nonlinearity="relu", seed=6, dtype=dtype),
+        "orthogonal": init.orthogonal((64, 300), gain=1.5, seed=7, dtype=dtype),
+        "sparse": init.sparse((300, 200), 0.4, seed=8, dtype=dtype),
+        "normal_": init.normal_(np.empty(shape, dtype), 1.0, 3.0, seed=9),
+        "trunc_normal_": init.trunc_normal_(np.empty(shape, dtype), seed=9),
+        "kaiming_uniform_": init.kaiming_uniform_(np.empty(weight, dtype), seed=9),
+        "xavier_normal_": init.xavier_normal_(np.empty(weight, dtype), seed=9),
+        "orthogonal_": init.orthogonal_(np.empty((40, 10, 3), dtype), seed=9),
+        "sparse_": init.sparse_(np.empty((100, 50), dtype), 0.2, seed=9),
+    }
+    gen = convinit.Generator(11)
+    fills["Generator.uniform"] = gen.uniform(-3, 3, size=shape, dtype=dtype, threads=threads)
+    fills["Generator.normal"] = gen.normal(1, 2, size=shape, dtype=dtype, threads=threads)
+    fills["Generator.trunc_normal"] = gen.trunc_normal(0, 1, -0.5, 3, size=shape, dtype=dtype, threads=threads)
+    fills["Generator.uniform-shard"] = gen.uniform(size=shape, dtype=dtype, flat_range=(77, 100077), threads=threads)
+    fills["Generator.kaiming_normal"] = init.kaiming_normal(weight, generator=gen, dtype=dtype)
+    for name, values in fills.items():
+        cases[f"{name}-{dtype}"] = values
+cases["Generator.random_raw"] = convinit.Generator(12).random_raw(300_001, threads=threads)
 print(json.dumps({k: digest(v) for k, v in cases.items()}))
 """
 
 
+@functools.lru_cache(maxsize=None)
 def digests(threads: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, threads], capture_output=True, text=True)
+    """Digests of every case in a fresh process with ``threads`` workers
+    ("all": the default pool, one worker per core)."""
+    env = dict(os.environ)
+    env.pop("RAYON_NUM_THREADS", None)
+    if threads != "all":
+        env["RAYON_NUM_THREADS"] = threads
+    out = subprocess.run([sys.executable, "-c", CHILD, threads], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
 
 @pytest.mark.parametrize("threads", ["2", "3", "8", "all"])
 def test_every_thread_count_gives_identical_bits(threads):
-    single = digests("1")
-    assert digests(threads) == single
+    single, other = digests("1"), digests(threads)
+    assert len(single) > 100  # every kernel and fill, both dtypes
+    differ = sorted(k for k in single if other.get(k) != single[k])
+    assert not differ, f"bits differ with {threads} threads: {differ}"

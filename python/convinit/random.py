@@ -11,6 +11,7 @@ means the first draw of ``Generator(s)``, i.e. stream 0.
 from __future__ import annotations
 
 import secrets
+import threading
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence, Union
 
@@ -111,11 +112,29 @@ class Draw:
 
 
 class Generator:
-    """Philox4x32-10 with a 64-bit seed; each draw uses the next stream."""
+    """Philox4x32-10 with a 64-bit seed; each draw uses the next stream.
+
+    Thread safety: a Generator may be shared between threads. Taking a
+    stream is atomic, so concurrent draws always get distinct streams (never
+    the same one twice, never a torn state) and the generator ends up where
+    the same number of sequential draws leaves it. Which thread gets which
+    stream follows the order in which the calls reach the generator, so the
+    results of N concurrent draws are a permutation of those of N
+    sequential draws. For a fixed assignment, give each thread its own
+    Generator (or ``Generator(seed, stream=k)``).
+    """
 
     def __init__(self, seed: Any, stream: Any = 0) -> None:
         self._seed = seed_arg(seed)
         self._stream = stream_arg(stream)
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, int]:
+        with self._lock:
+            return {"seed": self._seed, "stream": self._stream}
+
+    def __setstate__(self, state: dict[str, int]) -> None:
+        self.__init__(state["seed"], state["stream"])  # type: ignore[misc]
 
     @property
     def seed(self) -> int:
@@ -144,10 +163,11 @@ class Generator:
 
     def take_draw(self) -> Draw:
         """The coordinates of the next draw; advances to the next stream."""
-        if self._stream >= _UINT64_END:
-            raise OverflowError("this Generator has used all 2**64 streams")
-        draw = Draw(self._seed, self._stream)
-        self._stream += 1
+        with self._lock:
+            if self._stream >= _UINT64_END:
+                raise OverflowError("this Generator has used all 2**64 streams")
+            draw = Draw(self._seed, self._stream)
+            self._stream += 1
         return draw
 
     def random_raw(self, n: Any, *, threads: Optional[int] = None) -> np.ndarray:
@@ -217,6 +237,7 @@ def fill_into(array: np.ndarray, kind: str, params: tuple, draw: Draw) -> None:
 
 
 _default: Optional[Generator] = None
+_default_lock = threading.Lock()
 
 
 def default_generator() -> Generator:
@@ -224,16 +245,19 @@ def default_generator() -> Generator:
     seeded from the operating system's entropy unless :func:`manual_seed`
     was called."""
     global _default
-    if _default is None:
-        _default = Generator(secrets.randbits(64))
-    return _default
+    with _default_lock:
+        if _default is None:
+            _default = Generator(secrets.randbits(64))
+        return _default
 
 
 def manual_seed(seed: Any) -> Generator:
     """Makes the default generator ``Generator(seed)`` and returns it."""
     global _default
-    _default = Generator(seed)
-    return _default
+    generator = Generator(seed)
+    with _default_lock:
+        _default = generator
+    return generator
 
 
 def resolve_draw(seed: Any = None, generator: Optional[Generator] = None) -> Draw:

@@ -3,27 +3,32 @@
 
 use crate::error::{KernelError, KernelResult};
 use rayon::{ThreadPool, ThreadPoolBuilder};
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
-fn pools() -> &'static Mutex<HashMap<usize, Arc<ThreadPool>>> {
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
-    POOLS.get_or_init(|| Mutex::new(HashMap::new()))
+thread_local! {
+    /// The calling thread's pools, by size. Per caller, so that several
+    /// Python threads asking for `threads=1` each get a worker of their own
+    /// rather than queueing on one shared single-worker pool.
+    static POOLS: RefCell<HashMap<usize, Arc<ThreadPool>>> = RefCell::new(HashMap::new());
 }
 
 fn pool_of(threads: usize) -> KernelResult<Arc<ThreadPool>> {
-    let mut map = pools().lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(pool) = map.get(&threads) {
-        return Ok(pool.clone());
-    }
-    let pool = ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("convinit-{i}"))
-        .build()
-        .map_err(|e| KernelError::ThreadPool(e.to_string()))?;
-    let pool = Arc::new(pool);
-    map.insert(threads, pool.clone());
-    Ok(pool)
+    POOLS.with(|pools| {
+        let mut map = pools.borrow_mut();
+        if let Some(pool) = map.get(&threads) {
+            return Ok(pool.clone());
+        }
+        let pool = ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("convinit-{i}"))
+            .build()
+            .map_err(|e| KernelError::ThreadPool(e.to_string()))?;
+        let pool = Arc::new(pool);
+        map.insert(threads, pool.clone());
+        Ok(pool)
+    })
 }
 
 /// Runs `work` on a pool of `threads` workers; 0 means rayon's global pool

@@ -99,12 +99,15 @@ fn fill_into(
 fn ndtri<'py>(py: Python<'py>, p: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyUntypedArray>> {
     if let Ok(x) = p.extract::<PyReadonlyArrayDyn<'py, f32>>() {
         let p = x.as_slice().map_err(|_| type_error("p", "a C-contiguous array"))?;
-        let mut out = vec![0f32; p.len()];
-        init::apply_ndtri(Isa::best(), p, &mut out);
+        let out = py.detach(|| {
+            let mut out = vec![0f32; p.len()];
+            init::apply_ndtri(Isa::best(), p, &mut out);
+            out
+        });
         Ok(PyArray1::from_vec(py, out).as_untyped().clone())
     } else if let Ok(x) = p.extract::<PyReadonlyArrayDyn<'py, f64>>() {
         let p = x.as_slice().map_err(|_| type_error("p", "a C-contiguous array"))?;
-        let out: Vec<f64> = p.iter().map(|&v| init::ndtri64(v, 1.0 - v)).collect();
+        let out: Vec<f64> = py.detach(|| p.iter().map(|&v| init::ndtri64(v, 1.0 - v)).collect());
         Ok(PyArray1::from_vec(py, out).as_untyped().clone())
     } else {
         Err(type_error("p", "a float32 or float64 array"))

@@ -30,23 +30,29 @@ impl PaddingMode {
 
     /// Where padded coordinate `pos` (input coordinates, may be outside
     /// `0..size`) reads from, or `None` for a zero.
+    /// Positions further out than one reflection (or, for circular, one
+    /// period) read a zero; validated windows never reach them.
     pub fn source(self, pos: isize, size: usize) -> Option<usize> {
-        let n = size as isize;
-        if (0..n).contains(&pos) {
+        // i128: neither the mirror arithmetic nor an empty axis can overflow.
+        let (p, n) = (pos as i128, size as i128);
+        if (0..n).contains(&p) {
             return Some(pos as usize);
+        }
+        if n == 0 {
+            return None;
         }
         let mapped = match self {
             PaddingMode::Zeros => return None,
             // Mirror without repeating the edge: -1 -> 1, n -> n-2.
             PaddingMode::Reflect => {
-                if pos < 0 {
-                    -pos
+                if p < 0 {
+                    -p
                 } else {
-                    2 * (n - 1) - pos
+                    2 * (n - 1) - p
                 }
             }
-            PaddingMode::Replicate => pos.clamp(0, n - 1),
-            PaddingMode::Circular => pos.rem_euclid(n),
+            PaddingMode::Replicate => p.clamp(0, n - 1),
+            PaddingMode::Circular => p.rem_euclid(n),
         };
         (0..n).contains(&mapped).then_some(mapped as usize)
     }
@@ -101,8 +107,9 @@ impl Window {
                 ),
             ));
         }
-        if (self.output() as u128) > isize::MAX as u128 {
-            return Err(KernelError::invalid("input", "output size overflows"));
+        // Kernels index padded coordinates as isize.
+        if self.padded() > isize::MAX as u128 {
+            return Err(KernelError::invalid("padding", "padded input size overflows"));
         }
         let widest = self.pad_before.max(self.pad_after);
         let fits = match mode {
@@ -135,12 +142,16 @@ pub struct ConvShape {
     pub padding_mode: PaddingMode,
 }
 
+/// The product of `factors` if every partial product of the non-zero ones
+/// fits in isize, as NumPy requires of a shape (so a zero-size dimension
+/// cannot hide an overflowing one).
 fn checked_product(factors: &[usize], what: &'static str) -> KernelResult<usize> {
-    factors
-        .iter()
-        .try_fold(1usize, |acc, &f| acc.checked_mul(f))
-        .filter(|&n| n <= isize::MAX as usize)
-        .ok_or(KernelError::invalid(what, "number of elements overflows"))
+    let overflow = || KernelError::invalid(what, "number of elements overflows");
+    let mut nonzero = 1usize;
+    for &f in factors.iter().filter(|&&f| f != 0) {
+        nonzero = nonzero.checked_mul(f).filter(|&n| n <= isize::MAX as usize).ok_or_else(overflow)?;
+    }
+    Ok(if factors.contains(&0) { 0 } else { nonzero })
 }
 
 impl ConvShape {
@@ -182,9 +193,20 @@ impl ConvShape {
         for axis in &self.axes {
             axis.validate(self.padding_mode)?;
         }
-        checked_product(&[self.batch, self.in_channels, self.input_pixels()], "input")?;
-        checked_product(&[self.batch, self.out_channels, self.output_pixels()], "output")?;
-        checked_product(&[self.out_channels, self.patch_len()], "weight")?;
+        // Every product the accessors below compute unchecked, checked here
+        // factor by factor so none can wrap (a zero factor does not hide an
+        // overflowing one).
+        let inputs = self.axes.map(|a| a.input);
+        let outputs = self.output_dims();
+        let kernel = self.axes.map(|a| a.kernel);
+        checked_product(&inputs, "input")?;
+        checked_product(&outputs, "output")?;
+        checked_product(&[self.in_channels / self.groups, kernel[0], kernel[1], kernel[2]], "weight")?;
+        checked_product(&[self.batch, self.in_channels, inputs[0], inputs[1], inputs[2]], "input")?;
+        checked_product(&[self.batch, self.out_channels, outputs[0], outputs[1], outputs[2]], "output")?;
+        checked_product(&[self.out_channels, self.in_channels / self.groups, kernel[0], kernel[1], kernel[2]], "weight")?;
+        // unfold's columns: (N, C * taps, L).
+        checked_product(&[self.batch, self.in_channels, kernel[0], kernel[1], kernel[2], outputs[0], outputs[1], outputs[2]], "unfold output")?;
         Ok(())
     }
 
@@ -241,6 +263,9 @@ pub(crate) fn check_len(argument: &'static str, actual: usize, expected: usize) 
         ))
     }
 }
+
+#[cfg(test)]
+mod props;
 
 #[cfg(test)]
 mod tests {

@@ -6,37 +6,34 @@ use super::geometry::{ConvShape, PaddingMode, Window, MAX_SPATIAL_DIMS};
 use super::matmul::Real;
 
 /// For one axis: which input coordinate each (output position, kernel tap)
-/// reads, with the padding mode already applied (-1 reads a zero).
+/// reads, with the padding mode applied (-1 reads a zero). Computed on
+/// demand rather than tabulated: a table would hold outputs x kernel
+/// entries, gigabytes for a long 1-D signal with a long kernel.
 pub(crate) struct AxisTaps {
-    kernel: usize,
+    input: usize,
     stride: usize,
     dilation: usize,
     pad_before: usize,
-    taps: Vec<isize>,
+    mode: PaddingMode,
 }
 
 impl AxisTaps {
     fn new(axis: &Window, mode: PaddingMode) -> Self {
-        let out = axis.output();
-        let mut taps = Vec::with_capacity(out * axis.kernel);
-        for o in 0..out {
-            for k in 0..axis.kernel {
-                let pos = (o * axis.stride + k * axis.dilation) as isize - axis.pad_before as isize;
-                taps.push(mode.source(pos, axis.input).map_or(-1, |s| s as isize));
-            }
-        }
         AxisTaps {
-            kernel: axis.kernel,
+            input: axis.input,
             stride: axis.stride,
             dilation: axis.dilation,
             pad_before: axis.pad_before,
-            taps,
+            mode,
         }
     }
 
+    /// The input coordinate output `out` reads for `tap`, or -1 for a zero.
+    /// (`ConvShape` validation keeps every padded coordinate within isize.)
     #[inline]
     pub(crate) fn source(&self, out: usize, tap: usize) -> isize {
-        self.taps[out * self.kernel + tap]
+        let pos = (out * self.stride) as isize + self.offset(tap);
+        self.mode.source(pos, self.input).map_or(-1, |s| s as isize)
     }
 
     /// Input offset of output position 0 for `tap`: the position of output
@@ -48,8 +45,8 @@ impl AxisTaps {
 
     /// The output positions of `tap` that read inside the input
     /// (`0 <= o*stride + offset < input`), where no padding rule applies.
-    fn interior(&self, tap: usize, input: usize, outputs: usize) -> (usize, usize) {
-        let offset = self.offset(tap);
+    fn interior(&self, tap: usize, outputs: usize) -> (usize, usize) {
+        let (offset, input) = (self.offset(tap), self.input);
         let s = self.stride as isize;
         let lo = if offset >= 0 { 0 } else { ((-offset) + s - 1) / s };
         let hi = if (input as isize) <= offset { 0 } else { (input as isize - offset + s - 1) / s };
@@ -94,7 +91,7 @@ impl Im2colPlan {
         let taps = [0, 1, 2].map(|d| AxisTaps::new(&axes[d], mode));
         let out_dims = axes.map(|a| a.output());
         let interior_w = (0..axes[2].kernel)
-            .map(|l| taps[2].interior(l, axes[2].input, out_dims[2]))
+            .map(|l| taps[2].interior(l, out_dims[2]))
             .collect();
         Im2colPlan { axes, taps, out_dims, interior_w, mode }
     }
@@ -263,8 +260,14 @@ impl Im2colPlan {
             let plane = &mut image[channel * pixels..][..pixels];
             let dst = &mut plane[start..start + in_w];
             let src = &cols[row_index * ld + seg.column..][..seg.ow_end - seg.ow_start];
+            let (lo, hi) = self.interior_w[tap_w];
+            let offset = taps_w.offset(tap_w);
             for (ow, &v) in (seg.ow_start..seg.ow_end).zip(src) {
-                let s = taps_w.source(ow, tap_w);
+                let s = if (lo..hi).contains(&ow) {
+                    (ow * taps_w.stride) as isize + offset
+                } else {
+                    taps_w.source(ow, tap_w)
+                };
                 if s >= 0 {
                     dst[s as usize] += v;
                 }

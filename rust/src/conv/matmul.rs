@@ -60,8 +60,14 @@ impl<'a, T> MatRef<'a, T> {
         MatRef { data, rows, cols, rs: 1, cs: ld }
     }
 
+    /// Whether the last element lies inside `data` (checked arithmetic: a
+    /// view too large to index is out of bounds, not a wrapped offset).
     fn in_bounds(&self) -> bool {
-        self.rows == 0 || self.cols == 0 || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+        if self.rows == 0 || self.cols == 0 {
+            return true;
+        }
+        let last = (self.rows - 1).checked_mul(self.rs).zip((self.cols - 1).checked_mul(self.cs));
+        last.and_then(|(r, c)| r.checked_add(c)).is_some_and(|offset| offset < self.data.len())
     }
 }
 

@@ -66,6 +66,8 @@ fn count_positions(w: &Window) -> usize {
 fn padded_indices(mode: PaddingMode, n: usize, before: usize, after: usize) -> Vec<Option<usize>> {
     let edge = |i: usize| -> Option<usize> {
         match mode {
+            // An empty axis has nothing to read, whatever the mode.
+            _ if n == 0 => None,
             PaddingMode::Zeros => None,
             PaddingMode::Replicate => Some(i),
             _ => unreachable!(),
@@ -75,6 +77,7 @@ fn padded_indices(mode: PaddingMode, n: usize, before: usize, after: usize) -> V
     let mut right: Vec<Option<usize>> = Vec::new();
     for j in 1..=before {
         left.push(match mode {
+            _ if n == 0 => None,
             PaddingMode::Reflect => Some(j),
             PaddingMode::Circular => Some(n - j),
             _ => edge(0),
@@ -82,9 +85,10 @@ fn padded_indices(mode: PaddingMode, n: usize, before: usize, after: usize) -> V
     }
     for j in 1..=after {
         right.push(match mode {
+            _ if n == 0 => None,
             PaddingMode::Reflect => Some(n - 1 - j),
             PaddingMode::Circular => Some(j - 1),
-            _ => edge(n - 1),
+            _ => edge(n.saturating_sub(1)),
         });
     }
     left.reverse();

@@ -246,6 +246,10 @@ mod tests {
             ConvShape::new(1, 2, 2, 2, &[w(4, 2, 1, 1, (1, 0)), w(5, 3, 2, 1, (1, 1)), w(6, 1, 1, 1, (0, 0))], PaddingMode::Circular),
             ConvShape::new(2, 6, 3, 1, &[w(7, 1, 1, 1, (0, 0)), w(9, 1, 1, 1, (0, 0))], PaddingMode::Zeros),
             ConvShape::new(1, 5, 4, 1, &[w(40, 3, 1, 1, (1, 1)), w(41, 3, 1, 1, (1, 1))], PaddingMode::Replicate),
+            // Chains that start mid-row near the end of the plane (dilated "same").
+            ConvShape::new(2, 1, 1, 1, &[w(5, 1, 1, 1, (0, 0)), w(6, 4, 1, 2, (3, 3))], PaddingMode::Zeros),
+            // Padding wider than the input (circular allows pad == size).
+            ConvShape::new(1, 1, 1, 1, &[w(4, 3, 1, 1, (4, 4)), w(4, 3, 1, 1, (4, 4))], PaddingMode::Circular),
         ];
         for shape in cases {
             let shape = shape.unwrap();

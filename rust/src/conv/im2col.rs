@@ -343,8 +343,8 @@ fn strided_copy<T: Copy>(src: &[T], stride: usize, dst: &mut [T]) {
 /// other elements of `dst` are left for the caller to fill.
 fn copy_clamped<T: Copy>(src: &[T], from: isize, dst: &mut [T]) {
     let skip = (-from).clamp(0, dst.len() as isize) as usize;
-    let begin = (from + skip as isize) as usize;
-    let n = (dst.len() - skip).min(src.len().saturating_sub(begin));
+    let begin = ((from + skip as isize) as usize).min(src.len());
+    let n = (dst.len() - skip).min(src.len() - begin);
     dst[skip..skip + n].copy_from_slice(&src[begin..begin + n]);
 }
 
@@ -449,6 +449,41 @@ mod tests {
                 check(&ConvShape::new(1, 1, 1, 1, &[d, h, w], mode).unwrap());
                 check(&ConvShape::new(1, 3, 1, 1, &[w], mode).unwrap());
             }
+        }
+    }
+
+    fn small_window() -> impl proptest::strategy::Strategy<Value = Window> {
+        use proptest::prelude::*;
+        (1..10usize, 1..5usize, 1..4usize, 1..3usize, 0..5usize, 0..5usize).prop_map(
+            |(input, kernel, stride, dilation, pad_before, pad_after)| Window {
+                input,
+                kernel,
+                stride,
+                dilation,
+                pad_before,
+                pad_after,
+            },
+        )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 1000, max_global_rejects: 1 << 20, ..Default::default()
+        })]
+
+        /// Random shapes, every padding mode, tiles of every width: pack
+        /// equals the definition (the fast paths for chains of rows and
+        /// strided gathers included).
+        #[test]
+        fn pack_matches_the_definition_for_random_shapes(
+            axes in proptest::collection::vec(small_window(), 1..4),
+            channels in 1..3usize,
+            mode in 0..4usize,
+        ) {
+            let modes = [PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular];
+            let shape = ConvShape::new(1, channels, 1, 1, &axes, modes[mode]);
+            proptest::prop_assume!(shape.is_ok());
+            check(&shape.unwrap());
         }
     }
 }

@@ -137,10 +137,15 @@ def ticks_during(call: Callable[[], Any]) -> tuple[int, float, float]:
 def test_kernel_releases_the_gil(name):
     call = _kernel_calls()[name]
     call()  # warm-up: thread pools, page faults
-    ticks, seconds, rate = ticks_during(call)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)
+    try:
+        ticks, seconds, rate = ticks_during(call)
+    finally:
+        sys.setswitchinterval(interval)
     # Holding the GIL, the call would let the counter run for at most a
-    # switch interval or two (5 ms each), a small share of a long call.
-    assert seconds > 0.05, f"{name}: the call is too short to tell ({seconds:.4f} s)"
+    # switch interval or two (0.1 ms each here), a small share of the call.
+    assert seconds > 0.02, f"{name}: the call is too short to tell ({seconds:.4f} s)"
     assert ticks > 0.25 * rate * seconds, (
         f"{name}: the counter ran {ticks / rate:.3f} s of the call's {seconds:.3f} s; the GIL is held")
 

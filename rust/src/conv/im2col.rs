@@ -242,7 +242,8 @@ impl Im2colPlan {
 
     /// The adjoint of `pack` (col2im): adds each value of `cols` to the input
     /// element `pack` would have read it from. Every input element receives
-    /// its contributions in a fixed order: rows, then pixels, ascending.
+    /// its contributions in a fixed order: rows, then runs of pixels
+    /// ascending, and within a run the interior before the padded edges.
     pub(crate) fn unpack_add<T: Real>(
         &self,
         image: &mut [T],
@@ -261,15 +262,22 @@ impl Im2colPlan {
             let dst = &mut plane[start..start + in_w];
             let src = &cols[row_index * ld + seg.column..][..seg.ow_end - seg.ow_start];
             let (lo, hi) = self.interior_w[tap_w];
-            let offset = taps_w.offset(tap_w);
-            for (ow, &v) in (seg.ow_start..seg.ow_end).zip(src) {
-                let s = if (lo..hi).contains(&ow) {
-                    (ow * taps_w.stride) as isize + offset
+            let (lo, hi) = (lo.clamp(seg.ow_start, seg.ow_end), hi.clamp(seg.ow_start, seg.ow_end));
+            if lo < hi {
+                // Inside the input: a (strided) run, added as one vector loop.
+                let at = ((lo * taps_w.stride) as isize + taps_w.offset(tap_w)) as usize;
+                let inner = &src[lo - seg.ow_start..hi - seg.ow_start];
+                if taps_w.stride == 1 {
+                    dst[at..at + inner.len()].iter_mut().zip(inner).for_each(|(d, &v)| *d += v);
                 } else {
-                    taps_w.source(ow, tap_w)
-                };
+                    let span = &mut dst[at..=at + (inner.len() - 1) * taps_w.stride];
+                    span.iter_mut().step_by(taps_w.stride).zip(inner).for_each(|(d, &v)| *d += v);
+                }
+            }
+            for ow in (seg.ow_start..lo).chain(hi..seg.ow_end) {
+                let s = taps_w.source(ow, tap_w);
                 if s >= 0 {
-                    dst[s as usize] += v;
+                    dst[s as usize] += src[ow - seg.ow_start];
                 }
             }
         });

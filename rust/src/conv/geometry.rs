@@ -265,7 +265,7 @@ pub(crate) fn check_len(argument: &'static str, actual: usize, expected: usize) 
 }
 
 #[cfg(test)]
-mod props;
+pub(crate) mod props;
 
 #[cfg(test)]
 mod tests {

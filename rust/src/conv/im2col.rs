@@ -359,6 +359,7 @@ fn copy_clamped<T: Copy>(src: &[T], from: isize, dst: &mut [T]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conv::geometry::props::{any_mode, window_below};
 
     /// im2col written out directly from the definition, for comparison.
     fn naive_rows(shape: &ConvShape, image: &[f64]) -> Vec<f64> {
@@ -460,20 +461,6 @@ mod tests {
         }
     }
 
-    fn small_window() -> impl proptest::strategy::Strategy<Value = Window> {
-        use proptest::prelude::*;
-        (1..10usize, 1..5usize, 1..4usize, 1..3usize, 0..5usize, 0..5usize).prop_map(
-            |(input, kernel, stride, dilation, pad_before, pad_after)| Window {
-                input,
-                kernel,
-                stride,
-                dilation,
-                pad_before,
-                pad_after,
-            },
-        )
-    }
-
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig {
             cases: 1000, max_global_rejects: 1 << 20, ..Default::default()
@@ -484,12 +471,11 @@ mod tests {
         /// strided gathers included).
         #[test]
         fn pack_matches_the_definition_for_random_shapes(
-            axes in proptest::collection::vec(small_window(), 1..4),
+            axes in proptest::collection::vec(window_below(10, 5, 4, 3, 5), 1..4),
             channels in 1..3usize,
-            mode in 0..4usize,
+            mode in any_mode(),
         ) {
-            let modes = [PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular];
-            let shape = ConvShape::new(1, channels, 1, 1, &axes, modes[mode]);
+            let shape = ConvShape::new(1, channels, 1, 1, &axes, mode);
             proptest::prop_assume!(shape.is_ok());
             check(&shape.unwrap());
         }

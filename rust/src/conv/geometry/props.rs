@@ -10,7 +10,7 @@ use proptest::prelude::*;
 const MODES: [PaddingMode; 4] =
     [PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular];
 
-fn any_mode() -> impl Strategy<Value = PaddingMode> {
+pub(crate) fn any_mode() -> impl Strategy<Value = PaddingMode> {
     (0..4usize).prop_map(|i| MODES[i])
 }
 
@@ -27,30 +27,29 @@ fn any_size() -> impl Strategy<Value = usize> {
     ]
 }
 
+/// A window from (input, kernel, stride, dilation, pad_before, pad_after).
+fn window((input, kernel, stride, dilation, pad_before, pad_after): (usize, usize, usize, usize, usize, usize)) -> Window {
+    Window { input, kernel, stride, dilation, pad_before, pad_after }
+}
+
 fn any_window() -> impl Strategy<Value = Window> {
-    (any_size(), any_size(), any_size(), any_size(), any_size(), any_size()).prop_map(
-        |(input, kernel, stride, dilation, pad_before, pad_after)| Window {
-            input,
-            kernel,
-            stride,
-            dilation,
-            pad_before,
-            pad_after,
-        },
-    )
+    (any_size(), any_size(), any_size(), any_size(), any_size(), any_size()).prop_map(window)
+}
+
+/// Windows with every field below the given bound (kernel, stride and
+/// dilation at least 1), small enough to check against brute force.
+pub(crate) fn window_below(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    pad: usize,
+) -> impl Strategy<Value = Window> {
+    (0..input, 1..kernel, 1..stride, 1..dilation, 0..pad, 0..pad).prop_map(window)
 }
 
 fn small_window() -> impl Strategy<Value = Window> {
-    (0..24usize, 1..7usize, 1..6usize, 1..5usize, 0..9usize, 0..9usize).prop_map(
-        |(input, kernel, stride, dilation, pad_before, pad_after)| Window {
-            input,
-            kernel,
-            stride,
-            dilation,
-            pad_before,
-            pad_after,
-        },
-    )
+    window_below(24, 7, 6, 5, 9)
 }
 
 /// Window positions counted one by one: start `o * stride` is valid while

@@ -11,6 +11,11 @@ Every initializer exists twice, generated from one definition:
   grad included), returning the same object filled with the values the
   allocating form gives for its shape.
 
+``init_module(module, scheme, seed=...)``, which initializes a whole torch
+module, is defined in ``convinit.torch`` (it needs PyTorch) and is also
+reachable as ``convinit.init.init_module``: importing ``convinit.init``
+never imports torch.
+
 Formulas, fans and gains are ``torch.nn.init``'s. Element ``i`` (C order) of
 a random fill depends only on (seed, stream, i, dtype, distribution), never
 on threads, chunking or the target's memory layout.
@@ -27,19 +32,9 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 
 from . import _core
-from ._args import as_int
+from ._args import as_int, dtype_arg, flat_range_arg, float_param, shape_arg
 from ._arrays import FLOAT_DTYPES, check_allocation, is_torch_tensor
-from .random import (
-    Draw,
-    Generator,
-    dtype_arg,
-    fill_into,
-    flat_range_arg,
-    float_param,
-    resolve_draw,
-    sample,
-    shape_arg,
-)
+from .random import Draw, Generator, fill_into, resolve_draw, sample
 
 __all__ = [
     "fans",
@@ -461,6 +456,20 @@ kaiming_normal, kaiming_normal_ = _define(_kaiming_normal, random=True)
 orthogonal, orthogonal_ = _define(_orthogonal, random=True)
 sparse, sparse_ = _define(_sparse, random=True)
 
-from .module_init import init_module  # noqa: E402  (it builds on the fills above)
 
-__all__.append("init_module")
+# `init_module` needs torch and builds on the fills above, so it lives in
+# `convinit.torch`; the name stays reachable here (PEP 562) without this
+# module importing torch or anything that imports it back.
+_TORCH_NAMES = ("init_module",)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TORCH_NAMES:
+        from .torch import module_init
+
+        return getattr(module_init, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_TORCH_NAMES])

@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import init
-from .random import Generator
+from .. import init
+from ..random import Generator
 
 # Weight schemes: convinit.init fills taking (tensor, **options, generator=).
 WEIGHT_SCHEMES = ("kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform", "orthogonal", "normal",

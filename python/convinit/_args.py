@@ -9,9 +9,16 @@ import operator
 from typing import Any, Sequence, Union
 
 import numpy as np
+import numpy.typing as npt
 
+# Types of the public signatures. Array arguments are anything NumPy can
+# read, CPU torch tensors included (they implement ``__array__``); results are
+# float32 or float64 NumPy arrays.
 IntOrTuple = Union[int, Sequence[int]]
 ShapeLike = Union[int, Sequence[int]]
+Padding = Union[int, Sequence[int], str]
+ArrayLike = npt.ArrayLike
+FloatArray = npt.NDArray[np.floating[Any]]
 
 _MAX_THREADS = 1024
 # Sizes, strides, paddings... reach the core as machine words: anything past
@@ -39,7 +46,7 @@ def bounded(values: tuple[int, ...], name: str) -> tuple[int, ...]:
     return values
 
 
-def per_axis(value: IntOrTuple, dims: int, name: str) -> tuple[int, ...]:
+def per_axis(value: Any, dims: int, name: str) -> tuple[int, ...]:
     """An int repeated ``dims`` times, or a sequence of exactly ``dims`` ints."""
     if isinstance(value, (str, bytes)):
         raise TypeError(f"{name}: expected an int or a tuple of {dims} ints, got {value!r}")
@@ -136,7 +143,7 @@ def int_sequence(value: Any, name: str) -> Sequence[Any]:
     return value
 
 
-def shape_arg(shape: ShapeLike, name: str = "shape") -> tuple[int, ...]:
+def shape_arg(shape: Any, name: str = "shape") -> tuple[int, ...]:
     """A tuple of non-negative ints (an int is a 1-D shape)."""
     if isinstance(shape, (str, bytes)):
         raise TypeError(f"{name}: expected an int or a sequence of ints, got {shape!r}")

@@ -5,7 +5,7 @@ import numpy as np
 
 import convinit
 from convinit.bench import conv_cases
-from convinit.suites import CONV2D_SUITE
+from convinit.suites import README_SUITE as CONV2D_SUITE
 from convinit.verify.reference import conv_f64
 
 from .common import THREADS, pin_threads
@@ -51,10 +51,11 @@ class Conv2dMemory:
     timeout = 300
 
     def setup(self, layer):
-        n, c, h, w, o, k, self.stride, self.pad = CONV2D_SUITE[layer]
+        spec = CONV2D_SUITE[layer]
+        self.stride, self.pad = spec.stride, spec.padding
         rng = np.random.default_rng(0)
-        self.x = rng.standard_normal((n, c, h, w), dtype=np.float32)
-        self.w = rng.standard_normal((o, c, k, k), dtype=np.float32)
+        self.x = rng.standard_normal(spec.input_shape, dtype=np.float32)
+        self.w = rng.standard_normal(spec.weight_shape, dtype=np.float32)
 
     def peakmem_forward(self, layer):
         convinit.conv2d(self.x, self.w, stride=self.stride, padding=self.pad, threads=THREADS)
@@ -68,10 +69,11 @@ class Conv2dAccuracy:
     timeout = 300
 
     def setup(self, layer, dtype):
-        n, c, h, w, o, k, self.stride, self.pad = CONV2D_SUITE[layer]
+        spec = CONV2D_SUITE[layer]
+        self.stride, self.pad = spec.stride, spec.padding
         rng = np.random.default_rng(1)
-        self.x = rng.standard_normal((min(n, 2), c, h, w))
-        self.w = rng.standard_normal((o, c, k, k)) / np.sqrt(c * k * k)
+        self.x = rng.standard_normal((min(spec.batch, 2), *spec.input_shape[1:]))
+        self.w = rng.standard_normal(spec.weight_shape) / np.sqrt(np.prod(spec.weight_shape[1:]))
 
     def track_max_relative_error(self, layer, dtype):
         ref = conv_f64(self.x, self.w, stride=self.stride, padding=self.pad)

@@ -9,7 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from convinit import _core, bench, suites
+from convinit import _core
+from convinit.tools import bench
+from convinit.tools import layers
 
 
 def test_probes_report_positive_rates():
@@ -76,48 +78,48 @@ def _macs(named_layers) -> float:
 
 def test_resnet18_layers_add_up_to_torchvisions_gflops():
     fc = 512 * 1000 / 1e9
-    assert _macs(suites.resnet18_convs()) + fc == pytest.approx(1.81, abs=0.005)
+    assert _macs(layers.resnet18_convs()) + fc == pytest.approx(1.81, abs=0.005)
 
 
 def test_mobilenet_v2_layers_add_up_to_torchvisions_gflops():
-    stem, fc = suites.conv(1, 3, (224, 224), 32, 3, 2, 1).flops() / 2 / 1e9, 1280 * 1000 / 1e9
-    assert _macs(suites.mobilenet_v2_convs()) + stem + fc == pytest.approx(0.30, abs=0.005)
+    stem, fc = layers.conv(1, 3, (224, 224), 32, 3, 2, 1).flops() / 2 / 1e9, 1280 * 1000 / 1e9
+    assert _macs(layers.mobilenet_v2_convs()) + stem + fc == pytest.approx(0.30, abs=0.005)
 
 
 def test_r3d_18_layers_add_up_to_torchvisions_gflops():
-    assert _macs(suites.r3d_18_convs()) + 512 * 400 / 1e9 == pytest.approx(40.70, abs=0.005)
+    assert _macs(layers.r3d_18_convs()) + 512 * 400 / 1e9 == pytest.approx(40.70, abs=0.005)
 
 
 def test_wav2vec2_encoder_gives_49_frames_per_second_of_audio():
-    *_, (_, last) = suites.wav2vec2_feature_convs(16000)
+    *_, (_, last) = layers.wav2vec2_feature_convs(16000)
     assert last.out_size == (49,) and last.out_channels == 512
 
 
 def test_resnext50_has_16_grouped_convs_of_32_groups():
-    layers = [layer for _, layer in suites.resnext50_grouped_convs()]
-    assert len(layers) == 3 + 4 + 6 + 3 and {layer.groups for layer in layers} == {32}
-    assert [layer.channels for layer in layers[::5]] == [128, 256, 512, 1024]
+    grouped = [layer for _, layer in layers.resnext50_grouped_convs()]
+    assert len(grouped) == 3 + 4 + 6 + 3 and {layer.groups for layer in grouped} == {32}
+    assert [layer.channels for layer in grouped[::5]] == [128, 256, 512, 1024]
 
 
 def test_suites_hold_every_distinct_layer_at_each_batch():
-    resnet, mobilenet = suites.SUITES["resnet18"], suites.SUITES["mobilenet_v2"]
-    assert len(resnet) == 2 * len(set(layer for _, layer in suites.resnet18_convs())) == 22
+    resnet, mobilenet = layers.SUITES["resnet18"], layers.SUITES["mobilenet_v2"]
+    assert len(resnet) == 2 * len(set(layer for _, layer in layers.resnet18_convs())) == 22
     assert {layer.batch for layer in resnet.values()} == {1, 16}
     assert {layer.batch for layer in mobilenet.values()} == {1, 8}
     depthwise = [layer for layer in mobilenet.values() if layer.groups > 1]
     assert all(layer.groups == layer.channels == layer.out_channels for layer in depthwise) and len(depthwise) == 20
     assert all(layer.kernel == (1, 1) for layer in mobilenet.values() if layer.groups == 1)
-    assert {layer.dims for layer in suites.SUITES["more"].values()} == {1, 2, 3}
-    assert list(suites.suite_layers("all")) == ["resnet18", "mobilenet_v2", "more"]
+    assert {layer.dims for layer in layers.SUITES["more"].values()} == {1, 2, 3}
+    assert list(layers.suite_layers("all")) == ["resnet18", "mobilenet_v2", "more"]
     with pytest.raises(ValueError, match="suite"):
-        suites.suite_layers("vgg")
+        layers.suite_layers("vgg")
 
 
 @pytest.mark.parametrize("name", ["readme", "resnet18", "mobilenet_v2", "more"])
 def test_layer_shapes_match_torch(name):
     import torch
 
-    for layer in suites.SUITES[name].values():
+    for layer in layers.SUITES[name].values():
         x = torch.empty(layer.input_shape, device="meta")
         w = torch.empty(layer.weight_shape, device="meta")
         y = getattr(torch.nn.functional, f"conv{layer.dims}d")(x, w, stride=layer.stride, padding=layer.padding,
@@ -126,8 +128,8 @@ def test_layer_shapes_match_torch(name):
         assert layer.flops() == 2 * y.numel() * w[0].numel()
 
 
-@pytest.mark.parametrize("layer", [suites.conv(2, 6, (17,), 4, 3, 2, 1, groups=2),
-                                   suites.conv(2, 4, (9, 8), 6, 3, 2, 1, groups=2)], ids=["conv1d", "conv2d"])
+@pytest.mark.parametrize("layer", [layers.conv(2, 6, (17,), 4, 3, 2, 1, groups=2),
+                                   layers.conv(2, 4, (9, 8), 6, 3, 2, 1, groups=2)], ids=["conv1d", "conv2d"])
 def test_convinit_backward_equals_torch_autograd(layer):
     import torch
 
@@ -177,3 +179,21 @@ def test_cli_rejects_suite_for_fills():
     out = subprocess.run([sys.executable, "-m", "convinit.cli", "bench", "init", "--suite", "resnet18"],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "--suite" in out.stderr
+
+
+def test_asv_reads_the_same_layers():
+    from pathlib import Path
+
+    copy = Path(__file__).parents[1] / "asv_bench" / "benchmarks" / "layers.json"
+    assert copy.read_text() == layers.as_json(), "run: python -m convinit.tools.layers > asv_bench/benchmarks/layers.json"
+
+
+def test_asv_benchmarks_import_only_the_public_api():
+    import ast
+    from pathlib import Path
+
+    for path in (Path(__file__).parents[1] / "asv_bench" / "benchmarks").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                       else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not [m for m in modules if m.startswith("convinit.")], f"{path.name} imports {modules}"

@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:
-    from .suites import SUITE_NAMES
+    from .tools.layers import SUITE_NAMES
 
     bench = sub.add_parser(
         "bench", help="time convinit side by side with torch and numpy",
@@ -147,7 +147,7 @@ def run_command(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from .demo import run_demo
+        from .tools.demo import run_demo
 
         return run_demo(seed=args.seed)
     if args.command == "bench":
@@ -161,10 +161,10 @@ def run_command(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def run_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from . import bench
+    from .tools import bench
 
     if args.what == "threads":
-        from . import bench_threads
+        from .tools import bench_threads
 
         print(bench_threads.render(bench_threads.speedup(repeats=args.repeats)))
         return 0
@@ -200,7 +200,7 @@ def run_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 
 def list_layers(suite: str) -> str:
-    from .suites import suite_layers
+    from .tools.layers import suite_layers
 
     lines = []
     for part, layers in suite_layers(suite).items():

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import convinit
-from convinit.suites import README_SUITE
+from convinit.tools.layers import README_SUITE
 
 torch.set_num_threads(2)
 

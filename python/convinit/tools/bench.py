@@ -10,7 +10,7 @@ calls as fit in 50 ms (at least one). "cores busy" is the CPU time per wall
 time of the timed calls: below the thread count, the machine was shared
 and the sample is low. Compare ratios measured in the same run.
 
-``--suite NAME`` picks the layers (``convinit.suites``): readme, resnet18,
+``--suite NAME`` picks the layers (``convinit.tools.layers``): readme, resnet18,
 mobilenet_v2, more, or all (= resnet18 + mobilenet_v2 + more).
 """
 
@@ -28,7 +28,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from .suites import SUITE_NAMES, ConvLayer, suite_layers
+from .layers import SUITE_NAMES, ConvLayer, suite_layers
 
 BACKENDS = ("convinit", "torch", "numpy", "scipy")
 
@@ -128,7 +128,7 @@ def algorithm_kwargs(fn: Callable, algorithm: str) -> dict:
 
 def check_algorithm(algorithm: str) -> None:
     """ValueError unless this build's conv2d takes ``algorithm`` (every build takes "auto")."""
-    from .conv import conv2d
+    from ..conv import conv2d
 
     algorithm_kwargs(conv2d, algorithm)
 
@@ -158,7 +158,7 @@ def _geometry(layer: ConvLayer) -> dict:
 
 def convinit_forward(layer: ConvLayer, threads: int, algorithm: str = "auto") -> Callable:
     """``f(x, w)``: convinit's conv{1,2,3}d for this layer."""
-    from . import conv
+    from .. import conv
 
     fn = getattr(conv, f"conv{layer.dims}d")
     kwargs = {**_geometry(layer), "threads": threads, **algorithm_kwargs(fn, algorithm)}
@@ -238,8 +238,8 @@ def init_cases(size: int, vs: Sequence[str]) -> dict:
     """{fill: {backend: callable}} filling preallocated float32 buffers in place."""
     import torch
 
-    from . import init
-    from .random import Generator
+    from .. import init
+    from ..random import Generator
 
     ours, theirs, np_out = np.empty(size, np.float32), torch.empty(size), np.empty(size, np.float32)
     gen, rng = Generator(0), np.random.default_rng(0)
@@ -270,7 +270,7 @@ def _scipy_fills(size: int, rng: np.random.Generator) -> dict:
 
 
 def probes(threads: int) -> dict:
-    from . import _core
+    from .. import _core
 
     return {"fma_gflops_f32": _core.fma_gflops(threads, 10_000_000),
             "write_gbps": _core.write_gbps(threads, 1 << 28, 4)}
@@ -320,7 +320,7 @@ def run(suites: Sequence[str] = ("conv", "init"), vs: Sequence[str] = ("torch", 
     os.environ.setdefault("RAYON_NUM_THREADS", str(threads))  # fills use rayon's global pool
     import torch
 
-    from . import __version__
+    from .. import __version__
 
     if suite not in SUITE_NAMES:
         raise ValueError(f"suite: expected one of {', '.join(SUITE_NAMES)}, got {suite!r}")

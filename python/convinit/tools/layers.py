@@ -214,3 +214,21 @@ def suite_layers(name: str) -> dict[str, dict[str, ConvLayer]]:
     if name not in SUITES:
         raise ValueError(f"suite: expected one of {', '.join(SUITE_NAMES)}, got {name!r}")
     return {name: SUITES[name]}
+
+
+def as_json() -> str:
+    """Every suite as JSON, one layer a line: {suite: {layer name: {field:
+    value}}}. asv's benchmarks read this copy (asv_bench/benchmarks/layers.json):
+    they may import only convinit's public API."""
+    import json
+
+    def block(items: dict, indent: str, inner) -> str:
+        lines = [f'{indent} {json.dumps(key)}: {inner(value)}' for key, value in items.items()]
+        return "{\n" + ",\n".join(lines) + f"\n{indent}}}"
+
+    layer_line = lambda layer: json.dumps(layer._asdict())
+    return block(SUITES, "", lambda layers: block(layers, " ", layer_line)) + "\n"
+
+
+if __name__ == "__main__":  # python -m convinit.tools.layers > asv_bench/benchmarks/layers.json
+    print(as_json(), end="")

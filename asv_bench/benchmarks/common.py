@@ -24,10 +24,10 @@ import numpy as np
 THREADS = 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
-def pin_threads() -> None:
+def pin_threads(threads: int = THREADS) -> None:
     import torch
 
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(threads)
 
 
 class Layer(NamedTuple):
@@ -78,8 +78,9 @@ def geometry(layer: Layer) -> dict:
     return {"stride": layer.stride, "padding": layer.padding, "groups": layer.groups}
 
 
-def forward_call(layer: Layer, backend: str, dtype: str = "float32"):
-    """A no-argument callable: one forward pass of the layer."""
+def forward_call(layer: Layer, backend: str, dtype: str = "float32", threads: int = THREADS):
+    """A no-argument callable: one forward pass of the layer (torch's threads
+    are set by pin_threads)."""
     import torch
 
     import convinit
@@ -88,7 +89,7 @@ def forward_call(layer: Layer, backend: str, dtype: str = "float32"):
     kwargs = geometry(layer)
     if backend == "convinit":
         conv = getattr(convinit, f"conv{layer.dims}d")
-        return lambda: conv(x, w, threads=THREADS, **kwargs)
+        return lambda: conv(x, w, threads=threads, **kwargs)
     conv = getattr(torch.nn.functional, f"conv{layer.dims}d")
     tx, tw = torch.from_numpy(x), torch.from_numpy(w)
 
@@ -99,7 +100,7 @@ def forward_call(layer: Layer, backend: str, dtype: str = "float32"):
     return torch_forward
 
 
-def gradient_call(layer: Layer, backend: str, gradient: str):
+def gradient_call(layer: Layer, backend: str, gradient: str, threads: int = THREADS):
     """A no-argument callable computing only grad_input or only grad_weight
     of a 2-D layer (torch: aten.convolution_backward with one output)."""
     import torch
@@ -112,7 +113,7 @@ def gradient_call(layer: Layer, backend: str, gradient: str):
     dy = np.ones((layer.batch, layer.out_channels, *out_size(layer)), np.float32)
     mask = (gradient == "input", gradient == "weight", False)
     if backend == "convinit":
-        return lambda: convinit.conv2d_backward(x, w, dy, output_mask=mask, threads=THREADS, **geometry(layer))
+        return lambda: convinit.conv2d_backward(x, w, dy, output_mask=mask, threads=threads, **geometry(layer))
     tx, tw, tdy = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(dy)
     args = (list(layer.stride), list(layer.padding), [1] * layer.dims, False, [0] * layer.dims, layer.groups)
     return lambda: torch.ops.aten.convolution_backward(tdy, tx, tw, None, *args, list(mask))
@@ -124,24 +125,27 @@ def out_size(layer: Layer) -> tuple:
 
 # Block timing: 0.3 s idle, 0.1 s of untimed calls, then the median of
 # SAMPLES samples of at least 20 ms each.
-PAUSE, WARMUP, SAMPLE, SAMPLES = 0.3, 0.1, 0.02, 15
+PAUSE, WARMUP, SAMPLE, SAMPLES = 0.3, 0.1, 0.02, 11
 
 
-def _calls_for(fn, seconds: float) -> float:
-    """Seconds per call of fn, calling it for at least `seconds`."""
-    start, calls = time.perf_counter(), 0
+def _calls_for(fn, seconds: float, clock) -> float:
+    """Seconds per call of fn on `clock`, calling it for at least `seconds` of that clock."""
+    start, calls = clock(), 0
     while True:
         fn()
         calls += 1
-        elapsed = time.perf_counter() - start
+        elapsed = clock() - start
         if elapsed >= seconds:
             return elapsed / calls
 
 
-def block_seconds(fn) -> float:
+def block_seconds(fn, clock=time.perf_counter) -> float:
+    """Median seconds per call of one library's block. With clock=time.process_time
+    (CPU time; single-threaded calls only) the figure barely moves when other
+    processes share the cores."""
     time.sleep(PAUSE)
-    _calls_for(fn, WARMUP)
-    return statistics.median(_calls_for(fn, SAMPLE) for _ in range(SAMPLES))
+    _calls_for(fn, WARMUP, clock)
+    return statistics.median(_calls_for(fn, SAMPLE, clock) for _ in range(SAMPLES))
 
 
 def fma_gflops() -> float:

@@ -26,12 +26,14 @@ BACKENDS = ["convinit", "torch"]
 
 
 class _Timed:
-    """asv's sampling for time_ benchmarks on a noisy 2-core machine: four
-    rounds in separate processes, 5 to 20 samples of ~20 ms each, a 0.3 s
-    warm-up so the other library's spinning threads are gone."""
+    """asv's sampling for time_ benchmarks on a noisy 2-core machine: two
+    rounds in separate processes (interleaved across commits by `asv
+    continuous --interleave-rounds`), 5 to 10 samples of ~20 ms each per
+    round, after a 0.3 s warm-up so the other library's spinning threads
+    are gone."""
 
-    rounds = 4
-    repeat = (5, 20, 10.0)
+    rounds = 2
+    repeat = (5, 10, 5.0)
     sample_time = 0.02
     warmup_time = 0.3
     timeout = 600

@@ -208,7 +208,7 @@ _CONV_DOC = """{d}-D convolution (cross-correlation), as ``torch.nn.functional.c
     thread count, and each image's result is the same whatever batch it is
     computed in. ``algorithm`` forces a kernel: ``"im2col"`` (any shape, the
     reference), ``"implicit_gemm"`` (one GEMM per kernel tap on padded input
-    rows, no im2col matrix: 1-D/2-D, stride 1), ``"winograd"`` (F(2x2, 3x3):
+    rows, no im2col matrix: stride 1), ``"winograd"`` (F(2x2, 3x3):
     groups=1, 3x3, stride 1, no dilation); ``"auto"`` picks by shape alone
     (see ``conv_algorithm``).
 """

@@ -12,9 +12,15 @@
 //! `kh * kw` copies of the input (Chellapilla et al.'s matrix is never
 //! formed), at the price of `Wp - OW` wasted columns per row.
 //!
-//! Tasks are (image, band of output rows); band height depends on the
-//! per-image shape only and the channel sum is cut into chunks fixed by
-//! the channel count, so results are thread- and batch-invariant.
+//! In 3-D the slab of one output depth slice holds the `(kd - 1) * dilation + 1`
+//! input slices it reads, each a band of padded rows, so a tap's shift is
+//! `td * dilation * slice + th * dilation * Wp + tw * dilation`, still one
+//! offset into the slab.
+//!
+//! Tasks are (image, group, output depth slice, band of output rows); band
+//! height depends on the per-image shape only and the channel sum is cut
+//! into chunks fixed by the channel count, so results are thread- and
+//! batch-invariant.
 
 use super::forward::k_chunk;
 use super::geometry::{check_len, ConvShape, Window};
@@ -25,11 +31,10 @@ use crate::parallel::{for_each_task, SharedMut};
 /// Per-task workspace (slab + output staging) the bands are sized to.
 const WORKSPACE_BYTES: usize = 1 << 20;
 
-/// Whether the shifted-GEMM method computes `shape`: a 1-D or 2-D
-/// convolution with stride 1 (any kernel, dilation, padding, padding mode).
+/// Whether the shifted-GEMM method computes `shape`: stride 1 on every
+/// axis (any kernel, dilation, padding, padding mode; 1-D to 3-D).
 pub(crate) fn applies(shape: &ConvShape) -> bool {
-    let [depth, rows, cols] = shape.axes();
-    *depth == Window::UNIT && rows.stride == 1 && cols.stride == 1
+    shape.axes().iter().all(|a| a.stride == 1)
 }
 
 /// How one image's output rows are cut into bands.
@@ -41,21 +46,24 @@ struct Bands {
     padded_w: usize,
     /// Input rows a band of `rows` output rows reads: rows + (kh - 1) * dilation.
     halo: usize,
+    /// Input depth slices one output slice reads: (kd - 1) * dilation + 1.
+    depth_span: usize,
     rows_per_band: usize,
     bands: usize,
 }
 
 impl Bands {
     fn new<T>(shape: &ConvShape) -> Self {
-        let [_, rows, cols] = *shape.axes();
+        let [depth, rows, cols] = *shape.axes();
         let [_, out_h, out_w] = shape.output_dims();
         let padded_w = cols.input + cols.pad_before + cols.pad_after;
         let halo = (rows.kernel - 1) * rows.dilation;
+        let depth_span = (depth.kernel - 1) * depth.dilation + 1;
         let group_c = shape.in_channels() / shape.groups();
         let group_o = shape.out_channels() / shape.groups();
-        let per_row = (group_c + group_o) * padded_w * std::mem::size_of::<T>();
+        let per_row = (group_c * depth_span + group_o) * padded_w * std::mem::size_of::<T>();
         let rows_per_band = (WORKSPACE_BYTES / per_row.max(1)).clamp(1, out_h.max(1));
-        Bands { out_h, out_w, padded_w, halo, rows_per_band, bands: out_h.div_ceil(rows_per_band) }
+        Bands { out_h, out_w, padded_w, halo, depth_span, rows_per_band, bands: out_h.div_ceil(rows_per_band) }
     }
 
     /// Output rows `first..first + count` of band `b`.
@@ -64,9 +72,14 @@ impl Bands {
         (first, self.rows_per_band.min(self.out_h - first))
     }
 
+    /// Elements of one input slice of a slab for `rows` output rows.
+    fn slice_len(&self, rows: usize) -> usize {
+        (rows + self.halo) * self.padded_w
+    }
+
     /// Elements of a slab for `rows` output rows of `channels` channels.
     fn slab_len(&self, channels: usize, rows: usize) -> usize {
-        channels * (rows + self.halo) * self.padded_w
+        channels * self.depth_span * self.slice_len(rows)
     }
 }
 
@@ -93,12 +106,25 @@ pub(crate) fn forward<T: Real>(
     let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
     let workspace = bands.slab_len(cg, bands.rows_per_band) + og * bands.rows_per_band * bands.padded_w;
     let task = Band { shape, input, weight, bias, bands, out: SharedMut(output.as_mut_ptr()) };
-    let per_image = shape.groups() * bands.bands;
+    let out_d = shape.output_dims()[0];
+    let per_image = shape.groups() * out_d * bands.bands;
     for_each_task(threads, shape.batch() * per_image, |t| {
         let (image, rest) = (t / per_image, t % per_image);
-        T::with_scratch(workspace, |scratch| task.run(image, rest / bands.bands, rest % bands.bands, scratch));
+        let (group, rest) = (rest / (out_d * bands.bands), rest % (out_d * bands.bands));
+        let place = Place { image, group, depth: rest / bands.bands, band: rest % bands.bands };
+        T::with_scratch(workspace, |scratch| task.run(place, scratch));
     });
     Ok(())
+}
+
+/// Which band a task computes.
+#[derive(Clone, Copy)]
+struct Place {
+    image: usize,
+    group: usize,
+    /// Output depth slice (0 in 1-D and 2-D).
+    depth: usize,
+    band: usize,
 }
 
 /// What every band task reads, and the output it writes into.
@@ -112,18 +138,28 @@ struct Band<'a, T> {
 }
 
 impl<T: Real> Band<'_, T> {
-    fn run(&self, image: usize, group: usize, band: usize, scratch: &mut [T]) {
+    fn run(&self, at: Place, scratch: &mut [T]) {
         let s = self.shape;
-        let [_, rows, cols] = *s.axes();
+        let [depth, rows, cols] = *s.axes();
         let (cg, og, taps) = (s.in_channels() / s.groups(), s.out_channels() / s.groups(), s.kernel_taps());
-        let (first, count) = self.bands.rows(band);
+        let (first, count) = self.bands.rows(at.band);
         let wp = self.bands.padded_w;
-        let plane = (count + self.bands.halo) * wp;
+        let slice = self.bands.slice_len(count);
+        let plane = self.bands.depth_span * slice;
         let (slab, staging) = scratch.split_at_mut(self.bands.slab_len(cg, count));
+        let in_plane = rows.input * cols.input;
         for c in 0..cg {
-            let source = &self.input[(image * s.in_channels() + group * cg + c) * s.input_pixels()..][..s.input_pixels()];
-            for r in 0..count + self.bands.halo {
-                self.padded_row(source, first + r, &mut slab[c * plane + r * wp..][..wp]);
+            let volume = &self.input[(at.image * s.in_channels() + at.group * cg + c) * s.input_pixels()..][..s.input_pixels()];
+            for dz in 0..self.bands.depth_span {
+                let slab_slice = &mut slab[c * plane + dz * slice..][..slice];
+                let z = s.padding_mode().source((at.depth + dz) as isize - depth.pad_before as isize, depth.input);
+                let Some(z) = z else {
+                    slab_slice.fill(T::ZERO);
+                    continue;
+                };
+                for (r, line) in slab_slice.chunks_exact_mut(wp).enumerate() {
+                    self.padded_row(&volume[z * in_plane..][..in_plane], first + r, line);
+                }
             }
         }
         // Output on the slab grid: position r * wp + x for output (first + r, x);
@@ -131,49 +167,52 @@ impl<T: Real> Band<'_, T> {
         let columns = (count - 1) * wp + self.bands.out_w;
         let chunk = k_chunk(cg);
         let mut accumulate = false;
-        for th in 0..rows.kernel {
-            for tw in 0..cols.kernel {
-                let tap = th * cols.kernel + tw;
-                let shift = th * rows.dilation * wp + tw * cols.dilation;
-                for c0 in (0..cg).step_by(chunk) {
-                    let cc = chunk.min(cg - c0);
-                    // The tap's weights straight from (O, C/groups, kh, kw): gemm
-                    // packs its left side anyway, so the stride costs nothing.
-                    let a = MatRef {
-                        data: &self.weight[(group * og * cg + c0) * taps + tap..],
-                        rows: og,
-                        cols: cc,
-                        rs: cg * taps,
-                        cs: taps,
-                    };
-                    let b = MatRef::row_major(&slab[c0 * plane + shift..], cc, columns, plane);
-                    let dst = MatPtr { ptr: staging.as_mut_ptr(), rows: og, cols: columns, ld: columns };
-                    // SAFETY: `dst` is `staging`, this worker's private scratch
-                    // of og * rows_per_band * wp >= og * columns elements
-                    // (ld = columns); nothing else reads or writes it meanwhile.
-                    unsafe { matmul(dst, a, b, accumulate) };
-                    accumulate = true;
+        for td in 0..depth.kernel {
+            for th in 0..rows.kernel {
+                for tw in 0..cols.kernel {
+                    let tap = (td * rows.kernel + th) * cols.kernel + tw;
+                    let shift = td * depth.dilation * slice + th * rows.dilation * wp + tw * cols.dilation;
+                    for c0 in (0..cg).step_by(chunk) {
+                        let cc = chunk.min(cg - c0);
+                        // The tap's weights straight from (O, C/groups, *kernel):
+                        // gemm packs its left side anyway, so the stride costs nothing.
+                        let a = MatRef {
+                            data: &self.weight[(at.group * og * cg + c0) * taps + tap..],
+                            rows: og,
+                            cols: cc,
+                            rs: cg * taps,
+                            cs: taps,
+                        };
+                        let b = MatRef::row_major(&slab[c0 * plane + shift..], cc, columns, plane);
+                        let dst = MatPtr { ptr: staging.as_mut_ptr(), rows: og, cols: columns, ld: columns };
+                        // SAFETY: `dst` is `staging`, this worker's private scratch
+                        // of og * rows_per_band * wp >= og * columns elements
+                        // (ld = columns); nothing else reads or writes it meanwhile.
+                        unsafe { matmul(dst, a, b, accumulate) };
+                        accumulate = true;
+                    }
                 }
             }
         }
-        self.write_rows(staging, columns, image, group, first, count);
+        self.write_rows(staging, columns, at, first, count);
     }
 
     /// Copies the valid columns of the staged band (plus the bias) into the output.
-    fn write_rows(&self, staging: &[T], columns: usize, image: usize, group: usize, first: usize, count: usize) {
+    fn write_rows(&self, staging: &[T], columns: usize, at: Place, first: usize, count: usize) {
         let s = self.shape;
         let og = s.out_channels() / s.groups();
-        let (out_w, wp, pixels) = (self.bands.out_w, self.bands.padded_w, s.output_pixels());
+        let (out_h, out_w, wp, pixels) = (self.bands.out_h, self.bands.out_w, self.bands.padded_w, s.output_pixels());
         for o in 0..og {
-            let channel = group * og + o;
+            let channel = at.group * og + o;
             let b = self.bias.map_or(T::ZERO, |b| b[channel]);
-            let offset = (image * s.out_channels() + channel) * pixels + first * out_w;
-            // SAFETY: output rows first .. first + count of plane (image,
-            // channel): count * out_w elements starting at `offset`, inside the
-            // output (image < N, channel < O, first + count <= out_h), aligned
-            // (from a `&mut [T]`). Tasks are distinct (image, group, band)
-            // triples, and bands own disjoint rows, so no other task touches
-            // them; `output` itself is not used while the tasks run.
+            let offset = (at.image * s.out_channels() + channel) * pixels + (at.depth * out_h + first) * out_w;
+            // SAFETY: output rows first .. first + count of depth slice
+            // at.depth of plane (image, channel): count * out_w elements from
+            // `offset`, inside the output (image < N, channel < O, depth < OD,
+            // first + count <= out_h), aligned (from a `&mut [T]`). Tasks are
+            // distinct (image, group, depth, band) and bands own disjoint
+            // rows, so no other task touches them; `output` itself is not
+            // used while the tasks run.
             let rows = unsafe { std::slice::from_raw_parts_mut(self.out.get().add(offset), count * out_w) };
             for (r, row) in rows.chunks_exact_mut(out_w).enumerate() {
                 let staged = &staging[o * columns + r * wp..][..out_w];
@@ -223,6 +262,8 @@ mod tests {
             (3, 600, 4, 1, vec![w(5, 3, 1, (1, 1)), w(6, 3, 1, (1, 1))]),
             (2, 3, 2, 1, vec![w(30, 5, 2, (4, 4))]),
             (1, 2, 2, 1, vec![w(40, 7, 1, (3, 3)), w(3, 1, 1, (0, 0))]),
+            (2, 3, 4, 1, vec![w(5, 3, 1, (1, 1)), w(6, 3, 1, (1, 1)), w(7, 3, 1, (1, 1))]),
+            (1, 4, 2, 2, vec![w(6, 2, 2, (1, 0)), w(4, 1, 1, (0, 0)), w(5, 3, 1, (2, 2))]),
         ];
         for mode in modes {
             for (n, c, o, g, axes) in &cases {

@@ -17,7 +17,7 @@ pub enum Algorithm {
     /// im2col into a per-thread tile + GEMM: any shape.
     Im2col,
     /// A GEMM per kernel tap on a padded copy of a band of input rows, no
-    /// im2col matrix: 1-D and 2-D kernels with stride 1.
+    /// im2col matrix: stride 1 on every axis (1-D to 3-D).
     ImplicitGemm,
     /// Winograd F(2x2, 3x3): one group, 2-D 3x3 kernels, stride 1, no dilation.
     Winograd,
@@ -65,7 +65,7 @@ impl Algorithm {
 
     fn requirement(self) -> &'static str {
         match self {
-            Algorithm::ImplicitGemm => "needs a 1-D or 2-D convolution with stride 1",
+            Algorithm::ImplicitGemm => "needs stride 1 on every axis",
             Algorithm::Winograd => "needs groups=1 and a 2-D 3x3 kernel with stride 1 and dilation 1",
             _ => "computes every shape",
         }
@@ -75,16 +75,18 @@ impl Algorithm {
 /// The rule `Auto` follows, from single-thread CPU-time measurements on the
 /// layers of `convinit bench --suite` (Intel Xeon, Emerald Rapids):
 /// - implicit GEMM beats im2col by 10-15% on stride-1 layers with wide rows
-///   (ResNet's 56x56 layers) and loses on narrow ones, where the padding
-///   columns it computes and discards are a larger share (2 of 9 at 7x7);
-///   1x1 kernels already read their input in place in the im2col path;
+///   (ResNet's 56x56 layers, 6% on R3D-18's 16x56x56) and loses on narrow
+///   ones, where the padding columns it computes and discards are a larger
+///   share (2 of 9 at 7x7), and on deep 3-D layers (27 short GEMMs; 30%
+///   slower at 128 channels, 8x28x28); 1x1 kernels already read their input
+///   in place in the im2col path;
 /// - Winograd is opt-in: at best 10% faster than im2col (64 channels at
 ///   56x56) and up to 5x slower on deep layers with few tiles per image,
 ///   where its transformed weights (16 x O x C) are re-read per band.
 fn auto(shape: &ConvShape) -> Algorithm {
     let [_, _, out_w] = shape.output_dims();
     let channels_per_group = shape.in_channels() / shape.groups();
-    if implicit::applies(shape) && !shape.is_pointwise() && channels_per_group >= 16 && out_w >= 28 {
+    if implicit::applies(shape) && !shape.is_pointwise() && channels_per_group >= 16 && out_w >= 48 {
         Algorithm::ImplicitGemm
     } else {
         Algorithm::Im2col

@@ -23,7 +23,7 @@
 //! batch-invariant.
 
 use super::forward::k_chunk;
-use super::geometry::{check_len, ConvShape, Window};
+use super::geometry::{check_len, ConvShape};
 use super::matmul::{matmul, MatPtr, MatRef, Real};
 use crate::error::KernelResult;
 use crate::parallel::{for_each_task, SharedMut};
@@ -243,7 +243,7 @@ impl<T: Real> Band<'_, T> {
 mod tests {
     use super::*;
     use crate::conv::forward::conv_forward_im2col;
-    use crate::conv::PaddingMode;
+    use crate::conv::{PaddingMode, Window};
 
     fn values(len: usize, salt: usize) -> Vec<f64> {
         (0..len).map(|i| (((i * 2654435761 + salt) % 1000) as f64 - 500.0) / 250.0).collect()

@@ -40,6 +40,9 @@ const MAX_SCRATCH: usize = 1 << 24;
 /// Elements read past a run's end by the widest vector chunk; every buffer
 /// the kernels read has this much zeroed slack.
 const SLACK: usize = 128;
+/// Sub-volumes start this many elements apart (a multiple of every vector
+/// chunk), so runs over a whole sub-volume need no partial chunk.
+const VOLUME_ALIGN: usize = 16;
 /// Weight-gradient dot products run over a multiple of this many elements
 /// (zeros past the end), in `dot_lanes` independent lanes.
 const DOT_MULTIPLE: usize = 64;
@@ -61,13 +64,14 @@ pub(crate) fn applies(shape: &ConvShape) -> bool {
 /// The largest scratch any of the three kernels needs, if it is countable.
 fn scratch_elements(shape: &ConvShape) -> Option<usize> {
     let mut volume = 1usize;
-    let mut padded = 1usize;
+    let mut phases = 1usize;
     for a in &shape.axes {
         let p = a.input.checked_add(a.pad_before)?.checked_add(a.pad_after)?;
         volume = volume.checked_mul(p.div_ceil(a.stride))?;
-        padded = padded.checked_mul(p.div_ceil(a.stride).checked_mul(a.stride)?)?;
+        phases = phases.checked_mul(a.stride)?;
     }
-    let channel = padded.checked_add(SLACK)?;
+    let volume = volume.checked_next_multiple_of(VOLUME_ALIGN)?;
+    let channel = volume.checked_mul(phases)?.checked_add(SLACK)?;
     // Input gradient: its margin is below one sub-volume.
     let extra = volume.checked_mul(2)?.checked_add(SLACK)?;
     channel.checked_mul(shape.in_channels / shape.groups)?.checked_add(extra)
@@ -186,22 +190,21 @@ impl PhaseMap {
         PhaseMap { source, interior: lo..hi, first: (lo * s + phase).saturating_sub(pb).min(n) }
     }
 
-    /// Fills `dst` (one row of a sub-volume) from input row `row`.
-    fn gather<T: Real>(&self, row: &[T], stride: usize, dst: &mut [T]) {
-        let border = |q: usize| self.source[q].map_or(T::ZERO, |i| row[i]);
-        for (q, d) in dst[..self.interior.start].iter_mut().enumerate() {
-            *d = border(q);
-        }
-        let inner = &mut dst[self.interior.clone()];
+    /// Fills `dst[..len]` (one row of a sub-volume) from the input row at
+    /// the start of `row` (`width` elements; the rest of the plane follows).
+    /// May write anything past `len` in `dst`: rows are filled in order.
+    fn gather<T: Real>(&self, row: &[T], width: usize, stride: usize, dst: &mut [T], len: usize) {
+        let inner = self.interior.clone();
         if stride == 1 {
-            inner.copy_from_slice(&row[self.first..][..inner.len()]);
+            copy_blocks(&mut dst[inner.start..], &row[self.first..], inner.len());
         } else if !inner.is_empty() {
-            for (d, &x) in inner.iter_mut().zip(row[self.first..].iter().step_by(stride)) {
+            for (d, &x) in dst[inner].iter_mut().zip(row[self.first..width].iter().step_by(stride)) {
                 *d = x;
             }
         }
-        for (q, d) in dst.iter_mut().enumerate().skip(self.interior.end) {
-            *d = border(q);
+        let border = |q: usize| self.source[q].map_or(T::ZERO, |i| row[i]);
+        for q in (0..self.interior.start).chain(self.interior.end..len) {
+            dst[q] = border(q);
         }
     }
 }
@@ -248,7 +251,7 @@ impl Plan {
         let padded = axes.map(|a| a.input + a.pad_before + a.pad_after);
         let q = [0, 1, 2].map(|i| padded[i].div_ceil(stride[i]));
         let out = shape.output_dims();
-        let volume = q.iter().product::<usize>();
+        let volume = q.iter().product::<usize>().next_multiple_of(VOLUME_ALIGN);
         let phases = stride.iter().product::<usize>();
         let kernel = axes.map(|a| a.kernel);
         let taps = shape.kernel_taps();
@@ -309,40 +312,53 @@ impl Plan {
         phase * self.volume + ((r0 / s[0]) * q[1] + r1 / s[1]) * q[2]
     }
 
-    /// Copies input `plane` into `dst` (one channel buffer) in polyphase order.
-    fn fill<T: Real>(&self, plane: &[T], dst: &mut [T]) {
+    /// Copies input `plane` into `dst` (one channel buffer) in polyphase
+    /// order. With `zero_rest` the gaps after the sub-volumes and the slack
+    /// are zeroed too; otherwise they hold anything, which only lanes that
+    /// are thrown away read.
+    fn fill<T: Real>(&self, plane: &[T], dst: &mut [T], zero_rest: bool) {
         let (s, q, width) = (self.stride, self.q, self.input[2]);
+        let real = q.iter().product::<usize>();
         for p0 in 0..s[0] {
             for p1 in 0..s[1] {
                 for (p2, columns) in self.maps[2].iter().enumerate() {
                     let base = ((p0 * s[1] + p1) * s[2] + p2) * self.volume;
                     for q0 in 0..q[0] {
                         for q1 in 0..q[1] {
-                            let row = &mut dst[base + (q0 * q[1] + q1) * q[2]..][..q[2]];
+                            let start = base + (q0 * q[1] + q1) * q[2];
                             match (self.maps[0][p0].source[q0], self.maps[1][p1].source[q1]) {
                                 (Some(r0), Some(r1)) => {
-                                    columns.gather(&plane[(r0 * self.input[1] + r1) * width..][..width], s[2], row)
+                                    let row = &plane[(r0 * self.input[1] + r1) * width..];
+                                    columns.gather(row, width, s[2], &mut dst[start..], q[2])
                                 }
-                                _ => row.fill(T::ZERO),
+                                _ => dst[start..][..q[2]].fill(T::ZERO),
                             }
                         }
+                    }
+                    if zero_rest {
+                        dst[base + real..base + self.volume].fill(T::ZERO);
                     }
                 }
             }
         }
-        let phases = s.iter().product::<usize>();
-        dst[phases * self.volume..self.channel].fill(T::ZERO);
+        if zero_rest {
+            let phases = s.iter().product::<usize>();
+            dst[phases * self.volume..self.channel].fill(T::ZERO);
+        }
     }
 
     /// Writes output plane (o, o, o) of `dst` from the flat results, plus `bias`.
     fn scatter<T: Real>(&self, flat: &[T], dst: &mut [T], bias: Option<T>) {
         let (q, out) = (self.q, self.out);
-        for (r, row) in dst.chunks_exact_mut(out[2]).enumerate() {
+        for r in 0..out[0] * out[1] {
             let (o0, o1) = (r / out[1], r % out[1]);
-            let src = &flat[(o0 * q[1] + o1) * q[2]..][..out[2]];
+            let src = &flat[(o0 * q[1] + o1) * q[2]..];
+            let row = &mut dst[r * out[2]..];
             match bias {
-                Some(b) => row.iter_mut().zip(src).for_each(|(d, &v)| *d = v + b),
-                None => row.copy_from_slice(src),
+                Some(b) => row[..out[2]].iter_mut().zip(src).for_each(|(d, &v)| *d = v + b),
+                // Rows in order: what a block copy writes past this row's
+                // end, the next row overwrites.
+                None => copy_blocks(row, src, out[2]),
             }
         }
     }
@@ -378,7 +394,7 @@ impl Plan {
         for (gi, out_g) in out.chunks_mut(self.og * self.out_pixels).enumerate() {
             let g = g0 + gi;
             for (c, buffer) in planes.chunks_exact_mut(self.channel).enumerate() {
-                self.fill(self.input_plane(input, n, g * self.cg + c), buffer);
+                self.fill(self.input_plane(input, n, g * self.cg + c), buffer, false);
             }
             for (o, dst) in out_g.chunks_exact_mut(self.out_pixels).enumerate() {
                 let oc = g * self.og + o;
@@ -387,7 +403,7 @@ impl Plan {
                 for c in 0..self.cg {
                     taps.extend((0..self.taps).map(|t| (c * self.channel + self.tap_offset(t), w[c * self.taps + t])));
                 }
-                correlate(planes, &taps, &mut flat[..self.flat_len], false);
+                correlate(planes, &taps, &mut flat[..self.flat_len.next_multiple_of(VOLUME_ALIGN)], false);
                 self.scatter(flat, dst, bias.map(|b| b[oc]));
             }
         }
@@ -456,7 +472,7 @@ impl Plan {
             let g = g0 + gi;
             for n in 0..self.batch {
                 for (c, buffer) in planes.chunks_exact_mut(self.channel).enumerate() {
-                    self.fill(self.input_plane(input, n, g * self.cg + c), buffer);
+                    self.fill(self.input_plane(input, n, g * self.cg + c), buffer, true);
                 }
                 for (o, dw_o) in dw_g.chunks_exact_mut(self.cg * self.taps).enumerate() {
                     self.flatten(self.output_plane(grad_output, n, g * self.og + o), 0, dy);
@@ -494,8 +510,8 @@ impl Plan {
 }
 
 /// `dst[j] (+)= sum over taps of weight * src[offset + j]`, taps added in
-/// order (after the value `dst` held when `accumulate`). Reads up to `SLACK`
-/// elements past the last `offset + j`.
+/// order (after the value `dst` held when `accumulate`), for a `dst` whose
+/// length is a multiple of `VOLUME_ALIGN`.
 fn correlate<T: Real>(src: &[T], taps: &[(usize, T)], dst: &mut [T], accumulate: bool) {
     #[cfg(target_arch = "x86_64")]
     {
@@ -541,37 +557,51 @@ fn correlate_chunks<T: Real, const BIG: usize, const MID: usize, const SMALL: us
     dst: &mut [T],
     accumulate: bool,
 ) {
+    debug_assert!(dst.len().is_multiple_of(SMALL));
     let mut i = 0;
     while dst.len() - i >= BIG {
-        correlate_chunk::<T, BIG>(src, taps, i, &mut dst[i..i + BIG], accumulate);
+        correlate_chunk::<T, BIG>(src, taps, i, &mut dst[i..], accumulate);
         i += BIG;
     }
     while dst.len() - i >= MID {
-        correlate_chunk::<T, MID>(src, taps, i, &mut dst[i..i + MID], accumulate);
+        correlate_chunk::<T, MID>(src, taps, i, &mut dst[i..], accumulate);
         i += MID;
     }
-    while i < dst.len() {
-        let n = SMALL.min(dst.len() - i);
-        correlate_chunk::<T, SMALL>(src, taps, i, &mut dst[i..i + n], accumulate);
-        i += n;
+    while dst.len() - i >= SMALL {
+        correlate_chunk::<T, SMALL>(src, taps, i, &mut dst[i..], accumulate);
+        i += SMALL;
     }
 }
 
-/// `L` outputs from `at` on, into `dst` (at most `L` of them kept).
+/// Outputs `at..at + L` into `dst[..L]`.
 #[inline(always)]
 fn correlate_chunk<T: Real, const L: usize>(src: &[T], taps: &[(usize, T)], at: usize, dst: &mut [T], accumulate: bool) {
-    let mut acc = [T::ZERO; L];
-    if accumulate {
-        acc[..dst.len()].copy_from_slice(dst);
-    }
+    let dst: &mut [T; L] = (&mut dst[..L]).try_into().expect("a slice of L elements");
+    let mut acc = if accumulate { *dst } else { [T::ZERO; L] };
     for &(offset, w) in taps {
         let x: &[T; L] = src[offset + at..][..L].try_into().expect("a slice of L elements");
         for l in 0..L {
             acc[l] = x[l].fused_mul_add(w, acc[l]);
         }
     }
-    let n = dst.len();
-    dst.copy_from_slice(&acc[..n]);
+    *dst = acc;
+}
+
+/// `dst[..len] = src[..len]`, in whole blocks of 16 when both slices have
+/// room for the rounded-up length (small copies without a `memcpy` call);
+/// past `len`, `dst` then receives whatever follows in `src`.
+#[inline(always)]
+fn copy_blocks<T: Copy>(dst: &mut [T], src: &[T], len: usize) {
+    const BLOCK: usize = 16;
+    let rounded = len.next_multiple_of(BLOCK);
+    if dst.len() >= rounded && src.len() >= rounded {
+        for (d, s) in dst[..rounded].chunks_exact_mut(BLOCK).zip(src[..rounded].chunks_exact(BLOCK)) {
+            let d: &mut [T; BLOCK] = d.try_into().expect("a block");
+            *d = s.try_into().expect("a block");
+        }
+    } else {
+        dst[..len].copy_from_slice(&src[..len]);
+    }
 }
 
 /// `sum a[i] * b[i]` for lengths that are a multiple of `DOT_MULTIPLE`, in

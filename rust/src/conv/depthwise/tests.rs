@@ -250,3 +250,30 @@ fn wrong_buffer_lengths_are_errors() {
     assert!(backward_input(&shape, &[0.0; 4], &[0.0; 5], &mut [0.0; 8], 1).is_err());
     assert!(backward_weight(&shape, &[0.0; 8], &[0.0; 6], &mut [0.0; 3], 1).is_err());
 }
+
+#[test]
+#[ignore]
+fn timing() {
+    for (c, size, k, s) in [(960usize, 7usize, 3usize, 1usize), (32, 112, 3, 1), (96, 112, 3, 2), (144, 56, 3, 1)] {
+        let shape = ConvShape::new(1, c, c, c, &[window(size, k, s, k / 2), window(size, k, s, k / 2)], PaddingMode::Zeros).unwrap();
+        let x = vec![1.0f32; shape.input_len()];
+        let w = vec![1.0f32; shape.weight_len()];
+        let mut y = vec![0.0f32; shape.output_len()];
+        let mut dx = vec![0.0f32; shape.input_len()];
+        let mut dw = vec![0.0f32; shape.weight_len()];
+        for threads in [1, 2] {
+            let time = |f: &mut dyn FnMut()| {
+                f();
+                let t = std::time::Instant::now();
+                for _ in 0..20 {
+                    f();
+                }
+                t.elapsed().as_secs_f64() / 20.0 * 1e6
+            };
+            let f = time(&mut || forward(&shape, &x, &w, None, &mut y, threads).unwrap());
+            let bi = time(&mut || backward_input(&shape, &w, &y, &mut dx, threads).unwrap());
+            let bw = time(&mut || backward_weight(&shape, &x, &y, &mut dw, threads).unwrap());
+            println!("{c}@{size} k{k} s{s} threads {threads}: forward {f:.0} us, grad_input {bi:.0} us, grad_weight {bw:.0} us");
+        }
+    }
+}

@@ -35,6 +35,11 @@ use rayon::prelude::*;
 
 /// Input channels per group handled here; more is a job for GEMM.
 const MAX_GROUP_CHANNELS: usize = 8;
+/// Channels interleaved in one vector-wide block by the small-plane kernel.
+const LANES: usize = 16;
+/// Output planes up to this many pixels go through the interleaved kernel:
+/// per-plane overheads would dominate their short runs.
+const INTERLEAVE_MAX_PIXELS: usize = 1024;
 /// Per-thread scratch (elements) above which the shape goes to im2col.
 const MAX_SCRATCH: usize = 1 << 24;
 /// Elements read past a run's end by the widest vector chunk; every buffer
@@ -74,7 +79,8 @@ fn scratch_elements(shape: &ConvShape) -> Option<usize> {
     let channel = volume.checked_mul(phases)?.checked_add(SLACK)?;
     // Input gradient: its margin is below one sub-volume.
     let extra = volume.checked_mul(2)?.checked_add(SLACK)?;
-    channel.checked_mul(shape.in_channels / shape.groups)?.checked_add(extra)
+    let planes = channel.checked_mul((shape.in_channels / shape.groups).max(2 * LANES))?;
+    planes.checked_add(extra.checked_mul(LANES)?)
 }
 
 /// Depthwise forward; arguments and result as `conv_forward`.
@@ -95,13 +101,30 @@ pub(crate) fn forward<T: Real>(
     if output.is_empty() {
         return Ok(());
     }
-    let plan = Plan::new(shape);
+    forward_planned(&Plan::new(shape), shape, input, weight, bias, output, threads)
+}
+
+fn forward_planned<T: Real>(
+    plan: &Plan,
+    shape: &ConvShape,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    output: &mut [T],
+    threads: usize,
+) -> KernelResult<()> {
     let block = plan.group_block * plan.og * plan.out_pixels;
+    let scratch = if plan.interleaved { LANES * (plan.channel + plan.volume) } else { plan.cg * plan.channel + plan.volume };
     run_with_threads(threads, || {
         output.par_chunks_mut(shape.out_channels * plan.out_pixels).enumerate().for_each(|(n, image)| {
             image.par_chunks_mut(block).enumerate().for_each(|(b, out)| {
-                T::with_scratch(plan.cg * plan.channel + plan.volume, |scratch| {
-                    plan.forward_block(n, b * plan.group_block, input, weight, bias, out, scratch)
+                T::with_scratch(scratch, |scratch| {
+                    let g0 = b * plan.group_block;
+                    if plan.interleaved {
+                        plan.forward_interleaved(n, g0, input, weight, bias, out, scratch)
+                    } else {
+                        plan.forward_block(n, g0, input, weight, bias, out, scratch)
+                    }
                 })
             })
         })
@@ -242,7 +265,15 @@ struct Plan {
     /// Per axis, per phase of that axis.
     maps: [Vec<PhaseMap>; MAX_SPATIAL_DIMS],
     group_block: usize,
+    /// Whether the forward pass runs `LANES` channels at a time, interleaved.
+    interleaved: bool,
+    /// For the interleaved pass: the input index each padded position
+    /// reads, `ZERO_PAD` for a zero.
+    sources: Vec<usize>,
 }
+
+/// A padded position that reads no input element.
+const ZERO_PAD: usize = usize::MAX;
 
 impl Plan {
     fn new(shape: &ConvShape) -> Self {
@@ -266,12 +297,16 @@ impl Plan {
         for (t, &p) in tap_phase.iter().enumerate() {
             phase_taps[p].push(t);
         }
-        let maps = [0, 1, 2].map(|i| (0..stride[i]).map(|p| PhaseMap::new(&axes[i], shape.padding_mode, p, q[i])).collect());
         let (cg, og) = (shape.in_channels / shape.groups, shape.out_channels / shape.groups);
         let out_pixels = shape.output_pixels();
         let per_group = og * out_pixels + cg * shape.input_pixels();
-        let group_block = (TASK_ELEMENTS / per_group.max(1)).clamp(1, shape.groups.div_ceil(MIN_BLOCKS).max(1));
-        Plan {
+        let interleaved = cg == 1 && og == 1 && out_pixels <= INTERLEAVE_MAX_PIXELS;
+        let maps = [0, 1, 2].map(|i| (0..stride[i]).map(|p| PhaseMap::new(&axes[i], shape.padding_mode, p, q[i])).collect());
+        let mut group_block = (TASK_ELEMENTS / per_group.max(1)).clamp(1, shape.groups.div_ceil(MIN_BLOCKS).max(1));
+        if interleaved {
+            group_block = group_block.next_multiple_of(LANES);
+        }
+        let mut plan = Plan {
             cg,
             og,
             in_channels: shape.in_channels,
@@ -296,7 +331,35 @@ impl Plan {
             phase_taps,
             maps,
             group_block,
+            interleaved,
+            sources: Vec::new(),
+        };
+        if interleaved {
+            plan.sources = plan.padded_sources();
         }
+        plan
+    }
+
+    /// Per position of a channel buffer (all phases), the input index it
+    /// holds, or `ZERO_PAD`.
+    fn padded_sources(&self) -> Vec<usize> {
+        let (s, q) = (self.stride, self.q);
+        let mut sources = vec![ZERO_PAD; s.iter().product::<usize>() * self.volume];
+        for p0 in 0..s[0] {
+            for p1 in 0..s[1] {
+                for p2 in 0..s[2] {
+                    let base = ((p0 * s[1] + p1) * s[2] + p2) * self.volume;
+                    for (i, source) in sources[base..][..q.iter().product::<usize>()].iter_mut().enumerate() {
+                        let (q0, q1, q2) = (i / (q[1] * q[2]), i / q[2] % q[1], i % q[2]);
+                        let (r0, r1, r2) = (self.maps[0][p0].source[q0], self.maps[1][p1].source[q1], self.maps[2][p2].source[q2]);
+                        if let (Some(r0), Some(r1), Some(r2)) = (r0, r1, r2) {
+                            *source = (r0 * self.input[1] + r1) * self.input[2] + r2;
+                        }
+                    }
+                }
+            }
+        }
+        sources
     }
 
     /// Offset of tap `t` in a channel buffer.
@@ -409,6 +472,43 @@ impl Plan {
         }
     }
 
+    /// `forward_block` for one input and one output channel per group,
+    /// `LANES` channels at a time: their padded planes interleaved
+    /// (position-major), every tap one multiply-add of `LANES` channels.
+    /// Each output is the same sum in the same order as in `forward_block`,
+    /// so the bits are the same; only the per-plane overheads are shared.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_interleaved<T: Real>(&self, n: usize, g0: usize, input: &[T], weight: &[T], bias: Option<&[T]>, out: &mut [T], scratch: &mut [T]) {
+        let (mixed, flat) = scratch.split_at_mut(LANES * self.channel);
+        let flat = &mut flat[..self.flat_len.next_multiple_of(VOLUME_ALIGN) * LANES];
+        let offsets: Vec<usize> = (0..self.taps).map(|t| self.tap_offset(t)).collect();
+        let mut weights = vec![T::ZERO; self.taps * LANES];
+        for (b, out_b) in out.chunks_mut(LANES * self.out_pixels).enumerate() {
+            let first = g0 + b * LANES;
+            let count = out_b.len() / self.out_pixels;
+            // Lanes past `count` read the last channel again; their outputs are dropped.
+            let planes: [usize; LANES] = std::array::from_fn(|c| (n * self.in_channels + first + c.min(count - 1)) * self.in_pixels);
+            gather_lanes(input, &planes, &self.sources, mixed);
+            for (t, w) in weights.chunks_exact_mut(LANES).enumerate() {
+                for (c, v) in w.iter_mut().enumerate().take(count) {
+                    *v = weight[(first + c) * self.taps + t];
+                }
+            }
+            correlate_interleaved(mixed, &offsets, &weights, flat);
+            let (q, o) = (self.q, self.out);
+            for (c, dst) in out_b.chunks_exact_mut(self.out_pixels).enumerate() {
+                let b = bias.map_or(T::ZERO, |b| b[first + c]);
+                for r in 0..o[0] * o[1] {
+                    let j = (r / o[1] * q[1] + r % o[1]) * q[2];
+                    for (x, d) in dst[r * o[2]..][..o[2]].iter_mut().enumerate() {
+                        let v = flat[(j + x) * LANES + c];
+                        *d = if bias.is_some() { v + b } else { v };
+                    }
+                }
+            }
+        }
+    }
+
     /// Input-gradient planes of image `n`, groups `g0..`, into `dx`.
     fn backward_input_block<T: Real>(&self, n: usize, g0: usize, weight: &[T], grad_output: &[T], dx: &mut [T], scratch: &mut [T]) {
         let (padded, dy) = scratch.split_at_mut(self.cg * self.channel);
@@ -509,38 +609,107 @@ impl Plan {
     }
 }
 
-/// `dst[j] (+)= sum over taps of weight * src[offset + j]`, taps added in
-/// order (after the value `dst` held when `accumulate`), for a `dst` whose
-/// length is a multiple of `VOLUME_ALIGN`.
-fn correlate<T: Real>(src: &[T], taps: &[(usize, T)], dst: &mut [T], accumulate: bool) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (just detected), all the function needs.
-            return unsafe { correlate_avx512(src, taps, dst, accumulate) };
+/// A function compiled three times (AVX-512, AVX2 + FMA, baseline) from
+/// one `#[inline(always)]` body, the best the CPU runs chosen per call.
+/// Fused multiply-adds round once in every version, so all give the same bits.
+macro_rules! multiversioned {
+    ($(#[$doc:meta])* fn $name:ident<T: Real>($($arg:ident: $ty:ty),*) $(-> $ret:ty)? = $body:ident) => {
+        $(#[$doc])*
+        fn $name<T: Real>($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                fn avx512<T: Real>($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2<T: Real>($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F (just detected), which
+                    // implies AVX2 and FMA on every CPU that has it.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                    // SAFETY: the CPU has AVX2 and FMA (just detected).
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body($($arg),*)
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA (just detected).
-            return unsafe { correlate_avx2(src, taps, dst, accumulate) };
+    };
+}
+
+multiversioned! {
+    /// `dst[j] (+)= sum over taps of weight * src[offset + j]`, taps added in
+    /// order (after the value `dst` held when `accumulate`), for a `dst` whose
+    /// length is a multiple of `VOLUME_ALIGN`.
+    fn correlate<T: Real>(src: &[T], taps: &[(usize, T)], dst: &mut [T], accumulate: bool) = correlate_lanes
+}
+
+multiversioned! {
+    /// `dst[pos][c] = input[planes[c] + sources[pos]]` (zero for `ZERO_PAD`):
+    /// `LANES` padded planes, interleaved.
+    fn gather_lanes<T: Real>(input: &[T], planes: &[usize; LANES], sources: &[usize], dst: &mut [T]) = gather_lanes_body
+}
+
+#[inline(always)]
+fn gather_lanes_body<T: Real>(input: &[T], planes: &[usize; LANES], sources: &[usize], dst: &mut [T]) {
+    for (lanes, &source) in dst.chunks_exact_mut(LANES).zip(sources) {
+        let lanes: &mut [T; LANES] = lanes.try_into().expect("LANES values");
+        if source == ZERO_PAD {
+            *lanes = [T::ZERO; LANES];
+        } else {
+            for (v, &plane) in lanes.iter_mut().zip(planes) {
+                *v = input[plane + source];
+            }
         }
     }
-    correlate_lanes(src, taps, dst, accumulate)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn correlate_avx512<T: Real>(src: &[T], taps: &[(usize, T)], dst: &mut [T], accumulate: bool) {
-    correlate_lanes(src, taps, dst, accumulate)
+multiversioned! {
+    /// `correlate` of `LANES` interleaved channels: `dst[j][c] = sum over
+    /// taps t of weights[t][c] * src[offsets[t] + j][c]`, taps in order.
+    fn correlate_interleaved<T: Real>(src: &[T], offsets: &[usize], weights: &[T], dst: &mut [T]) = interleaved_lanes
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn correlate_avx2<T: Real>(src: &[T], taps: &[(usize, T)], dst: &mut [T], accumulate: bool) {
-    correlate_lanes(src, taps, dst, accumulate)
+#[inline(always)]
+fn interleaved_lanes<T: Real>(src: &[T], offsets: &[usize], weights: &[T], dst: &mut [T]) {
+    // 512 bytes of accumulators: 8 AVX-512 registers.
+    if std::mem::size_of::<T>() == 4 {
+        interleaved_chunks::<T, 8>(src, offsets, weights, dst)
+    } else {
+        interleaved_chunks::<T, 4>(src, offsets, weights, dst)
+    }
 }
 
-/// 512, 128 and 64 bytes of outputs at a time: many independent
-/// accumulators where the run is long, little waste at its end.
+/// `P` positions of `LANES` channels at a time.
+#[inline(always)]
+fn interleaved_chunks<T: Real, const P: usize>(src: &[T], offsets: &[usize], weights: &[T], dst: &mut [T]) {
+    for (i, d) in dst.chunks_exact_mut(P * LANES).enumerate() {
+        let mut acc = [[T::ZERO; LANES]; P];
+        for (t, &offset) in offsets.iter().enumerate() {
+            let w: [T; LANES] = weights[t * LANES..][..LANES].try_into().expect("LANES weights");
+            let base = (offset + i * P) * LANES;
+            for (p, a) in acc.iter_mut().enumerate() {
+                interleaved_step(a, &src[base + p * LANES..][..LANES], &w);
+            }
+        }
+        for (d, a) in d.chunks_exact_mut(LANES).zip(&acc) {
+            d.copy_from_slice(a);
+        }
+    }
+}
+
+#[inline(always)]
+fn interleaved_step<T: Real>(acc: &mut [T; LANES], x: &[T], w: &[T; LANES]) {
+    let x: &[T; LANES] = x.try_into().expect("LANES values");
+    for l in 0..LANES {
+        acc[l] = x[l].fused_mul_add(w[l], acc[l]);
+    }
+}
+
 #[inline(always)]
 fn correlate_lanes<T: Real>(src: &[T], taps: &[(usize, T)], dst: &mut [T], accumulate: bool) {
     if std::mem::size_of::<T>() == 4 {
@@ -604,33 +773,10 @@ fn copy_blocks<T: Copy>(dst: &mut [T], src: &[T], len: usize) {
     }
 }
 
-/// `sum a[i] * b[i]` for lengths that are a multiple of `DOT_MULTIPLE`, in
-/// fixed lanes added pairwise at the end.
-fn dot<T: Real>(a: &[T], b: &[T]) -> T {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (just detected).
-            return unsafe { dot_avx512(a, b) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA (just detected).
-            return unsafe { dot_avx2(a, b) };
-        }
-    }
-    dot_lanes(a, b)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn dot_avx512<T: Real>(a: &[T], b: &[T]) -> T {
-    dot_lanes(a, b)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn dot_avx2<T: Real>(a: &[T], b: &[T]) -> T {
-    dot_lanes(a, b)
+multiversioned! {
+    /// `sum a[i] * b[i]` for lengths that are a multiple of `DOT_MULTIPLE`, in
+    /// fixed lanes added pairwise at the end.
+    fn dot<T: Real>(a: &[T], b: &[T]) -> T = dot_lanes
 }
 
 #[inline(always)]

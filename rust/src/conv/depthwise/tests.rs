@@ -277,3 +277,42 @@ fn timing() {
         }
     }
 }
+
+#[test]
+fn interleaved_channels_give_the_bits_of_one_plane_at_a_time() {
+    let mut rng = Rng(0x5EED_0005);
+    let mut checked = 0;
+    while checked < 40 {
+        let shape = random_shape(&mut rng);
+        let shape = ConvShape { in_channels: shape.groups * 17 / 2 * 2, out_channels: shape.groups * 17 / 2 * 2, groups: shape.groups * 17 / 2 * 2, ..shape };
+        let plan = Plan::new(&shape);
+        if !plan.interleaved {
+            continue;
+        }
+        checked += 1;
+        let (x, w, b) = (rng.values(shape.input_len()), rng.values(shape.weight_len()), rng.values(shape.out_channels));
+        let mut one_by_one = Plan::new(&shape);
+        one_by_one.interleaved = false;
+        let (mut y, mut y_planes) = (vec![0.0; shape.output_len()], vec![0.0; shape.output_len()]);
+        forward_planned(&plan, &shape, &x, &w, Some(&b), &mut y, 2).unwrap();
+        forward_planned(&one_by_one, &shape, &x, &w, Some(&b), &mut y_planes, 2).unwrap();
+        assert_eq!(bits(&y), bits(&y_planes), "{shape:?}");
+    }
+}
+
+#[test]
+fn every_instruction_set_gives_the_same_bits() {
+    let mut rng = Rng(0x5EED_0006);
+    let src = rng.values(4096);
+    let taps: Vec<(usize, f64)> = (0..9).map(|t| (t * 37, src[t])).collect();
+    let (mut fast, mut baseline) = (vec![0.0; 1024], vec![0.0; 1024]);
+    correlate(&src, &taps, &mut fast, false);
+    correlate_lanes(&src, &taps, &mut baseline, false);
+    assert_eq!(bits(&fast), bits(&baseline));
+    assert_eq!(dot(&src[..1024], &src[1024..2048]).to_bits(), dot_lanes(&src[..1024], &src[1024..2048]).to_bits());
+    let offsets: Vec<usize> = (0..9).map(|t| t * 3).collect();
+    let (mut fast, mut baseline) = (vec![0.0; 1024], vec![0.0; 1024]);
+    correlate_interleaved(&src, &offsets, &src[..9 * LANES], &mut fast);
+    interleaved_lanes(&src, &offsets, &src[..9 * LANES], &mut baseline);
+    assert_eq!(bits(&fast), bits(&baseline));
+}

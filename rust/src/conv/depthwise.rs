@@ -270,6 +270,8 @@ struct Plan {
     /// For the interleaved pass: the input index each padded position
     /// reads, `ZERO_PAD` for a zero.
     sources: Vec<usize>,
+    /// For the interleaved pass: each output pixel's flat index.
+    flat_index: Vec<usize>,
 }
 
 /// A padded position that reads no input element.
@@ -333,9 +335,12 @@ impl Plan {
             group_block,
             interleaved,
             sources: Vec::new(),
+            flat_index: Vec::new(),
         };
         if interleaved {
             plan.sources = plan.padded_sources();
+            let (q, o) = (plan.q, plan.out);
+            plan.flat_index = (0..out_pixels).map(|p| (p / o[2] / o[1] * q[1] + p / o[2] % o[1]) * q[2] + p % o[2]).collect();
         }
         plan
     }
@@ -495,16 +500,8 @@ impl Plan {
                 }
             }
             correlate_interleaved(mixed, &offsets, &weights, flat);
-            let (q, o) = (self.q, self.out);
             for (c, dst) in out_b.chunks_exact_mut(self.out_pixels).enumerate() {
-                let b = bias.map_or(T::ZERO, |b| b[first + c]);
-                for r in 0..o[0] * o[1] {
-                    let j = (r / o[1] * q[1] + r % o[1]) * q[2];
-                    for (x, d) in dst[r * o[2]..][..o[2]].iter_mut().enumerate() {
-                        let v = flat[(j + x) * LANES + c];
-                        *d = if bias.is_some() { v + b } else { v };
-                    }
-                }
+                scatter_lane(&flat[c..], &self.flat_index, bias.map(|b| b[first + c]), dst);
             }
         }
     }
@@ -665,6 +662,20 @@ fn gather_lanes_body<T: Real>(input: &[T], planes: &[usize; LANES], sources: &[u
                 *v = input[plane + source];
             }
         }
+    }
+}
+
+multiversioned! {
+    /// One channel's output plane from interleaved flat results (its lane
+    /// first in `flat`): `dst[p] = flat[index[p] * LANES] (+ bias)`.
+    fn scatter_lane<T: Real>(flat: &[T], index: &[usize], bias: Option<T>, dst: &mut [T]) = scatter_lane_body
+}
+
+#[inline(always)]
+fn scatter_lane_body<T: Real>(flat: &[T], index: &[usize], bias: Option<T>, dst: &mut [T]) {
+    match bias {
+        Some(b) => dst.iter_mut().zip(index).for_each(|(d, &j)| *d = flat[j * LANES] + b),
+        None => dst.iter_mut().zip(index).for_each(|(d, &j)| *d = flat[j * LANES]),
     }
 }
 

@@ -176,10 +176,15 @@ pub(crate) fn backward_weight<T: Real>(
     }
     let plan = Plan::new(shape);
     let block = plan.group_block * plan.og * plan.cg * plan.taps;
+    let scratch = if plan.interleaved { LANES * (plan.channel + plan.volume) } else { plan.cg * plan.channel + plan.volume + SLACK };
     run_with_threads(threads, || {
         grad_weight.par_chunks_mut(block).enumerate().for_each(|(b, dw)| {
-            T::with_scratch(plan.cg * plan.channel + plan.volume + SLACK, |scratch| {
-                plan.backward_weight_block(b * plan.group_block, input, grad_output, dw, scratch)
+            T::with_scratch(scratch, |scratch| {
+                if plan.interleaved {
+                    plan.backward_weight_interleaved(b * plan.group_block, input, grad_output, dw, scratch)
+                } else {
+                    plan.backward_weight_block(b * plan.group_block, input, grad_output, dw, scratch)
+                }
             })
         })
     })
@@ -592,6 +597,45 @@ impl Plan {
         }
     }
 
+    /// `backward_weight_block` for one input and one output channel per
+    /// group, `LANES` channels at a time (interleaved as in
+    /// `forward_interleaved`): per channel and tap one multiply-add chain
+    /// over the flat pixels in order, so no lanes to add up at the end.
+    fn backward_weight_interleaved<T: Real>(&self, g0: usize, input: &[T], grad_output: &[T], dw: &mut [T], scratch: &mut [T]) {
+        let (mixed, rest) = scratch.split_at_mut(LANES * self.channel);
+        let dy = &mut rest[..LANES * self.flat_len];
+        let offsets: Vec<usize> = (0..self.taps).map(|t| self.tap_offset(t)).collect();
+        let mut sums = vec![T::ZERO; self.taps * LANES];
+        for (b, dw_b) in dw.chunks_mut(LANES * self.taps).enumerate() {
+            let first = g0 + b * LANES;
+            let count = dw_b.len() / self.taps;
+            for n in 0..self.batch {
+                let planes: [usize; LANES] = std::array::from_fn(|c| (n * self.in_channels + first + c.min(count - 1)) * self.in_pixels);
+                gather_lanes(input, &planes, &self.sources, mixed);
+                dy.fill(T::ZERO);
+                for c in 0..count {
+                    let plane = self.output_plane(grad_output, n, first + c);
+                    for (&v, &j) in plane.iter().zip(&self.flat_index) {
+                        dy[j * LANES + c] = v;
+                    }
+                }
+                weight_sums(mixed, &offsets, dy, &mut sums);
+                for (c, dw_c) in dw_b.chunks_exact_mut(self.taps).enumerate() {
+                    for (t, d) in dw_c.iter_mut().enumerate() {
+                        let mut sum = sums[t * LANES + c];
+                        if sum.is_nan() {
+                            // As in `backward_weight_block`: redo over real pixels.
+                            sum = self.flat_index.iter().fold(T::ZERO, |acc, &j| {
+                                dy[j * LANES + c].fused_mul_add(mixed[(offsets[t] + j) * LANES + c], acc)
+                            });
+                        }
+                        *d += sum;
+                    }
+                }
+            }
+        }
+    }
+
     /// The weight-gradient dot product over real output pixels only.
     fn dot_real_pixels<T: Real>(&self, dy: &[T], x: &[T]) -> T {
         let (q, out) = (self.q, self.out);
@@ -676,6 +720,30 @@ fn scatter_lane_body<T: Real>(flat: &[T], index: &[usize], bias: Option<T>, dst:
     match bias {
         Some(b) => dst.iter_mut().zip(index).for_each(|(d, &j)| *d = flat[j * LANES] + b),
         None => dst.iter_mut().zip(index).for_each(|(d, &j)| *d = flat[j * LANES]),
+    }
+}
+
+multiversioned! {
+    /// `sums[t][c] = sum over j of dy[j][c] * x[offsets[t] + j][c]`, `j` in
+    /// order, for interleaved `x` and `dy`.
+    fn weight_sums<T: Real>(x: &[T], offsets: &[usize], dy: &[T], sums: &mut [T]) = weight_sums_body
+}
+
+#[inline(always)]
+fn weight_sums_body<T: Real>(x: &[T], offsets: &[usize], dy: &[T], sums: &mut [T]) {
+    // Eight taps at a time: eight independent chains.
+    const TAPS: usize = 8;
+    for (offsets, sums) in offsets.chunks(TAPS).zip(sums.chunks_mut(TAPS * LANES)) {
+        let mut acc = [[T::ZERO; LANES]; TAPS];
+        for (j, d) in dy.chunks_exact(LANES).enumerate() {
+            let d: &[T; LANES] = d.try_into().expect("LANES values");
+            for (a, &offset) in acc.iter_mut().zip(offsets) {
+                interleaved_step(a, &x[(offset + j) * LANES..][..LANES], d);
+            }
+        }
+        for (s, a) in sums.chunks_exact_mut(LANES).zip(&acc) {
+            s.copy_from_slice(a);
+        }
     }
 }
 

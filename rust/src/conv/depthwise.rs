@@ -540,11 +540,16 @@ impl Plan {
     /// added to the input element it copied, in padded order.
     fn fold<T: Real>(&self, padded: &[T], plane: &mut [T]) {
         let (input, pad, s) = (self.input, self.pad, self.stride);
+        // Where input column i sits in a padded row: phase, then element.
+        let columns: Vec<usize> = (pad[2]..pad[2] + input[2]).map(|pos| (pos % s[2]) * self.volume + pos / s[2]).collect();
         for (r, row) in plane.chunks_exact_mut(input[2]).enumerate() {
             let base = self.row_offset(r / input[1] + pad[0], r % input[1] + pad[1]);
-            for (i, d) in row.iter_mut().enumerate() {
-                let pos = i + pad[2];
-                *d = padded[base + (pos % s[2]) * self.volume + pos / s[2]];
+            if s[2] == 1 {
+                row.copy_from_slice(&padded[base + pad[2]..][..input[2]]);
+            } else {
+                for (d, &column) in row.iter_mut().zip(&columns) {
+                    *d = padded[base + column];
+                }
             }
         }
         if self.mode == PaddingMode::Zeros {

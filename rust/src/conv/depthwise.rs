@@ -114,7 +114,7 @@ fn forward_planned<T: Real>(
     threads: usize,
 ) -> KernelResult<()> {
     let block = plan.group_block * plan.og * plan.out_pixels;
-    let scratch = if plan.interleaved { LANES * (plan.channel + plan.volume) } else { plan.cg * plan.channel + plan.volume };
+    let scratch = if plan.interleaved { LANES * (plan.channel + plan.volume + VOLUME_ALIGN) } else { plan.cg * plan.channel + plan.volume };
     run_with_threads(threads, || {
         output.par_chunks_mut(shape.out_channels * plan.out_pixels).enumerate().for_each(|(n, image)| {
             image.par_chunks_mut(block).enumerate().for_each(|(b, out)| {
@@ -490,7 +490,6 @@ impl Plan {
     #[allow(clippy::too_many_arguments)]
     fn forward_interleaved<T: Real>(&self, n: usize, g0: usize, input: &[T], weight: &[T], bias: Option<&[T]>, out: &mut [T], scratch: &mut [T]) {
         let (mixed, flat) = scratch.split_at_mut(LANES * self.channel);
-        let flat = &mut flat[..self.flat_len.next_multiple_of(VOLUME_ALIGN) * LANES];
         let offsets: Vec<usize> = (0..self.taps).map(|t| self.tap_offset(t)).collect();
         let mut weights = vec![T::ZERO; self.taps * LANES];
         for (b, out_b) in out.chunks_mut(LANES * self.out_pixels).enumerate() {
@@ -504,7 +503,19 @@ impl Plan {
                     *v = weight[(first + c) * self.taps + t];
                 }
             }
-            correlate_interleaved(mixed, &offsets, &weights, flat);
+            let (q, o) = (self.q, self.out);
+            let row_len = o[2].next_multiple_of(VOLUME_ALIGN / 2);
+            if row_len * o[0] * o[1] < self.flat_len {
+                // Only the output rows, not the columns between them: their
+                // values are the same, the thrown-away work less.
+                for r in 0..o[0] * o[1] {
+                    let j = (r / o[1] * q[1] + r % o[1]) * q[2];
+                    correlate_interleaved(&mixed[j * LANES..], &offsets, &weights, &mut flat[j * LANES..][..row_len * LANES]);
+                }
+            } else {
+                let len = self.flat_len.next_multiple_of(VOLUME_ALIGN) * LANES;
+                correlate_interleaved(mixed, &offsets, &weights, &mut flat[..len]);
+            }
             for (c, dst) in out_b.chunks_exact_mut(self.out_pixels).enumerate() {
                 scatter_lane(&flat[c..], &self.flat_index, bias.map(|b| b[first + c]), dst);
             }

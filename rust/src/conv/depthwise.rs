@@ -895,7 +895,7 @@ fn dot_fixed<T: Real, const L: usize>(a: &[T], b: &[T]) -> T {
     while width > 1 {
         width /= 2;
         for l in 0..width {
-            acc[l] = acc[l] + acc[l + width];
+            acc[l] += acc[l + width];
         }
     }
     acc[0]

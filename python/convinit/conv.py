@@ -154,7 +154,7 @@ def prepare_conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOr
     )
 
 
-ALGORITHMS = ("auto", "im2col", "winograd")
+ALGORITHMS = ("auto", "im2col", "winograd", "depthwise")
 
 
 def _conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOrTuple, padding: Union[IntOrTuple, str],
@@ -208,7 +208,9 @@ _CONV_DOC = """{d}-D convolution (cross-correlation), as ``torch.nn.functional.c
     thread count, and each image's result is the same whatever batch it is
     computed in. ``algorithm`` forces a kernel: ``"im2col"`` (any shape, the
     reference), ``"winograd"`` (F(2x2, 3x3): groups=1, 3x3, stride 1, no
-    dilation); ``"auto"`` picks by shape (see ``conv_algorithm``).
+    dilation), ``"depthwise"`` (direct kernels: groups > 1 with at most 8
+    input channels per group); ``"auto"`` picks by shape (see
+    ``conv_algorithm``).
 """
 
 

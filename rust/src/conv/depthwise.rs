@@ -30,8 +30,7 @@
 use super::geometry::{check_len, ConvShape, PaddingMode, MAX_SPATIAL_DIMS};
 use super::matmul::Real;
 use crate::error::KernelResult;
-use crate::parallel::run_with_threads;
-use rayon::prelude::*;
+use crate::parallel::for_each_chunk_mut;
 
 /// Input channels per group handled here; more is a job for GEMM.
 const MAX_GROUP_CHANNELS: usize = 8;
@@ -61,8 +60,8 @@ const MIN_BLOCKS: usize = 16;
 /// `MAX_GROUP_CHANNELS` input channels per group (any channel multiplier),
 /// and a padded plane that fits the per-thread scratch.
 pub(crate) fn applies(shape: &ConvShape) -> bool {
-    shape.groups > 1
-        && shape.in_channels / shape.groups <= MAX_GROUP_CHANNELS
+    shape.groups() > 1
+        && shape.in_channels() / shape.groups() <= MAX_GROUP_CHANNELS
         && scratch_elements(shape).is_some_and(|n| n <= MAX_SCRATCH)
 }
 
@@ -70,7 +69,7 @@ pub(crate) fn applies(shape: &ConvShape) -> bool {
 fn scratch_elements(shape: &ConvShape) -> Option<usize> {
     let mut volume = 1usize;
     let mut phases = 1usize;
-    for a in &shape.axes {
+    for a in shape.axes() {
         let p = a.input.checked_add(a.pad_before)?.checked_add(a.pad_after)?;
         volume = volume.checked_mul(p.div_ceil(a.stride))?;
         phases = phases.checked_mul(a.stride)?;
@@ -79,7 +78,7 @@ fn scratch_elements(shape: &ConvShape) -> Option<usize> {
     let channel = volume.checked_mul(phases)?.checked_add(SLACK)?;
     // Input gradient: its margin is below one sub-volume.
     let extra = volume.checked_mul(2)?.checked_add(SLACK)?;
-    let planes = channel.checked_mul((shape.in_channels / shape.groups).max(2 * LANES))?;
+    let planes = channel.checked_mul((shape.in_channels() / shape.groups()).max(2 * LANES))?;
     planes.checked_add(extra.checked_mul(LANES)?)
 }
 
@@ -96,7 +95,7 @@ pub(crate) fn forward<T: Real>(
     check_len("weight", weight.len(), shape.weight_len())?;
     check_len("output", output.len(), shape.output_len())?;
     if let Some(b) = bias {
-        check_len("bias", b.len(), shape.out_channels)?;
+        check_len("bias", b.len(), shape.out_channels())?;
     }
     if output.is_empty() {
         return Ok(());
@@ -115,20 +114,17 @@ fn forward_planned<T: Real>(
 ) -> KernelResult<()> {
     let block = plan.group_block * plan.og * plan.out_pixels;
     let scratch = if plan.interleaved { LANES * (plan.channel + plan.volume + VOLUME_ALIGN) } else { plan.cg * plan.channel + plan.volume };
-    run_with_threads(threads, || {
-        output.par_chunks_mut(shape.out_channels * plan.out_pixels).enumerate().for_each(|(n, image)| {
-            image.par_chunks_mut(block).enumerate().for_each(|(b, out)| {
-                T::with_scratch(scratch, |scratch| {
-                    let g0 = b * plan.group_block;
-                    if plan.interleaved {
-                        plan.forward_interleaved(n, g0, input, weight, bias, out, scratch)
-                    } else {
-                        plan.forward_block(n, g0, input, weight, bias, out, scratch)
-                    }
-                })
-            })
+    for_each_block(threads, output, shape.out_channels() * plan.out_pixels, block, |n, b, out| {
+        T::with_scratch(scratch, |scratch| {
+            let g0 = b * plan.group_block;
+            if plan.interleaved {
+                plan.forward_interleaved(n, g0, input, weight, bias, out, scratch)
+            } else {
+                plan.forward_block(n, g0, input, weight, bias, out, scratch)
+            }
         })
-    })
+    });
+    Ok(())
 }
 
 /// Depthwise input gradient; arguments and result as `conv_backward_input`.
@@ -148,15 +144,12 @@ pub(crate) fn backward_input<T: Real>(
     }
     let plan = Plan::new(shape);
     let block = plan.group_block * plan.cg * plan.in_pixels;
-    run_with_threads(threads, || {
-        grad_input.par_chunks_mut(shape.in_channels * plan.in_pixels).enumerate().for_each(|(n, image)| {
-            image.par_chunks_mut(block).enumerate().for_each(|(b, dx)| {
-                T::with_scratch(plan.cg * plan.channel + plan.margin + plan.volume + SLACK, |scratch| {
-                    plan.backward_input_block(n, b * plan.group_block, weight, grad_output, dx, scratch)
-                })
-            })
+    for_each_block(threads, grad_input, shape.in_channels() * plan.in_pixels, block, |n, b, dx| {
+        T::with_scratch(plan.cg * plan.channel + plan.margin + plan.volume + SLACK, |scratch| {
+            plan.backward_input_block(n, b * plan.group_block, weight, grad_output, dx, scratch)
         })
-    })
+    });
+    Ok(())
 }
 
 /// Depthwise weight gradient; arguments and result as `conv_backward_weight`.
@@ -177,17 +170,25 @@ pub(crate) fn backward_weight<T: Real>(
     let plan = Plan::new(shape);
     let block = plan.group_block * plan.og * plan.cg * plan.taps;
     let scratch = if plan.interleaved { LANES * (plan.channel + plan.volume) } else { plan.cg * plan.channel + plan.volume + SLACK };
-    run_with_threads(threads, || {
-        grad_weight.par_chunks_mut(block).enumerate().for_each(|(b, dw)| {
-            T::with_scratch(scratch, |scratch| {
-                if plan.interleaved {
-                    plan.backward_weight_interleaved(b * plan.group_block, input, grad_output, dw, scratch)
-                } else {
-                    plan.backward_weight_block(b * plan.group_block, input, grad_output, dw, scratch)
-                }
-            })
+    for_each_chunk_mut(threads, grad_weight, block, |b, dw| {
+        T::with_scratch(scratch, |scratch| {
+            if plan.interleaved {
+                plan.backward_weight_interleaved(b * plan.group_block, input, grad_output, dw, scratch)
+            } else {
+                plan.backward_weight_block(b * plan.group_block, input, grad_output, dw, scratch)
+            }
         })
-    })
+    });
+    Ok(())
+}
+
+/// Runs `work(n, b, block)` for block `b` (of `block_len` elements, the last
+/// of an image shorter) of image `n` (of `image_len` elements) of `data`,
+/// the blocks in parallel: the tasks depend on the shape only.
+fn for_each_block<T: Send>(threads: usize, data: &mut [T], image_len: usize, block_len: usize, work: impl Fn(usize, usize, &mut [T]) + Sync) {
+    let blocks = image_len.div_ceil(block_len);
+    let mut pieces: Vec<&mut [T]> = data.chunks_mut(image_len).flat_map(|image| image.chunks_mut(block_len)).collect();
+    for_each_chunk_mut(threads, &mut pieces, 1, |i, piece| work(i / blocks, i % blocks, &mut *piece[0]));
 }
 
 /// Where one phase of one axis reads the input: `source[q]` for element
@@ -284,7 +285,7 @@ const ZERO_PAD: usize = usize::MAX;
 
 impl Plan {
     fn new(shape: &ConvShape) -> Self {
-        let axes = &shape.axes;
+        let axes = shape.axes();
         let stride = axes.map(|a| a.stride);
         let padded = axes.map(|a| a.input + a.pad_before + a.pad_after);
         let q = [0, 1, 2].map(|i| padded[i].div_ceil(stride[i]));
@@ -304,23 +305,23 @@ impl Plan {
         for (t, &p) in tap_phase.iter().enumerate() {
             phase_taps[p].push(t);
         }
-        let (cg, og) = (shape.in_channels / shape.groups, shape.out_channels / shape.groups);
+        let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
         let out_pixels = shape.output_pixels();
         let per_group = og * out_pixels + cg * shape.input_pixels();
         let interleaved = cg == 1 && og == 1 && out_pixels <= INTERLEAVE_MAX_PIXELS;
-        let maps = [0, 1, 2].map(|i| (0..stride[i]).map(|p| PhaseMap::new(&axes[i], shape.padding_mode, p, q[i])).collect());
-        let mut group_block = (TASK_ELEMENTS / per_group.max(1)).clamp(1, shape.groups.div_ceil(MIN_BLOCKS).max(1));
+        let maps = [0, 1, 2].map(|i| (0..stride[i]).map(|p| PhaseMap::new(&axes[i], shape.padding_mode(), p, q[i])).collect());
+        let mut group_block = (TASK_ELEMENTS / per_group.max(1)).clamp(1, shape.groups().div_ceil(MIN_BLOCKS).max(1));
         if interleaved {
             group_block = group_block.next_multiple_of(LANES);
         }
         let mut plan = Plan {
             cg,
             og,
-            in_channels: shape.in_channels,
-            out_channels: shape.out_channels,
-            batch: shape.batch,
+            in_channels: shape.in_channels(),
+            out_channels: shape.out_channels(),
+            batch: shape.batch(),
             taps,
-            mode: shape.padding_mode,
+            mode: shape.padding_mode(),
             input: axes.map(|a| a.input),
             out,
             stride,
@@ -673,7 +674,7 @@ macro_rules! multiversioned {
     ($(#[$doc:meta])* fn $name:ident<T: Real>($($arg:ident: $ty:ty),*) $(-> $ret:ty)? = $body:ident) => {
         $(#[$doc])*
         fn $name<T: Real>($($arg: $ty),*) $(-> $ret)? {
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(x86_simd)]
             {
                 #[target_feature(enable = "avx512f,avx2,fma")]
                 fn avx512<T: Real>($($arg: $ty),*) $(-> $ret)? {

@@ -4,7 +4,6 @@
 //! order, so a tile may span several small images: one larger GEMM instead of
 //! many narrow ones.
 
-use super::depthwise;
 use super::geometry::{check_len, ConvShape};
 use super::im2col::Im2colPlan;
 use super::matmul::{matmul, MatPtr, MatRef, Real};
@@ -58,21 +57,6 @@ pub(crate) fn tiling(columns: usize, k: usize, parts: usize, elem_bytes: usize) 
 /// with tensors in C order: input (N, C, D, H, W), weight (O, C/groups, kd,
 /// kh, kw), bias (O), output (N, O, OD, OH, OW). `threads == 0` uses all cores.
 pub(crate) fn conv_forward_im2col<T: Real>(
-    shape: &ConvShape,
-    input: &[T],
-    weight: &[T],
-    bias: Option<&[T]>,
-    output: &mut [T],
-    threads: usize,
-) -> KernelResult<()> {
-    if depthwise::applies(shape) {
-        return depthwise::forward(shape, input, weight, bias, output, threads);
-    }
-    im2col_forward(shape, input, weight, bias, output, threads)
-}
-
-/// `conv_forward` by im2col + GEMM, whatever the shape (the reference path).
-pub(crate) fn im2col_forward<T: Real>(
     shape: &ConvShape,
     input: &[T],
     weight: &[T],

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::conv::backward::{im2col_backward_input, im2col_backward_weight};
-use crate::conv::forward::im2col_forward;
+use crate::conv::forward::conv_forward_im2col as im2col_forward;
 use crate::conv::Window;
 
 const MODES: [PaddingMode; 4] = [PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular];
@@ -61,30 +61,30 @@ fn random_shape(rng: &mut Rng) -> ConvShape {
 /// definition: every (image, output channel, pixel, input channel, tap)
 /// term, reading padded coordinates through the padding mode.
 fn definition(shape: &ConvShape, x: &[f64], w: &[f64], dy: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let (cg, og) = (shape.in_channels / shape.groups, shape.out_channels / shape.groups);
-    let (out, kernel, input) = (shape.output_dims(), shape.axes.map(|a| a.kernel), shape.axes.map(|a| a.input));
+    let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
+    let (out, kernel, input) = (shape.output_dims(), shape.axes().map(|a| a.kernel), shape.axes().map(|a| a.input));
     let (taps, pixels, in_pixels) = (shape.kernel_taps(), shape.output_pixels(), shape.input_pixels());
     let mut y = vec![0.0; shape.output_len()];
     let mut dx = vec![0.0; shape.input_len()];
     let mut dw = vec![0.0; shape.weight_len()];
-    for n in 0..shape.batch {
-        for oc in 0..shape.out_channels {
+    for n in 0..shape.batch() {
+        for oc in 0..shape.out_channels() {
             for p in 0..pixels {
                 let o = [p / (out[1] * out[2]), p / out[2] % out[1], p % out[2]];
-                let yi = (n * shape.out_channels + oc) * pixels + p;
+                let yi = (n * shape.out_channels() + oc) * pixels + p;
                 for c in 0..cg {
                     let ic = oc / og * cg + c;
                     for t in 0..taps {
                         let k = [t / (kernel[1] * kernel[2]), t / kernel[2] % kernel[1], t % kernel[2]];
                         let src: Vec<Option<usize>> = (0..3)
                             .map(|a| {
-                                let ax = &shape.axes[a];
+                                let ax = &shape.axes()[a];
                                 let pos = (o[a] * ax.stride + k[a] * ax.dilation) as isize - ax.pad_before as isize;
-                                shape.padding_mode.source(pos, input[a])
+                                shape.padding_mode().source(pos, input[a])
                             })
                             .collect();
                         let (Some(i0), Some(i1), Some(i2)) = (src[0], src[1], src[2]) else { continue };
-                        let xi = (n * shape.in_channels + ic) * in_pixels + (i0 * input[1] + i1) * input[2] + i2;
+                        let xi = (n * shape.in_channels() + ic) * in_pixels + (i0 * input[1] + i1) * input[2] + i2;
                         let wi = (oc * cg + c) * taps + t;
                         y[yi] += w[wi] * x[xi];
                         dx[xi] += w[wi] * dy[yi];
@@ -140,7 +140,7 @@ fn random_shapes_match_the_definition_for_every_thread_count() {
 
 /// The same shape with another batch size.
 fn with_batch(shape: &ConvShape, batch: usize) -> ConvShape {
-    ConvShape { batch, ..shape.clone() }
+    shape.with_batch(batch).unwrap()
 }
 
 #[test]
@@ -153,8 +153,8 @@ fn each_image_gets_the_same_bits_in_any_batch() {
             (x.iter().map(|&v| v as f32).collect(), w.iter().map(|&v| v as f32).collect(), dy.iter().map(|&v| v as f32).collect());
         let (y, dx, _) = run(&shape, &x, &w, &dy, 2);
         let one = with_batch(&shape, 1);
-        let (image_in, image_out) = (shape.input_len() / shape.batch, shape.output_len() / shape.batch);
-        for i in 0..shape.batch {
+        let (image_in, image_out) = (shape.input_len() / shape.batch(), shape.output_len() / shape.batch());
+        for i in 0..shape.batch() {
             let xi = &x[i * image_in..][..image_in];
             let dyi = &dy[i * image_out..][..image_out];
             let (yi, dxi, _) = run(&one, xi, &w, dyi, 1);
@@ -171,7 +171,7 @@ fn float32_agrees_with_the_im2col_path() {
         let shape = random_shape(&mut rng);
         let to32 = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
         let (x, w, dy) = (to32(rng.values(shape.input_len())), to32(rng.values(shape.weight_len())), to32(rng.values(shape.output_len())));
-        let bias = to32(rng.values(shape.out_channels));
+        let bias = to32(rng.values(shape.out_channels()));
         let (mut y, mut y_ref) = (vec![0f32; shape.output_len()], vec![0f32; shape.output_len()]);
         forward(&shape, &x, &w, Some(&bias), &mut y, 2).unwrap();
         im2col_forward(&shape, &x, &w, Some(&bias), &mut y_ref, 2).unwrap();
@@ -284,13 +284,14 @@ fn interleaved_channels_give_the_bits_of_one_plane_at_a_time() {
     let mut checked = 0;
     while checked < 40 {
         let shape = random_shape(&mut rng);
-        let shape = ConvShape { in_channels: shape.groups * 17 / 2 * 2, out_channels: shape.groups * 17 / 2 * 2, groups: shape.groups * 17 / 2 * 2, ..shape };
+        let channels = shape.groups() * 17 / 2 * 2;
+        let Ok(shape) = ConvShape::new(shape.batch(), channels, channels, channels, &shape.axes()[3 - 2..], shape.padding_mode()) else { continue };
         let plan = Plan::new(&shape);
         if !plan.interleaved {
             continue;
         }
         checked += 1;
-        let (x, w, b) = (rng.values(shape.input_len()), rng.values(shape.weight_len()), rng.values(shape.out_channels));
+        let (x, w, b) = (rng.values(shape.input_len()), rng.values(shape.weight_len()), rng.values(shape.out_channels()));
         let mut one_by_one = Plan::new(&shape);
         one_by_one.interleaved = false;
         let (mut y, mut y_planes) = (vec![0.0; shape.output_len()], vec![0.0; shape.output_len()]);

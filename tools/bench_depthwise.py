@@ -1,7 +1,10 @@
 """Depthwise layers: convinit vs torch, forward and backward, each library
 timed in its own block (warm-up, 0.3 s pause, median of repeats), 2 threads.
 
-    python tools/bench_depthwise.py [--repeats 25] [--batch 1 8] [--dtype float32]
+    python tools/bench_depthwise.py [--repeats 25] [--batch 1 8] [--dtype float32] [--cpu-time]
+
+--cpu-time: both libraries on one thread, timed in process CPU time (for a
+machine so loaded that wall-clock times of spinning OpenMP threads mean little).
 """
 from __future__ import annotations
 
@@ -36,15 +39,18 @@ LAYERS = [
 ]
 
 
+CLOCK = time.perf_counter
+
+
 def median_ms(fn, repeats):
     for _ in range(3):
         fn()
     time.sleep(0.3)
     times = []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = CLOCK()
         fn()
-        times.append(time.perf_counter() - t)
+        times.append(CLOCK() - t)
     return statistics.median(times) * 1e3
 
 
@@ -54,8 +60,13 @@ def main():
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--only", default=None, help="substring of the layer name")
+    ap.add_argument("--cpu-time", action="store_true")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    global CLOCK
+    threads = 1 if args.cpu_time else 2
+    if args.cpu_time:
+        CLOCK = time.process_time
+    torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
     print(f"{'layer':34} {'fwd cv':>8} {'fwd th':>8} {'ratio':>6} {'bwd cv':>8} {'bwd th':>8} {'ratio':>6}")
     fwd_ratios, bwd_ratios = [], []
@@ -73,9 +84,9 @@ def main():
             ref = F.conv2d(tx, tw, None, s, p, 1, c).numpy()
             got = convinit.conv2d(x, w, None, s, p, 1, c)
             assert np.allclose(got, ref, rtol=1e-4, atol=1e-4), name
-            cv_f = median_ms(lambda: convinit.conv2d(x, w, None, s, p, 1, c), args.repeats)
+            cv_f = median_ms(lambda: convinit.conv2d(x, w, None, s, p, 1, c, threads=threads), args.repeats)
             th_f = median_ms(lambda: F.conv2d(tx, tw, None, s, p, 1, c), args.repeats)
-            cv_b = median_ms(lambda: convinit.conv2d_backward(x, w, dy, s, p, 1, c, (True, True, False)), args.repeats)
+            cv_b = median_ms(lambda: convinit.conv2d_backward(x, w, dy, s, p, 1, c, (True, True, False), threads=threads), args.repeats)
             th_b = median_ms(
                 lambda: torch.ops.aten.convolution_backward(
                     tdy, tx, tw, None, [s, s], [p, p], [1, 1], False, [0, 0], c, [True, True, False]

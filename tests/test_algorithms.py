@@ -78,7 +78,7 @@ def test_each_algorithm_applies_exactly_where_documented():
 
 def test_unknown_and_unsupported_algorithms_are_value_errors():
     x, w = np.ones((1, 2, 8, 8), np.float32), np.ones((2, 2, 3, 3), np.float32)
-    with pytest.raises(ValueError, match="algorithm: expected one of 'auto', 'im2col', 'implicit_gemm', 'winograd'"):
+    with pytest.raises(ValueError, match="algorithm: expected one of 'auto', 'im2col', 'implicit_gemm', 'winograd', 'depthwise'"):
         convinit.conv2d(x, w, algorithm="fft")
     with pytest.raises(ValueError, match="algorithm: 'winograd' needs"):
         convinit.conv2d(x, w, stride=2, algorithm="winograd")

@@ -154,7 +154,7 @@ def prepare_conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOr
     )
 
 
-ALGORITHMS = ("auto", "im2col", "implicit_gemm", "winograd")
+ALGORITHMS = ("auto", "im2col", "implicit_gemm", "winograd", "depthwise")
 
 
 def _conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOrTuple, padding: Union[IntOrTuple, str],
@@ -209,8 +209,9 @@ _CONV_DOC = """{d}-D convolution (cross-correlation), as ``torch.nn.functional.c
     computed in. ``algorithm`` forces a kernel: ``"im2col"`` (any shape, the
     reference), ``"implicit_gemm"`` (one GEMM per kernel tap on padded input
     rows, no im2col matrix: stride 1), ``"winograd"`` (F(2x2, 3x3):
-    groups=1, 3x3, stride 1, no dilation); ``"auto"`` picks by shape alone
-    (see ``conv_algorithm``).
+    groups=1, 3x3, stride 1, no dilation), ``"depthwise"`` (direct kernels:
+    groups > 1 with at most 8 input channels per group); ``"auto"`` picks by
+    shape alone (see ``conv_algorithm``).
 """
 
 

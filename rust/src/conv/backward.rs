@@ -4,6 +4,7 @@
 //! batch in a fixed order). Any padding mode: col2im is the exact adjoint of
 //! the im2col the forward pass used.
 
+use super::depthwise;
 use super::forward::tiling;
 use super::geometry::{check_len, ConvShape};
 use super::im2col::Im2colPlan;
@@ -19,6 +20,20 @@ const WEIGHT_ROW_BLOCK: usize = 64;
 /// `grad_input = col2im(W^T · grad_output)`, shapes as `conv_forward`
 /// (`grad_input` like its input, `grad_output` like its output).
 pub fn conv_backward_input<T: Real>(
+    shape: &ConvShape,
+    weight: &[T],
+    grad_output: &[T],
+    grad_input: &mut [T],
+    threads: usize,
+) -> KernelResult<()> {
+    if depthwise::applies(shape) {
+        return depthwise::backward_input(shape, weight, grad_output, grad_input, threads);
+    }
+    im2col_backward_input(shape, weight, grad_output, grad_input, threads)
+}
+
+/// `conv_backward_input` by im2col + GEMM, whatever the shape (the reference path).
+pub(crate) fn im2col_backward_input<T: Real>(
     shape: &ConvShape,
     weight: &[T],
     grad_output: &[T],
@@ -76,6 +91,20 @@ pub fn conv_backward_input<T: Real>(
 /// `grad_weight = sum over the batch of grad_output · im2col(input)^T`,
 /// images and pixel tiles added in ascending order.
 pub fn conv_backward_weight<T: Real>(
+    shape: &ConvShape,
+    input: &[T],
+    grad_output: &[T],
+    grad_weight: &mut [T],
+    threads: usize,
+) -> KernelResult<()> {
+    if depthwise::applies(shape) {
+        return depthwise::backward_weight(shape, input, grad_output, grad_weight, threads);
+    }
+    im2col_backward_weight(shape, input, grad_output, grad_weight, threads)
+}
+
+/// `conv_backward_weight` by im2col + GEMM, whatever the shape (the reference path).
+pub(crate) fn im2col_backward_weight<T: Real>(
     shape: &ConvShape,
     input: &[T],
     grad_output: &[T],

@@ -2,6 +2,7 @@
 //! unfold (im2col) and fold (col2im), all on plain slices.
 
 mod backward;
+mod depthwise;
 mod forward;
 mod geometry;
 mod im2col;

@@ -7,7 +7,7 @@
 
 use super::geometry::ConvShape;
 use super::matmul::Real;
-use super::{forward, implicit, winograd};
+use super::{depthwise, forward, implicit, winograd};
 use crate::error::{KernelError, KernelResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,10 +21,14 @@ pub enum Algorithm {
     ImplicitGemm,
     /// Winograd F(2x2, 3x3): one group, 2-D 3x3 kernels, stride 1, no dilation.
     Winograd,
+    /// Direct depthwise / small-group kernels: groups > 1 with at most 8
+    /// input channels per group.
+    Depthwise,
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 4] = [Algorithm::Auto, Algorithm::Im2col, Algorithm::ImplicitGemm, Algorithm::Winograd];
+    pub const ALL: [Algorithm; 5] =
+        [Algorithm::Auto, Algorithm::Im2col, Algorithm::ImplicitGemm, Algorithm::Winograd, Algorithm::Depthwise];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -32,6 +36,7 @@ impl Algorithm {
             Algorithm::Im2col => "im2col",
             Algorithm::ImplicitGemm => "implicit_gemm",
             Algorithm::Winograd => "winograd",
+            Algorithm::Depthwise => "depthwise",
         }
     }
 
@@ -48,6 +53,7 @@ impl Algorithm {
             Algorithm::Auto | Algorithm::Im2col => true,
             Algorithm::ImplicitGemm => implicit::applies(shape),
             Algorithm::Winograd => winograd::applies(shape),
+            Algorithm::Depthwise => depthwise::applies(shape),
         }
     }
 
@@ -67,6 +73,7 @@ impl Algorithm {
         match self {
             Algorithm::ImplicitGemm => "needs stride 1 on every axis",
             Algorithm::Winograd => "needs groups=1 and a 2-D 3x3 kernel with stride 1 and dilation 1",
+            Algorithm::Depthwise => "needs groups > 1 with at most 8 input channels per group",
             _ => "computes every shape",
         }
     }
@@ -80,13 +87,18 @@ impl Algorithm {
 ///   share (2 of 9 at 7x7), and on deep 3-D layers (27 short GEMMs; 30%
 ///   slower at 128 channels, 8x28x28); 1x1 kernels already read their input
 ///   in place in the im2col path;
+/// - grouped layers with few channels per group (depthwise) go to the
+///   direct kernels: im2col + GEMM with one output channel per group is
+///   3-14x slower there;
 /// - Winograd is opt-in: at best 10% faster than im2col (64 channels at
 ///   56x56) and up to 5x slower on deep layers with few tiles per image,
 ///   where its transformed weights (16 x O x C) are re-read per band.
 fn auto(shape: &ConvShape) -> Algorithm {
     let [_, _, out_w] = shape.output_dims();
     let channels_per_group = shape.in_channels() / shape.groups();
-    if implicit::applies(shape) && !shape.is_pointwise() && channels_per_group >= 16 && out_w >= 48 {
+    if depthwise::applies(shape) {
+        Algorithm::Depthwise
+    } else if implicit::applies(shape) && !shape.is_pointwise() && channels_per_group >= 16 && out_w >= 48 {
         Algorithm::ImplicitGemm
     } else {
         Algorithm::Im2col
@@ -106,6 +118,7 @@ pub fn conv_forward_with<T: Real>(
     match algorithm.resolve(shape)? {
         Algorithm::ImplicitGemm => implicit::forward(shape, input, weight, bias, output, threads),
         Algorithm::Winograd => winograd::forward(shape, input, weight, bias, output, threads),
+        Algorithm::Depthwise => depthwise::forward(shape, input, weight, bias, output, threads),
         _ => forward::conv_forward_im2col(shape, input, weight, bias, output, threads),
     }
 }

@@ -7,9 +7,11 @@ from .backward import conv2d_backward, conv_transpose2d
 from .conv import conv1d, conv2d, conv3d, conv_output_size, fold, unfold
 from .random import Generator, philox4x32_10
 from .signal import convolve2d, correlate2d
+from .torchgen import TorchGenerator
 
 __all__ = [
     "Generator",
+    "TorchGenerator",
     "__version__",
     "conv1d",
     "conv2d",

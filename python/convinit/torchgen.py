@@ -28,7 +28,11 @@ import numpy as np
 from . import _core
 from ._args import as_int
 
-__all__ = ["TorchGenerator", "DEFAULT_SEED", "STATE_BYTES", "is_torch_generator"]
+__all__ = ["TorchGenerator", "DEFAULT_SEED", "STATE_BYTES", "PINNED_TORCH_VERSIONS", "is_torch_generator"]
+
+#: The torch releases whose CPU streams are reproduced (and recorded in the
+#: golden vectors the tests replay).
+PINNED_TORCH_VERSIONS = ("2.15.0",)
 
 #: The seed of a fresh ``torch.Generator()``.
 DEFAULT_SEED = 67280421310721

@@ -1,54 +1,21 @@
-"""convinit.TorchGenerator: PyTorch's CPU stream bit for bit, checked
-against golden vectors recorded from the pinned torch (no torch needed) and
-live against the installed torch."""
+"""convinit.TorchGenerator live against the installed torch: values and
+generator state of uniform_/normal_/trunc_normal_ and the weight
+initializers, TensorIterator's order on non-contiguous targets, and
+init_module(scheme="torch") against module construction."""
 
 from __future__ import annotations
 
-import json
 import math
-import pathlib
-import pickle
 import warnings
 
 import numpy as np
 import pytest
+import torch
 
-import convinit
 from convinit import TorchGenerator, init
-from convinit.torchgen import PINNED_TORCH_VERSIONS, iteration_axes
-from torchgen_cases import case_id, cases, digest, empty
+from convinit.torch_scheme import torch_parameters
+from convinit.torchgen import PINNED_TORCH_VERSIONS
 
-GOLDEN = json.loads((pathlib.Path(__file__).parent / "data" / "torch_golden.json").read_text())
-GOLDEN_BY_ID = {c["id"]: c for c in GOLDEN["cases"]}
-CASES = cases()
-
-
-def _convinit_fill(case, generator):
-    target = empty(case, lambda shape: np.empty(shape, dtype=case["dtype"]))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        getattr(init, case["fill"])(target, *case["args"], **case["kwargs"], generator=generator)
-    return target
-
-
-def test_golden_vectors_were_recorded_from_a_pinned_torch():
-    assert GOLDEN["torch_version"] in PINNED_TORCH_VERSIONS
-    assert len(GOLDEN["cases"]) == len(CASES)
-
-
-@pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_golden_values_and_state(case):
-    expected = GOLDEN_BY_ID[case_id(case)]
-    generator = TorchGenerator(case["seed"])
-    values = _convinit_fill(case, generator)
-    assert [float(v).hex() for v in np.ascontiguousarray(values).ravel()[:4]] == expected["head"]
-    assert digest(values) == expected["values_sha256"]
-    assert digest(generator.get_state()) == expected["state_sha256"]
-
-
-# ---- live against the installed torch ----------------------------------------
-
-torch = pytest.importorskip("torch")
 TORCH_VERSION = torch.__version__.split("+")[0]
 
 
@@ -142,16 +109,6 @@ def test_live_weight_initializers_allocating_form(seed, dtype, fill, kwargs):
         _assert_same_as_torch(ours.get_state(), gen.get_state().numpy(), "the generator state")
 
 
-def test_flat_range_with_a_torch_generator_is_the_slice_and_advances_fully():
-    full = init.normal((50, 7), generator=TorchGenerator(3))
-    g = TorchGenerator(3)
-    part = init.normal((50, 7), generator=g, flat_range=(10, 40))
-    np.testing.assert_array_equal(part, full.ravel()[10:40])
-    h = TorchGenerator(3)
-    init.normal((50, 7), generator=h)
-    assert np.array_equal(g.get_state(), h.get_state())
-
-
 # ---- the generator itself ----------------------------------------------------
 
 
@@ -176,20 +133,6 @@ def test_state_round_trips_through_torch():
     np.testing.assert_array_equal(values, expected.numpy())
 
 
-def test_mt19937_known_answers():
-    # std::mt19937 with its default seed 5489: first outputs and the 10000th (C++ [rand.predef]).
-    g = TorchGenerator(5489)
-    assert [g.random() for _ in range(3)] == [3499211612, 581869302, 3890346734]
-    g = TorchGenerator(5489)
-    assert int(g.random(10000)[-1]) == 4123659995
-
-
-def test_random64_is_two_words_high_first():
-    words = TorchGenerator(9).random(4)
-    pairs = TorchGenerator(9).random64(2)
-    assert [int(p) for p in pairs] == [(int(words[0]) << 32) | int(words[1]), (int(words[2]) << 32) | int(words[3])]
-
-
 def test_random_words_are_torchs():
     # random_(0, 2**24) takes random() % 2**24: the low 24 bits of each word.
     gen = torch.Generator().manual_seed(11)
@@ -199,60 +142,85 @@ def test_random_words_are_torchs():
     assert np.array_equal(ours.get_state(), gen.get_state().numpy())
 
 
-def test_pickle_keeps_the_stream():
-    g = TorchGenerator(4)
-    g.random(700)
-    twin = pickle.loads(pickle.dumps(g))
-    np.testing.assert_array_equal(twin.random(10), g.random(10))
-
-
-def test_exported_from_the_package():
-    assert convinit.TorchGenerator is TorchGenerator
-
-
 # ---- bad input ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seed, error", [(2**64, ValueError), (-(2**63) - 1, ValueError), (1.5, TypeError),
-                                         ("1", TypeError)])
-def test_bad_seeds(seed, error):
-    with pytest.raises(error, match="seed"):
-        TorchGenerator(seed)
+# ---- init_module(scheme="torch") against module construction --------------------
+
+nn = torch.nn
 
 
-def test_bad_states():
-    good = TorchGenerator(1).get_state()
-    with pytest.raises(ValueError, match="size 5056"):
-        TorchGenerator().set_state(good[:-1])
-    bad = good.copy()
-    bad[8:12] = np.frombuffer(np.int32(0).tobytes(), np.uint8)  # left = 0
-    with pytest.raises(ValueError, match="Invalid mt19937 state"):
-        TorchGenerator().set_state(bad)
-    bad = good.copy()
-    bad[12:16] = 0  # not seeded
-    with pytest.raises(ValueError, match="Invalid mt19937 state"):
-        TorchGenerator().set_state(bad)
-    with pytest.raises(TypeError, match="state"):
-        TorchGenerator().set_state(good.astype(np.int16))
-    with pytest.raises(TypeError, match="state"):
-        TorchGenerator().set_state([1, 2, 3])
+class _ConvLstm(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.norm = nn.BatchNorm2d(8)
+        self.embed = nn.Embedding(100, 16, padding_idx=0)
+        self.lstm = nn.LSTM(16, 12, num_layers=2, bidirectional=True)
+        self.head = nn.Linear(24, 5)
 
 
-def test_bad_fill_arguments():
-    g = TorchGenerator(0)
-    before = g.get_state()
-    with pytest.raises(ValueError, match="from"):
-        init.uniform((3,), 2.0, 1.0, generator=g)
-    with pytest.raises(ValueError, match="std"):
-        init.normal((3,), 0.0, -1.0, generator=g)
-    with pytest.raises(ValueError, match="seed, generator"):
-        init.normal((3,), seed=1, generator=g)
-    with pytest.raises(TypeError, match="generator: orthogonal"):
-        init.orthogonal((3, 3), generator=g)
-    assert np.array_equal(g.get_state(), before)
+MODULES = {
+    "linear": lambda: nn.Linear(5, 7),
+    "linear_no_bias_float64": lambda: nn.Linear(5, 7, bias=False, dtype=torch.float64),
+    "conv1d": lambda: nn.Conv1d(3, 8, 5),
+    "conv2d_groups": lambda: nn.Conv2d(4, 8, 3, groups=2),
+    "conv3d": lambda: nn.Conv3d(2, 4, 3),
+    "conv_transpose1d": lambda: nn.ConvTranspose1d(3, 5, 2),
+    "conv_transpose2d": lambda: nn.ConvTranspose2d(6, 4, 3, groups=2),
+    "conv_transpose3d": lambda: nn.ConvTranspose3d(2, 3, 2),
+    "embedding": lambda: nn.Embedding(50, 8, padding_idx=3),
+    "layer_norm": lambda: nn.LayerNorm(10),
+    "batch_norm": lambda: nn.BatchNorm1d(6),
+    "lstm": lambda: nn.LSTM(10, 20, num_layers=2, bidirectional=True),
+    "lstm_proj": lambda: nn.LSTM(10, 20, proj_size=5),
+    "gru": lambda: nn.GRU(7, 9),
+    "mha": lambda: nn.MultiheadAttention(16, 4),
+    "mha_kv_dims": lambda: nn.MultiheadAttention(16, 4, kdim=8, vdim=12, add_bias_kv=True),
+    "mha_no_bias": lambda: nn.MultiheadAttention(16, 4, bias=False),
+    "transformer_layer": lambda: nn.TransformerEncoderLayer(32, 4, 64),
+    "composite": _ConvLstm,
+}
 
 
-def test_iteration_axes_of_dense_and_sliced_strides():
-    assert iteration_axes((3, 4), (4, 1)) == [0, 1]
-    assert iteration_axes((3, 4), (1, 3)) == [1, 0]
-    assert iteration_axes((2, 3, 4, 5), (60, 1, 15, 3)) == [0, 2, 3, 1]
+@pytest.mark.parametrize("seed", [0, 1, 2**32 + 5, 2**63])
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_init_module_torch_scheme_matches_construction(name, seed):
+    torch.manual_seed(seed)
+    expected = MODULES[name]()
+    state_after = torch.get_rng_state()
+    model = MODULES[name]()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(7.0)
+    assert init.init_module(model, "torch", seed=seed) is model
+    for (key, want), got in zip(expected.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(got, want), key
+    # The NumPy-only form from the module's entries, and the generator's end state.
+    from convinit.torch_scheme import torch_entries
+
+    generator = TorchGenerator(seed)
+    values = torch_parameters(torch_entries(expected), generator=generator)
+    assert all(np.array_equal(values[n], p.detach().numpy()) for n, p in expected.named_parameters())
+    assert np.array_equal(generator.get_state(), state_after.numpy())
+
+
+def test_init_module_torch_scheme_rejects_unknown_layers_and_options():
+    class Custom(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(3))
+
+    with pytest.raises(TypeError, match="does not know how Custom"):
+        init.init_module(Custom(), "torch", seed=0)
+    with pytest.raises(TypeError, match="takes only seed"):
+        init.init_module(nn.Linear(2, 2), "torch", seed=0, gain=2.0)
+
+
+def test_init_module_torch_scheme_with_a_torch_generator_advances_it():
+    gen = torch.Generator().manual_seed(5)
+    model = init.init_module(nn.Linear(4, 3), "torch", generator=gen)
+    torch.manual_seed(5)
+    expected = nn.Linear(4, 3)
+    assert torch.equal(model.weight, expected.weight) and torch.equal(model.bias, expected.bias)
+    assert torch.equal(gen.get_state(), torch.get_rng_state())

@@ -68,3 +68,26 @@ def empty(case: dict[str, Any], make: Callable[[tuple], Any]) -> Any:
 
 def digest(values: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(values).tobytes()).hexdigest()
+
+
+# Whole models, as the NumPy-only (name, shape, kind) entries of
+# convinit.torch_scheme.torch_parameters; the recording script builds the
+# same models in torch (MODEL_BUILDERS there) after torch.manual_seed(seed).
+MODEL_ENTRIES = {
+    "mlp": [
+        ("0.weight", (64, 20), "weight"), ("0.bias", (64,), "bias"),
+        ("2.weight", (10, 64), "weight"), ("2.bias", (10,), "bias"),
+    ],
+    "conv_lstm_embedding": [
+        ("conv.weight", (8, 3, 3, 3), "weight"), ("conv.bias", (8,), "bias"),
+        ("norm.weight", (8,), "ones"), ("norm.bias", (8,), "zeros"),
+        ("embed.weight", (100, 16), ("embedding", 0)),
+        ("lstm.weight_ih_l0", (48, 16), ("rnn", 12)), ("lstm.weight_hh_l0", (48, 12), ("rnn", 12)),
+        ("lstm.bias_ih_l0", (48,), ("rnn", 12)), ("lstm.bias_hh_l0", (48,), ("rnn", 12)),
+    ],
+    "attention": [
+        ("out_proj.weight", (16, 16), "weight"), ("out_proj.bias", (16,), "zeroed_bias"),
+        ("in_proj_weight", (48, 16), "xavier_uniform"), ("in_proj_bias", (48,), "zeros"),
+    ],
+}
+MODEL_SEEDS = (0, 2**63)

@@ -11,7 +11,34 @@ import warnings
 import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from torchgen_cases import case_id, cases, digest, empty  # noqa: E402
+from torchgen_cases import MODEL_SEEDS, case_id, cases, digest, empty  # noqa: E402
+from torch import nn  # noqa: E402
+
+
+class ConvLstmEmbedding(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.norm = nn.BatchNorm2d(8)
+        self.embed = nn.Embedding(100, 16, padding_idx=0)
+        self.lstm = nn.LSTM(16, 12)
+
+
+MODEL_BUILDERS = {
+    "mlp": lambda: nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 10)),
+    "conv_lstm_embedding": ConvLstmEmbedding,
+    "attention": lambda: nn.MultiheadAttention(16, 4),
+}
+
+
+def record_model(name, seed):
+    torch.manual_seed(seed)
+    model = MODEL_BUILDERS[name]()
+    return {
+        "id": f"{name}-seed{seed}",
+        "values_sha256": {n: digest(p.detach().numpy()) for n, p in model.named_parameters()},
+        "state_sha256": digest(torch.get_rng_state().numpy()),
+    }
 
 
 def record(case):
@@ -32,7 +59,8 @@ def record(case):
 
 def main():
     out = {"torch_version": torch.__version__.split("+")[0], "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-           "cases": [record(case) for case in cases()]}
+           "cases": [record(case) for case in cases()],
+           "models": [record_model(name, seed) for name in MODEL_BUILDERS for seed in MODEL_SEEDS]}
     path = pathlib.Path(__file__).with_name("torch_golden.json")
     path.write_text(json.dumps(out, indent=0) + "\n")
     print(f"{len(out['cases'])} cases -> {path}")

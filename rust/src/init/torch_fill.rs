@@ -252,9 +252,14 @@ impl<T: TorchFloat> WithBackend for NormalFillWork<'_, T> {
     type Output = ();
     fn run<B: Backend>(self, _: B) {
         let NormalFillWork { g, out, mean, std } = self;
-        units(g, out);
-        for block in out.chunks_exact_mut(16) {
-            T::normal16(block, mean, std);
+        // All uniforms are drawn before any is transformed, and the
+        // transform draws nothing: so each run can be transformed while it
+        // is in cache (runs are whole blocks of 16).
+        for run in out.chunks_mut(RUN / T::WORDS) {
+            units(g, run);
+            for block in run.chunks_exact_mut(16) {
+                T::normal16(block, mean, std);
+            }
         }
         if out.len() % 16 != 0 {
             let last = out.len() - 16;

@@ -7,6 +7,7 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 pub mod mt19937;
+pub mod mt_jump;
 pub mod philox;
 mod scalar;
 mod simd;

@@ -36,15 +36,28 @@ fn twist(upper_of: u32, lower_of: u32) -> u32 {
 }
 
 /// Replaces the 624 words by the next 624 of the recurrence
-/// x[k + 624] = x[k + 397] ^ twist(x[k], x[k + 1]).
+/// x[k + 624] = x[k + 397] ^ twist(x[k], x[k + 1]), in runs whose inputs do
+/// not overlap their outputs so that they vectorize.
 pub fn regenerate(state: &mut [u32; N]) {
-    for k in 0..N - M {
-        state[k] = state[k + M] ^ twist(state[k], state[k + 1]);
+    let first = *state;
+    // k < 227: inputs all from the old block.
+    let (low, high) = state.split_at_mut(N - M);
+    twist_run(low, &first[..N - M + 1], &first[M..]);
+    // 227 <= k < 454 and 454 <= k < 623: x[k + 397] is new, 227 words back.
+    let (mid, top) = high.split_at_mut(N - M);
+    twist_run(mid, &first[N - M..2 * (N - M) + 1], low);
+    let last = top.len() - 1;
+    twist_run(&mut top[..last], &first[2 * (N - M)..N], mid);
+    top[last] = mid[M - (N - M) - 1] ^ twist(first[N - 1], low[0]);
+}
+
+/// out[k] = far[k] ^ twist(old[k], old[k + 1]).
+#[inline(always)]
+fn twist_run(out: &mut [u32], old: &[u32], far: &[u32]) {
+    let (old, next, far) = (&old[..out.len()], &old[1..=out.len()], &far[..out.len()]);
+    for (((o, &u), &v), &f) in out.iter_mut().zip(old).zip(next).zip(far) {
+        *o = f ^ twist(u, v);
     }
-    for k in N - M..N - 1 {
-        state[k] = state[k + M - N] ^ twist(state[k], state[k + 1]);
-    }
-    state[N - 1] = state[M - 1] ^ twist(state[N - 1], state[0]);
 }
 
 impl Mt19937 {
@@ -153,6 +166,18 @@ mod tests {
         assert_eq!(mt.next_u32(), 3_499_211_612);
         assert_eq!(mt.next_u32(), 581_869_302);
         assert_eq!(mt.next_u32(), 3_890_346_734);
+    }
+
+    #[test]
+    fn regenerate_follows_the_recurrence() {
+        let mut state = Mt19937::new(7).state;
+        let mut x: Vec<u32> = state.to_vec();
+        for k in 0..N {
+            let next = x[k + M] ^ twist(x[k], x[k + 1]);
+            x.push(next);
+        }
+        regenerate(&mut state);
+        assert_eq!(state[..], x[N..2 * N]);
     }
 
     #[test]

@@ -61,14 +61,15 @@ fn fill_typed<T: TorchFloat + Element>(
     params: (f64, f64),
     g: &mut TorchCpu,
     vectorized: bool,
+    threads: usize,
 ) -> PyResult<()> {
     let mut guard = out.try_readwrite().map_err(|_| type_error("tensor", "a writable array not borrowed elsewhere"))?;
     let values = guard.as_slice_mut().map_err(|_| type_error("tensor", "a C-contiguous array"))?;
     let (a, b) = params;
     py.detach(|| {
         guarded(|| match kind {
-            "uniform" => fills::uniform(g, values, a, b),
-            "normal" => fills::normal(g, values, a, b, vectorized),
+            "uniform" => fills::uniform(g, values, a, b, threads),
+            "normal" => fills::normal(g, values, a, b, vectorized, threads),
             _ => Err(crate::error::KernelError::invalid("distribution", format!("expected uniform or normal, got {kind}"))),
         })
     })
@@ -76,10 +77,11 @@ fn fill_typed<T: TorchFloat + Element>(
 
 /// Fills the C-contiguous float32/float64 array `out` (in torch's iteration
 /// order) as `uniform_(a, b)` or `normal_(mean, std)` does from the generator
-/// with `state`; `vectorized` picks normal_'s contiguous path. Returns the
-/// advanced state.
+/// with `state`; `vectorized` picks normal_'s contiguous path. `threads`
+/// workers (0: all) draw their parts of the one stream after jumping ahead,
+/// so the values do not depend on it. Returns the advanced state.
 #[pyfunction]
-#[pyo3(signature = (out, kind, params, state, vectorized))]
+#[pyo3(signature = (out, kind, params, state, vectorized, threads=0))]
 fn torch_fill<'py>(
     py: Python<'py>,
     out: &Bound<'py, PyAny>,
@@ -87,12 +89,13 @@ fn torch_fill<'py>(
     params: (f64, f64),
     state: &[u8],
     vectorized: bool,
+    threads: usize,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let mut g = generator(state)?;
     if let Ok(x) = out.cast::<PyArrayDyn<f32>>() {
-        fill_typed(py, x, kind, params, &mut g, vectorized)?;
+        fill_typed(py, x, kind, params, &mut g, vectorized, threads)?;
     } else if let Ok(x) = out.cast::<PyArrayDyn<f64>>() {
-        fill_typed(py, x, kind, params, &mut g, vectorized)?;
+        fill_typed(py, x, kind, params, &mut g, vectorized, threads)?;
     } else {
         return Err(type_error("tensor", "a float32 or float64 array"));
     }

@@ -10,6 +10,9 @@
 //! non-contiguous targets (the iteration order is TensorIterator's).
 
 use crate::error::{KernelError, KernelResult};
+use crate::parallel::{effective_threads, run_with_threads};
+use crate::rng::mt19937::{regenerate, Mt19937, N};
+use crate::rng::mt_jump::jump_blocks;
 use crate::rng::{Backend, Isa, TorchCpu, WithBackend};
 use std::f64::consts::PI;
 
@@ -179,11 +182,12 @@ mod cephes {
 }
 
 /// Writes `out.len()` uniform values in [0, 1) drawn as torch's loops draw them.
-fn units<T: TorchFloat>(g: &mut TorchCpu, out: &mut [T]) {
+#[inline(always)]
+fn units<T: TorchFloat>(engine: &mut Mt19937, out: &mut [T]) {
     let mut words = [0u32; RUN];
     for chunk in out.chunks_mut(RUN / T::WORDS) {
         let raw = &mut words[..chunk.len() * T::WORDS];
-        g.engine.fill_u32(raw);
+        engine.fill_u32(raw);
         for (o, w) in chunk.iter_mut().zip(raw.chunks_exact(T::WORDS)) {
             *o = T::unit(w);
         }
@@ -191,8 +195,8 @@ fn units<T: TorchFloat>(g: &mut TorchCpu, out: &mut [T]) {
 }
 
 /// `Tensor.uniform_(from, to)`: `from`/`to` rounded to T, then
-/// fma(unit, to - from, from) per element.
-pub fn uniform<T: TorchFloat>(g: &mut TorchCpu, out: &mut [T], from: f64, to: f64) -> KernelResult<()> {
+/// fma(unit, to - from, from) per element. `threads` as everywhere (0: all).
+pub fn uniform<T: TorchFloat>(g: &mut TorchCpu, out: &mut [T], from: f64, to: f64, threads: usize) -> KernelResult<()> {
     if from.is_nan() || to.is_nan() || from > to {
         return Err(KernelError::invalid("a", format!("uniform_ expects to return a [from, to) range, but found from={from} > to={to}")));
     }
@@ -201,25 +205,8 @@ pub fn uniform<T: TorchFloat>(g: &mut TorchCpu, out: &mut [T], from: f64, to: f6
     if !width.to_f64().is_finite() {
         return Err(KernelError::invalid("b", format!("uniform_ expects to - from to be finite in the tensor's dtype, got from={from}, to={to}")));
     }
-    Isa::best().dispatch(UniformWork { g, out, width, low });
+    fill_in_pieces(g, out, Fill::Uniform { width, low }, threads)?;
     Ok(())
-}
-
-struct UniformWork<'a, T> {
-    g: &'a mut TorchCpu,
-    out: &'a mut [T],
-    width: T,
-    low: T,
-}
-
-impl<T: TorchFloat> WithBackend for UniformWork<'_, T> {
-    type Output = ();
-    fn run<B: Backend>(self, _: B) {
-        units(self.g, self.out);
-        for v in self.out.iter_mut() {
-            *v = v.fused(self.width, self.low);
-        }
-    }
 }
 
 /// `Tensor.normal_(mean, std)`. `vectorized` selects torch's path for a
@@ -227,44 +214,165 @@ impl<T: TorchFloat> WithBackend for UniformWork<'_, T> {
 /// Box–Muller on blocks of 16, the last block re-drawn when 16 does not
 /// divide the size); otherwise the scalar path, one Box–Muller pair per two
 /// elements with the second value cached in the generator.
-pub fn normal<T: TorchFloat>(g: &mut TorchCpu, out: &mut [T], mean: f64, std: f64, vectorized: bool) -> KernelResult<()> {
+pub fn normal<T: TorchFloat>(
+    g: &mut TorchCpu,
+    out: &mut [T],
+    mean: f64,
+    std: f64,
+    vectorized: bool,
+    threads: usize,
+) -> KernelResult<()> {
     if std.is_nan() || std < 0.0 {
         return Err(KernelError::invalid("std", format!("normal expects std >= 0.0, but found std {std}")));
     }
-    if vectorized && out.len() >= 16 {
-        Isa::best().dispatch(NormalFillWork { g, out, mean: T::from_f64(mean), std: T::from_f64(std) });
-    } else {
+    if !(vectorized && out.len() >= 16) {
         for v in out.iter_mut() {
             *v = T::from_f64(scalar_normal(g, mean, std));
         }
+        return Ok(());
+    }
+    let (mean, std) = (T::from_f64(mean), T::from_f64(std));
+    let starts = fill_in_pieces(g, out, Fill::NormalBlocks { mean, std }, threads)?;
+    // Blocks of 16 cut by a piece boundary, then torch's re-drawn last block.
+    for start in starts {
+        let block = start / 16 * 16;
+        if start % 16 != 0 && block + 16 <= out.len() {
+            T::normal16(&mut out[block..block + 16], mean, std);
+        }
+    }
+    if out.len() % 16 != 0 {
+        let last = out.len() - 16;
+        units(&mut g.engine, &mut out[last..]);
+        T::normal16(&mut out[last..], mean, std);
     }
     Ok(())
 }
 
-struct NormalFillWork<'a, T> {
-    g: &'a mut TorchCpu,
-    out: &'a mut [T],
-    mean: T,
-    std: T,
+#[derive(Clone, Copy)]
+enum Fill<T> {
+    Uniform { width: T, low: T },
+    /// Uniforms, each whole block of 16 (counted from element 0) that lies
+    /// inside one piece then turned into normals.
+    NormalBlocks { mean: T, std: T },
 }
 
-impl<T: TorchFloat> WithBackend for NormalFillWork<'_, T> {
+/// Below this many words a fill runs on the calling thread.
+const PARALLEL_WORDS: usize = 1 << 18;
+
+/// Elements `start..end` of a fill and the engine positioned at their first word.
+struct Piece {
+    start: usize,
+    end: usize,
+    engine: Mt19937,
+}
+
+/// `x` rounded down to its three leading binary digits: a block count
+/// whose jump takes at most three polynomial applications.
+fn three_digits(x: u64) -> u64 {
+    if x < 8 {
+        return x;
+    }
+    let shift = 63 - x.leading_zeros() - 2;
+    x >> shift << shift
+}
+
+/// Splits `count` elements of `words` words each into up to `threads`
+/// pieces. Piece 0 continues `engine`; every other piece starts at a state
+/// block boundary reached by jumping, so each piece draws exactly the words
+/// the serial loop would give its elements.
+fn plan(engine: &Mt19937, count: usize, words: usize, threads: usize) -> Vec<Piece> {
+    let total = count * words;
+    let unread = engine.left as usize - 1;
+    let mut pieces = vec![Piece { start: 0, end: count, engine: engine.clone() }];
+    if threads <= 1 || total < PARALLEL_WORDS || total <= unread + N {
+        return pieces;
+    }
+    let blocks = ((total - unread) / N) as u64;
+    let mut next_block = engine.state;
+    regenerate(&mut next_block);
+    for t in 1..threads as u64 {
+        let jump = three_digits(blocks * t / threads as u64);
+        let first_word = unread + N * jump as usize;
+        let start = first_word.div_ceil(words);
+        let previous = pieces.last_mut().expect("piece 0 exists");
+        if jump == 0 || start <= previous.start || start >= count {
+            continue;
+        }
+        previous.end = start;
+        let mut engine = Mt19937 { seed: engine.seed, left: N as u32 + 1, next: 0, state: jump_blocks(&next_block, jump) };
+        engine.discard((start * words - first_word) as u64);
+        pieces.push(Piece { start, end: count, engine });
+    }
+    pieces
+}
+
+/// Runs `fill` over `out` in pieces on `threads` workers, leaves `g` where
+/// the serial loop leaves it, and returns where the pieces start.
+fn fill_in_pieces<T: TorchFloat>(g: &mut TorchCpu, out: &mut [T], fill: Fill<T>, threads: usize) -> KernelResult<Vec<usize>> {
+    let mut pieces = plan(&g.engine, out.len(), T::WORDS, effective_threads(threads));
+    let starts = pieces.iter().map(|p| p.start).collect();
+    if pieces.len() == 1 {
+        let piece = &mut pieces[0];
+        Isa::best().dispatch(PieceWork { engine: &mut piece.engine, out, start: 0, fill });
+    } else {
+        let mut slices = Vec::with_capacity(pieces.len());
+        let mut rest = &mut *out;
+        for piece in pieces.iter().rev() {
+            let (head, tail) = rest.split_at_mut(piece.start);
+            slices.push(tail);
+            rest = head;
+        }
+        slices.reverse();
+        run_with_threads(threads, || {
+            rayon::scope(|scope| {
+                for (piece, slice) in pieces.iter_mut().zip(slices) {
+                    scope.spawn(move |_| {
+                        Isa::best().dispatch(PieceWork { engine: &mut piece.engine, out: slice, start: piece.start, fill })
+                    });
+                }
+            })
+        })?;
+    }
+    g.engine = pieces.pop().expect("at least one piece").engine;
+    Ok(starts)
+}
+
+struct PieceWork<'a, T> {
+    engine: &'a mut Mt19937,
+    out: &'a mut [T],
+    start: usize,
+    fill: Fill<T>,
+}
+
+impl<T: TorchFloat> WithBackend for PieceWork<'_, T> {
     type Output = ();
     fn run<B: Backend>(self, _: B) {
-        let NormalFillWork { g, out, mean, std } = self;
-        // All uniforms are drawn before any is transformed, and the
-        // transform draws nothing: so each run can be transformed while it
-        // is in cache (runs are whole blocks of 16).
-        for run in out.chunks_mut(RUN / T::WORDS) {
-            units(g, run);
-            for block in run.chunks_exact_mut(16) {
-                T::normal16(block, mean, std);
+        let PieceWork { engine, out, start, fill } = self;
+        let per_run = RUN / T::WORDS;
+        let (len, mut done) = (out.len(), 0);
+        while done < len {
+            // Runs end at multiples of `per_run` counted from element 0, so
+            // blocks of 16 never straddle two runs of one piece.
+            let global = start + done;
+            let end = (global / per_run + 1) * per_run - start;
+            let run = &mut out[done..end.min(len)];
+            units(engine, run);
+            match fill {
+                Fill::Uniform { width, low } => {
+                    for v in run.iter_mut() {
+                        *v = v.fused(width, low);
+                    }
+                }
+                Fill::NormalBlocks { mean, std } => {
+                    let skip = (16 - global % 16) % 16;
+                    if skip < run.len() {
+                        for block in run[skip..].chunks_exact_mut(16) {
+                            T::normal16(block, mean, std);
+                        }
+                    }
+                }
             }
-        }
-        if out.len() % 16 != 0 {
-            let last = out.len() - 16;
-            units(g, &mut out[last..]);
-            T::normal16(&mut out[last..], mean, std);
+            done += run.len();
         }
     }
 }
@@ -306,9 +414,46 @@ mod tests {
     fn uniform_bounds_and_units() {
         let mut g = TorchCpu::new(0);
         let mut out = vec![0f32; 1000];
-        uniform(&mut g, &mut out, -1.0, 2.0).unwrap();
+        uniform(&mut g, &mut out, -1.0, 2.0, 1).unwrap();
         assert!(out.iter().all(|&v| (-1.0..2.0).contains(&v)));
-        assert!(uniform(&mut g, &mut out, 2.0, 1.0).is_err());
+        assert!(uniform(&mut g, &mut out, 2.0, 1.0, 1).is_err());
+    }
+
+    /// Every thread count gives the serial loop's values and end state.
+    fn pieces_match_serial<T: TorchFloat + PartialEq + std::fmt::Debug>(count: usize) {
+        for seed in [0u64, 5] {
+            let mut g = TorchCpu::new(seed);
+            g.random(); // start mid-block
+            let mut serial = vec![T::default(); count];
+            let mut g_serial = g.clone();
+            normal(&mut g_serial, &mut serial, 0.5, 2.0, true, 1).unwrap();
+            for threads in [2, 3, 7] {
+                let mut h = g.clone();
+                let mut out = vec![T::default(); count];
+                normal(&mut h, &mut out, 0.5, 2.0, true, threads).unwrap();
+                assert_eq!(out, serial, "normal, {threads} threads");
+                assert_eq!(h, g_serial);
+                let (mut a, mut b) = (g.clone(), g.clone());
+                let (mut x, mut y) = (vec![T::default(); count], vec![T::default(); count]);
+                uniform(&mut a, &mut x, -1.0, 3.0, 1).unwrap();
+                uniform(&mut b, &mut y, -1.0, 3.0, threads).unwrap();
+                assert_eq!(x, y, "uniform, {threads} threads");
+                assert_eq!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn parallel_pieces_draw_the_serial_stream() {
+        pieces_match_serial::<f32>(PARALLEL_WORDS + 12_345);
+        pieces_match_serial::<f64>(PARALLEL_WORDS / 2 + 777);
+        pieces_match_serial::<f32>(3 * PARALLEL_WORDS + 16);
+    }
+
+    #[test]
+    fn three_digits_keeps_three_leading_bits() {
+        assert_eq!(three_digits(0b1011_0111), 0b1010_0000);
+        assert_eq!(three_digits(5), 5);
     }
 
     #[test]

@@ -17,7 +17,7 @@ RANDOM_FILLS = ("uniform", "normal", "trunc_normal", "xavier_uniform", "xavier_n
 FIXED_FILLS = ("constant", "zeros", "ones", "eye", "dirac")
 INIT_FUNCTIONS = ("fans", "calculate_gain") + RANDOM_FILLS + FIXED_FILLS + tuple(
     f + "_" for f in RANDOM_FILLS + FIXED_FILLS)
-RNG_FUNCTIONS = ("Generator", "philox4x32_10")
+RNG_FUNCTIONS = ("Generator", "philox4x32_10", "TorchGenerator")
 PUBLIC_FUNCTIONS = CONV_FUNCTIONS + INIT_FUNCTIONS + RNG_FUNCTIONS
 
 BUILTIN_BACKENDS = ("convinit", "torch", "numpy", "scipy")

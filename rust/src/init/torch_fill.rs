@@ -1,7 +1,8 @@
 //! PyTorch's CPU `uniform_` and `normal_`, bit for bit, drawn from a
 //! [`TorchCpu`] generator. The values are those of the x86-64 builds of
-//! torch with AVX2/AVX-512 kernels: there `uniform_real`'s `x * (to - from)
-//! + from` and `val * std + mean` are compiled to fused multiply-adds, and
+//! torch with AVX2/AVX-512 kernels: there `uniform_real`'s
+//! `x * (to - from) + from` and `val * std + mean` are compiled to fused
+//! multiply-adds, and
 //! the contiguous float32 `normal_` runs the AVX2 kernel built on Cephes'
 //! log and sincos polynomials (`avx_mathfun.h`, whose mul/add pairs are
 //! fused the same way). Every operation below mirrors one of those.
@@ -88,8 +89,10 @@ impl TorchFloat for f64 {
 /// Cephes' single-precision log and sincos as torch's `avx_mathfun.h`
 /// evaluates them, one lane at a time, with GCC's contraction of each
 /// multiply feeding an add into one fused multiply-add.
+// The constants are the C source's literals, digits as written, rounded to
+// double and then to float as the C compiler rounds them.
+#[allow(clippy::excessive_precision, clippy::approx_constant)]
 mod cephes {
-    // The C source writes these as double literals stored into floats.
     const SQRTHF: f32 = 0.707106781186547524f64 as f32;
     const LOG_P: [f32; 9] = [
         7.0376836292E-2f64 as f32,
@@ -240,7 +243,7 @@ pub fn normal<T: TorchFloat>(
             T::normal16(&mut out[block..block + 16], mean, std);
         }
     }
-    if out.len() % 16 != 0 {
+    if !out.len().is_multiple_of(16) {
         let last = out.len() - 16;
         units(&mut g.engine, &mut out[last..]);
         T::normal16(&mut out[last..], mean, std);

@@ -2,16 +2,15 @@
 //! [`TorchCpu`] generator. The values are those of the x86-64 builds of
 //! torch with AVX2/AVX-512 kernels: there `uniform_real`'s
 //! `x * (to - from) + from` and `val * std + mean` are compiled to fused
-//! multiply-adds, and
-//! the contiguous float32 `normal_` runs the AVX2 kernel built on Cephes'
-//! log and sincos polynomials (`avx_mathfun.h`, whose mul/add pairs are
+//! multiply-adds, and the contiguous float32 `normal_` runs the AVX2 kernel
+//! built on Cephes' log and sincos polynomials (`avx_mathfun.h`, whose mul/add pairs are
 //! fused the same way). Every operation below mirrors one of those.
 //!
 //! `out` is the target in torch's iteration order; callers arrange
 //! non-contiguous targets (the iteration order is TensorIterator's).
 
 use crate::error::{KernelError, KernelResult};
-use crate::parallel::{effective_threads, run_with_threads};
+use crate::parallel::effective_threads;
 use crate::rng::mt19937::{regenerate, Mt19937, N};
 use crate::rng::mt_jump::jump_blocks;
 use crate::rng::{Backend, Isa, TorchCpu, WithBackend};
@@ -200,6 +199,10 @@ fn units<T: TorchFloat>(engine: &mut Mt19937, out: &mut [T]) {
 /// `Tensor.uniform_(from, to)`: `from`/`to` rounded to T, then
 /// fma(unit, to - from, from) per element. `threads` as everywhere (0: all).
 pub fn uniform<T: TorchFloat>(g: &mut TorchCpu, out: &mut [T], from: f64, to: f64, threads: usize) -> KernelResult<()> {
+    uniform_in_pieces(g, out, from, to, effective_threads(threads))
+}
+
+fn uniform_in_pieces<T: TorchFloat>(g: &mut TorchCpu, out: &mut [T], from: f64, to: f64, pieces: usize) -> KernelResult<()> {
     if from.is_nan() || to.is_nan() || from > to {
         return Err(KernelError::invalid("a", format!("uniform_ expects to return a [from, to) range, but found from={from} > to={to}")));
     }
@@ -208,7 +211,7 @@ pub fn uniform<T: TorchFloat>(g: &mut TorchCpu, out: &mut [T], from: f64, to: f6
     if !width.to_f64().is_finite() {
         return Err(KernelError::invalid("b", format!("uniform_ expects to - from to be finite in the tensor's dtype, got from={from}, to={to}")));
     }
-    fill_in_pieces(g, out, Fill::Uniform { width, low }, threads)?;
+    fill_in_pieces(g, out, Fill::Uniform { width, low }, pieces);
     Ok(())
 }
 
@@ -225,6 +228,17 @@ pub fn normal<T: TorchFloat>(
     vectorized: bool,
     threads: usize,
 ) -> KernelResult<()> {
+    normal_in_pieces(g, out, mean, std, vectorized, effective_threads(threads))
+}
+
+fn normal_in_pieces<T: TorchFloat>(
+    g: &mut TorchCpu,
+    out: &mut [T],
+    mean: f64,
+    std: f64,
+    vectorized: bool,
+    pieces: usize,
+) -> KernelResult<()> {
     if std.is_nan() || std < 0.0 {
         return Err(KernelError::invalid("std", format!("normal expects std >= 0.0, but found std {std}")));
     }
@@ -235,7 +249,7 @@ pub fn normal<T: TorchFloat>(
         return Ok(());
     }
     let (mean, std) = (T::from_f64(mean), T::from_f64(std));
-    let starts = fill_in_pieces(g, out, Fill::NormalBlocks { mean, std }, threads)?;
+    let starts = fill_in_pieces(g, out, Fill::NormalBlocks { mean, std }, pieces);
     // Blocks of 16 cut by a piece boundary, then torch's re-drawn last block.
     for start in starts {
         let block = start / 16 * 16;
@@ -309,10 +323,10 @@ fn plan(engine: &Mt19937, count: usize, words: usize, threads: usize) -> Vec<Pie
     pieces
 }
 
-/// Runs `fill` over `out` in pieces on `threads` workers, leaves `g` where
-/// the serial loop leaves it, and returns where the pieces start.
-fn fill_in_pieces<T: TorchFloat>(g: &mut TorchCpu, out: &mut [T], fill: Fill<T>, threads: usize) -> KernelResult<Vec<usize>> {
-    let mut pieces = plan(&g.engine, out.len(), T::WORDS, effective_threads(threads));
+/// Runs `fill` over `out` in up to `count` pieces, one per thread, leaves
+/// `g` where the serial loop leaves it, and returns where the pieces start.
+fn fill_in_pieces<T: TorchFloat>(g: &mut TorchCpu, out: &mut [T], fill: Fill<T>, count: usize) -> Vec<usize> {
+    let mut pieces = plan(&g.engine, out.len(), T::WORDS, count);
     let starts = pieces.iter().map(|p| p.start).collect();
     if pieces.len() == 1 {
         let piece = &mut pieces[0];
@@ -326,18 +340,21 @@ fn fill_in_pieces<T: TorchFloat>(g: &mut TorchCpu, out: &mut [T], fill: Fill<T>,
             rest = head;
         }
         slices.reverse();
-        run_with_threads(threads, || {
-            rayon::scope(|scope| {
-                for (piece, slice) in pieces.iter_mut().zip(slices) {
-                    scope.spawn(move |_| {
-                        Isa::best().dispatch(PieceWork { engine: &mut piece.engine, out: slice, start: piece.start, fill })
-                    });
-                }
-            })
-        })?;
+        // The caller draws piece 0 and pool workers the others, as
+        // crate::parallel runs every kernel (at most `threads` threads).
+        rayon::in_place_scope(|scope| {
+            let mut work = pieces.iter_mut().zip(slices);
+            let (first, first_slice) = work.next().expect("at least two pieces");
+            for (piece, slice) in work {
+                scope.spawn(move |_| {
+                    Isa::best().dispatch(PieceWork { engine: &mut piece.engine, out: slice, start: piece.start, fill })
+                });
+            }
+            Isa::best().dispatch(PieceWork { engine: &mut first.engine, out: first_slice, start: 0, fill });
+        });
     }
     g.engine = pieces.pop().expect("at least one piece").engine;
-    Ok(starts)
+    starts
 }
 
 struct PieceWork<'a, T> {
@@ -430,16 +447,17 @@ mod tests {
             let mut serial = vec![T::default(); count];
             let mut g_serial = g.clone();
             normal(&mut g_serial, &mut serial, 0.5, 2.0, true, 1).unwrap();
+            assert!(plan(&g.engine, count, T::WORDS, 7).len() >= 3, "the test splits the fill");
             for threads in [2, 3, 7] {
                 let mut h = g.clone();
                 let mut out = vec![T::default(); count];
-                normal(&mut h, &mut out, 0.5, 2.0, true, threads).unwrap();
+                normal_in_pieces(&mut h, &mut out, 0.5, 2.0, true, threads).unwrap();
                 assert_eq!(out, serial, "normal, {threads} threads");
                 assert_eq!(h, g_serial);
                 let (mut a, mut b) = (g.clone(), g.clone());
                 let (mut x, mut y) = (vec![T::default(); count], vec![T::default(); count]);
                 uniform(&mut a, &mut x, -1.0, 3.0, 1).unwrap();
-                uniform(&mut b, &mut y, -1.0, 3.0, threads).unwrap();
+                uniform_in_pieces(&mut b, &mut y, -1.0, 3.0, threads).unwrap();
                 assert_eq!(x, y, "uniform, {threads} threads");
                 assert_eq!(a, b);
             }

@@ -366,6 +366,9 @@ struct PieceWork<'a, T> {
 
 impl<T: TorchFloat> WithBackend for PieceWork<'_, T> {
     type Output = ();
+    // Inlined into the dispatcher so the fused multiply-adds and the
+    // Cephes lanes compile with its target features (else fmaf calls).
+    #[inline(always)]
     fn run<B: Backend>(self, _: B) {
         let PieceWork { engine, out, start, fill } = self;
         let per_run = RUN / T::WORDS;

@@ -38,6 +38,7 @@ fn twist(upper_of: u32, lower_of: u32) -> u32 {
 /// Replaces the 624 words by the next 624 of the recurrence
 /// x[k + 624] = x[k + 397] ^ twist(x[k], x[k + 1]), in runs whose inputs do
 /// not overlap their outputs so that they vectorize.
+#[inline(always)]
 pub fn regenerate(state: &mut [u32; N]) {
     let first = *state;
     // k < 227: inputs all from the old block.
@@ -106,6 +107,7 @@ impl Mt19937 {
     }
 
     /// `out.len()` successive output words, a run of the state at a time.
+    #[inline(always)]
     pub fn fill_u32(&mut self, out: &mut [u32]) {
         let mut done = 0;
         while done < out.len() {

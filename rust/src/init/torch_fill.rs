@@ -31,6 +31,13 @@ pub trait TorchFloat: Copy + Default + Send + Sync + 'static {
     fn fused(self, scale: Self, offset: Self) -> Self;
     /// torch's `normal_fill_16`: 16 uniforms in, 16 normals out.
     fn normal16(block: &mut [Self], mean: Self, std: Self);
+    /// `normal16` on each block of 16 of `blocks` (a multiple of 16 long).
+    #[inline(always)]
+    fn normal_blocks(blocks: &mut [Self], mean: Self, std: Self) {
+        for block in blocks.chunks_exact_mut(16) {
+            Self::normal16(block, mean, std);
+        }
+    }
 }
 
 impl TorchFloat for f32 {
@@ -52,6 +59,27 @@ impl TorchFloat for f32 {
     #[inline(always)]
     fn normal16(block: &mut [f32], mean: f32, std: f32) {
         cephes::normal16(block, mean, std)
+    }
+    /// Two blocks at a time: their 8 + 8 lanes side by side fill one
+    /// 16-lane vector (each lane's operations are the same either way).
+    #[inline(always)]
+    fn normal_blocks(blocks: &mut [f32], mean: f32, std: f32) {
+        let mut pairs = blocks.chunks_exact_mut(32);
+        for pair in &mut pairs {
+            let (mut c, mut s) = ([0f32; 16], [0f32; 16]);
+            for half in 0..2 {
+                c[8 * half..8 * half + 8].copy_from_slice(&pair[16 * half..16 * half + 8]);
+                s[8 * half..8 * half + 8].copy_from_slice(&pair[16 * half + 8..16 * half + 16]);
+            }
+            cephes::box_muller(&mut c, &mut s, mean, std);
+            for half in 0..2 {
+                pair[16 * half..16 * half + 8].copy_from_slice(&c[8 * half..8 * half + 8]);
+                pair[16 * half + 8..16 * half + 16].copy_from_slice(&s[8 * half..8 * half + 8]);
+            }
+        }
+        for block in pairs.into_remainder().chunks_exact_mut(16) {
+            cephes::normal16(block, mean, std);
+        }
     }
 }
 
@@ -174,7 +202,13 @@ mod cephes {
     #[inline(always)]
     pub fn normal16(block: &mut [f32], mean: f32, std: f32) {
         let (cos_half, sin_half) = block.split_at_mut(8);
-        for (c, s) in cos_half.iter_mut().zip(sin_half.iter_mut()) {
+        box_muller(cos_half, sin_half, mean, std);
+    }
+
+    /// Lane k: (u1, u2) = (c[k], s[k]) -> the cosine and sine normals.
+    #[inline(always)]
+    pub fn box_muller(cos_lanes: &mut [f32], sin_lanes: &mut [f32], mean: f32, std: f32) {
+        for (c, s) in cos_lanes.iter_mut().zip(sin_lanes.iter_mut()) {
             let radius = (-2.0 * log(1.0 - *c)).sqrt();
             let (sin, cos) = sincos(TWO_PI * *s);
             *c = (radius * cos).mul_add(std, mean);
@@ -389,9 +423,8 @@ impl<T: TorchFloat> WithBackend for PieceWork<'_, T> {
                 Fill::NormalBlocks { mean, std } => {
                     let skip = (16 - global % 16) % 16;
                     if skip < run.len() {
-                        for block in run[skip..].chunks_exact_mut(16) {
-                            T::normal16(block, mean, std);
-                        }
+                        let whole = (run.len() - skip) / 16 * 16;
+                        T::normal_blocks(&mut run[skip..skip + whole], mean, std);
                     }
                 }
             }

@@ -5,7 +5,6 @@ The live comparisons with the installed torch are in test_torchgen.py."""
 from __future__ import annotations
 
 import json
-import math
 import pathlib
 import pickle
 import warnings

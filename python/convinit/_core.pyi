@@ -26,6 +26,10 @@ __all__ = [
     "ndtri",
     "fma_gflops",
     "write_gbps",
+    "torch_seed_state",
+    "torch_check_state",
+    "torch_random",
+    "torch_fill",
 ]
 
 __version__: str

@@ -345,7 +345,8 @@ def fill_(array: np.ndarray, kind: str, params: tuple, generator: Any, contiguou
     is_contiguous = _contiguous(array) if contiguous is None else contiguous
     with stream._lock:
         if kind == "trunc_normal":
-            _trunc_normal(array, *params, stream=stream)
+            mean, std, a, b = params
+            _trunc_normal(array, mean, std, a, b, stream)
         elif kind in ("uniform", "normal"):
             _fill(array, kind, params, stream, is_contiguous)
         else:

@@ -58,7 +58,7 @@ def _like_torch(module: Any, seed: Any, options: dict) -> Any:
     from convinit.TorchGenerator (see convinit.torch_scheme)."""
     from torch import nn
 
-    from .torch_scheme import init_module_like_torch
+    from ..torch_scheme import init_module_like_torch
 
     if not isinstance(module, nn.Module):
         raise TypeError(f"module: expected a torch.nn.Module, got {type(module).__name__}")

@@ -239,6 +239,14 @@ def _sha256(values: Any) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
+def _optional_torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
 def torch_stream_task() -> Task:
     """The backend's TorchGenerator(0) through its fills gives PyTorch's
     values and generator state: against the recorded stream of the pinned
@@ -252,10 +260,7 @@ def torch_stream_task() -> Task:
     def run(ctx: Context) -> list[Check]:
         make = ctx.backend.get("TorchGenerator")
         checks = []
-        try:
-            import torch
-        except ImportError:
-            torch = None
+        torch = _optional_torch()
         for fill, params, dtype, size, values, state in TORCH_STREAM_KATS:
             name = f"TorchGenerator(0) {fill}{params} {dtype} x{size}"
             got = draw(make, ctx.backend.get(fill), params, dtype, size)

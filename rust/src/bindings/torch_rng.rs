@@ -3,6 +3,7 @@
 //! state and returns the advanced one.
 
 use super::errors::{guarded, to_pyerr, type_error};
+use crate::error::try_zeroed;
 use crate::init::torch_fill::{self as fills, TorchFloat};
 use crate::rng::TorchCpu;
 use numpy::{Element, PyArray1, PyArrayDyn, PyArrayMethods};
@@ -47,11 +48,22 @@ fn torch_random<'py>(
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyBytes>)> {
     let mut g = generator(state)?;
     let values = match bits {
-        32 => PyArray1::from_vec(py, (0..count).map(|_| g.random()).collect()).into_any(),
-        64 => PyArray1::from_vec(py, (0..count).map(|_| g.random64()).collect()).into_any(),
+        32 => PyArray1::from_vec(py, draws(py, count, || g.random())?).into_any(),
+        64 => PyArray1::from_vec(py, draws(py, count, || g.random64())?).into_any(),
         _ => return Err(pyo3::exceptions::PyValueError::new_err(format!("bits: expected 32 or 64, got {bits}"))),
     };
     Ok((values, state_bytes(py, &g)))
+}
+
+/// `count` values of `draw()`, computed without the GIL.
+fn draws<T: Copy + Default + Send>(py: Python<'_>, count: usize, mut draw: impl FnMut() -> T + Send) -> PyResult<Vec<T>> {
+    py.detach(|| {
+        guarded(|| {
+            let mut out = try_zeroed::<T>(count, "the draws")?;
+            out.iter_mut().for_each(|v| *v = draw());
+            Ok(out)
+        })
+    })
 }
 
 fn fill_typed<T: TorchFloat + Element>(

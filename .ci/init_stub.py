@@ -40,8 +40,10 @@ import torch
 from ._args import ShapeLike
 from .random import Generator
 from .torch.module_init import init_module as init_module
+from .torchgen import TorchGenerator
 
 _FloatArray = npt.NDArray[np.floating[Any]]
+_AnyGenerator = Union[Generator, TorchGenerator, torch.Generator]
 _DTypeLike = Union[npt.DTypeLike, torch.dtype]
 _TensorT = TypeVar("_TensorT", bound=Union[npt.NDArray[np.floating[Any]], torch.Tensor])
 

@@ -8,9 +8,11 @@ from .conv import conv1d, conv2d, conv3d, conv_algorithm, conv_output_size, fold
 from .init import ZeroFanError
 from .random import Generator, philox4x32_10
 from .signal import convolve2d, correlate2d
+from .torchgen import TorchGenerator
 
 __all__ = [
     "Generator",
+    "TorchGenerator",
     "ZeroFanError",
     "__version__",
     "conv1d",

@@ -26,6 +26,10 @@ __all__ = [
     "ndtri",
     "fma_gflops",
     "write_gbps",
+    "torch_seed_state",
+    "torch_check_state",
+    "torch_random",
+    "torch_fill",
 ]
 
 __version__: str
@@ -107,6 +111,20 @@ def fill_into(
     threads: int,
 ) -> None: ...
 def ndtri(p: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]: ...
+
+# ---- PyTorch's CPU generator (states are torch.Generator.get_state()'s 5056 bytes)
+
+def torch_seed_state(seed: int) -> bytes: ...
+def torch_check_state(state: bytes) -> bytes: ...
+def torch_random(state: bytes, count: int, bits: int) -> tuple[npt.NDArray[np.unsignedinteger], bytes]: ...
+def torch_fill(
+    out: npt.NDArray[np.floating],
+    kind: str,
+    params: Tuple[float, float],
+    state: bytes,
+    vectorized: bool,
+    threads: int = 0,
+) -> bytes: ...
 
 # ---- machine probes ----------------------------------------------------------
 

@@ -31,7 +31,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from . import _core
+from . import _core, torchgen
 from ._args import as_int, dtype_arg, flat_range_arg, float_param, shape_arg
 from ._arrays import FLOAT_DTYPES, check_allocation, is_torch_tensor
 from .random import Draw, fill_into, resolve_draw, sample
@@ -225,6 +225,48 @@ class _Target:
                 self.tensor.copy_(torch.from_numpy(values))
 
 
+# ---- PyTorch's own stream (convinit.TorchGenerator or torch.Generator) --------
+
+
+def _torch_stream(rng: dict) -> bool:
+    if not torchgen.is_torch_generator(rng.get("generator")):
+        return False
+    if rng.get("seed") is not None:
+        raise ValueError("seed, generator: give at most one of them")
+    return True
+
+
+def _torch_write(name: str, spec: _Spec, array: np.ndarray, generator: Any, contiguous: bool) -> None:
+    """``array`` filled as torch.nn.init's ``name`` fills a tensor of its strides."""
+    if isinstance(spec, _Random):
+        torchgen.fill_(array, spec.kind, spec.params, generator, contiguous)
+    elif spec.random:
+        raise TypeError(f"generator: {name} does not take a TorchGenerator or torch.Generator "
+                        "(its values depend on torch's LAPACK build); use a convinit.Generator")
+    else:
+        array[...] = spec.make(array.shape, array.dtype.name, None)
+
+
+def _torch_allocating(name: str, spec: _Spec, dims: Shape, dtype: str, generator: Any, flat_range: Any) -> np.ndarray:
+    start, stop = flat_range_arg(flat_range, math.prod(dims))
+    check_allocation(dims, np.dtype(dtype), "shape: the fill")
+    full = np.empty(dims, dtype=dtype)
+    _torch_write(name, spec, full, generator, contiguous=True)
+    return full if flat_range is None else full.ravel()[start:stop].copy()
+
+
+def _torch_in_place(name: str, spec: _Spec, target: "_Target", generator: Any) -> None:
+    if target.array is not None:
+        _torch_write(name, spec, target.array, generator, bool(target.array.flags.c_contiguous))
+        return
+    import torch
+
+    tensor = target.tensor
+    with torch.no_grad():
+        _torch_write(name, spec, tensor.detach().numpy(), generator, tensor.is_contiguous())
+    torch.autograd.graph.increment_version(tensor)
+
+
 # ---- one definition -> allocating and in-place functions ----------------------
 
 # The parameters every generated initializer shares. Their annotations are
@@ -237,7 +279,7 @@ _SHAPE_PARAM = inspect.Parameter("shape", _POSITIONAL, annotation="ShapeLike")
 _TENSOR_PARAM = inspect.Parameter("tensor", _POSITIONAL, annotation="_TensorT")
 _RNG_PARAMS = [
     inspect.Parameter("seed", _KW, default=None, annotation="Optional[int]"),
-    inspect.Parameter("generator", _KW, default=None, annotation="Optional[Generator]"),
+    inspect.Parameter("generator", _KW, default=None, annotation="Optional[_AnyGenerator]"),
 ]
 _OUT_PARAMS = [
     inspect.Parameter("dtype", _KW, default="float32", annotation="_DTypeLike"),
@@ -266,6 +308,8 @@ def _define(plan: Callable[..., _Spec], random: bool) -> tuple[Callable[..., np.
         rng = {k: kwargs.pop(k) for k in ("seed", "generator") if random and k in kwargs}
         dims, dtype = shape_arg(shape), dtype_arg(dtype)
         spec = plan(dims, *args, **kwargs)
+        if _torch_stream(rng):
+            return _torch_allocating(name, spec, dims, dtype, rng["generator"], flat_range)
         draw = resolve_draw(**rng) if _needs_draw(spec) else None
         return _produce(spec, dims, dtype, draw, flat_range)
 
@@ -274,6 +318,9 @@ def _define(plan: Callable[..., _Spec], random: bool) -> tuple[Callable[..., np.
         rng = {k: kwargs.pop(k) for k in ("seed", "generator") if random and k in kwargs}
         target = _Target(tensor)
         spec = plan(target.shape, *args, **kwargs)
+        if _torch_stream(rng):
+            _torch_in_place(name, spec, target, rng["generator"])
+            return tensor
         draw = resolve_draw(**rng) if _needs_draw(spec) else None
         target.write(spec, draw)
         return tensor

@@ -14,8 +14,10 @@ import torch
 from ._args import ShapeLike
 from .random import Generator
 from .torch.module_init import init_module as init_module
+from .torchgen import TorchGenerator
 
 _FloatArray = npt.NDArray[np.floating[Any]]
+_AnyGenerator = Union[Generator, TorchGenerator, torch.Generator]
 _DTypeLike = Union[npt.DTypeLike, torch.dtype]
 _TensorT = TypeVar("_TensorT", bound=Union[npt.NDArray[np.floating[Any]], torch.Tensor])
 
@@ -63,7 +65,7 @@ def uniform(
     b: float = 1.0,
     *,
     seed: Optional[int] = None,
-    generator: Optional[Generator] = None,
+    generator: Optional[_AnyGenerator] = None,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
 ) -> _FloatArray: ...
@@ -73,7 +75,7 @@ def uniform_(
     b: float = 1.0,
     *,
     seed: Optional[int] = None,
-    generator: Optional[Generator] = None,
+    generator: Optional[_AnyGenerator] = None,
 ) -> _TensorT: ...
 def normal(
     shape: ShapeLike,
@@ -81,7 +83,7 @@ def normal(
     std: float = 1.0,
     *,
     seed: Optional[int] = None,
-    generator: Optional[Generator] = None,
+    generator: Optional[_AnyGenerator] = None,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
 ) -> _FloatArray: ...
@@ -91,7 +93,7 @@ def normal_(
     std: float = 1.0,
     *,
     seed: Optional[int] = None,
-    generator: Optional[Generator] = None,
+    generator: Optional[_AnyGenerator] = None,
 ) -> _TensorT: ...
 def trunc_normal(
     shape: ShapeLike,
@@ -101,7 +103,7 @@ def trunc_normal(
     b: float = 2.0,
     *,
     seed: Optional[int] = None,
-    generator: Optional[Generator] = None,
+    generator: Optional[_AnyGenerator] = None,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
 ) -> _FloatArray: ...
@@ -113,7 +115,7 @@ def trunc_normal_(
     b: float = 2.0,
     *,
     seed: Optional[int] = None,
-    generator: Optional[Generator] = None,
+    generator: Optional[_AnyGenerator] = None,
 ) -> _TensorT: ...
 def constant(
     shape: ShapeLike,
@@ -157,7 +159,7 @@ def xavier_uniform(
     gain: float = 1.0,
     *,
     seed: Optional[int] = None,
-    generator: Optional[Generator] = None,
+    generator: Optional[_AnyGenerator] = None,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
 ) -> _FloatArray: ...
@@ -166,14 +168,14 @@ def xavier_uniform_(
     gain: float = 1.0,
     *,
     seed: Optional[int] = None,
-    generator: Optional[Generator] = None,
+    generator: Optional[_AnyGenerator] = None,
 ) -> _TensorT: ...
 def xavier_normal(
     shape: ShapeLike,
     gain: float = 1.0,
     *,
     seed: Optional[int] = None,
-    generator: Optional[Generator] = None,
+    generator: Optional[_AnyGenerator] = None,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
 ) -> _FloatArray: ...
@@ -182,7 +184,7 @@ def xavier_normal_(
     gain: float = 1.0,
     *,
     seed: Optional[int] = None,
-    generator: Optional[Generator] = None,
+    generator: Optional[_AnyGenerator] = None,
 ) -> _TensorT: ...
 def kaiming_uniform(
     shape: ShapeLike,
@@ -191,7 +193,7 @@ def kaiming_uniform(
     nonlinearity: str = "leaky_relu",
     *,
     seed: Optional[int] = None,
-    generator: Optional[Generator] = None,
+    generator: Optional[_AnyGenerator] = None,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
 ) -> _FloatArray: ...
@@ -202,7 +204,7 @@ def kaiming_uniform_(
     nonlinearity: str = "leaky_relu",
     *,
     seed: Optional[int] = None,
-    generator: Optional[Generator] = None,
+    generator: Optional[_AnyGenerator] = None,
 ) -> _TensorT: ...
 def kaiming_normal(
     shape: ShapeLike,
@@ -211,7 +213,7 @@ def kaiming_normal(
     nonlinearity: str = "leaky_relu",
     *,
     seed: Optional[int] = None,
-    generator: Optional[Generator] = None,
+    generator: Optional[_AnyGenerator] = None,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
 ) -> _FloatArray: ...
@@ -222,14 +224,14 @@ def kaiming_normal_(
     nonlinearity: str = "leaky_relu",
     *,
     seed: Optional[int] = None,
-    generator: Optional[Generator] = None,
+    generator: Optional[_AnyGenerator] = None,
 ) -> _TensorT: ...
 def orthogonal(
     shape: ShapeLike,
     gain: float = 1,
     *,
     seed: Optional[int] = None,
-    generator: Optional[Generator] = None,
+    generator: Optional[_AnyGenerator] = None,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
 ) -> _FloatArray: ...
@@ -238,7 +240,7 @@ def orthogonal_(
     gain: float = 1,
     *,
     seed: Optional[int] = None,
-    generator: Optional[Generator] = None,
+    generator: Optional[_AnyGenerator] = None,
 ) -> _TensorT: ...
 def sparse(
     shape: ShapeLike,
@@ -246,7 +248,7 @@ def sparse(
     std: float = 0.01,
     *,
     seed: Optional[int] = None,
-    generator: Optional[Generator] = None,
+    generator: Optional[_AnyGenerator] = None,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
 ) -> _FloatArray: ...
@@ -256,5 +258,5 @@ def sparse_(
     std: float = 0.01,
     *,
     seed: Optional[int] = None,
-    generator: Optional[Generator] = None,
+    generator: Optional[_AnyGenerator] = None,
 ) -> _TensorT: ...

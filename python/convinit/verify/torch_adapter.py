@@ -132,3 +132,8 @@ def probe_scale(fill: str, shape: tuple[int, ...], **params: Any) -> float:
     if not torch.allclose(got, scale * unit, rtol=1e-12, atol=0):
         raise RuntimeError(f"torch.nn.init.{fill}_ is no longer a scaled {fill.split('_')[1]} draw; cannot probe it")
     return scale
+
+
+def TorchGenerator(seed: int) -> torch.Generator:  # noqa: N802 (the backend function's name)
+    """torch's own CPU generator, for the rng suite's PyTorch-stream checks."""
+    return torch.Generator().manual_seed(seed)

@@ -6,10 +6,13 @@
 mod avx2;
 #[cfg(x86_simd)]
 mod avx512;
+pub mod mt19937;
+pub mod mt_jump;
 pub mod philox;
 mod scalar;
 mod simd;
 mod stream;
+mod torch_cpu;
 
 #[cfg(x86_simd)]
 pub use avx2::Avx2;
@@ -19,6 +22,7 @@ pub use philox::{key_of, philox4x32_10};
 pub use scalar::Scalar;
 pub use simd::{Backend, BATCH_BLOCKS, BATCH_WORDS};
 pub use stream::{fill_stream, random_raw, Stream, Transform};
+pub use torch_cpu::{TorchCpu, STATE_BYTES};
 
 /// Code generic over the backend; `Isa::dispatch` runs it with the
 /// backend's target features enabled, so the backend's methods inline.

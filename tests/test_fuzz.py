@@ -314,9 +314,9 @@ def transpose_divergence(c: dict, ours: Outcome, ref: Outcome, b: np.ndarray | N
     * No input channels: as for conv2d, convinit returns the bias (an
       empty sum), torch raises.
     * No output channels: as for conv2d, convinit returns an empty array,
-      torch raises.
+      torch raises (RuntimeError, or IndexError on an empty batch).
     """
-    if c["w_shape"][1] == 0 and ref.error is not None and "non-empty 2D or 4D weight" in str(ref.error):
+    if c["w_shape"][1] == 0 and ref.error is not None:
         assert ours.error is not None or ours.value.size == 0
         return "no output channels"
     if c["w_shape"][0] == 0 and ref.error is not None and "expected weight to be at least" in str(ref.error):

@@ -16,6 +16,7 @@ from ..context import Budget, Context
 from ..records import Check, Task, equal_check
 from . import register
 from .common import as_array, case_rng, compare_arrays, thread_variants
+from .conv_cover import conv_arguments, covering_array
 
 DTYPES = (np.float32, np.float64)
 Padding = Union[int, tuple, str]
@@ -267,10 +268,15 @@ def thread_task() -> Task:
     return Task("conv", name, ("conv2d",), run)
 
 
+def covering_tasks() -> list[Task]:
+    """One task per row of the all-pairs covering array (its own dtype)."""
+    return [conv_task(ConvCase(**conv_arguments(row)), np.dtype(row["dtype"]).type) for row in covering_array()]
+
+
 @register("conv", "convolution vs float64 torch/NumPy and scipy.signal references")
 def plan(budget: Budget, seed: int) -> list[Task]:
     cases = [c for c in GRID if c.level <= budget.level] + random_cases(seed, budget.random_conv_cases)
-    tasks = text_tasks()
+    tasks = text_tasks() + covering_tasks()
     tasks += [conv_task(case, dtype) for case in cases for dtype in DTYPES]
     windows = [c for c in WINDOW_CASES if c.level <= budget.level]
     tasks += [make(case, dtype) for case in windows for make in (unfold_task, fold_task) for dtype in DTYPES]

@@ -19,12 +19,10 @@ from ..context import Budget, Context
 from ..records import Check, Task, equal_check, error_check, stat_check
 from . import register
 from .common import as_array, bit_mismatches, case_seed, relative_max_error
-from .init_scales import plan_scales
+from .init_scales import NONLINEARITIES, plan_scales
 
 FAN_SHAPES = [(300, 100), (64, 32, 3, 3), (50, 20, 5), (8, 4, 3, 3, 3), (7, 1), (1, 1, 1, 1)]
-GAINS = [("linear", None), ("conv1d", None), ("conv2d", None), ("conv3d", None), ("conv_transpose1d", None),
-         ("conv_transpose2d", None), ("conv_transpose3d", None), ("sigmoid", None), ("tanh", None),
-         ("relu", None), ("leaky_relu", None), ("leaky_relu", 0.2), ("leaky_relu", 1), ("selu", None)]
+GAINS = NONLINEARITIES + [("leaky_relu", 1)]
 # Values only float32 rounding can add beyond an exact bound (relative).
 BOUND_SLACK = 1e-6
 

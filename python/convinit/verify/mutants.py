@@ -501,8 +501,9 @@ CONV_PARAMETER_BUGS = [
 
 def _conv_parameter_mutants() -> None:
     for parameter, bug, wrap in CONV_PARAMETER_BUGS:
-        _generated(f"conv {parameter}", f"conv1d/2d/3d: {bug}",
-                   lambda b, wrap=wrap: _each(b, CONVS, lambda n, fn: wrap(fn)), ("conv",))
+        for conv in CONVS:
+            _generated(f"{conv} {parameter}", f"{conv}: {bug}",
+                       lambda b, wrap=wrap, conv=conv: _each(b, (conv,), lambda n, fn: wrap(fn)), (conv,))
 
 
 _gain_mutants()

@@ -18,7 +18,7 @@ FACTORS: dict[str, tuple] = {
     "dims": (1, 2, 3),
     "stride": ("1", "2", "tuple"),
     "padding": ("0", "1", "tuple", "same-odd", "same-even", "valid"),
-    "dilation": ("1", "2", "tuple"),
+    "dilation": ("1", "3", "tuple"),
     "groups": ("1", "some", "depthwise"),
     "padding_mode": ("zeros", "reflect", "replicate", "circular"),
     "bias": (True, False),
@@ -29,8 +29,12 @@ NAMES = tuple(FACTORS)
 
 
 def allowed(row: dict[str, Any]) -> bool:
-    """PyTorch's constraint: padding "same" only with stride 1."""
-    return not (str(row.get("padding", "")).startswith("same") and row.get("stride", "1") != "1")
+    """PyTorch's constraint: padding "same" only with stride 1. And a padding
+    mode is only paired with some padding (with none, every mode is the same)."""
+    padding = str(row.get("padding", "1"))
+    same_with_stride = padding.startswith("same") and row.get("stride", "1") != "1"
+    mode_without_padding = padding in ("0", "valid") and row.get("padding_mode", "zeros") != "zeros"
+    return not (same_with_stride or mode_without_padding)
 
 
 def _pairs(row: dict[str, Any]) -> set:
@@ -75,7 +79,8 @@ def conv_arguments(row: dict[str, Any]) -> dict[str, Any]:
     dims = row["dims"]
     kernel = spatial(dims, (4, 3, 2) if row["padding"] == "same-even" else (3, 5, 3))
     stride = {"1": 1, "2": 2, "tuple": spatial(dims, (2, 1, 3)) if dims > 1 else (3,)}[row["stride"]]
-    dilation = {"1": 1, "2": 2, "tuple": spatial(dims, (1, 2, 2)) if dims > 1 else (3,)}[row["dilation"]]
+    # an odd dilation keeps "same" with an even kernel asymmetric (total padding d*(k-1) odd)
+    dilation = {"1": 1, "3": 3, "tuple": spatial(dims, (1, 2, 2)) if dims > 1 else (2,)}[row["dilation"]]
     padding = {"0": 0, "1": 1, "tuple": spatial(dims, (2, 0, 1)) if dims > 1 else (2,), "same-odd": "same",
                "same-even": "same", "valid": "valid"}[row["padding"]]
     dil = (dilation,) * dims if isinstance(dilation, int) else dilation * (dims // len(dilation))

@@ -158,6 +158,15 @@ def test_broken_plugin_fails_with_exit_status_1(plugins):
     passed, failed = summary(out)
     assert failed > 10
     assert "FAILED" in out.stdout
+    # one line per suite by default, the failures in full and the command rerunning one
+    assert re.search(r"^suite conv +FAILED +\d+ passed, \d+ failed", out.stdout, re.M)
+    rerun = re.search(r"^rerun one: convinit verify --backend bad_plugin:Broken --quick -k '([^']+)'", out.stdout,
+                      re.M)
+    assert rerun, out.stdout[-2000:]
+    again = verify("conv", "--quick", "--backend", "bad_plugin:Broken", "-k", rerun.group(1), "-v",
+                   pythonpath=plugins)
+    assert again.returncode == 1 and summary(again)[0] + summary(again)[1] < passed + failed
+    assert rerun.group(1) in again.stdout
 
 
 @pytest.mark.parametrize("args, message", [

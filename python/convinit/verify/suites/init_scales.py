@@ -134,16 +134,11 @@ def draw(ctx: Context, case: ScaleCase, params: dict, samples: int) -> np.ndarra
     return np.concatenate([d.ravel() for d in draws]).astype(np.float64)
 
 
-def scale_samples(budget: Budget) -> int:
-    """Values per scale test: an eighth of a distribution check's."""
-    return budget.fill_samples // 8
-
-
 def scale_task(case: ScaleCase) -> Task:
     def run(ctx: Context) -> list[Check]:
         params = case.call_params(ctx)
         reference, centre, scale, support = expected_law(case, params, ctx)
-        x = draw(ctx, case, params, scale_samples(ctx.budget))
+        x = draw(ctx, case, params, ctx.budget.scale_samples)
         checks = []
         if support:
             low, high = support

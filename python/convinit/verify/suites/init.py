@@ -158,8 +158,11 @@ def distribution_task(case: FillCase) -> Task:
         results = [test(x, want.dist, ctx.alpha) for test in distribution_tests(case)]
         for result in results:
             checks.append(stat_check(f"{case.label}: {result.test}", want.reference, result, result.estimate))
+        probabilities = np.linspace(0.001, 0.999, 999)
         checks[-len(results)].plot = {"kind": "distribution", "title": case.label, "dist": want.dist,
-                                      "sample": x[:50_000]}
+                                      "sample": x[:50_000], "n": x.size, "alpha": ctx.alpha,
+                                      "probabilities": probabilities, "quantiles": np.quantile(x, probabilities),
+                                      "failed": any(c.status == "FAIL" for c in checks)}
         return checks
 
     return Task("init", f"{case.label} distribution", (case.fill,), run, tests=case.tests)

@@ -58,7 +58,7 @@ QUICK_INIT = ["--convinit-quick", "--convinit-suite", "init", "-p", "no:cachepro
 
 
 def selected_alpha(result) -> tuple[int, float]:
-    line = next(l for l in result.outlines if l.startswith("convinit conformance:"))
+    line = next(text for text in result.outlines if text.startswith("convinit conformance:"))
     tests = int(re.search(r"(\d+) statistical tests selected", line).group(1))
     return tests, float(re.search(r"per-test alpha = ([0-9.e+-]+)", line).group(1))
 
@@ -121,7 +121,8 @@ def test_wrong_gain_fails_with_the_harness_row_and_junit_properties(pytester):
 def test_wrong_conv_dilation_fails(pytester):
     pytester.makepyfile(mykernels=WRONG_DILATION)
     pytester.syspathinsert()
-    result = pytester.runpytest("--convinit-backend", "mykernels:backend", "--convinit-quick", "--convinit-suite", "conv",
+    result = pytester.runpytest("--convinit-backend", "mykernels:backend", "--convinit-quick",
+                                "--convinit-suite", "conv",
                                 "-p", "no:cacheprovider", "-q")
     outcomes = result.parseoutcomes()
     assert outcomes["failed"] >= 1 and outcomes["skipped"] > 0

@@ -110,8 +110,9 @@ class ConformancePlugin:
             "convinit_full") else "standard"
         self.state = RunState(backend, mode, config.getoption("convinit_seed"), spec)
         self.only = set(config.getoption("convinit_check"))
-        config._convinit_rerun = f"pytest --convinit-backend {spec}" + ("" if mode == "standard" else f" --convinit-{mode}") \
-            + (f" --convinit-seed {self.state.seed}" if self.state.seed else "")
+        size = "" if mode == "standard" else f" --convinit-{mode}"
+        seed = f" --convinit-seed {self.state.seed}" if self.state.seed else ""
+        config._convinit_rerun = f"pytest --convinit-backend {spec}{size}{seed}"
         path = config.getoption("convinit_xfails")
         self.xfails = read_xfails(path) if path else {}
         self.strict = config.getoption("convinit_strict")

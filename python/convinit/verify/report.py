@@ -129,7 +129,8 @@ th {{ background: #f3f3f3; }} td.num {{ text-align: right; font-variant-numeric:
 .verdict {{ font-size: 1.6em; padding: 0.4em 0.8em; border-radius: 6px; display: inline-block; }}
 .verdict.ok {{ background: #e6f4e6; color: #070; }} .verdict.bad {{ background: #fbe3e3; color: #b00; }}
 figure {{ margin: 1em 0; }} img {{ max-width: 100%; height: auto; }}
-details {{ margin: 1em 0; }} .scroll {{ max-height: 24em; overflow-y: auto; border: 1px solid #ddd; }} summary {{ cursor: pointer; font-weight: bold; }}
+details {{ margin: 1em 0; }} .scroll {{ max-height: 24em; overflow-y: auto; border: 1px solid #ddd; }}
+summary {{ cursor: pointer; font-weight: bold; }}
 </style></head><body>
 <h1>convinit verify: {title}</h1>
 <p class="verdict {verdict_class}">{verdict}: {summary}</p>
@@ -189,7 +190,8 @@ def write_html(path: str, meta: dict, checks: Sequence[Check]) -> str:
         return _row(c, e) if target is None else _row(c, e).replace(
             f"<td>{e(c.name)}</td>", f"<td><a href='#plot-{target}'>{e(c.name)}</a></td>", 1)
 
-    failures = (f"<h2>Failures ({len(failed)})</h2><div class='scroll'><table><tr><th>suite</th><th>check</th><th>reference</th><th>metric</th>"
+    failures = (f"<h2>Failures ({len(failed)})</h2><div class='scroll'><table><tr><th>suite</th><th>check</th>"
+                "<th>reference</th><th>metric</th>"
                 "<th>value</th><th>tolerance</th><th>smallest detectable effect</th><th>result</th><th>detail</th></tr>"
                 + "\n".join(linked(c) for c in failed) + "</table></div>") if failed else ""
     summary = f"{meta['passed']} passed, {meta['failed']} failed, {meta['skipped']} skipped"

@@ -136,7 +136,8 @@ def distribution_tests(case: FillCase) -> list:
     far out for unbounded ones)."""
     tests = [stats.ks_test, stats.chi_square_test,
              lambda x, dist, alpha: stats.mean_z_test(x, dist.mean(), dist.std(), alpha),
-             lambda x, dist, alpha: stats.std_z_test(x, dist.mean(), dist.std(), stats.standardized_moments(dist)[0], alpha),
+             lambda x, dist, alpha: stats.std_z_test(x, dist.mean(), dist.std(), stats.standardized_moments(dist)[0],
+                                                     alpha),
              stats.kurtosis_z_test, stats.tail_test]
     if case.uniform_family:
         tests.append(lambda x, dist, alpha: stats.support_test(x, dist.ppf(0), dist.ppf(1), alpha))

@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import init
-from .random import Generator
+from .. import init
+from ..random import Generator
 
 # Weight schemes: convinit.init fills taking (tensor, **options, generator=).
 WEIGHT_SCHEMES = ("kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform", "orthogonal", "normal",
@@ -72,7 +72,7 @@ def init_module(module: Any, scheme: str = "kaiming_normal", *, seed: Any = 0, *
     if scheme == TORCH_DEFAULT and options:
         raise TypeError(f"{', '.join(options)}: scheme 'torch_default' takes no options, got {options}")
     generator = Generator(seed)
-    fill = getattr(init, scheme + "_", None)
+    fill: Any = getattr(init, scheme + "_", None)  # None for torch_default, which fills by layer type
     for _, layer in _layers(module):
         if scheme == TORCH_DEFAULT:
             _torch_default(layer, generator)

@@ -122,8 +122,11 @@ def normal_array(seed: int, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
+ANY_DIMS = st.integers(1, 3)
+
+
 @st.composite
-def conv_calls(draw: Any, dims_strategy: st.SearchStrategy = st.integers(1, 3)) -> dict:
+def conv_calls(draw: Any, dims_strategy: st.SearchStrategy = ANY_DIMS) -> dict:
     dims = draw(dims_strategy)
     limit = {1: 9, 2: 6, 3: 4}[dims]
     groups = draw(mostly(st.integers(1, 3), st.integers(-1, 4)))

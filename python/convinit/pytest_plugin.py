@@ -66,9 +66,10 @@ def read_xfails(path: str) -> dict[str, str]:
 class ConvinitItem(pytest.Item):
     """One harness check."""
 
-    def __init__(self, *, check: Any, **kwargs: Any):
+    def __init__(self, *, check: Any, rerun: str, **kwargs: Any):
         super().__init__(**kwargs)
         self.check = check
+        self.rerun = rerun
         self.add_marker("convinit")
         self.extra_keyword_matches.add(check.task.suite)
 
@@ -80,11 +81,11 @@ class ConvinitItem(pytest.Item):
         finally:
             self.user_properties.extend(check_properties(self.check.checks))
 
-    def repr_failure(self, excinfo: Any, style: Any = None) -> str:
+    def repr_failure(self, excinfo: Any, style: Any = None) -> Any:
         from convinit.verify.conformance import CheckFailed
 
         if isinstance(excinfo.value, CheckFailed):
-            return f"{excinfo.value}\nrerun: {self.config._convinit_rerun} --convinit-check '{self.check.id}'"
+            return f"{excinfo.value}\nrerun: {self.rerun} --convinit-check '{self.check.id}'"
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self) -> tuple[Any, Optional[int], str]:
@@ -101,7 +102,6 @@ class ConformancePlugin:
         from convinit.verify.conformance import RunState, resolve_backend
 
         spec = backend_spec(config)
-        config._convinit_spec = spec
         try:
             backend, _ = resolve_backend(spec)
         except ValueError as exc:
@@ -112,7 +112,7 @@ class ConformancePlugin:
         self.only = set(config.getoption("convinit_check"))
         size = "" if mode == "standard" else f" --convinit-{mode}"
         seed = f" --convinit-seed {self.state.seed}" if self.state.seed else ""
-        config._convinit_rerun = f"pytest --convinit-backend {spec}{size}{seed}"
+        self.rerun = f"pytest --convinit-backend {spec}{size}{seed}"
         path = config.getoption("convinit_xfails")
         self.xfails = read_xfails(path) if path else {}
         self.strict = config.getoption("convinit_strict")
@@ -124,11 +124,12 @@ class ConformancePlugin:
         from convinit.verify.conformance import plan_checks
 
         parent = ConvinitCollector.from_parent(session, name="convinit", nodeid="convinit")
-        added = []
+        added: list[Any] = []
         for check in plan_checks(self.state, self.suites):
             if self.only and check.id not in self.only:
                 continue
-            item = ConvinitItem.from_parent(parent, name=check.id, nodeid=f"convinit/{check.id}", check=check)
+            item = ConvinitItem.from_parent(parent, name=check.id, nodeid=f"convinit/{check.id}", check=check,
+                                            rerun=self.rerun)
             reason = self.xfails.get(item.nodeid) or self.xfails.get(check.id)
             if reason:
                 item.add_marker(pytest.mark.xfail(reason=reason, strict=self.strict, raises=AssertionError))

@@ -459,7 +459,7 @@ def _groups_rotated(a: dict) -> dict:
     return {**a, "weight": np.roll(w, -(w.shape[0] // a["groups"]), axis=0).copy()} if a["groups"] > 1 else a
 
 
-def _padding_as(mode: str, numpy_mode: str) -> Callable[[dict], dict]:
+def _padding_as(mode: str, numpy_mode: Any) -> Callable[[dict], dict]:
     """``mode`` padding done as NumPy's ``numpy_mode`` (then a zero-padding-free conv)."""
     def change(a: dict) -> dict:
         if a["padding_mode"] != mode:
@@ -500,14 +500,41 @@ CONV_PARAMETER_BUGS = [
 ]
 
 
+def _wrapping(conv: str, wrap: Callable[[Callable], Callable]) -> Callable[[Backend], dict]:
+    def build(backend: Backend) -> dict:
+        return _each(backend, (conv,), lambda n, fn: wrap(fn))
+
+    return build
+
+
 def _conv_parameter_mutants() -> None:
     for parameter, bug, wrap in CONV_PARAMETER_BUGS:
         for conv in CONVS:
-            _generated(f"{conv} {parameter}", f"{conv}: {bug}",
-                       lambda b, wrap=wrap, conv=conv: _each(b, (conv,), lambda n, fn: wrap(fn)), (conv,))
+            _generated(f"{conv} {parameter}", f"{conv}: {bug}", _wrapping(conv, wrap), (conv,))
+
+
+def _algorithm_mutant(algorithm: str) -> None:
+    """conv2d's ``algorithm=...`` kernel drops the last output row and column (a partial tile)."""
+    def make(name: str, fn: Callable) -> Callable:
+        def conv2d(*args, **kwargs):
+            out = as_array(fn(*args, **kwargs))
+            if kwargs.get("algorithm") != algorithm:
+                return out
+            out = out.copy()
+            out[..., -1, :] = 0
+            out[..., :, -1] = 0
+            return out
+
+        return conv2d
+
+    _generated(f"conv2d algorithm={algorithm}", f"conv2d(algorithm={algorithm!r}) leaves the last output row and "
+               "column zero (a partial tile dropped)", lambda b: _each(b, ("conv2d",), make),
+               (f"algorithm={algorithm}",))
 
 
 _gain_mutants()
+for _algorithm in ("auto", "im2col", "winograd"):
+    _algorithm_mutant(_algorithm)
 for _rank in WRONG_RECEPTIVE_FIELD:
     _receptive_field_mutant(_rank)
 for _fill in ("kaiming_uniform", "kaiming_normal"):

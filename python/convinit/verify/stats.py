@@ -192,15 +192,19 @@ def standardized_moments(dist: stats.rv_continuous) -> tuple[float, float]:
         return 1.8, 9.0   # z uniform on [-sqrt 3, sqrt 3]: 3^2/5 and 3^4/9
     if family == "truncnorm":   # args (a, b) standardized; loc and scale do not matter
         return _truncnorm_moments(*(float(v) for v in dist.args[:2]))
-    return tuple(float(dist.expect(lambda x, k=k: ((x - mean) / std) ** k)) for k in (4, 8))
+    return _expected_powers(dist, mean, std)
 
 
 @functools.lru_cache(maxsize=256)
 def _truncnorm_moments(a: float, b: float) -> tuple[float, float]:
     """Standardized moments of a truncated normal depend only on its standardized bounds."""
     dist = stats.truncnorm(a, b)
-    mean, std = float(dist.mean()), float(dist.std())
-    return tuple(float(dist.expect(lambda x, k=k: ((x - mean) / std) ** k)) for k in (4, 8))
+    return _expected_powers(dist, float(dist.mean()), float(dist.std()))
+
+
+def _expected_powers(dist: stats.rv_continuous, mean: float, std: float) -> tuple[float, float]:
+    fourth, eighth = (float(dist.expect(lambda x, k=k: ((x - mean) / std) ** k)) for k in (4, 8))
+    return fourth, eighth
 
 
 def kurtosis_z_test(x: np.ndarray, dist: stats.rv_continuous, alpha: float) -> StatResult:

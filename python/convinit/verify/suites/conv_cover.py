@@ -80,7 +80,7 @@ def conv_arguments(row: dict[str, Any]) -> dict[str, Any]:
     kernel = spatial(dims, (4, 3, 2) if row["padding"] == "same-even" else (3, 5, 3))
     stride = {"1": 1, "2": 2, "tuple": spatial(dims, (2, 1, 3)) if dims > 1 else (3,)}[row["stride"]]
     # an odd dilation keeps "same" with an even kernel asymmetric (total padding d*(k-1) odd)
-    dilation = {"1": 1, "3": 3, "tuple": spatial(dims, (1, 2, 2)) if dims > 1 else (2,)}[row["dilation"]]
+    dilation: Any = {"1": 1, "3": 3, "tuple": spatial(dims, (1, 2, 2)) if dims > 1 else (2,)}[row["dilation"]]
     padding = {"0": 0, "1": 1, "tuple": spatial(dims, (2, 0, 1)) if dims > 1 else (2,), "same-odd": "same",
                "same-even": "same", "valid": "valid"}[row["padding"]]
     dil = (dilation,) * dims if isinstance(dilation, int) else dilation * (dims // len(dilation))

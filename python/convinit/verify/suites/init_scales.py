@@ -54,7 +54,7 @@ def scaled_params(fill: str, nonlinearity: str, param: object, mode: str) -> dic
     (resolved by the reference at run time), kaiming_* the nonlinearity itself."""
     if fill.startswith("xavier"):
         return {}
-    params = {"mode": mode, "nonlinearity": nonlinearity}
+    params: dict[str, object] = {"mode": mode, "nonlinearity": nonlinearity}
     if param is not None:
         params["a"] = param
     return params
@@ -94,7 +94,7 @@ def gain_reference(ctx: Context):
 
 def scale_cases() -> list[ScaleCase]:
     cases = []
-    for rank, shape in RANK_SHAPES.items():
+    for shape in RANK_SHAPES.values():
         for dtype in DTYPES:
             for fill in ("xavier_uniform", "xavier_normal"):
                 cases += [ScaleCase(fill, shape, dtype, gain_of=g) for g in NONLINEARITIES]

@@ -235,15 +235,15 @@ def correlated_streams(backend: Backend) -> dict:
 def _channel_split_conv(fn: Callable) -> Callable:
     """conv2d that, unless threads=1, sums two halves of the channels separately (other rounding)."""
     def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *,
-               threads=None):
+               threads=None, **kwargs):
         x, w = as_array(input), as_array(weight)
         if threads == 1 or groups != 1 or w.shape[1] < 2:
-            return fn(x, w, bias, stride, padding, dilation, groups, padding_mode, threads=threads)
+            return fn(x, w, bias, stride, padding, dilation, groups, padding_mode, threads=threads, **kwargs)
         half, axis, channels = w.shape[1] // 2, x.ndim - 3, w.shape[1]
         first = fn(np.take(x, range(half), axis), w[:, :half], None, stride, padding, dilation, 1, padding_mode,
-                   threads=1)
+                   threads=1, **kwargs)
         second = fn(np.take(x, range(half, channels), axis), w[:, half:], bias, stride, padding, dilation, 1,
-                    padding_mode, threads=1)
+                    padding_mode, threads=1, **kwargs)
         return as_array(first) + as_array(second)
 
     return conv2d

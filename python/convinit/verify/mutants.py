@@ -533,7 +533,7 @@ def _algorithm_mutant(algorithm: str) -> None:
 
 
 _gain_mutants()
-for _algorithm in ("auto", "im2col", "winograd"):
+for _algorithm in ("auto", "im2col", "implicit_gemm", "winograd"):
     _algorithm_mutant(_algorithm)
 for _rank in WRONG_RECEPTIVE_FIELD:
     _receptive_field_mutant(_rank)

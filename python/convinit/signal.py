@@ -93,6 +93,17 @@ def _padded(x: np.ndarray, kernel: tuple[int, ...], mode: str, boundary: str, fi
     return out
 
 
+def _fill_scalar(fillvalue: Any) -> Any:
+    """A scalar, or (as SciPy accepts) an array with one element."""
+    if isinstance(fillvalue, np.ndarray) and fillvalue.size == 1 and fillvalue.dtype.kind in "biuf":
+        fillvalue = fillvalue.reshape(()).item()
+    if not np.isscalar(fillvalue) or isinstance(fillvalue, (str, bytes)):
+        raise ValueError(f"fillvalue: expected a scalar or an array with one element, got {fillvalue!r}")
+    if np.iscomplexobj(fillvalue):
+        raise TypeError("fillvalue: complex values are not supported")
+    return fillvalue
+
+
 def _correlate(in1: Any, in2: Any, mode: str, boundary: str, fillvalue: Any, flipped: bool,
                threads: Any) -> np.ndarray:
     a, b = _as_2d(in1, "in1"), _as_2d(in2, "in2")
@@ -100,10 +111,7 @@ def _correlate(in1: Any, in2: Any, mode: str, boundary: str, fillvalue: Any, fli
     if isinstance(boundary, str):
         boundary = _BOUNDARY_ALIASES.get(boundary, boundary)
     boundary = one_of(boundary, BOUNDARIES, "boundary")
-    if not np.isscalar(fillvalue) or isinstance(fillvalue, (str, bytes)):
-        raise ValueError(f"fillvalue: expected a scalar, got {fillvalue!r}")
-    if np.iscomplexobj(fillvalue):
-        raise TypeError("fillvalue: complex values are not supported")
+    fillvalue = _fill_scalar(fillvalue)
     dtype = _result_dtype(a, b)
     swapped = _swap_needed(mode, a.shape, b.shape)
     if swapped:

@@ -532,8 +532,26 @@ def _algorithm_mutant(algorithm: str) -> None:
                (f"algorithm={algorithm}",))
 
 
+def _batch_dependent_mutant() -> None:
+    """conv2d rounds differently in a batch than alone (a reduction cut by the batch's tile width)."""
+    def make(name: str, fn: Callable) -> Callable:
+        def conv2d(input, *args, **kwargs):
+            out = as_array(fn(input, *args, **kwargs))
+            if np.ndim(input) < 4 or np.shape(input)[0] < 2:
+                return out
+            out = out.copy()
+            out[1:] = np.nextafter(out[1:], np.inf)  # one ulp, only in a batch
+            return out
+
+        return conv2d
+
+    _generated("conv2d batch-dependent", "conv2d gives an image other bits in a batch than alone (1 ulp)",
+               lambda b: _each(b, ("conv2d",), make), ("batch-invariant",))
+
+
 _gain_mutants()
-for _algorithm in ("auto", "im2col", "implicit_gemm", "winograd"):
+_batch_dependent_mutant()
+for _algorithm in ("auto", "im2col", "implicit_gemm", "winograd", "depthwise"):
     _algorithm_mutant(_algorithm)
 for _rank in WRONG_RECEPTIVE_FIELD:
     _receptive_field_mutant(_rank)

@@ -16,7 +16,7 @@ from ..context import Budget, Context
 from ..backends import accepts
 from ..records import Check, Task, equal_check, skip_check
 from . import register
-from .common import as_array, case_rng, compare_arrays, thread_variants
+from .common import as_array, bit_mismatches, case_rng, compare_arrays, thread_variants
 from .conv_cover import conv_arguments, covering_array
 
 DTYPES = (np.float32, np.float64)
@@ -269,11 +269,15 @@ def thread_task() -> Task:
     return Task("conv", name, ("conv2d",), run)
 
 
-ALGORITHMS = ("auto", "im2col", "implicit_gemm", "winograd")
-# Shapes every algorithm computes (Winograd F(2x2, 3x3) takes conv2d with groups 1,
-# 3x3 kernels, stride 1 and no dilation; implicit GEMM stride 1): odd sizes leave the last output tile
-# partial; every padding mode, batched and not, a longer reduction.
+ALGORITHMS = ("auto", "im2col", "implicit_gemm", "winograd", "depthwise")
+# Shapes the algorithms compute (Winograd F(2x2, 3x3) takes conv2d with groups 1,
+# 3x3 kernels, stride 1 and no dilation; implicit GEMM stride 1; depthwise groups
+# with at most 8 channels each): odd sizes leave the last output tile partial;
+# every padding mode, batched and not, a longer reduction. An algorithm the
+# backend refuses for a shape (ValueError naming algorithm) is a skip.
 ALGORITHM_CASES = [
+    ConvCase(2, 2, 8, (9, 10), 8, (3, 3), padding=1, groups=8),
+    ConvCase(2, 1, 6, (11, 8), 12, (5, 5), stride=2, padding=2, groups=3, padding_mode="reflect"),
     ConvCase(2, 2, 3, (9, 8), 4, (3, 3)),
     ConvCase(2, 1, 5, (7, 10), 6, (3, 3), padding="same", padding_mode="reflect", bias=False),
     ConvCase(2, None, 4, (6, 5), 3, (3, 3), padding=(2, 1), padding_mode="circular"),
@@ -305,6 +309,34 @@ def algorithm_task(case: ConvCase, dtype: Any, algorithm: str) -> Task:
     return Task("conv", label, ("conv2d",), run)
 
 
+BATCH_CASES = [
+    ConvCase(2, 6, 64, (28, 28), 64, (3, 3), padding=1),
+    ConvCase(2, 5, 16, (12, 13), 16, (3, 3), stride=2, padding=1, groups=16, bias=False),
+]
+
+
+def batch_task(case: ConvCase) -> Task:
+    """Each image's output has the same bits whatever batch it is computed in.
+
+    Required of backends that take ``algorithm=`` (convinit's contract,
+    which promises it); for others it is reported, not judged: PyTorch does
+    not promise it (pytorch/pytorch#134908)."""
+    label = f"conv2d batch-invariant {case.label(np.float32)}"
+
+    def run(ctx: Context) -> list[Check]:
+        fn = ctx.backend.get("conv2d")
+        x, w, b = case.arrays(ctx.seed, np.float32)
+        whole = as_array(fn(x, w, b, **case.kwargs))
+        differing = sum(bit_mismatches(fn(x[i:i + 1], w, b, **case.kwargs), whole[i:i + 1]) for i in range(len(x)))
+        slices = f"each of {len(x)} images alone vs in the batch"
+        if accepts(fn, "algorithm"):
+            return [equal_check(label, slices, differing, metric="differing elements")]
+        return [skip_check(label, f"informational (not part of this backend's contract): {differing} of "
+                                  f"{whole.size} elements differ, {slices}")]
+
+    return Task("conv", label, ("conv2d",), run)
+
+
 def covering_tasks() -> list[Task]:
     """One task per row of the all-pairs covering array (its own dtype)."""
     return [conv_task(ConvCase(**conv_arguments(row)), np.dtype(row["dtype"]).type) for row in covering_array()]
@@ -320,4 +352,5 @@ def plan(budget: Budget, seed: int) -> list[Task]:
     tasks += [make(case, dtype) for case in windows for make in (unfold_task, fold_task) for dtype in DTYPES]
     tasks += signal_tasks(budget)
     tasks.append(thread_task())
+    tasks += [batch_task(case) for case in BATCH_CASES]
     return tasks

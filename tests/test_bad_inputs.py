@@ -361,7 +361,9 @@ def _seed_cases(name):
              generator=Generator(1)),
         case(f"{name}-generator-numpy", TypeError, "generator", fn, shape, *args,
              generator=np.random.default_rng(0)),
-        case(f"{name}-generator-torch", TypeError, "generator", fn, shape, *args, generator=torch.Generator()),
+        # A CPU torch.Generator is accepted (torch's own stream, tests/test_torchgen.py).
+        case(f"{name}-seed-and-torch-generator", ValueError, "seed, generator", fn, shape, *args, seed=1,
+             generator=torch.Generator()),
         case(f"{name}-generator-int", TypeError, "generator", fn, shape, *args, generator=3),
     ]
     return cases

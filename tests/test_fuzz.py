@@ -78,6 +78,17 @@ def compare(ours: Outcome, ref: Outcome, expected: Callable[[Any], np.ndarray], 
     ``divergence`` names a documented case where convinit and the reference
     legitimately disagree on acceptance; such examples only need to be clean.
     """
+    compare_acceptance(ours, ref, divergence)
+    if ours.error is None and divergence is None:
+        got, want = np.asarray(ours.value), np.asarray(expected(ref.value))
+        assert got.dtype == np.dtype(dtype), f"dtype {got.dtype} != {np.dtype(dtype)}"
+        assert got.shape == want.shape, f"shape {got.shape} != reference {want.shape}"
+        err = relative_max_error(got, want)
+        assert err <= 10 * TOLERANCE[np.dtype(dtype)], f"relative error {err:.3g}"
+
+
+def compare_acceptance(ours: Outcome, ref: Outcome, divergence: str | None) -> None:
+    """Ours fails cleanly if at all; unless a known divergence, both fail or both succeed."""
     if ours.error is not None:
         assert_clean(ours.error)
     if divergence is not None:
@@ -86,12 +97,6 @@ def compare(ours: Outcome, ref: Outcome, expected: Callable[[Any], np.ndarray], 
         pytest.fail(f"convinit rejected a call the reference accepts: {ours.error!r}")
     if ours.error is None and ref.error is not None:
         pytest.fail(f"convinit accepted a call the reference rejects: {ref.error!r}")
-    if ours.error is None:
-        got, want = np.asarray(ours.value), np.asarray(expected(ref.value))
-        assert got.dtype == np.dtype(dtype), f"dtype {got.dtype} != {np.dtype(dtype)}"
-        assert got.shape == want.shape, f"shape {got.shape} != reference {want.shape}"
-        err = relative_max_error(got, want)
-        assert err <= 10 * TOLERANCE[np.dtype(dtype)], f"relative error {err:.3g}"
 
 
 def to_numpy(tensor: Any) -> np.ndarray:
@@ -117,9 +122,12 @@ def normal_array(seed: int, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
+ANY_DIMS = st.integers(1, 3)
+
+
 @st.composite
-def conv_calls(draw: Any) -> dict:
-    dims = draw(st.integers(1, 3))
+def conv_calls(draw: Any, dims_strategy: st.SearchStrategy = ANY_DIMS) -> dict:
+    dims = draw(dims_strategy)
     limit = {1: 9, 2: 6, 3: 4}[dims]
     groups = draw(mostly(st.integers(1, 3), st.integers(-1, 4)))
     g = max(groups, 1)
@@ -171,6 +179,9 @@ def conv_divergence(c: dict, ours: Outcome, ref: Outcome, b: np.ndarray | None) 
       padding mode): torch raises, convinit returns
       the bias (or zeros), as only padding is read.
     * Negative padding: convinit raises; torch crops in its non-zero modes.
+    * A 1-element padding tuple in a non-zero padding mode: convinit pads
+      every axis (as torch's zeros mode does); torch's module pads only the
+      last axis.
     * Invalid arguments (zero kernel size, zero dilation, ...) on an input
       with no elements: convinit raises; torch's empty-input shortcut
       returns without checking them.
@@ -187,6 +198,8 @@ def conv_divergence(c: dict, ours: Outcome, ref: Outcome, b: np.ndarray | None) 
         # torch crops for negative padding in its non-zero modes (F.pad).
         assert isinstance(ours.error, ValueError), ours
         return "negative padding"
+    if c["padding_mode"] != "zeros" and isinstance(c["padding"], tuple) and len(c["padding"]) == 1 < c["dims"]:
+        return "1-element padding tuple in a non-zero padding mode"
     if math.prod(c["x_shape"]) == 0 and ref.error is None and ours.error is not None:
         assert isinstance(ours.error, ValueError), ours
         return "torch's empty-input shortcut skips argument checks"
@@ -212,6 +225,130 @@ def test_conv_agrees_with_torch_or_both_reject(c):
                           threads=1))
     ref = run(lambda: torch_conv(c, x, w, b))
     compare(ours, ref, to_numpy, c["dtype"], conv_divergence(c, ours, ref, b))
+
+
+# ---- conv2d_backward and conv_transpose2d ------------------------------------------
+
+MASKS = st.tuples(st.booleans(), st.booleans(), st.booleans())
+
+
+def torch_conv2d_grads(c: dict, x: np.ndarray, w: np.ndarray, dy_shape_change: int, seed: int) -> tuple:
+    """``(grad_output, (grad_input, grad_weight, grad_bias))`` by torch autograd
+    through ``nn.Conv2d`` in float64; ``grad_output`` is drawn in the forward's
+    output shape, its last axis lengthened by ``dy_shape_change``."""
+    tx = torch.tensor(x.astype(np.float64), requires_grad=True)
+    module = torch.nn.Conv2d(c["w_shape"][1] * c["groups"], c["w_shape"][0], c["w_shape"][2:], c["stride"],
+                             c["padding"], c["dilation"], c["groups"], True, c["padding_mode"], dtype=torch.float64)
+    with torch.no_grad():
+        module.weight.copy_(torch.from_numpy(w.astype(np.float64)))
+    out = module(tx)
+    shape = out.shape[:-1] + (max(out.shape[-1] + dy_shape_change, 0),)
+    dy = normal_array(seed + 3, tuple(shape), c["dtype"])
+    grads = torch.autograd.grad(out, (tx, module.weight, module.bias), torch.from_numpy(dy.astype(np.float64)),
+                                allow_unused=True)
+    return dy, tuple(None if g is None else to_numpy(g) for g in grads)
+
+
+def compare_gradients(ours: Outcome, ref: Outcome, mask: tuple, dtype: Any, divergence: str | None) -> None:
+    """Both succeed (each unmasked gradient close to autograd's, masked ones
+    None) or both fail, ours cleanly."""
+    compare_acceptance(ours, ref, divergence)
+    if divergence is not None or ours.error is not None:
+        return
+    for got, want, wanted in zip(ours.value, ref.value, mask):
+        if not wanted:
+            assert got is None, "a masked gradient was computed"
+            continue
+        got = np.asarray(got)
+        assert got.dtype == np.dtype(dtype), f"gradient dtype {got.dtype} != {np.dtype(dtype)}"
+        err = relative_max_error(got, np.zeros(got.shape) if want is None else want)
+        assert err <= 10 * TOLERANCE[np.dtype(dtype)], f"gradient relative error {err:.3g}"
+
+
+@FUZZ
+@given(conv_calls(st.just(2)), MASKS, mostly(st.just(0), st.integers(-1, 1)))
+def test_conv2d_backward_agrees_with_autograd_or_both_reject(c, mask, dy_shape_change):
+    x = normal_array(c["seed"], c["x_shape"], c["dtype"])
+    w = normal_array(c["seed"] + 1, c["w_shape"], c["dtype"]) if min(c["w_shape"]) >= 0 else None
+    forward = run(lambda: torch_conv2d_grads(c, x, w, dy_shape_change, c["seed"]))
+    # Without a torch forward, grad_output gets a plausible shape: convinit must still reject.
+    dy = forward.value[0] if forward.error is None else normal_array(c["seed"] + 3, (1,) * len(c["x_shape"]),
+                                                                     c["dtype"])
+    ref = Outcome(value=forward.value[1]) if forward.error is None else forward
+    if forward.error is None and dy_shape_change:
+        ref = Outcome(error=ValueError("grad_output of the wrong shape"))
+    ours = run(lambda: convinit.conv2d_backward(x, w, dy, c["stride"], c["padding"], c["dilation"], c["groups"],
+                                                mask, padding_mode=c["padding_mode"], threads=1))
+    divergence = conv_divergence(c, ours, forward, None) if forward.error is not None or ours.error else None
+    compare_gradients(ours, ref, mask, c["dtype"], divergence)
+
+
+@st.composite
+def transpose_calls(draw: Any) -> dict:
+    groups = draw(mostly(st.integers(1, 3), st.integers(-1, 4)))
+    g = max(groups, 1)
+    cin = draw(st.integers(0, 2)) * g + draw(mostly(st.just(0), st.integers(-1, 1)))
+    batched = draw(st.booleans())
+    x_shape = ((draw(st.integers(0, 2)),) if batched else ()) + (max(cin, 0),) + tuple(
+        draw(st.lists(st.integers(0, 6), min_size=2, max_size=2)))
+    kernel = tuple(draw(st.lists(mostly(st.integers(1, 3), st.integers(0, 4)), min_size=2, max_size=2)))
+    w_in = draw(mostly(st.just(max(cin, 0)), st.integers(0, 3)))
+    return dict(
+        x_shape=x_shape,
+        w_shape=(w_in, draw(st.integers(0, 3))) + kernel,
+        bias=draw(st.booleans()),
+        stride=draw(per_axis(2, mostly(st.integers(1, 3), st.integers(-1, 0)))),
+        padding=draw(per_axis(2, mostly(st.integers(0, 2), st.just(-1)))),
+        output_padding=draw(per_axis(2, mostly(st.integers(0, 1), st.integers(-1, 3)))),
+        groups=groups,
+        dilation=draw(per_axis(2, mostly(st.integers(1, 2), st.integers(-1, 0)))),
+        dtype=draw(DTYPES),
+        seed=draw(st.integers(0, 2**32 - 1)),
+    )
+
+
+def transpose_divergence(c: dict, ours: Outcome, ref: Outcome, b: np.ndarray | None) -> str | None:
+    """Known divergences of conv_transpose2d from torch's.
+
+    * An input with no elements: torch's empty-input shortcut returns
+      without checking the other arguments, convinit checks them.
+    * A 1-element tuple means that value on both axes in convinit; torch
+      refuses it here (but not in conv2d).
+    * No input channels: as for conv2d, convinit returns the bias (an
+      empty sum), torch raises.
+    * No output channels: as for conv2d, convinit returns an empty array,
+      torch raises (RuntimeError, or IndexError on an empty batch).
+    """
+    if c["w_shape"][1] == 0 and ref.error is not None:
+        assert ours.error is not None or ours.value.size == 0
+        return "no output channels"
+    if c["w_shape"][0] == 0 and ref.error is not None and "expected weight to be at least" in str(ref.error):
+        if ours.error is None:
+            out = ours.value if len(c["x_shape"]) == 4 else ours.value[None]
+            assert np.all(out == (0 if b is None else b.reshape(1, -1, 1, 1)))
+        return "no input channels"
+    if ref.error is None and ours.error is not None and math.prod(c["x_shape"]) == 0:
+        assert isinstance(ours.error, ValueError), ours
+        return "torch's empty-input shortcut skips argument checks"
+    if ref.error is not None and any(isinstance(c[k], tuple) and len(c[k]) == 1
+                                     for k in ("stride", "padding", "output_padding", "dilation")):
+        return "1-element tuple broadcast"
+    return None
+
+
+@FUZZ
+@given(transpose_calls())
+def test_conv_transpose2d_agrees_with_torch_or_both_reject(c):
+    x = normal_array(c["seed"], c["x_shape"], c["dtype"])
+    w = normal_array(c["seed"] + 1, c["w_shape"], c["dtype"]) if min(c["w_shape"]) >= 0 else None
+    out_channels = c["w_shape"][1] * max(c["groups"], 1)
+    b = normal_array(c["seed"] + 2, (out_channels,), c["dtype"]) if c["bias"] else None
+    args = (c["stride"], c["padding"], c["output_padding"], c["groups"], c["dilation"])
+    ours = run(lambda: convinit.conv_transpose2d(x, w, b, *args, threads=1))
+    ref = run(lambda: torch.nn.functional.conv_transpose2d(
+        torch.from_numpy(x.astype(np.float64)), torch.from_numpy(w.astype(np.float64)),
+        None if b is None else torch.from_numpy(b.astype(np.float64)), *args))
+    compare(ours, ref, to_numpy, c["dtype"], transpose_divergence(c, ours, ref, b))
 
 
 # ---- unfold and fold ---------------------------------------------------------

@@ -85,3 +85,13 @@ def test_non_2d_and_complex_inputs_are_refused(rng):
         convinit.correlate2d(rng.standard_normal((2, 4, 4)), rng.standard_normal((2, 2)))
     with pytest.raises(TypeError, match="in2"):
         convinit.convolve2d(rng.standard_normal((4, 4)), np.ones((2, 2), complex))
+
+
+@pytest.mark.parametrize("fillvalue", [np.array(2.0), np.array([2.0]), np.array([[2]]), np.float32(2.0)])
+def test_fillvalue_as_one_element_array_like_scipy(fillvalue):
+    a = np.arange(12.0).reshape(3, 4)
+    b = np.array([[1.0, -2.0], [0.5, 3.0]])
+    for mine, ref in ((convinit.correlate2d, scipy.signal.correlate2d), (convinit.convolve2d, scipy.signal.convolve2d)):
+        np.testing.assert_allclose(mine(a, b, fillvalue=fillvalue), ref(a, b, fillvalue=fillvalue), rtol=1e-12)
+    with pytest.raises(ValueError, match="fillvalue"):
+        convinit.correlate2d(a, b, fillvalue=np.array([2.0, 3.0]))

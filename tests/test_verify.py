@@ -16,7 +16,9 @@ import pytest
 from convinit.verify import load_backend, stats
 from convinit.verify.backends import BackendError
 from convinit.verify.context import BUDGETS, Context, References
-from convinit.verify.mutants import CATALOG
+from convinit.verify.mutants import CATALOG, GENERATED, all_mutants
+from convinit.verify.suites.conv_cover import FACTORS, allowed, conv_arguments, covering_array
+from convinit.verify.suites.init_scales import NONLINEARITIES, RANK_SHAPES, scale_cases
 from convinit.verify.runner import make_plan
 from convinit.verify.selftest import run_mutant
 
@@ -27,13 +29,13 @@ GOOD_PLUGIN = '''
 import math
 import numpy as np
 import convinit
+from convinit.init import calculate_gain
 
 
 def kaiming_normal(shape, a=0, mode="fan_in", nonlinearity="leaky_relu", *, seed=None, dtype="float32"):
     receptive = math.prod(shape[2:])
     fan = shape[1] * receptive if mode == "fan_in" else shape[0] * receptive
-    gain = {"relu": math.sqrt(2), "tanh": 5 / 3, "linear": 1.0, "selu": 0.75,
-            "leaky_relu": math.sqrt(2 / (1 + a ** 2))}[nonlinearity]
+    gain = calculate_gain(nonlinearity, a)
     return np.random.default_rng(seed).normal(0, gain / math.sqrt(fan), shape).astype(dtype)
 
 
@@ -127,7 +129,7 @@ def test_stated_power_meets_the_issue_in_quick_mode(quick_run):
     """Quick mode detects a 2% std error and a uniform bound 3% short (power >= 0.99)."""
     _, folder = quick_run
     checks = json.loads((folder / "report.json").read_text())["checks"]
-    std_tests = [c for c in checks if c["test"] == "z-test (std)"]
+    std_tests = [c for c in checks if c["test"] == "z-test (std)" and "scale" not in c["name"]]
     support_tests = [c for c in checks if c["test"] == "extremes vs bounds"]
     assert std_tests and max(c["detectable_effect"] for c in std_tests) < 0.02
     assert support_tests and max(c["detectable_effect"] for c in support_tests) < 0.03
@@ -156,6 +158,15 @@ def test_broken_plugin_fails_with_exit_status_1(plugins):
     passed, failed = summary(out)
     assert failed > 10
     assert "FAILED" in out.stdout
+    # one line per suite by default, the failures in full and the command rerunning one
+    assert re.search(r"^suite conv +FAILED +\d+ passed, \d+ failed", out.stdout, re.M)
+    rerun = re.search(r"^rerun one: convinit verify --backend bad_plugin:Broken --quick -k '([^']+)'", out.stdout,
+                      re.M)
+    assert rerun, out.stdout[-2000:]
+    again = verify("conv", "--quick", "--backend", "bad_plugin:Broken", "-k", rerun.group(1), "-v",
+                   pythonpath=plugins)
+    assert again.returncode == 1 and summary(again)[0] + summary(again)[1] < passed + failed
+    assert rerun.group(1) in again.stdout
 
 
 @pytest.mark.parametrize("args, message", [
@@ -214,7 +225,7 @@ def quick_plan():
     return plan, Context(base, budget, 0, plan.alpha, References(base.name))
 
 
-@pytest.mark.parametrize("mutant", CATALOG, ids=lambda m: m.name)
+@pytest.mark.parametrize("mutant", all_mutants(), ids=lambda m: m.name)
 def test_each_mutant_is_caught(mutant, quick_plan):
     plan, ctx = quick_plan
     outcome = run_mutant(mutant, plan, ctx, None)
@@ -242,3 +253,72 @@ def test_load_backend_errors_are_backend_errors():
     with pytest.raises(BackendError):
         load_backend("nope")
     assert load_backend("numpy").missing == []
+
+
+def test_covering_array_holds_every_allowed_pair():
+    rows = covering_array()
+    names = list(FACTORS)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            for va in FACTORS[a]:
+                for vb in FACTORS[b]:
+                    if allowed({a: va, b: vb}):
+                        assert any(r[a] == va and r[b] == vb for r in rows), (a, va, b, vb)
+    assert all(allowed(r) for r in rows) and len(rows) < 40
+
+
+def test_covering_array_rows_are_valid_torch_calls():
+    torch = pytest.importorskip("torch")
+    for row in covering_array():
+        args = conv_arguments(row)
+        module = getattr(torch.nn, f"Conv{args['dims']}d")(
+            args["channels"], args["out_channels"], args["kernel"], args["stride"], args["padding"], args["dilation"],
+            args["groups"], args["bias"], args["padding_mode"])
+        shape = ((args["batch"],) if args["batch"] else ()) + (args["channels"],) + args["size"]
+        with torch.no_grad():
+            assert module(torch.zeros(shape)).numel() > 0
+
+
+def test_scale_cross_product_is_complete():
+    cases = scale_cases()
+    kaiming = {(c.fill, c.shape, c.dtype, dict(c.params)["mode"], dict(c.params)["nonlinearity"],
+                dict(c.params).get("a")) for c in cases if c.fill.startswith("kaiming")}
+    assert kaiming == {(f, s, d, m, nl, p) for f in ("kaiming_uniform", "kaiming_normal") for s in RANK_SHAPES.values()
+                       for d in ("float32", "float64") for m in ("fan_in", "fan_out") for nl, p in NONLINEARITIES}
+    xavier = {(c.fill, c.shape, c.dtype, c.gain_of) for c in cases if c.fill.startswith("xavier")}
+    assert len(xavier) == 2 * 4 * 2 * len(NONLINEARITIES)
+    for rank, shape in RANK_SHAPES.items():
+        fan_in, fan_out = shape[1] * math.prod(shape[2:]), shape[0] * math.prod(shape[2:])
+        assert len(shape) == rank and fan_in != fan_out
+
+
+def test_generated_mutants_cover_every_family():
+    names = {m.name for m in GENERATED}
+    for fill in ("kaiming_uniform", "kaiming_normal"):
+        assert {f"{fill} gain[tanh]", f"{fill} mode[fan_in]", f"{fill} mode[fan_out]"} <= names
+    assert {f"receptive field[rank {r}]" for r in (2, 3, 4, 5)} <= names
+    for conv in ("conv1d", "conv2d", "conv3d"):
+        for parameter in ("stride", "dilation", "groups", "padding same", "padding_mode reflect",
+                          "padding_mode replicate", "padding_mode circular"):
+            assert f"{conv} {parameter}" in names
+    assert len(all_mutants()) == len(CATALOG) + len(GENERATED) > 80
+
+
+def test_kurtosis_tail_and_extreme_tests_catch_heavy_tails():
+    """One value at 1000 sigma (the old erfinv trunc_normal_) and values piled at a bound."""
+    from scipy import stats as sps
+
+    rng = np.random.default_rng(3)
+    alpha = stats.bonferroni_alpha(1000)
+    x = rng.standard_normal(2 ** 18)
+    for test in (stats.kurtosis_z_test, stats.tail_test, stats.extreme_test):
+        assert test(x, sps.norm(), alpha).p_value >= alpha
+    spiked = x.copy()
+    spiked[7] = 1000.0
+    assert stats.extreme_test(spiked, sps.norm(), alpha).p_value < alpha
+    assert stats.kurtosis_z_test(spiked, sps.norm(), alpha).p_value < alpha
+    dist = sps.truncnorm(-2, 2)
+    y = dist.rvs(2 ** 18, random_state=rng)
+    assert stats.tail_test(y, dist, alpha).p_value >= alpha
+    y[: 2 ** 9] = 2.0   # 0.2% of the values piled up at the upper bound
+    assert stats.tail_test(y, dist, alpha).p_value < alpha

@@ -1,16 +1,32 @@
-"""Normalizing PyTorch-style arguments: ints or per-axis tuples, padding strings."""
+"""Every public argument's parser, in one place: ints or per-axis tuples,
+padding strings, thread counts, seeds and streams, shapes, dtypes, flat
+ranges and real-valued distribution parameters. Each raises TypeError or
+ValueError naming the argument."""
 
 from __future__ import annotations
 
 import operator
 from typing import Any, Sequence, Union
 
+import numpy as np
+import numpy.typing as npt
+
+# Types of the public signatures. Array arguments are anything NumPy can
+# read, CPU torch tensors included (they implement ``__array__``); results are
+# float32 or float64 NumPy arrays.
 IntOrTuple = Union[int, Sequence[int]]
+ShapeLike = Union[int, Sequence[int]]
+Padding = Union[int, Sequence[int], str]
+ArrayLike = npt.ArrayLike
+FloatArray = npt.NDArray[np.floating[Any]]
 
 _MAX_THREADS = 1024
 # Sizes, strides, paddings... reach the core as machine words: anything past
 # the largest signed 64-bit value cannot describe a real array.
 MAX_EXTENT = 2**63 - 1
+UINT32_END = 1 << 32
+UINT64_END = 1 << 64
+DTYPES = ("float32", "float64")
 
 
 def as_int(value: Any, name: str) -> int:
@@ -30,7 +46,7 @@ def bounded(values: tuple[int, ...], name: str) -> tuple[int, ...]:
     return values
 
 
-def per_axis(value: IntOrTuple, dims: int, name: str) -> tuple[int, ...]:
+def per_axis(value: Any, dims: int, name: str) -> tuple[int, ...]:
     """An int repeated ``dims`` times, or a sequence of exactly ``dims`` ints."""
     if isinstance(value, (str, bytes)):
         raise TypeError(f"{name}: expected an int or a tuple of {dims} ints, got {value!r}")
@@ -100,3 +116,69 @@ def one_of(value: Any, choices: Sequence[str], name: str) -> str:
         options = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{name}: expected one of {options}, got {value!r}")
     return value
+
+
+def unsigned_word(value: Any, name: str, end: int) -> int:
+    """An int in [0, end)."""
+    number = as_int(value, name)
+    if not 0 <= number < end:
+        bits = end.bit_length() - 1
+        raise ValueError(f"{name}: expected an integer in [0, 2**{bits}), got {number}")
+    return number
+
+
+def seed_arg(seed: Any) -> int:
+    """``seed`` as an int in [0, 2**64)."""
+    return unsigned_word(seed, "seed", UINT64_END)
+
+
+def stream_arg(stream: Any) -> int:
+    return unsigned_word(stream, "stream", UINT64_END)
+
+
+def int_sequence(value: Any, name: str) -> Sequence[Any]:
+    """``value`` itself if it is a sized non-string sequence."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise TypeError(f"{name}: expected a sequence of integers, got {type(value).__name__}")
+    return value
+
+
+def shape_arg(shape: Any, name: str = "shape") -> tuple[int, ...]:
+    """A tuple of non-negative ints (an int is a 1-D shape)."""
+    if isinstance(shape, (str, bytes)):
+        raise TypeError(f"{name}: expected an int or a sequence of ints, got {shape!r}")
+    dims = (as_int(shape, name),) if not hasattr(shape, "__len__") else tuple(as_int(d, name) for d in shape)
+    if any(d < 0 for d in dims):
+        raise ValueError(f"{name}: dimensions must be non-negative, got {dims}")
+    return dims
+
+
+def dtype_arg(dtype: Any) -> str:
+    """'float32' or 'float64' from a name, NumPy dtype or torch dtype."""
+    name = str(dtype).replace("torch.", "")
+    try:
+        name = np.dtype(name).name
+    except TypeError:
+        pass
+    if name not in DTYPES:
+        raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}")
+    return name
+
+
+def flat_range_arg(flat_range: Any, numel: int) -> tuple[int, int]:
+    """(start, stop) with 0 <= start <= stop <= numel; the whole range for None."""
+    if flat_range is None:
+        return 0, numel
+    if isinstance(flat_range, (str, bytes)) or not hasattr(flat_range, "__len__") or len(flat_range) != 2:
+        raise TypeError(f"flat_range: expected (start, stop), got {flat_range!r}")
+    start, stop = (as_int(v, "flat_range") for v in flat_range)
+    if not 0 <= start <= stop <= numel:
+        raise ValueError(f"flat_range: expected 0 <= start <= stop <= numel = {numel}, got ({start}, {stop})")
+    return start, stop
+
+
+def float_param(value: Any, name: str) -> float:
+    """A real number (Python or NumPy int/float, not bool) as a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    return float(value)

@@ -10,11 +10,33 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "__version__",
+    "conv_forward",
+    "conv_algorithm",
+    "unfold",
+    "fold",
+    "conv_backward_input",
+    "conv_backward_weight",
+    "philox4x32_10",
+    "random_raw",
+    "simd_backend",
+    "fill",
+    "fill_into",
+    "ndtri",
+    "fma_gflops",
+    "write_gbps",
+    "torch_seed_state",
+    "torch_check_state",
+    "torch_random",
+    "torch_fill",
+]
+
 __version__: str
 
 # (stride, dilation, pad_before, pad_after, groups, padding_mode), one
 # value per spatial axis in each sequence.
-Geometry = Tuple[Sequence[int], Sequence[int], Sequence[int], Sequence[int], int, str]
+_Geometry = Tuple[Sequence[int], Sequence[int], Sequence[int], Sequence[int], int, str]
 
 # ---- convolution -----------------------------------------------------------
 
@@ -22,9 +44,16 @@ def conv_forward(
     input: npt.NDArray[np.floating],
     weight: npt.NDArray[np.floating],
     bias: Optional[npt.NDArray[np.floating]],
-    geometry: Geometry,
+    geometry: _Geometry,
     threads: int,
+    algorithm: str = "auto",
 ) -> npt.NDArray[np.floating]: ...
+def conv_algorithm(
+    input_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    geometry: _Geometry,
+    algorithm: str = "auto",
+) -> str: ...
 def unfold(
     input: npt.NDArray[np.floating],
     kernel_size: Sequence[int],
@@ -46,14 +75,14 @@ def conv_backward_input(
     weight: npt.NDArray[np.floating],
     grad_output: npt.NDArray[np.floating],
     input_shape: Sequence[int],
-    geometry: Geometry,
+    geometry: _Geometry,
     threads: int,
 ) -> npt.NDArray[np.floating]: ...
 def conv_backward_weight(
     input: npt.NDArray[np.floating],
     grad_output: npt.NDArray[np.floating],
     weight_shape: Sequence[int],
-    geometry: Geometry,
+    geometry: _Geometry,
     threads: int,
 ) -> npt.NDArray[np.floating]: ...
 
@@ -82,6 +111,20 @@ def fill_into(
     threads: int,
 ) -> None: ...
 def ndtri(p: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]: ...
+
+# ---- PyTorch's CPU generator (states are torch.Generator.get_state()'s 5056 bytes)
+
+def torch_seed_state(seed: int) -> bytes: ...
+def torch_check_state(state: bytes) -> bytes: ...
+def torch_random(state: bytes, count: int, bits: int) -> tuple[npt.NDArray[np.unsignedinteger], bytes]: ...
+def torch_fill(
+    out: npt.NDArray[np.floating],
+    kind: str,
+    params: Tuple[float, float],
+    state: bytes,
+    vectorized: bool,
+    threads: int = 0,
+) -> bytes: ...
 
 # ---- machine probes ----------------------------------------------------------
 

@@ -105,6 +105,10 @@ def add_verify_parser(sub: argparse._SubParsersAction) -> None:
     size.add_argument("--full", dest="mode", action="store_const", const="full", help="large grids and samples")
     verify.set_defaults(mode=None, usage_error=verify.error)
     verify.add_argument("--seed", type=_seed, default=0, help="seed for test data and fills (default 0)")
+    verify.add_argument("-k", dest="select", metavar="TEXT",
+                        help="run only the checks whose name contains TEXT (Bonferroni over those)")
+    verify.add_argument("-v", "--verbose", action="store_true",
+                        help="print every check's row (default: one line per suite, failures in full)")
     verify.add_argument("--json", metavar="PATH", help="write every check's record as JSON")
     verify.add_argument("--html", metavar="PATH", help="write a self-contained HTML report with plots")
     verify.add_argument("--self-test", action="store_true",
@@ -116,7 +120,7 @@ def run_verify(args: argparse.Namespace) -> int:
     from .verify import BackendError, Options, UsageError
 
     options = Options(args.backend, args.suites, args.mode or ("quick" if args.self_test else "standard"),
-                      args.seed, args.json, args.html)
+                      args.seed, args.json, args.html, args.verbose, args.select)
     try:
         if args.self_test:
             from .verify.selftest import run as run_self_test

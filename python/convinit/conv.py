@@ -7,17 +7,32 @@ nested lists, and returns a NumPy array of the input's dtype.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union, overload
 
 import numpy as np
 
 from . import _core
-from ._args import IntOrTuple, as_int, conv_padding, non_negative, one_of, positive, threads_arg
+from ._args import ArrayLike, FloatArray, IntOrTuple, Padding, as_int, conv_padding, non_negative, one_of, positive, \
+    threads_arg
 from ._arrays import c_contiguous, check_allocation, float_array, same_dtype
 
-__all__ = ["conv1d", "conv2d", "conv3d", "unfold", "fold", "conv_output_size"]
+__all__ = ["conv1d", "conv2d", "conv3d", "conv_algorithm", "unfold", "fold", "conv_output_size"]
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+@overload
+def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int: ...
+
+
+@overload
+def conv_output_size(size: Sequence[int], kernel_size: IntOrTuple, stride: IntOrTuple = 1, padding: IntOrTuple = 0,
+                     dilation: IntOrTuple = 1) -> tuple[int, ...]: ...
+
+
+@overload
+def conv_output_size(size: IntOrTuple, kernel_size: IntOrTuple, stride: IntOrTuple = 1, padding: IntOrTuple = 0,
+                     dilation: IntOrTuple = 1) -> Union[int, tuple[int, ...]]: ...
 
 
 def conv_output_size(
@@ -79,6 +94,12 @@ class ConvCall:
     def output_shape(self) -> tuple[int, ...]:
         return (self.x.shape[0], self.w.shape[0], *self.out_size)
 
+    @overload
+    def unbatch(self, array: np.ndarray) -> np.ndarray: ...
+
+    @overload
+    def unbatch(self, array: None) -> None: ...
+
     def unbatch(self, array: Optional[np.ndarray]) -> Optional[np.ndarray]:
         return array[0] if self.unbatched and array is not None else array
 
@@ -133,11 +154,32 @@ def prepare_conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOr
     )
 
 
+ALGORITHMS = ("auto", "im2col", "implicit_gemm", "winograd", "depthwise")
+
+
 def _conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOrTuple, padding: Union[IntOrTuple, str],
-          dilation: IntOrTuple, groups: int, padding_mode: str, threads: Optional[int]) -> np.ndarray:
+          dilation: IntOrTuple, groups: int, padding_mode: str, threads: Optional[int],
+          algorithm: str = "auto") -> np.ndarray:
+    one_of(algorithm, ALGORITHMS, "algorithm")
     call = prepare_conv(spatial, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads,
                         output=f"conv{spatial}d output")
-    return call.unbatch(_core.conv_forward(call.x, call.w, call.b, call.geometry(), call.threads))
+    return call.unbatch(_core.conv_forward(call.x, call.w, call.b, call.geometry(), call.threads, algorithm))
+
+
+def conv_algorithm(input: ArrayLike, weight: ArrayLike, stride: IntOrTuple = 1, padding: Padding = 0,
+                   dilation: IntOrTuple = 1, groups: int = 1, padding_mode: str = "zeros",
+                   algorithm: str = "auto") -> str:
+    """The kernel a ``conv1d/2d/3d`` call with these arguments runs:
+    ``"auto"`` resolves to the one the selection rule picks (a pure function
+    of the shapes, never of timings or threads). A forced
+    algorithm that cannot compute the shapes raises ValueError."""
+    one_of(algorithm, ALGORITHMS, "algorithm")
+    x, w = float_array(input, "input"), float_array(weight, "weight")
+    spatial = w.ndim - 2
+    if spatial not in (1, 2, 3):
+        raise ValueError(f"weight: expected a 3-D, 4-D or 5-D weight, got shape {w.shape}")
+    call = prepare_conv(spatial, x, w, None, stride, padding, dilation, groups, padding_mode, None)
+    return _core.conv_algorithm(list(call.x.shape), list(call.w.shape), call.geometry(), algorithm)
 
 
 def _groups(groups: Any, channels: int, weight_shape: tuple[int, ...]) -> int:
@@ -163,20 +205,32 @@ _CONV_DOC = """{d}-D convolution (cross-correlation), as ``torch.nn.functional.c
     tuple per axis, ``"valid"`` or ``"same"``; ``padding_mode`` is one of
     ``zeros``, ``reflect``, ``replicate``, ``circular`` (as ``nn.Conv{d}d``).
     ``threads=None`` uses every core; the result is bit-identical for every
-    thread count.
+    thread count, and each image's result is the same whatever batch it is
+    computed in. ``algorithm`` forces a kernel: ``"im2col"`` (any shape, the
+    reference), ``"implicit_gemm"`` (one GEMM per kernel tap on padded input
+    rows, no im2col matrix: stride 1), ``"winograd"`` (F(2x2, 3x3):
+    groups=1, 3x3, stride 1, no dilation), ``"depthwise"`` (direct kernels:
+    groups > 1 with at most 8 input channels per group); ``"auto"`` picks by
+    shape alone (see ``conv_algorithm``).
 """
 
 
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *, threads=None):
-    return _conv(1, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads)
+def conv1d(input: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None, stride: IntOrTuple = 1,
+           padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1, padding_mode: str = "zeros", *,
+           threads: Optional[int] = None, algorithm: str = "auto") -> FloatArray:
+    return _conv(1, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads, algorithm)
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *, threads=None):
-    return _conv(2, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads)
+def conv2d(input: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None, stride: IntOrTuple = 1,
+           padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1, padding_mode: str = "zeros", *,
+           threads: Optional[int] = None, algorithm: str = "auto") -> FloatArray:
+    return _conv(2, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads, algorithm)
 
 
-def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *, threads=None):
-    return _conv(3, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads)
+def conv3d(input: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None, stride: IntOrTuple = 1,
+           padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1, padding_mode: str = "zeros", *,
+           threads: Optional[int] = None, algorithm: str = "auto") -> FloatArray:
+    return _conv(3, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads, algorithm)
 
 
 conv1d.__doc__ = _CONV_DOC.format(d=1, sp="L", ks="k")
@@ -193,8 +247,8 @@ def _window_args(kernel_size, dilation, padding, stride) -> tuple[tuple[int, ...
     )
 
 
-def unfold(input: Any, kernel_size: IntOrTuple, dilation: IntOrTuple = 1, padding: IntOrTuple = 0,
-           stride: IntOrTuple = 1, *, threads: Optional[int] = None) -> np.ndarray:
+def unfold(input: ArrayLike, kernel_size: IntOrTuple, dilation: IntOrTuple = 1, padding: IntOrTuple = 0,
+           stride: IntOrTuple = 1, *, threads: Optional[int] = None) -> FloatArray:
     """im2col, as ``torch.nn.functional.unfold``: ``(N, C, H, W)`` (or
     ``(C, H, W)``) to ``(N, C*kh*kw, L)``, one column per sliding block."""
     x = float_array(input, "input")
@@ -211,8 +265,8 @@ def unfold(input: Any, kernel_size: IntOrTuple, dilation: IntOrTuple = 1, paddin
     return cols[0] if unbatched else cols
 
 
-def fold(input: Any, output_size: IntOrTuple, kernel_size: IntOrTuple, dilation: IntOrTuple = 1,
-         padding: IntOrTuple = 0, stride: IntOrTuple = 1, *, threads: Optional[int] = None) -> np.ndarray:
+def fold(input: ArrayLike, output_size: IntOrTuple, kernel_size: IntOrTuple, dilation: IntOrTuple = 1,
+         padding: IntOrTuple = 0, stride: IntOrTuple = 1, *, threads: Optional[int] = None) -> FloatArray:
     """col2im, as ``torch.nn.functional.fold``: ``(N, C*kh*kw, L)`` (or
     ``(C*kh*kw, L)``) to ``(N, C, *output_size)``, summing overlapping values."""
     cols = float_array(input, "input")

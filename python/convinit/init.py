@@ -11,6 +11,11 @@ Every initializer exists twice, generated from one definition:
   grad included), returning the same object filled with the values the
   allocating form gives for its shape.
 
+``init_module(module, scheme, seed=...)``, which initializes a whole torch
+module, is defined in ``convinit.torch`` (it needs PyTorch) and is also
+reachable as ``convinit.init.init_module``: importing ``convinit.init``
+never imports torch.
+
 Formulas, fans and gains are ``torch.nn.init``'s. Element ``i`` (C order) of
 a random fill depends only on (seed, stream, i, dtype, distribution), never
 on threads, chunking or the target's memory layout.
@@ -26,22 +31,13 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from . import _core
-from ._args import as_int
+from . import _core, torchgen
+from ._args import as_int, dtype_arg, flat_range_arg, float_param, shape_arg
 from ._arrays import FLOAT_DTYPES, check_allocation, is_torch_tensor
-from .random import (
-    Draw,
-    Generator,
-    dtype_arg,
-    fill_into,
-    flat_range_arg,
-    float_param,
-    resolve_draw,
-    sample,
-    shape_arg,
-)
+from .random import Draw, fill_into, resolve_draw, sample
 
 __all__ = [
+    "ZeroFanError",
     "fans",
     "calculate_gain",
     "uniform", "uniform_",
@@ -156,9 +152,16 @@ def _needs_draw(spec: _Spec) -> bool:
     return isinstance(spec, _Random) or spec.random
 
 
+def _given(draw: Optional[Draw]) -> Draw:
+    """The draw of a random fill, which the caller resolved (``_needs_draw``)."""
+    if draw is None:
+        raise AssertionError("a random fill was called without a draw")
+    return draw
+
+
 def _produce(spec: _Spec, shape: Shape, dtype: str, draw: Optional[Draw], flat_range: Any) -> np.ndarray:
     if isinstance(spec, _Random):
-        return sample(spec.kind, spec.params, shape, dtype, draw, flat_range)
+        return sample(spec.kind, spec.params, shape, dtype, _given(draw), flat_range)
     start, stop = flat_range_arg(flat_range, math.prod(shape))
     check_allocation(shape, np.dtype(dtype), "shape: the fill")
     full = np.asarray(spec.make(shape, dtype, draw), dtype=dtype).reshape(shape)
@@ -204,8 +207,8 @@ class _Target:
         if math.prod(self.shape) == 0:
             return
         view = self._direct_view() if isinstance(spec, _Random) else None
-        if view is not None:
-            fill_into(view, spec.kind, spec.params, draw)
+        if isinstance(spec, _Random) and view is not None:
+            fill_into(view, spec.kind, spec.params, _given(draw))
             if self.array is None:
                 import torch
 
@@ -222,13 +225,68 @@ class _Target:
                 self.tensor.copy_(torch.from_numpy(values))
 
 
+# ---- PyTorch's own stream (convinit.TorchGenerator or torch.Generator) --------
+
+
+def _torch_stream(rng: dict) -> bool:
+    if not torchgen.is_torch_generator(rng.get("generator")):
+        return False
+    if rng.get("seed") is not None:
+        raise ValueError("seed, generator: give at most one of them")
+    return True
+
+
+def _torch_write(name: str, spec: _Spec, array: np.ndarray, generator: Any, contiguous: bool) -> None:
+    """``array`` filled as torch.nn.init's ``name`` fills a tensor of its strides."""
+    if isinstance(spec, _Random):
+        torchgen.fill_(array, spec.kind, spec.params, generator, contiguous)
+    elif spec.random:
+        raise TypeError(f"generator: {name} does not take a TorchGenerator or torch.Generator "
+                        "(its values depend on torch's LAPACK build); use a convinit.Generator")
+    else:
+        array[...] = spec.make(array.shape, array.dtype.name, None)
+
+
+def _torch_allocating(name: str, spec: _Spec, dims: Shape, dtype: str, generator: Any, flat_range: Any) -> np.ndarray:
+    start, stop = flat_range_arg(flat_range, math.prod(dims))
+    check_allocation(dims, np.dtype(dtype), "shape: the fill")
+    full = np.empty(dims, dtype=dtype)
+    _torch_write(name, spec, full, generator, contiguous=True)
+    return full if flat_range is None else full.ravel()[start:stop].copy()
+
+
+def _torch_in_place(name: str, spec: _Spec, target: "_Target", generator: Any) -> None:
+    if target.array is not None:
+        _torch_write(name, spec, target.array, generator, bool(target.array.flags.c_contiguous))
+        return
+    import torch
+
+    tensor = target.tensor
+    with torch.no_grad():
+        _torch_write(name, spec, tensor.detach().numpy(), generator, tensor.is_contiguous())
+    torch.autograd.graph.increment_version(tensor)
+
+
 # ---- one definition -> allocating and in-place functions ----------------------
 
+# The parameters every generated initializer shares. Their annotations are
+# the type expressions of `init.pyi`, which `.ci/init_stub.py` writes from
+# these run-time signatures: a parameter added here (or to a plan below)
+# reaches the stub by re-running that script.
 _KW = inspect.Parameter.KEYWORD_ONLY
+_POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
+_SHAPE_PARAM = inspect.Parameter("shape", _POSITIONAL, annotation="ShapeLike")
+_TENSOR_PARAM = inspect.Parameter("tensor", _POSITIONAL, annotation="_TensorT")
 _RNG_PARAMS = [
-    inspect.Parameter("seed", _KW, default=None, annotation=Optional[int]),
-    inspect.Parameter("generator", _KW, default=None, annotation=Optional[Generator]),
+    inspect.Parameter("seed", _KW, default=None, annotation="Optional[int]"),
+    inspect.Parameter("generator", _KW, default=None, annotation="Optional[_AnyGenerator]"),
 ]
+_OUT_PARAMS = [
+    inspect.Parameter("dtype", _KW, default="float32", annotation="_DTypeLike"),
+    inspect.Parameter("flat_range", _KW, default=None, annotation="Optional[tuple[int, int]]"),
+]
+_ALLOCATING_RETURNS = "_FloatArray"
+_IN_PLACE_RETURNS = "_TensorT"
 
 
 def _check_call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
@@ -250,6 +308,8 @@ def _define(plan: Callable[..., _Spec], random: bool) -> tuple[Callable[..., np.
         rng = {k: kwargs.pop(k) for k in ("seed", "generator") if random and k in kwargs}
         dims, dtype = shape_arg(shape), dtype_arg(dtype)
         spec = plan(dims, *args, **kwargs)
+        if _torch_stream(rng):
+            return _torch_allocating(name, spec, dims, dtype, rng["generator"], flat_range)
         draw = resolve_draw(**rng) if _needs_draw(spec) else None
         return _produce(spec, dims, dtype, draw, flat_range)
 
@@ -258,16 +318,18 @@ def _define(plan: Callable[..., _Spec], random: bool) -> tuple[Callable[..., np.
         rng = {k: kwargs.pop(k) for k in ("seed", "generator") if random and k in kwargs}
         target = _Target(tensor)
         spec = plan(target.shape, *args, **kwargs)
+        if _torch_stream(rng):
+            _torch_in_place(name, spec, target, rng["generator"])
+            return tensor
         draw = resolve_draw(**rng) if _needs_draw(spec) else None
         target.write(spec, draw)
         return tensor
 
-    shape_param = inspect.Parameter("shape", inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    tensor_param = inspect.Parameter("tensor", inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    out_params = [inspect.Parameter("dtype", _KW, default="float32"), inspect.Parameter("flat_range", _KW, default=None)]
     doc = inspect.getdoc(plan) or ""
-    allocating.__signature__ = inspect.Signature([shape_param, *params, *rng_params, *out_params])  # type: ignore[attr-defined]
-    in_place.__signature__ = inspect.Signature([tensor_param, *params, *rng_params])  # type: ignore[attr-defined]
+    allocating.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [_SHAPE_PARAM, *params, *rng_params, *_OUT_PARAMS], return_annotation=_ALLOCATING_RETURNS)
+    in_place.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [_TENSOR_PARAM, *params, *rng_params], return_annotation=_IN_PLACE_RETURNS)
     allocating.__name__ = allocating.__qualname__ = name
     in_place.__name__ = in_place.__qualname__ = name + "_"
     allocating.__doc__ = f"A new array of ``shape``: {doc}"
@@ -404,12 +466,12 @@ def _orthogonal(shape: Shape, gain: float = 1) -> _Spec:
         raise ValueError(f"shape: Only tensors with 2 or more dimensions are supported, got {shape}")
     scale = float_param(gain, "gain")
 
-    def make(s: Shape, dtype: str, draw: Draw) -> np.ndarray:
+    def make(s: Shape, dtype: str, draw: Optional[Draw]) -> np.ndarray:
         if math.prod(s) == 0:
             return np.zeros(s, dtype=dtype)
         rows = s[0]
         cols = math.prod(s) // rows
-        flat = sample("normal", (0.0, 1.0), (rows, cols), "float64", draw)
+        flat = sample("normal", (0.0, 1.0), (rows, cols), "float64", _given(draw))
         if rows < cols:
             flat = flat.T
         q, r = np.linalg.qr(flat)
@@ -433,12 +495,13 @@ def _sparse(shape: Shape, sparsity: float, std: float = 0.01) -> _Spec:
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"sparsity: expected a fraction in [0, 1], got {sparsity}")
 
-    def make(s: Shape, dtype: str, draw: Draw) -> np.ndarray:
+    def make(s: Shape, dtype: str, draw: Optional[Draw]) -> np.ndarray:
         rows, cols = s
-        values = sample("normal", (0.0, sigma), s, dtype, draw)
+        drawn = _given(draw)
+        values = sample("normal", (0.0, sigma), s, dtype, drawn)
         zeros = math.ceil(fraction * rows)
         if zeros and cols:
-            keys = _core.random_raw(draw.seed, draw.stream, _SPARSE_KEYS_AT, rows * cols, 0).reshape(rows, cols)
+            keys = _core.random_raw(drawn.seed, drawn.stream, _SPARSE_KEYS_AT, rows * cols, 0).reshape(rows, cols)
             chosen = np.argsort(keys, axis=0, kind="stable")[:zeros]
             values[chosen, np.arange(cols)] = 0
         return values
@@ -461,6 +524,20 @@ kaiming_normal, kaiming_normal_ = _define(_kaiming_normal, random=True)
 orthogonal, orthogonal_ = _define(_orthogonal, random=True)
 sparse, sparse_ = _define(_sparse, random=True)
 
-from .module_init import init_module  # noqa: E402  (it builds on the fills above)
 
-__all__.append("init_module")
+# `init_module` needs torch and builds on the fills above, so it lives in
+# `convinit.torch`; the name stays reachable here (PEP 562) without this
+# module importing torch or anything that imports it back.
+_TORCH_NAMES = ("init_module",)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TORCH_NAMES:
+        from .torch import module_init
+
+        return getattr(module_init, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_TORCH_NAMES])

@@ -13,87 +13,41 @@ from __future__ import annotations
 import secrets
 import threading
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from . import _core
-from ._args import as_int, one_of, threads_arg
+from ._args import (
+    UINT32_END,
+    UINT64_END,
+    ShapeLike,
+    as_int,
+    dtype_arg,
+    flat_range_arg,
+    float_param,
+    int_sequence,
+    one_of,
+    seed_arg,
+    shape_arg,
+    stream_arg,
+    threads_arg,
+    unsigned_word,
+)
 from ._arrays import check_allocation
 
 __all__ = ["Generator", "philox4x32_10", "manual_seed", "default_generator"]
 
-ShapeLike = Union[int, Sequence[int]]
-_UINT64_END = 1 << 64
-_UINT32_END = 1 << 32
 ALGORITHM = "philox4x32_10"
-DTYPES = ("float32", "float64")
-
-
-def _word(value: Any, name: str, end: int) -> int:
-    number = as_int(value, name)
-    if not 0 <= number < end:
-        bits = end.bit_length() - 1
-        raise ValueError(f"{name}: expected an integer in [0, 2**{bits}), got {number}")
-    return number
-
-
-def seed_arg(seed: Any) -> int:
-    """``seed`` as an int in [0, 2**64)."""
-    return _word(seed, "seed", _UINT64_END)
-
-
-def stream_arg(stream: Any) -> int:
-    return _word(stream, "stream", _UINT64_END)
 
 
 def philox4x32_10(counter: Sequence[int], key: Sequence[int]) -> tuple[int, int, int, int]:
     """The four 32-bit output words of one Philox4x32-10 block."""
-    words = [_word(c, "counter", _UINT32_END) for c in _sequence(counter, "counter")]
-    keys = [_word(k, "key", _UINT32_END) for k in _sequence(key, "key")]
+    words = [unsigned_word(c, "counter", UINT32_END) for c in int_sequence(counter, "counter")]
+    keys = [unsigned_word(k, "key", UINT32_END) for k in int_sequence(key, "key")]
     if len(words) != 4 or len(keys) != 2:
         raise ValueError(f"counter, key: expected 4 and 2 words, got {len(words)} and {len(keys)}")
     return _core.philox4x32_10(words, keys)
-
-
-def _sequence(value: Any, name: str) -> Sequence[Any]:
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
-        raise TypeError(f"{name}: expected a sequence of integers, got {type(value).__name__}")
-    return value
-
-
-def shape_arg(shape: ShapeLike, name: str = "shape") -> tuple[int, ...]:
-    """A tuple of non-negative ints (an int is a 1-D shape)."""
-    if isinstance(shape, (str, bytes)):
-        raise TypeError(f"{name}: expected an int or a sequence of ints, got {shape!r}")
-    dims = (as_int(shape, name),) if not hasattr(shape, "__len__") else tuple(as_int(d, name) for d in shape)
-    if any(d < 0 for d in dims):
-        raise ValueError(f"{name}: dimensions must be non-negative, got {dims}")
-    return dims
-
-
-def dtype_arg(dtype: Any) -> str:
-    """'float32' or 'float64' from a name, NumPy dtype or torch dtype."""
-    name = str(dtype).replace("torch.", "")
-    try:
-        name = np.dtype(name).name
-    except TypeError:
-        pass
-    if name not in DTYPES:
-        raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}")
-    return name
-
-
-def flat_range_arg(flat_range: Any, numel: int) -> tuple[int, int]:
-    """(start, stop) with 0 <= start <= stop <= numel; the whole range for None."""
-    if flat_range is None:
-        return 0, numel
-    if isinstance(flat_range, (str, bytes)) or not hasattr(flat_range, "__len__") or len(flat_range) != 2:
-        raise TypeError(f"flat_range: expected (start, stop), got {flat_range!r}")
-    start, stop = (as_int(v, "flat_range") for v in flat_range)
-    if not 0 <= start <= stop <= numel:
-        raise ValueError(f"flat_range: expected 0 <= start <= stop <= numel = {numel}, got ({start}, {stop})")
-    return start, stop
 
 
 def _numel(shape: tuple[int, ...]) -> int:
@@ -164,7 +118,7 @@ class Generator:
     def take_draw(self) -> Draw:
         """The coordinates of the next draw; advances to the next stream."""
         with self._lock:
-            if self._stream >= _UINT64_END:
+            if self._stream >= UINT64_END:
                 raise OverflowError("this Generator has used all 2**64 streams")
             draw = Draw(self._seed, self._stream)
             self._stream += 1
@@ -177,7 +131,7 @@ class Generator:
             raise ValueError(f"n: must be non-negative, got {count}")
         check_allocation((count,), np.dtype(np.uint32), "n: random_raw")
         draw = self.take_draw()
-        return _core.random_raw(draw.seed, draw.stream, 0, count, _threads(threads))
+        return _core.random_raw(draw.seed, draw.stream, 0, count, threads_arg(threads))
 
     def uniform(self, low: float = 0.0, high: float = 1.0, size: Optional[ShapeLike] = None, dtype: Any = "float32",
                 *, flat_range: Any = None, threads: Optional[int] = None) -> Any:
@@ -202,16 +156,6 @@ class Generator:
         return values[()] if size is None and flat_range is None else values
 
 
-def _threads(threads: Optional[int]) -> int:
-    return threads_arg(threads)
-
-
-def float_param(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
-    return float(value)
-
-
 _PARAM_NAMES = {"uniform": ("a", "b"), "normal": ("mean", "std"), "trunc_normal": ("mean", "std", "a", "b")}
 
 
@@ -222,11 +166,11 @@ def sample(kind: str, params: tuple, shape: tuple[int, ...], dtype: str, draw: D
     one_of(kind, tuple(_PARAM_NAMES), "distribution")
     values = [float_param(v, n) for v, n in zip(params, _PARAM_NAMES[kind])]
     numel = _numel(shape)
-    if numel >= _UINT64_END:
+    if numel >= UINT64_END:
         raise OverflowError(f"{name}: {shape} has {numel} elements, more than a stream indexes (2**64)")
     start, stop = flat_range_arg(flat_range, numel)
     check_allocation((stop - start,), np.dtype(dtype), f"{name}: a {kind} fill")
-    flat = _core.fill(kind, values, dtype, draw.seed, draw.stream, start, stop - start, _threads(threads))
+    flat = _core.fill(kind, values, dtype, draw.seed, draw.stream, start, stop - start, threads_arg(threads))
     return flat if flat_range is not None else flat.reshape(shape)
 
 

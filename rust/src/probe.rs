@@ -3,8 +3,7 @@
 //! the peak rather than a bare number.
 
 use crate::error::KernelResult;
-use crate::parallel::run_with_threads;
-use rayon::prelude::*;
+use crate::parallel::for_each_chunk_mut;
 use std::time::Instant;
 
 /// Independent accumulator chains: more than FMA latency x FMA ports, so the
@@ -16,7 +15,7 @@ const CHAINS: usize = 16;
 /// # Safety
 /// The CPU must support AVX-512F (the function is compiled with it enabled);
 /// the body touches no memory but its own locals.
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 #[target_feature(enable = "avx512f")]
 unsafe fn fma_loop_avx512(iterations: usize) -> f32 {
     use std::arch::x86_64::*;
@@ -35,7 +34,7 @@ unsafe fn fma_loop_avx512(iterations: usize) -> f32 {
 /// # Safety
 /// The CPU must support AVX2 and FMA (the function is compiled with them
 /// enabled); the only memory access is a store into the local `out`.
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn fma_loop_avx2(iterations: usize) -> f32 {
     use std::arch::x86_64::*;
@@ -68,7 +67,7 @@ fn fma_loop_scalar(iterations: usize) -> f32 {
 
 /// (f32 lanes per FMA instruction, the loop) of the widest FMA available.
 fn fma_kernel() -> (usize, fn(usize) -> f32) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(x86_simd)]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the closure is only returned after the runtime check
@@ -116,21 +115,20 @@ pub fn write_gbps(threads: usize, bytes: usize, rounds: usize) -> KernelResult<f
     let mut buffer = crate::error::try_zeroed::<u8>(bytes, "the bandwidth probe's buffer")?;
     let workers = crate::parallel::effective_threads(threads);
     let chunk = buffer.len().div_ceil(workers).max(1);
-    run_with_threads(threads, || {
-        (0..rounds.max(1))
-            .map(|round| {
-                let start = Instant::now();
-                buffer.par_chunks_mut(chunk).for_each(|part| {
-                    // SAFETY: `part` is a `&mut [u8]` from `par_chunks_mut`, so its
-                    // `part.len()` bytes are valid for writes and no other task
-                    // sees them; `u8` has alignment 1 and any byte is a valid u8.
-                    unsafe { std::ptr::write_bytes(part.as_mut_ptr(), round as u8, part.len()) }
-                });
-                std::hint::black_box(&buffer);
-                buffer.len() as f64 / start.elapsed().as_secs_f64() / 1e9
-            })
-            .fold(0.0, f64::max)
-    })
+    let best = (0..rounds.max(1))
+        .map(|round| {
+            let start = Instant::now();
+            for_each_chunk_mut(threads, &mut buffer, chunk, |_, part| {
+                // SAFETY: `part` is a `&mut [u8]` chunk of the buffer, so its
+                // `part.len()` bytes are valid for writes and no other task
+                // sees them; `u8` has alignment 1 and any byte is a valid u8.
+                unsafe { std::ptr::write_bytes(part.as_mut_ptr(), round as u8, part.len()) }
+            });
+            std::hint::black_box(&buffer);
+            buffer.len() as f64 / start.elapsed().as_secs_f64() / 1e9
+        })
+        .fold(0.0, f64::max);
+    Ok(best)
 }
 
 #[cfg(test)]

@@ -166,7 +166,8 @@ def r3d_18_convs(frames: int = 16, size: int = 112) -> Iterator[tuple[str, ConvL
     ResNet-18's stages with 3x3x3 convs, halving time and space at stages
     2-4 (with a 1x1x1/2 downsample)."""
     yield "stem.0", conv(1, 3, (frames, size, size), 64, (3, 7, 7), (1, 2, 2), (1, 3, 3))
-    shape, inplanes = (frames, _out(size, 7, 2, 3), _out(size, 7, 2, 3)), 64
+    shape: tuple[int, ...] = (frames, _out(size, 7, 2, 3), _out(size, 7, 2, 3))
+    inplanes = 64
     for stage, planes in enumerate((64, 128, 256, 512), start=1):
         for block in range(2):
             stride = 2 if stage > 1 and block == 0 else 1

@@ -19,6 +19,9 @@ INIT_FUNCTIONS = ("fans", "calculate_gain") + RANDOM_FILLS + FIXED_FILLS + tuple
     f + "_" for f in RANDOM_FILLS + FIXED_FILLS)
 RNG_FUNCTIONS = ("Generator", "philox4x32_10")
 PUBLIC_FUNCTIONS = CONV_FUNCTIONS + INIT_FUNCTIONS + RNG_FUNCTIONS
+# Collected when a backend has them, never reported missing: PyTorch's CPU
+# stream is an extra that the reference backends do not offer.
+OPTIONAL_FUNCTIONS = ("TorchGenerator",)
 
 BUILTIN_BACKENDS = ("convinit", "torch", "numpy", "scipy")
 
@@ -65,7 +68,7 @@ class Backend:
 def collect(name: str, namespaces: Iterable[Any], description: str = "") -> Backend:
     """The public functions found as attributes of the first namespace that has them."""
     functions = {}
-    for fn_name in PUBLIC_FUNCTIONS:
+    for fn_name in PUBLIC_FUNCTIONS + OPTIONAL_FUNCTIONS:
         for namespace in namespaces:
             fn = getattr(namespace, fn_name, None) if namespace is not None else None
             if callable(fn):

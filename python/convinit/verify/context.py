@@ -20,12 +20,13 @@ class Budget:
     random_conv_cases: int    # plus this many random valid cases drawn from --seed
     fill_samples: int         # values pooled over seeds per distribution check
     rng_words: int            # words or values per stream / fill in the rng suite
+    scale_samples: int        # values per scale test of the init cross product
 
 
 BUDGETS = {
-    "quick": Budget("quick", 0, 0, 2 ** 18, 2 ** 16),
-    "standard": Budget("standard", 1, 24, 2 ** 20, 2 ** 18),
-    "full": Budget("full", 2, 120, 2 ** 22, 2 ** 20),
+    "quick": Budget("quick", 0, 0, 2 ** 18, 2 ** 16, 2 ** 15),
+    "standard": Budget("standard", 1, 24, 2 ** 20, 2 ** 18, 2 ** 16),
+    "full": Budget("full", 2, 120, 2 ** 22, 2 ** 20, 2 ** 19),
 }
 
 

@@ -27,6 +27,7 @@ class Check:
     comparison: str = "<="
     detail: str = ""
     suite: str = ""
+    task: str = ""                 # the planned task that made it (``convinit verify -k`` selects by it)
     statistical: bool = False
     test: str = ""
     n: int = 0

@@ -1,5 +1,5 @@
 """Reports: JSON with every check's record, and a self-contained HTML page
-(table plus matplotlib PNGs embedded as base64: histogram vs pdf and QQ plot
+(table plus matplotlib PNGs embedded as base64: histogram vs pdf and the quantile deviation with acceptance bands
 per distribution, relative errors against tolerances for convolution)."""
 
 from __future__ import annotations
@@ -31,24 +31,55 @@ def _png(figure: Any) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def quantile_bands(check: Check) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Deviation of the sample quantiles from the reference's (in reference
+    std) and two acceptance bands at the run's per-test alpha: the KS test's
+    (the reference CDF shifted by its critical distance, as quantiles) and the
+    std z-test's (the quantiles of a std ratio at its critical value)."""
+    from scipy import stats as sps
+
+    from .stats import standardized_moments
+
+    plot, dist = check.plot, check.plot["dist"]
+    p, n, alpha = plot["probabilities"], plot["n"], plot["alpha"]
+    centre, scale, reference = float(dist.mean()), float(dist.std()), dist.ppf(p)
+    deviation = (plot["quantiles"] - reference) / scale
+    d = float(sps.kstwobign.isf(alpha)) / np.sqrt(n)
+    ks = np.stack([dist.ppf(np.clip(p - d, 1e-12, 1)), dist.ppf(np.clip(p + d, 0, 1 - 1e-12))])
+    ks = (ks - reference) / scale
+    ratio_se = np.sqrt((standardized_moments(dist)[0] - 1) / n)
+    spread = np.sqrt(1 + float(sps.norm.isf(alpha / 2)) * ratio_se) - 1    # std ratio - 1 at the critical value
+    funnel = spread * np.abs(reference - centre) / scale
+    return p, deviation, ks, funnel
+
+
 def distribution_figure(check: Check) -> str:
     from matplotlib.figure import Figure
 
     sample, dist = np.sort(check.plot["sample"]), check.plot["dist"]
-    figure = Figure(figsize=(9, 3.2))
-    hist, qq = figure.subplots(1, 2)
+    figure = Figure(figsize=(10, 3.4), layout="constrained")
+    hist, dev = figure.subplots(1, 2)
     hist.hist(sample, bins=80, density=True, color="#9ab", label="sample")
     grid = np.linspace(sample[0], sample[-1], 400)
     hist.plot(grid, dist.pdf(grid), color="#c33", label="reference pdf")
-    hist.set_title(check.plot["title"], fontsize=9)
-    hist.legend(fontsize=8)
-    picks = np.linspace(0, sample.size - 1, min(sample.size, 2000)).astype(int)
-    theoretical = dist.ppf((picks + 0.5) / sample.size)
-    qq.plot(theoretical, sample[picks], ".", markersize=2, color="#247")
-    qq.plot(theoretical, theoretical, color="#c33", linewidth=1)
-    qq.set_xlabel("reference quantile")
-    qq.set_ylabel("sample quantile")
-    qq.set_title("QQ plot", fontsize=9)
+    hist.set_title(check.plot["title"], fontsize=8)
+    hist.legend(fontsize=7)
+    p, deviation, ks, funnel = quantile_bands(check)
+    z = (dist.ppf(p) - float(dist.mean())) / float(dist.std())    # reference quantiles, in std
+    dev.fill_between(z, ks[0], ks[1], color="#cde", label="KS acceptance band")
+    dev.plot(z, funnel, color="#555", linewidth=0.8, linestyle="--", label="std test acceptance")
+    dev.plot(z, -funnel, color="#555", linewidth=0.8, linestyle="--")
+    dev.plot(z, deviation, color="#c33" if check.plot.get("failed") else "#247", linewidth=1.2,
+             label="sample - reference quantile")
+    dev.axhline(0, color="#333", linewidth=0.5)
+    middle = slice(25, -25)
+    limit = 1.3 * max(float(np.max(np.abs(deviation[middle]))), float(np.max(funnel[middle])),
+                      float(np.max(np.abs(ks[:, 250:-250]))), 1e-12)
+    dev.set_ylim(-limit, limit)
+    dev.set_xlabel("reference quantile (std from the mean)")
+    dev.set_ylabel("deviation / reference std")
+    dev.set_title(f"quantile deviation, n={check.plot['n']}, bands at alpha {check.plot['alpha']:.2g}", fontsize=8)
+    dev.legend(fontsize=7)
     return _png(figure)
 
 
@@ -87,36 +118,91 @@ def figures(checks: Sequence[Check]) -> list[tuple[str, str]]:
 
 
 PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>convinit verify: {title}</title>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>convinit verify: {title}</title>
 <style>
-body {{ font-family: sans-serif; margin: 2em; }} table {{ border-collapse: collapse; font-size: 12px; }}
-td, th {{ border: 1px solid #ccc; padding: 2px 6px; vertical-align: top; }}
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }}
+table {{ border-collapse: collapse; font-size: 13px; margin: 0.5em 0 1.5em; }}
+td, th {{ border: 1px solid #ccc; padding: 3px 8px; vertical-align: top; text-align: left; }}
+th {{ background: #f3f3f3; }} td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 .PASS {{ color: #080; }} .FAIL {{ color: #c00; font-weight: bold; }} .SKIP {{ color: #a80; }}
-figure {{ margin: 1em 0; }} img {{ max-width: 100%; }}
+.verdict {{ font-size: 1.6em; padding: 0.4em 0.8em; border-radius: 6px; display: inline-block; }}
+.verdict.ok {{ background: #e6f4e6; color: #070; }} .verdict.bad {{ background: #fbe3e3; color: #b00; }}
+figure {{ margin: 1em 0; }} img {{ max-width: 100%; height: auto; }}
+details {{ margin: 1em 0; }} .scroll {{ max-height: 24em; overflow-y: auto; border: 1px solid #ddd; }}
+summary {{ cursor: pointer; font-weight: bold; }}
 </style></head><body>
 <h1>convinit verify: {title}</h1>
-<p>{summary}</p>
-<ul>{meta}</ul>
+<p class="verdict {verdict_class}">{verdict}: {summary}</p>
+<p>{run}</p>
+<h2>By suite</h2>
+<table><tr><th>suite</th><th>passed</th><th>failed</th><th>skipped</th><th>seconds</th></tr>
+{suite_rows}
+</table>
+{failures}
 <h2>Plots</h2>
 {figures}
-<h2>Checks</h2>
+<details><summary>All {count} checks</summary>
 <table><tr><th>suite</th><th>check</th><th>reference</th><th>metric</th><th>value</th><th>tolerance</th>
 <th>smallest detectable effect</th><th>result</th><th>detail</th></tr>
 {rows}
-</table></body></html>
+</table></details>
+<details><summary>Run metadata</summary><table>{meta}</table></details>
+</body></html>
 """
 
 
+def _row(c: Check, e) -> str:
+    return (f"<tr><td>{e(c.suite)}</td><td>{e(c.name)}</td><td>{e(c.reference)}</td><td>{e(c.metric)}</td>"
+            f"<td class='num'>{c.value:.4g}</td><td class='num'>{e(c.comparison)} {c.tolerance:.3g}</td>"
+            f"<td>{e(c.detectable)}</td><td class='{c.status}'>{c.status}</td><td>{e(c.detail)}</td></tr>")
+
+
+def _suite_rows(checks: Sequence[Check]) -> str:
+    suites: dict[str, list[Check]] = {}
+    for c in checks:
+        suites.setdefault(c.suite or "-", []).append(c)
+    rows = []
+    for suite, group in suites.items():
+        statuses = [c.status for c in group]
+        failed = statuses.count("FAIL")
+        rows.append(f"<tr><td>{html.escape(suite)}</td><td class='num PASS'>{statuses.count('PASS')}</td>"
+                    f"<td class='num {'FAIL' if failed else ''}'>{failed}</td>"
+                    f"<td class='num'>{statuses.count('SKIP')}</td>"
+                    f"<td class='num'>{sum(c.seconds for c in group):.1f}</td></tr>")
+    return "\n".join(rows)
+
+
 def write_html(path: str, meta: dict, checks: Sequence[Check]) -> str:
+    """Verdict and per-suite counts first, then the failed checks (linked to
+    their plots), the plots, and every check and the metadata folded away."""
     e = html.escape
-    rows = "\n".join(
-        f"<tr><td>{e(c.suite)}</td><td>{e(c.name)}</td><td>{e(c.reference)}</td><td>{e(c.metric)}</td>"
-        f"<td>{c.value:.4g}</td><td>{e(c.comparison)} {c.tolerance:.3g}</td><td>{e(c.detectable)}</td>"
-        f"<td class='{c.status}'>{c.status}</td><td>{e(c.detail)}</td></tr>" for c in checks)
-    shown = "\n".join(f"<figure><img alt='{e(caption)}' src='data:image/png;base64,{png}'>"
-                      f"<figcaption>{e(caption)}</figcaption></figure>" for caption, png in figures(checks))
-    items = "".join(f"<li>{e(str(k))}: {e(str(v))}</li>" for k, v in meta.items())
+    failed = [c for c in checks if c.status == "FAIL"]
+    plots = figures(checks)
+    shown = "\n".join(f"<figure id='plot-{i}'><img alt='{e(caption)}' src='data:image/png;base64,{png}'>"
+                       f"<figcaption>{e(caption)}</figcaption></figure>" for i, (caption, png) in enumerate(plots))
+    captions = {caption: i for i, (caption, _) in enumerate(plots)}
+
+    def linked(c: Check) -> str:
+        title = c.name.split(": ")[0]
+        conv = f"conv {c.plot['dtype']}" if c.plot and c.plot.get("kind") == "conv-error" else None
+        target = captions.get(title, captions.get(conv))
+        return _row(c, e) if target is None else _row(c, e).replace(
+            f"<td>{e(c.name)}</td>", f"<td><a href='#plot-{target}'>{e(c.name)}</a></td>", 1)
+
+    failures = (f"<h2>Failures ({len(failed)})</h2><div class='scroll'><table><tr><th>suite</th><th>check</th>"
+                "<th>reference</th><th>metric</th>"
+                "<th>value</th><th>tolerance</th><th>smallest detectable effect</th><th>result</th><th>detail</th></tr>"
+                + "\n".join(linked(c) for c in failed) + "</table></div>") if failed else ""
     summary = f"{meta['passed']} passed, {meta['failed']} failed, {meta['skipped']} skipped"
-    Path(path).write_text(PAGE.format(title=e(str(meta["backend"])), summary=summary, meta=items, figures=shown,
-                                      rows=rows))
+    run = (f"backend {e(str(meta.get('backend_description', meta['backend'])))}; {e(str(meta.get('mode')))} run, "
+           f"seed {e(str(meta.get('seed')))}; family-wise false-alarm rate 1e-6 over "
+           f"{e(str(meta.get('statistical_tests')))} statistical tests (per-test alpha "
+           f"{float(meta.get('per_test_alpha', 0)):.3g})")
+    items = "".join(f"<tr><th>{e(str(k))}</th><td>{e(str(v))}</td></tr>" for k, v in meta.items())
+    Path(path).write_text(PAGE.format(
+        title=e(str(meta["backend"])), verdict="FAILED" if failed else "PASSED",
+        verdict_class="bad" if failed else "ok", summary=summary, run=run, suite_rows=_suite_rows(checks),
+        failures=failures, figures=shown, count=len(checks), rows="\n".join(_row(c, e) for c in checks),
+        meta=items))
     return path

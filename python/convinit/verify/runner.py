@@ -39,8 +39,9 @@ class Plan:
         self.alpha = bonferroni_alpha(self.tests)
 
 
-def make_plan(backend: Backend, names: Sequence[str], budget: Budget, seed: int) -> Plan:
-    """The named suites (or every default suite the backend has functions for)."""
+def make_plan(backend: Backend, names: Sequence[str], budget: Budget, seed: int, select: Optional[str] = None) -> Plan:
+    """The named suites (or every default suite the backend has functions for);
+    with ``select``, only the tasks whose name contains it."""
     registry = suites()
     unknown = [n for n in names if n not in registry]
     if unknown:
@@ -48,7 +49,7 @@ def make_plan(backend: Backend, names: Sequence[str], budget: Budget, seed: int)
     chosen = list(dict.fromkeys(names)) or [n for n, s in registry.items() if s.default]
     tasks, skipped, used = [], [], []
     for name in chosen:
-        planned = registry[name].plan(budget, seed)
+        planned = [t for t in registry[name].plan(budget, seed) if not select or select in t.name]
         runnable = [t for t in planned if t.runnable(backend.functions)]
         if runnable or names:
             used.append(name)
@@ -70,6 +71,7 @@ def run_task(task: Task, ctx: Context) -> list[Check]:
     elapsed = time.perf_counter() - start
     for check in checks:
         check.suite = task.suite
+        check.task = task.name
         check.seconds = elapsed / len(checks)
     return checks
 
@@ -164,6 +166,8 @@ class Options:
     seed: int = 0
     json: Optional[str] = None
     html: Optional[str] = None
+    verbose: bool = False
+    select: Optional[str] = None
 
 
 def describe_run(console: Console, backend: Backend, plan: Plan, budget: Budget, seed: int) -> None:
@@ -177,11 +181,38 @@ def describe_run(console: Console, backend: Backend, plan: Plan, budget: Budget,
                   f"(Bonferroni): per-test alpha = {plan.alpha:.3g}")
 
 
+def suite_lines(checks: Sequence[Check], seconds: dict[str, float]) -> list[str]:
+    """One line per suite: its counts and time (as cargo test / pytest do)."""
+    by_suite: dict[str, list[Check]] = {}
+    for check in checks:
+        by_suite.setdefault(check.suite, []).append(check)
+    lines = []
+    for suite, group in by_suite.items():
+        passed, failed, skipped = counts(group)
+        verdict = "[bold red]FAILED[/]" if failed else "[green]ok[/]"
+        lines.append(f"suite {suite:<9} {verdict}  {passed} passed, {failed} failed"
+                     f"{f', {skipped} skipped' if skipped else ''}  ({seconds.get(suite, 0.0):.1f} s)")
+    return lines
+
+
+def rerun_command(options: Options, check_name: str) -> str:
+    """The command that reruns one check (``-k`` with the check's task name)."""
+    parts = ["convinit verify"]
+    if options.backend != "convinit":
+        parts.append(f"--backend {options.backend}")
+    if options.mode != "standard":
+        parts.append(f"--{options.mode}")
+    if options.seed:
+        parts.append(f"--seed {options.seed}")
+    return " ".join(parts + [f"-k '{check_name}'"])
+
+
 def run(options: Options) -> int:
-    """``convinit verify``: plan, run with a progress bar, table, reports, summary line."""
+    """``convinit verify``: plan, run with a progress bar, a line per suite (every
+    row with ``-v``), failures in full, reports, summary line."""
     backend = load_backend(options.backend)
     budget = BUDGETS[options.mode]
-    plan = make_plan(backend, options.suites, budget, options.seed)
+    plan = make_plan(backend, options.suites, budget, options.seed, options.select)
     out, err = make_console(), make_console(stderr=True)
     describe_run(out, backend, plan, budget, options.seed)
     ctx = Context(backend, budget, options.seed, plan.alpha, References(backend.name), options.backend)
@@ -189,8 +220,15 @@ def run(options: Options) -> int:
     with progress_bar(err) as progress:
         checks = execute(plan.tasks, ctx, progress)
     elapsed = time.perf_counter() - start
-    for table in suite_tables(checks):
-        out.print(table)
+    if options.verbose:
+        for table in suite_tables(checks):
+            out.print(table)
+    else:
+        seconds: dict[str, float] = {}
+        for check in checks:
+            seconds[check.suite] = seconds.get(check.suite, 0.0) + check.seconds
+        for line in suite_lines(checks, seconds):
+            out.print(line)
     skipped = skipped_checks(plan, backend) + [c for c in checks if c.status == SKIP]
     passed, failed, _ = counts(checks)
     meta = {"backend": backend.name, "backend_description": backend.description, "functions_found": backend.found,
@@ -210,6 +248,9 @@ def run(options: Options) -> int:
     failures = [c for c in checks if c.status == FAIL]
     if failures:
         out.print(results_table(failures, title="FAILED"))
+        tasks = list(dict.fromkeys(c.task for c in failures))
+        out.print("rerun one: " + escape(rerun_command(options, tasks[0])) +
+                  (f"  ({len(tasks)} failing tasks; -v prints every row)" if len(tasks) > 1 else ""))
     out.file.flush()
     print(summary_line(passed, failed), flush=True)
     return 1 if failed else 0

@@ -17,10 +17,10 @@ from rich.table import Table
 
 from .backends import load_backend
 from .context import BUDGETS, Context, References
-from .mutants import CATALOG, Mutant
+from .mutants import GENERATED, Mutant, all_mutants
 from .records import FAIL, Check
 from .runner import (Options, Plan, counts, describe_run, execute, make_console, make_plan, progress_bar,
-                     results_table, summary_line)
+                     results_table, run_task, summary_line)
 
 
 @dataclass
@@ -50,12 +50,26 @@ def mutant_tasks(plan: Plan, replaced: set[str]) -> list:
     return [t for t in plan.tasks if replaced.intersection(t.calls())]
 
 
-def run_mutant(mutant: Mutant, plan: Plan, ctx: Context, progress) -> Outcome:
+def hinted_first(tasks: list, hint: tuple[str, ...]) -> list:
+    """Tasks whose names contain every substring of ``hint`` first (stable otherwise)."""
+    return sorted(tasks, key=lambda t: not all(h in t.name for h in hint)) if hint else tasks
+
+
+def run_mutant(mutant: Mutant, plan: Plan, ctx: Context, progress=None, stop_at_failure: bool = True) -> Outcome:
+    """The mutant on every check that calls a function it replaces; by default
+    it stops at the first failing check (it is caught, the rest cannot uncatch it)."""
     overrides = mutant.build(ctx.backend)
     broken = ctx.backend.replaced(f"mutant: {mutant.name}", overrides)
-    tasks = mutant_tasks(plan, set(overrides))
+    tasks = hinted_first(mutant_tasks(plan, set(overrides)), mutant.hint)
     mutant_ctx = Context(broken, ctx.budget, ctx.seed, plan.alpha, ctx.refs)
-    return Outcome(mutant.name, mutant.bug, execute(tasks, mutant_ctx, progress, f"{mutant.name}: "), True)
+    if not stop_at_failure:
+        return Outcome(mutant.name, mutant.bug, execute(tasks, mutant_ctx, progress, f"{mutant.name}: "), True)
+    checks: list[Check] = []
+    for task in tasks:
+        checks += run_task(task, mutant_ctx)
+        if any(c.status == FAIL for c in checks):
+            break
+    return Outcome(mutant.name, mutant.bug, checks, True)
 
 
 def outcome_table(outcomes: list[Outcome]) -> Table:
@@ -80,11 +94,16 @@ def run(options: Options) -> int:
     describe_run(out, base, plan, budget, options.seed)
     ctx = Context(base, budget, options.seed, plan.alpha, References(base.name))
     # With suites named, mutants none of their checks call are left out; otherwise each must be caught.
-    applicable = [m for m in CATALOG if not options.suites or mutant_tasks(plan, set(m.build(base)))]
+    applicable = [m for m in all_mutants() if not options.suites or mutant_tasks(plan, set(m.build(base)))]
     start = time.perf_counter()
     with progress_bar(err) as progress:
         correct = Outcome(f"correct: {base.name}", "none", execute(plan.tasks, ctx, progress, "correct: "), False)
-        outcomes = [correct] + [run_mutant(m, plan, ctx, progress) for m in applicable]
+        bar = progress.add_task("mutants", total=len(applicable))
+        outcomes = [correct]
+        for m in applicable:
+            progress.update(bar, description=f"mutant: {m.name}")
+            outcomes.append(run_mutant(m, plan, ctx))
+            progress.advance(bar)
     elapsed = time.perf_counter() - start
     if correct.failures:
         out.print(results_table(correct.failures, title=f"correct backend {base.name}: FAILED checks"))
@@ -102,8 +121,10 @@ def run(options: Options) -> int:
             out.print(f"wrote {write_json(options.json, meta, correct.checks)}")
         if options.html:
             out.print(f"wrote {write_html(options.html, meta, correct.checks)}")
-    out.print(f"{len(applicable)} broken implementations, {sum(o.ok for o in outcomes[1:])} caught; "
-              f"{elapsed:.1f} s")
+    generated = sum(m in GENERATED for m in applicable)
+    out.print(f"{len(applicable)} broken implementations ({len(applicable) - generated} hand-written, {generated} "
+              f"generated: one per (initializer, nonlinearity) gain, rank, mode and conv parameter), "
+              f"{sum(o.ok for o in outcomes[1:])} caught (each run until its first failing check); {elapsed:.1f} s")
     out.file.flush()
     passed = sum(o.ok for o in outcomes)
     print(summary_line(passed, len(outcomes) - passed), flush=True)

@@ -180,3 +180,77 @@ def shared_windows(a: np.ndarray, b: np.ndarray) -> int:
         with np.errstate(over="ignore"):
             return np.unique(bits[:-2] * _MIX[0] + bits[1:-1] * _MIX[1] + bits[2:])
     return int(np.intersect1d(keys(a), keys(b), assume_unique=True).size)
+
+
+def standardized_moments(dist: stats.rv_continuous) -> tuple[float, float]:
+    """``E[z^4]`` and ``E[z^8]`` of ``z = (X - mean) / std`` under ``dist``."""
+    mean, std = float(dist.mean()), float(dist.std())
+    family = getattr(getattr(dist, "dist", None), "name", "")
+    if family == "norm":
+        return 3.0, 105.0
+    if family == "uniform":
+        return 1.8, 9.0   # z uniform on [-sqrt 3, sqrt 3]: 3^2/5 and 3^4/9
+    if family == "truncnorm":   # args (a, b) standardized; loc and scale do not matter
+        return _truncnorm_moments(*(float(v) for v in dist.args[:2]))
+    return _expected_powers(dist, mean, std)
+
+
+@functools.lru_cache(maxsize=256)
+def _truncnorm_moments(a: float, b: float) -> tuple[float, float]:
+    """Standardized moments of a truncated normal depend only on its standardized bounds."""
+    dist = stats.truncnorm(a, b)
+    return _expected_powers(dist, float(dist.mean()), float(dist.std()))
+
+
+def _expected_powers(dist: stats.rv_continuous, mean: float, std: float) -> tuple[float, float]:
+    fourth, eighth = (float(dist.expect(lambda x, k=k: ((x - mean) / std) ** k)) for k in (4, 8))
+    return fourth, eighth
+
+
+def kurtosis_z_test(x: np.ndarray, dist: stats.rv_continuous, alpha: float) -> StatResult:
+    """The fourth standardized moment about the known mean and std against the
+    reference's: its standard error is ``sqrt((E z^8 - (E z^4)^2) / n)``. Heavy
+    or clipped tails (the old erfinv ``trunc_normal_`` put values at 1000 sigma)
+    move it long before the std does. Detectable shift in ``E z^4``: ``(z_a + z_b) se``
+    (the alternative's spread taken as the null's)."""
+    n = x.size
+    fourth, eighth = standardized_moments(dist)
+    got = float(np.mean(((x - float(dist.mean())) / float(dist.std())) ** 4))
+    se = math.sqrt(max(eighth - fourth ** 2, 1e-300) / n)
+    z = (got - fourth) / se
+    effect = (_z_alpha(alpha) + Z_POWER) * se
+    return StatResult("z-test (kurtosis)", z, _two_sided_p(z), n, alpha, effect / fourth,
+                      f"detects a kurtosis error >= {effect / fourth:.2%}",
+                      f"E[z^4] {got:.5g} (expected {fourth:.5g})")
+
+
+TAIL_MASS = 1e-3
+
+
+def tail_test(x: np.ndarray, dist: stats.rv_continuous, alpha: float) -> StatResult:
+    """Chi-square on three cells: below the reference's ``TAIL_MASS`` quantile,
+    between, above its ``1 - TAIL_MASS`` quantile. Values piled up at a bound
+    or a tail cut short or too heavy change the outer cells' counts."""
+    low, high = dist.ppf(TAIL_MASS), dist.isf(TAIL_MASS)
+    counts = np.array([np.sum(x < low), 0, np.sum(x > high)])
+    counts[1] = x.size - counts[0] - counts[2]
+    result = chi_square_counts(counts, np.array([TAIL_MASS, 1 - 2 * TAIL_MASS, TAIL_MASS]), alpha,
+                               "chi-square (0.1% tails)")
+    expected = x.size * TAIL_MASS
+    return StatResult(result.test, result.statistic, result.p_value, result.n, alpha, result.effect,
+                      result.detectable, f"{counts[0]} low, {counts[2]} high (expected {expected:.1f} each)")
+
+
+def extreme_test(x: np.ndarray, dist: stats.rv_continuous, alpha: float) -> StatResult:
+    """The largest standardized deviation against the law of the maximum of ``n``
+    draws: ``p = 1 - (1 - P(|Z| > max))^n``, the chance of an extreme at least
+    as far out. One value at 1000 sigma gives p = 0. Detects a single value
+    beyond the deviation ``t`` with ``n P(|Z| > t) = alpha``."""
+    n = x.size
+    mean, std = float(dist.mean()), float(dist.std())
+    worst = float(np.max(np.abs(x - mean))) / std
+    tail = float(dist.sf(mean + worst * std) + dist.cdf(mean - worst * std))
+    p = float(-np.expm1(n * np.log1p(-min(tail, 1 - 1e-16))))
+    threshold = float(dist.isf(alpha / (2 * n)) - mean) / std
+    return StatResult("extreme-value test", worst, p, n, alpha, threshold,
+                      f"detects any value beyond {threshold:.3g} std", f"max |x - mean| = {worst:.4g} std")

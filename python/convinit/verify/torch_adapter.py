@@ -124,7 +124,7 @@ def probe_scale(fill: str, shape: tuple[int, ...], **params: Any) -> float:
         return tensor.ravel()
 
     init = getattr(torch.nn.init, fill + "_")
-    with torch.no_grad():
+    with _torch_threads(1), torch.no_grad():   # tiny tensors: waking a thread pool costs more than the draw
         got = draw(lambda t, g: init(t, generator=g, **params))
         unit = draw(lambda t, g: t.uniform_(-1, 1, generator=g) if fill.endswith("uniform") else
                     t.normal_(0, 1, generator=g))
@@ -132,3 +132,8 @@ def probe_scale(fill: str, shape: tuple[int, ...], **params: Any) -> float:
     if not torch.allclose(got, scale * unit, rtol=1e-12, atol=0):
         raise RuntimeError(f"torch.nn.init.{fill}_ is no longer a scaled {fill.split('_')[1]} draw; cannot probe it")
     return scale
+
+
+def TorchGenerator(seed: int) -> torch.Generator:  # noqa: N802 (the backend function's name)
+    """torch's own CPU generator, for the rng suite's PyTorch-stream checks."""
+    return torch.Generator().manual_seed(seed)

@@ -8,6 +8,7 @@ mod errors;
 mod init;
 mod probe;
 mod rng;
+mod torch_rng;
 
 use pyo3::prelude::*;
 
@@ -19,5 +20,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     rng::register(m)?;
     init::register(m)?;
     probe::register(m)?;
+    torch_rng::register(m)?;
     Ok(())
 }

@@ -1,18 +1,22 @@
 //! The one matrix product every convolution kernel funnels into, through
 //! the `gemm` crate (runtime-dispatched AVX-512/AVX2/scalar microkernels).
 
-use std::ops::{Add, AddAssign, Mul};
+use std::ops::{Add, AddAssign, Mul, Sub};
 
 /// The element types the kernels compute in: f32 and f64.
 pub trait Real:
     super::scratch::Scratch + Copy + Send + Sync + Default + PartialEq + PartialOrd + std::fmt::Debug + 'static
-    + Add<Output = Self> + AddAssign + Mul<Output = Self>
+    + Add<Output = Self> + AddAssign + Mul<Output = Self> + Sub<Output = Self>
 {
     const ZERO: Self;
     const ONE: Self;
 
     fn to_f64(self) -> f64;
     fn from_f64(value: f64) -> Self;
+    /// `self * a + b` rounded once (an FMA instruction where the caller's
+    /// target features have one; exact in software otherwise).
+    fn fused_mul_add(self, a: Self, b: Self) -> Self;
+    fn is_nan(self) -> bool;
 }
 
 impl Real for f32 {
@@ -25,6 +29,13 @@ impl Real for f32 {
     fn from_f64(value: f64) -> Self {
         value as f32
     }
+    #[inline(always)]
+    fn fused_mul_add(self, a: Self, b: Self) -> Self {
+        f32::mul_add(self, a, b)
+    }
+    fn is_nan(self) -> bool {
+        f32::is_nan(self)
+    }
 }
 
 impl Real for f64 {
@@ -36,6 +47,13 @@ impl Real for f64 {
     }
     fn from_f64(value: f64) -> Self {
         value
+    }
+    #[inline(always)]
+    fn fused_mul_add(self, a: Self, b: Self) -> Self {
+        f64::mul_add(self, a, b)
+    }
+    fn is_nan(self) -> bool {
+        f64::is_nan(self)
     }
 }
 

@@ -2,15 +2,19 @@
 //! unfold (im2col) and fold (col2im), all on plain slices.
 
 mod backward;
+mod depthwise;
 mod forward;
 mod geometry;
 mod im2col;
-mod scratch;
+mod implicit;
 mod matmul;
+mod scratch;
+mod select;
 mod unfold;
+mod winograd;
 
 pub use backward::{conv_backward_input, conv_backward_weight};
-pub use forward::conv_forward;
-pub use geometry::{ConvShape, PaddingMode, Window, MAX_SPATIAL_DIMS};
+pub use select::{conv_forward, conv_forward_with, Algorithm};
+pub use geometry::{ConvParams, ConvShape, PaddingMode, Window, MAX_SPATIAL_DIMS};
 pub use matmul::Real;
 pub use unfold::{fold, unfold};

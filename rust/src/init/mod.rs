@@ -3,6 +3,7 @@
 //! `transforms`, the elementary functions they share in `math`.
 
 mod math;
+pub mod torch_fill;
 mod transforms;
 
 pub use math::{ndtr64, ndtri64};

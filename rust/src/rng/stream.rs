@@ -1,12 +1,12 @@
 //! Filling a flat range `[start, start + out.len())` of one Philox stream's
-//! values, in parallel. Value `i` comes from batch `i / per_batch` (16
-//! blocks) alone, so neither the chunking nor the thread count can change it.
+//! values, in parallel. Value `i` comes from batch `i / per_batch`
+//! (`BATCH_BLOCKS` = 64 blocks) alone, so neither the chunking nor the
+//! thread count can change it.
 
 use super::simd::{Backend, BATCH_BLOCKS, BATCH_WORDS};
 use super::{philox, Isa, WithBackend};
 use crate::error::KernelResult;
-use crate::parallel::run_with_threads;
-use rayon::prelude::*;
+use crate::parallel::for_each_chunk_mut;
 
 /// A (seed, stream) pair: Philox key (seed lo, seed hi) and the counter's
 /// upper half (stream lo, stream hi).
@@ -84,11 +84,10 @@ pub fn fill_stream<X: Transform>(x: &X, s: Stream, start: u64, out: &mut [X::Out
         fill_chunk_on(isa, x, s, start, out);
         return Ok(());
     }
-    run_with_threads(threads, || {
-        out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
-            fill_chunk_on(isa, x, s, start + (c * CHUNK) as u64, chunk);
-        })
-    })
+    for_each_chunk_mut(threads, out, CHUNK, |c, chunk| {
+        fill_chunk_on(isa, x, s, start + (c * CHUNK) as u64, chunk);
+    });
+    Ok(())
 }
 
 /// The identity transform: raw words in counter order.

@@ -13,9 +13,11 @@ import numpy as np
 
 from ...tools.demo import TEXT_INPUT, TEXT_KERNEL
 from ..context import Budget, Context
-from ..records import Check, Task, equal_check
+from ..backends import accepts
+from ..records import Check, Task, equal_check, skip_check
 from . import register
 from .common import as_array, case_rng, compare_arrays, thread_variants
+from .conv_cover import conv_arguments, covering_array
 
 DTYPES = (np.float32, np.float64)
 Padding = Union[int, tuple, str]
@@ -267,10 +269,52 @@ def thread_task() -> Task:
     return Task("conv", name, ("conv2d",), run)
 
 
+ALGORITHMS = ("auto", "im2col", "implicit_gemm", "winograd")
+# Shapes every algorithm computes (Winograd F(2x2, 3x3) takes conv2d with groups 1,
+# 3x3 kernels, stride 1 and no dilation; implicit GEMM stride 1): odd sizes leave the last output tile
+# partial; every padding mode, batched and not, a longer reduction.
+ALGORITHM_CASES = [
+    ConvCase(2, 2, 3, (9, 8), 4, (3, 3)),
+    ConvCase(2, 1, 5, (7, 10), 6, (3, 3), padding="same", padding_mode="reflect", bias=False),
+    ConvCase(2, None, 4, (6, 5), 3, (3, 3), padding=(2, 1), padding_mode="circular"),
+    ConvCase(2, 3, 2, (5, 7), 5, (3, 3), padding=1, padding_mode="replicate"),
+    ConvCase(2, 1, 64, (12, 11), 8, (3, 3), padding=1),
+]
+
+
+def algorithm_task(case: ConvCase, dtype: Any, algorithm: str) -> Task:
+    """conv2d with ``algorithm=...`` forced (backends whose conv2d takes it)."""
+    label = f"{case.label(dtype)} algorithm={algorithm}"
+
+    def run(ctx: Context) -> list[Check]:
+        fn = ctx.backend.get("conv2d")
+        if not accepts(fn, "algorithm"):
+            return [skip_check(label, "conv2d has no algorithm= parameter")]
+        x, w, b = case.arrays(ctx.seed, dtype)
+        ref = ctx.refs.conv(2)
+        want = ref.fn(x.astype(np.float64), w.astype(np.float64), None if b is None else b.astype(np.float64),
+                      **case.kwargs)
+        try:
+            got = fn(x, w, b, **case.kwargs, algorithm=algorithm)
+        except ValueError as exc:
+            if "algorithm" not in str(exc):
+                raise
+            return [skip_check(label, f"the backend declares {algorithm} not for this shape: {exc}")]
+        return [compare_arrays(label, ref.label, got, want, dtype)]
+
+    return Task("conv", label, ("conv2d",), run)
+
+
+def covering_tasks() -> list[Task]:
+    """One task per row of the all-pairs covering array (its own dtype)."""
+    return [conv_task(ConvCase(**conv_arguments(row)), np.dtype(row["dtype"]).type) for row in covering_array()]
+
+
 @register("conv", "convolution vs float64 torch/NumPy and scipy.signal references")
 def plan(budget: Budget, seed: int) -> list[Task]:
     cases = [c for c in GRID if c.level <= budget.level] + random_cases(seed, budget.random_conv_cases)
-    tasks = text_tasks()
+    tasks = text_tasks() + covering_tasks()
+    tasks += [algorithm_task(case, dtype, a) for a in ALGORITHMS for case in ALGORITHM_CASES for dtype in DTYPES]
     tasks += [conv_task(case, dtype) for case in cases for dtype in DTYPES]
     windows = [c for c in WINDOW_CASES if c.level <= budget.level]
     tasks += [make(case, dtype) for case in windows for make in (unfold_task, fold_task) for dtype in DTYPES]

@@ -19,11 +19,10 @@ from ..context import Budget, Context
 from ..records import Check, Task, equal_check, error_check, stat_check
 from . import register
 from .common import as_array, bit_mismatches, case_seed, relative_max_error
+from .init_scales import NONLINEARITIES, plan_scales
 
 FAN_SHAPES = [(300, 100), (64, 32, 3, 3), (50, 20, 5), (8, 4, 3, 3, 3), (7, 1), (1, 1, 1, 1)]
-GAINS = [("linear", None), ("conv1d", None), ("conv2d", None), ("conv3d", None), ("conv_transpose1d", None),
-         ("conv_transpose2d", None), ("conv_transpose3d", None), ("sigmoid", None), ("tanh", None),
-         ("relu", None), ("leaky_relu", None), ("leaky_relu", 0.2), ("leaky_relu", 1), ("selu", None)]
+GAINS = NONLINEARITIES + [("leaky_relu", 1)]
 # Values only float32 rounding can add beyond an exact bound (relative).
 BOUND_SLACK = 1e-6
 
@@ -47,8 +46,12 @@ class FillCase:
         return self.fill.endswith("uniform")
 
     @property
+    def bounded(self) -> bool:
+        return self.uniform_family or self.fill == "trunc_normal"
+
+    @property
     def tests(self) -> int:
-        return 5 if self.uniform_family else 4
+        return len(distribution_tests(self))
 
 
 FILL_CASES = [
@@ -85,7 +88,6 @@ class Expected:
     dist: Any                                  # frozen scipy.stats distribution
     reference: str
     support: Optional[tuple[float, float]]     # exact bounds, if any
-    kurtosis: float
 
 
 def expected(case: FillCase, ctx: Context) -> Expected:
@@ -95,19 +97,19 @@ def expected(case: FillCase, ctx: Context) -> Expected:
         return _uniform(p.get("a", 0.0), p.get("b", 1.0), f"U({p.get('a', 0.0):g}, {p.get('b', 1.0):g})")
     if case.fill in ("normal", "sparse"):
         mean, std = p.get("mean", 0.0), p.get("std", 1.0 if case.fill == "normal" else 0.01)
-        return Expected(sps.norm(mean, std), f"N({mean:g}, {std:g}^2)", None, 3.0)
+        return Expected(sps.norm(mean, std), f"N({mean:g}, {std:g}^2)", None)
     if case.fill == "trunc_normal":
         mean, std, a, b = p.get("mean", 0.0), p.get("std", 1.0), p.get("a", -2.0), p.get("b", 2.0)
         dist = sps.truncnorm((a - mean) / std, (b - mean) / std, loc=mean, scale=std)
-        return Expected(dist, f"N({mean:g}, {std:g}^2) cut to [{a:g}, {b:g}]", (a, b), float(dist.stats("k")) + 3)
+        return Expected(dist, f"N({mean:g}, {std:g}^2) cut to [{a:g}, {b:g}]", (a, b))
     source, scale = ctx.refs.scale(case.fill, case.shape, p)
     if case.uniform_family:
         return _uniform(-scale, scale, f"U(+-{scale:.6g}) from {source}")
-    return Expected(sps.norm(0.0, scale), f"N(0, {scale:.6g}^2) from {source}", None, 3.0)
+    return Expected(sps.norm(0.0, scale), f"N(0, {scale:.6g}^2) from {source}", None)
 
 
 def _uniform(low: float, high: float, reference: str) -> Expected:
-    return Expected(sps.uniform(low, high - low), reference, (low, high), 1.8)
+    return Expected(sps.uniform(low, high - low), reference, (low, high))
 
 
 def draw_pooled(fn: Any, case: FillCase, samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -127,6 +129,23 @@ def containment_check(name: str, x: np.ndarray, support: tuple[float, float], re
                        metric="values outside")
 
 
+def distribution_tests(case: FillCase) -> list:
+    """The statistical tests of a representative fill: the whole distribution
+    (KS, chi-square), its first, second and fourth moments, its 0.1% tails, and
+    its extremes (the support's ends for uniform fills, no value implausibly
+    far out for unbounded ones)."""
+    tests = [stats.ks_test, stats.chi_square_test,
+             lambda x, dist, alpha: stats.mean_z_test(x, dist.mean(), dist.std(), alpha),
+             lambda x, dist, alpha: stats.std_z_test(x, dist.mean(), dist.std(), stats.standardized_moments(dist)[0],
+                                                     alpha),
+             stats.kurtosis_z_test, stats.tail_test]
+    if case.uniform_family:
+        tests.append(lambda x, dist, alpha: stats.support_test(x, dist.ppf(0), dist.ppf(1), alpha))
+    elif not case.bounded:
+        tests.append(stats.extreme_test)
+    return tests
+
+
 def distribution_task(case: FillCase) -> Task:
     def run(ctx: Context) -> list[Check]:
         x, first = draw_pooled(ctx.backend.get(case.fill), case, ctx.budget.fill_samples, ctx.seed)
@@ -137,15 +156,14 @@ def distribution_task(case: FillCase) -> Task:
             x = x[x != 0]
         if want.support:
             checks.append(containment_check(case.label, x, want.support, want.reference))
-        results = [stats.ks_test(x, want.dist, ctx.alpha), stats.chi_square_test(x, want.dist, ctx.alpha),
-                   stats.mean_z_test(x, want.dist.mean(), want.dist.std(), ctx.alpha),
-                   stats.std_z_test(x, want.dist.mean(), want.dist.std(), want.kurtosis, ctx.alpha)]
-        if case.uniform_family:
-            results.append(stats.support_test(x, *want.support, ctx.alpha))
+        results = [test(x, want.dist, ctx.alpha) for test in distribution_tests(case)]
         for result in results:
             checks.append(stat_check(f"{case.label}: {result.test}", want.reference, result, result.estimate))
+        probabilities = np.linspace(0.001, 0.999, 999)
         checks[-len(results)].plot = {"kind": "distribution", "title": case.label, "dist": want.dist,
-                                      "sample": x[:50_000]}
+                                      "sample": x[:50_000], "n": x.size, "alpha": ctx.alpha,
+                                      "probabilities": probabilities, "quantiles": np.quantile(x, probabilities),
+                                      "failed": any(c.status == "FAIL" for c in checks)}
         return checks
 
     return Task("init", f"{case.label} distribution", (case.fill,), run, tests=case.tests)
@@ -279,6 +297,7 @@ def orthogonal_task(shape: tuple, gain: float) -> Task:
 def plan(budget: Budget, seed: int) -> list[Task]:
     tasks = [fans_task(), gains_task()]
     tasks += [distribution_task(c) for c in FILL_CASES if c.level <= budget.level]
+    tasks += plan_scales(budget)
     tasks += [fixed_task(*case) for case in FIXED_CASES]
     tasks += [orthogonal_task(*case) for case in ORTHOGONAL_CASES]
     tasks += [contract_task(fill) for fill in RANDOM_FILLS + FIXED_FILLS]

@@ -211,6 +211,80 @@ def process_task() -> Task:
     return Task("rng", name, (), run, any_of=processes.FUNCTIONS)
 
 
+# PyTorch's CPU stream from seed 0, recorded from torch 2.15.0 by
+# tests/data/make_torch_golden.py: (fill, params, dtype, size, SHA-256 of
+# the values, SHA-256 of the generator state after the call). Sizes 15 and
+# 17 take torch's scalar normal path / a 53-bit uniform, 1000 the vectorized one.
+TORCH_STREAM_SOURCE = "torch 2.15.0 (recorded)"
+TORCH_STREAM_KATS = [
+    ("uniform", (-0.5, 1.25), "float32", 1000,
+     "7168fcccf5d401cf4dfb093be981dfff3b996f5e41f523fbb7f2ce9cd0e28bb1",
+     "dea7848bfc17ded0c06270612ec4c417ae53fe6499db6b6af8f8987684abff0d"),
+    ("normal", (0.25, 1.5), "float32", 1000,
+     "c27828082e9661bc0eb889031d93af9e5a91d3b12f2aa02260491e90a0ffd04c",
+     "273793bcfaa88baa70a44921437fa2e43de5b065e0229b54d050be0f2209dbab"),
+    ("normal", (0.25, 1.5), "float64", 15,
+     "18ce7ceb755e02c637c4d1685584279a50ca9ec411a0af57ab33ddc942212199",
+     "b52d8700171bcbb4101f05daf701afa8bb7df3b877d473614ab0d3c862f84faa"),
+    ("uniform", (-0.5, 1.25), "float64", 17,
+     "08feb3319b13bc2a0d7e6c1aa298ae58929372656e78589ef9553c78d6645227",
+     "7c4d2820ff1ba49702b1d91b4116725cf4f6f2291e0b635b7a1defb3d2ca7a91"),
+]
+
+
+def _sha256(values: Any) -> str:
+    import hashlib
+
+    array = values.numpy() if hasattr(values, "numpy") else np.asarray(values)
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def _optional_torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def torch_stream_task() -> Task:
+    """The backend's TorchGenerator(0) through its fills gives PyTorch's
+    values and generator state: against the recorded stream of the pinned
+    torch, and live against the installed torch (whose own drift from the
+    pinned stream is reported as a torch change, not a backend bug)."""
+    def draw(make: Any, fill: Any, params: tuple, dtype: str, size: int) -> tuple[str, str]:
+        generator = make(0)
+        values = fill((size,), *params, generator=generator, dtype=dtype)
+        return _sha256(values), _sha256(generator.get_state())
+
+    def run(ctx: Context) -> list[Check]:
+        make = ctx.backend.get("TorchGenerator")
+        checks = []
+        torch = _optional_torch()
+        for fill, params, dtype, size, values, state in TORCH_STREAM_KATS:
+            name = f"TorchGenerator(0) {fill}{params} {dtype} x{size}"
+            got = draw(make, ctx.backend.get(fill), params, dtype, size)
+            checks.append(equal_check(name, TORCH_STREAM_SOURCE, int(got[0] != values) + int(got[1] != state),
+                                      metric="digests wrong (values, state)"))
+            if torch is None:
+                checks.append(skip_check(f"{name} vs the installed torch", "torch is not installed"))
+                continue
+            target = torch.empty(size, dtype=getattr(torch, dtype))
+            generator = torch.Generator().manual_seed(0)
+            getattr(torch.nn.init, fill + "_")(target, *params, generator=generator)
+            live = (_sha256(target), _sha256(generator.get_state()))
+            if live != (values, state):
+                checks.append(skip_check(f"{name} vs torch {torch.__version__}", f"torch {torch.__version__} draws a "
+                                         "different stream from the pinned 2.15.0: a torch change, not a backend bug"))
+                continue
+            checks.append(equal_check(f"{name} vs torch {torch.__version__}", f"torch {torch.__version__} (live)",
+                                      int(got[0] != live[0]) + int(got[1] != live[1]),
+                                      metric="digests wrong (values, state)"))
+        return checks
+
+    return Task("rng", "PyTorch CPU stream (TorchGenerator)", ("TorchGenerator", "uniform", "normal"), run)
+
+
 @register("rng", "Philox KATs, stream/seed independence, thread and shard invariance")
 def plan(budget: Budget, seed: int) -> list[Task]:
     tasks = [kat_task(*kat) for kat in KATS]
@@ -220,4 +294,5 @@ def plan(budget: Budget, seed: int) -> list[Task]:
     tasks += [generator_fills_task(fill) for fill in GENERATOR_FILLS]
     tasks += [thread_task(fill) for fill in RANDOM_FILLS] + [process_task()]
     tasks += [shard_task(fill) for fill in RANDOM_FILLS]
+    tasks += [torch_stream_task()]
     return tasks

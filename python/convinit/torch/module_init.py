@@ -7,13 +7,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import init
-from .random import Generator
+from .. import init
+from ..random import Generator
 
 # Weight schemes: convinit.init fills taking (tensor, **options, generator=).
 WEIGHT_SCHEMES = ("kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform", "orthogonal", "normal",
                   "uniform", "trunc_normal", "zeros")
 TORCH_DEFAULT = "torch_default"
+TORCH = "torch"
 
 
 def _layers(module: Any) -> list[tuple[str, Any]]:
@@ -52,6 +53,22 @@ def _norm(module: Any) -> None:
         init.zeros_(module.bias)
 
 
+def _like_torch(module: Any, seed: Any, options: dict) -> Any:
+    """scheme="torch": exactly ``torch.manual_seed(seed); Model()``'s values,
+    from convinit.TorchGenerator (see convinit.torch_scheme)."""
+    from torch import nn
+
+    from ..torch_scheme import init_module_like_torch
+
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module: expected a torch.nn.Module, got {type(module).__name__}")
+    unknown = set(options) - {"generator"}
+    if unknown:
+        raise TypeError(f"{', '.join(sorted(unknown))}: scheme 'torch' takes only seed= or generator=")
+    generator = options.get("generator")
+    return init_module_like_torch(module, seed=None if generator is not None else seed, generator=generator)
+
+
 def init_module(module: Any, scheme: str = "kaiming_normal", *, seed: Any = 0, **options: Any) -> Any:
     """Initializes ``module`` in place and returns it.
 
@@ -59,12 +76,18 @@ def init_module(module: Any, scheme: str = "kaiming_normal", *, seed: Any = 0, *
     ``scheme`` (a ``convinit.init`` fill: ``kaiming_normal``, ``xavier_uniform``,
     ... with ``options`` such as ``mode``, ``nonlinearity``, ``gain``, ``std``),
     every bias zero, every BatchNorm weight 1 and bias 0. ``scheme=
-    "torch_default"`` reproduces torch's ``reset_parameters`` formulas instead.
+    "torch_default"`` reproduces torch's ``reset_parameters`` formulas instead,
+    drawn from convinit's Philox generator; ``scheme="torch"`` gives exactly
+    the values ``torch.manual_seed(seed); Model()`` gives (PyTorch's own MT19937
+    stream, see ``convinit.torch_scheme``; ``generator=`` a TorchGenerator or
+    torch.Generator instead of ``seed``).
     Tensors are drawn from ``Generator(seed)`` in ``named_modules`` order, so
     the same module structure and seed give the same values anywhere.
     """
+    if scheme == TORCH:
+        return _like_torch(module, seed, options)
     if scheme != TORCH_DEFAULT and scheme not in WEIGHT_SCHEMES:
-        raise ValueError(f"scheme: expected one of {', '.join(WEIGHT_SCHEMES + (TORCH_DEFAULT,))}, got {scheme!r}")
+        raise ValueError(f"scheme: expected one of {', '.join(WEIGHT_SCHEMES + (TORCH_DEFAULT, TORCH))}, got {scheme!r}")
     from torch import nn
 
     if not isinstance(module, nn.Module):
@@ -72,7 +95,7 @@ def init_module(module: Any, scheme: str = "kaiming_normal", *, seed: Any = 0, *
     if scheme == TORCH_DEFAULT and options:
         raise TypeError(f"{', '.join(options)}: scheme 'torch_default' takes no options, got {options}")
     generator = Generator(seed)
-    fill = getattr(init, scheme + "_", None)
+    fill: Any = getattr(init, scheme + "_", None)  # None for torch_default, which fills by layer type
     for _, layer in _layers(module):
         if scheme == TORCH_DEFAULT:
             _torch_default(layer, generator)

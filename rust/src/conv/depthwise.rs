@@ -1,0 +1,906 @@
+//! Direct kernels for depthwise and small-group convolution (at most
+//! `MAX_GROUP_CHANNELS` input channels per group): no im2col, no GEMM.
+//!
+//! Each (image, channel) plane is copied once into a per-thread padded
+//! buffer (any padding mode, through `PaddingMode::source`) in *polyphase*
+//! order: for strides `s`, the padded volume is split into `s0*s1*s2`
+//! sub-volumes of `q0 x q1 x q2` elements, sub-volume `(p0, p1, p2)` holding
+//! the padded elements at `(i0*s0 + p0, i1*s1 + p1, i2*s2 + p2)`. Output
+//! pixel `(o0, o1, o2)` then reads tap `(k0, k1, k2)` at sub-volume
+//! `(k*d) % s`, element `o + (k*d) / s`: with outputs numbered
+//! `j = (o0*q1 + o1)*q2 + o2` ("flat", the sub-volume's own strides) every
+//! tap is one fixed offset from `j`, so a whole output plane is one
+//! contiguous run of fused multiply-adds per tap, vectorized along `j` with
+//! no bounds or padding tests. The few flat positions with `o2 >= out2`
+//! (`o1 >= out1`) are computed and thrown away.
+//!
+//! The input gradient is the adjoint: each polyphase sub-volume of the
+//! padded gradient is a correlation of the (flat, zero-margined) output
+//! gradient with that phase's taps, then folded back onto the input (the
+//! padding's copies added to the elements they copied). The weight gradient
+//! is a dot product per tap between the flat output gradient and the padded
+//! input, per image, added over the batch in image order.
+//!
+//! Every output element's reduction order depends on the per-image shape
+//! only (taps in order; weight-gradient dots in fixed lanes), so results are
+//! bit-identical for every thread count and for every batch an image is in.
+//! Products are fused (one rounding) on every machine, so the bits do not
+//! depend on which instruction set runs either.
+
+use super::geometry::{check_len, ConvShape, PaddingMode, MAX_SPATIAL_DIMS};
+use super::matmul::Real;
+use crate::error::KernelResult;
+use crate::parallel::for_each_chunk_mut;
+
+/// Input channels per group handled here; more is a job for GEMM.
+const MAX_GROUP_CHANNELS: usize = 8;
+/// Channels interleaved in one vector-wide block by the small-plane kernel.
+const LANES: usize = 16;
+/// Output planes up to this many pixels go through the interleaved kernel:
+/// per-plane overheads would dominate their short runs.
+const INTERLEAVE_MAX_PIXELS: usize = 1024;
+/// Per-thread scratch (elements) above which the shape goes to im2col.
+const MAX_SCRATCH: usize = 1 << 24;
+/// Elements read past a run's end by the widest vector chunk; every buffer
+/// the kernels read has this much zeroed slack.
+const SLACK: usize = 128;
+/// Sub-volumes start this many elements apart (a multiple of every vector
+/// chunk), so runs over a whole sub-volume need no partial chunk.
+const VOLUME_ALIGN: usize = 16;
+/// Weight-gradient dot products run over a multiple of this many elements
+/// (zeros past the end), in `dot_lanes` independent lanes.
+const DOT_MULTIPLE: usize = 64;
+/// A task covers about this many output elements (fewer, larger tasks for
+/// small planes) ...
+const TASK_ELEMENTS: usize = 1 << 14;
+/// ... but the groups are cut into at least this many blocks when they can be.
+const MIN_BLOCKS: usize = 16;
+
+/// Whether these kernels take the shape: grouped with at most
+/// `MAX_GROUP_CHANNELS` input channels per group (any channel multiplier),
+/// and a padded plane that fits the per-thread scratch.
+pub(crate) fn applies(shape: &ConvShape) -> bool {
+    shape.groups() > 1
+        && shape.in_channels() / shape.groups() <= MAX_GROUP_CHANNELS
+        && scratch_elements(shape).is_some_and(|n| n <= MAX_SCRATCH)
+}
+
+/// The largest scratch any of the three kernels needs, if it is countable.
+fn scratch_elements(shape: &ConvShape) -> Option<usize> {
+    let mut volume = 1usize;
+    let mut phases = 1usize;
+    for a in shape.axes() {
+        let p = a.input.checked_add(a.pad_before)?.checked_add(a.pad_after)?;
+        volume = volume.checked_mul(p.div_ceil(a.stride))?;
+        phases = phases.checked_mul(a.stride)?;
+    }
+    let volume = volume.checked_next_multiple_of(VOLUME_ALIGN)?;
+    let channel = volume.checked_mul(phases)?.checked_add(SLACK)?;
+    // Input gradient: its margin is below one sub-volume.
+    let extra = volume.checked_mul(2)?.checked_add(SLACK)?;
+    let planes = channel.checked_mul((shape.in_channels() / shape.groups()).max(2 * LANES))?;
+    planes.checked_add(extra.checked_mul(LANES)?)
+}
+
+/// Depthwise forward; arguments and result as `conv_forward`.
+pub(crate) fn forward<T: Real>(
+    shape: &ConvShape,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    output: &mut [T],
+    threads: usize,
+) -> KernelResult<()> {
+    check_len("input", input.len(), shape.input_len())?;
+    check_len("weight", weight.len(), shape.weight_len())?;
+    check_len("output", output.len(), shape.output_len())?;
+    if let Some(b) = bias {
+        check_len("bias", b.len(), shape.out_channels())?;
+    }
+    if output.is_empty() {
+        return Ok(());
+    }
+    forward_planned(&Plan::new(shape), shape, input, weight, bias, output, threads)
+}
+
+fn forward_planned<T: Real>(
+    plan: &Plan,
+    shape: &ConvShape,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    output: &mut [T],
+    threads: usize,
+) -> KernelResult<()> {
+    let block = plan.group_block * plan.og * plan.out_pixels;
+    let scratch = if plan.interleaved { LANES * (plan.channel + plan.volume + VOLUME_ALIGN) } else { plan.cg * plan.channel + plan.volume };
+    for_each_block(threads, output, shape.out_channels() * plan.out_pixels, block, |n, b, out| {
+        T::with_scratch(scratch, |scratch| {
+            let g0 = b * plan.group_block;
+            if plan.interleaved {
+                plan.forward_interleaved(n, g0, input, weight, bias, out, scratch)
+            } else {
+                plan.forward_block(n, g0, input, weight, bias, out, scratch)
+            }
+        })
+    });
+    Ok(())
+}
+
+/// Depthwise input gradient; arguments and result as `conv_backward_input`.
+pub(crate) fn backward_input<T: Real>(
+    shape: &ConvShape,
+    weight: &[T],
+    grad_output: &[T],
+    grad_input: &mut [T],
+    threads: usize,
+) -> KernelResult<()> {
+    check_len("weight", weight.len(), shape.weight_len())?;
+    check_len("grad_output", grad_output.len(), shape.output_len())?;
+    check_len("grad_input", grad_input.len(), shape.input_len())?;
+    if grad_input.is_empty() || grad_output.is_empty() {
+        grad_input.fill(T::ZERO);
+        return Ok(());
+    }
+    let plan = Plan::new(shape);
+    let block = plan.group_block * plan.cg * plan.in_pixels;
+    for_each_block(threads, grad_input, shape.in_channels() * plan.in_pixels, block, |n, b, dx| {
+        T::with_scratch(plan.cg * plan.channel + plan.margin + plan.volume + SLACK, |scratch| {
+            plan.backward_input_block(n, b * plan.group_block, weight, grad_output, dx, scratch)
+        })
+    });
+    Ok(())
+}
+
+/// Depthwise weight gradient; arguments and result as `conv_backward_weight`.
+pub(crate) fn backward_weight<T: Real>(
+    shape: &ConvShape,
+    input: &[T],
+    grad_output: &[T],
+    grad_weight: &mut [T],
+    threads: usize,
+) -> KernelResult<()> {
+    check_len("input", input.len(), shape.input_len())?;
+    check_len("grad_output", grad_output.len(), shape.output_len())?;
+    check_len("grad_weight", grad_weight.len(), shape.weight_len())?;
+    grad_weight.fill(T::ZERO);
+    if grad_weight.is_empty() || grad_output.is_empty() {
+        return Ok(());
+    }
+    let plan = Plan::new(shape);
+    let block = plan.group_block * plan.og * plan.cg * plan.taps;
+    let scratch = if plan.interleaved { LANES * (plan.channel + plan.volume) } else { plan.cg * plan.channel + plan.volume + SLACK };
+    for_each_chunk_mut(threads, grad_weight, block, |b, dw| {
+        T::with_scratch(scratch, |scratch| {
+            if plan.interleaved {
+                plan.backward_weight_interleaved(b * plan.group_block, input, grad_output, dw, scratch)
+            } else {
+                plan.backward_weight_block(b * plan.group_block, input, grad_output, dw, scratch)
+            }
+        })
+    });
+    Ok(())
+}
+
+/// Runs `work(n, b, block)` for block `b` (of `block_len` elements, the last
+/// of an image shorter) of image `n` (of `image_len` elements) of `data`,
+/// the blocks in parallel: the tasks depend on the shape only.
+fn for_each_block<T: Send>(threads: usize, data: &mut [T], image_len: usize, block_len: usize, work: impl Fn(usize, usize, &mut [T]) + Sync) {
+    let blocks = image_len.div_ceil(block_len);
+    let mut pieces: Vec<&mut [T]> = data.chunks_mut(image_len).flat_map(|image| image.chunks_mut(block_len)).collect();
+    for_each_chunk_mut(threads, &mut pieces, 1, |i, piece| work(i / blocks, i % blocks, &mut *piece[0]));
+}
+
+/// Where one phase of one axis reads the input: `source[q]` for element
+/// `q` of the phase (None: a zero), and the run of `q` that lies inside the
+/// input, starting at input index `first`, one input element per `stride`.
+struct PhaseMap {
+    source: Vec<Option<usize>>,
+    interior: std::ops::Range<usize>,
+    first: usize,
+}
+
+impl PhaseMap {
+    fn new(axis: &super::geometry::Window, mode: PaddingMode, phase: usize, q: usize) -> Self {
+        let (s, pb, n) = (axis.stride, axis.pad_before, axis.input);
+        let padded = n + pb + axis.pad_after;
+        let source = (0..q)
+            .map(|i| {
+                let pos = i * s + phase;
+                if pos < padded {
+                    mode.source(pos as isize - pb as isize, n)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let lo = pb.saturating_sub(phase).div_ceil(s).min(q);
+        let hi = (pb + n).saturating_sub(phase).div_ceil(s).clamp(lo, q);
+        PhaseMap { source, interior: lo..hi, first: (lo * s + phase).saturating_sub(pb).min(n) }
+    }
+
+    /// Fills `dst[..len]` (one row of a sub-volume) from the input row at
+    /// the start of `row` (`width` elements; the rest of the plane follows).
+    /// May write anything past `len` in `dst`: rows are filled in order.
+    fn gather<T: Real>(&self, row: &[T], width: usize, stride: usize, dst: &mut [T], len: usize) {
+        let inner = self.interior.clone();
+        if stride == 1 {
+            copy_blocks(&mut dst[inner.start..], &row[self.first..], inner.len());
+        } else if !inner.is_empty() {
+            for (d, &x) in dst[inner].iter_mut().zip(row[self.first..width].iter().step_by(stride)) {
+                *d = x;
+            }
+        }
+        let border = |q: usize| self.source[q].map_or(T::ZERO, |i| row[i]);
+        for q in (0..self.interior.start).chain(self.interior.end..len) {
+            dst[q] = border(q);
+        }
+    }
+}
+
+/// The geometry every task shares: sub-volume extents, per-tap offsets and
+/// the padding maps.
+struct Plan {
+    cg: usize,
+    og: usize,
+    in_channels: usize,
+    out_channels: usize,
+    batch: usize,
+    taps: usize,
+    mode: PaddingMode,
+    input: [usize; MAX_SPATIAL_DIMS],
+    out: [usize; MAX_SPATIAL_DIMS],
+    stride: [usize; MAX_SPATIAL_DIMS],
+    pad: [usize; MAX_SPATIAL_DIMS],
+    padded: [usize; MAX_SPATIAL_DIMS],
+    q: [usize; MAX_SPATIAL_DIMS],
+    in_pixels: usize,
+    out_pixels: usize,
+    /// Elements of one sub-volume, and of one channel's buffer (all phases + slack).
+    volume: usize,
+    channel: usize,
+    /// One past the last flat index of a real output pixel.
+    flat_len: usize,
+    /// Per tap: its phase and its offset inside that phase's sub-volume.
+    tap_phase: Vec<usize>,
+    tap_shift: Vec<usize>,
+    /// Per phase: its taps, in order.
+    phase_taps: Vec<Vec<usize>>,
+    /// The largest tap shift: the zero margin in front of a flat gradient.
+    margin: usize,
+    /// Per axis, per phase of that axis.
+    maps: [Vec<PhaseMap>; MAX_SPATIAL_DIMS],
+    group_block: usize,
+    /// Whether the forward pass runs `LANES` channels at a time, interleaved.
+    interleaved: bool,
+    /// For the interleaved pass: the input index each padded position
+    /// reads, `ZERO_PAD` for a zero.
+    sources: Vec<usize>,
+    /// For the interleaved pass: each output pixel's flat index.
+    flat_index: Vec<usize>,
+}
+
+/// A padded position that reads no input element.
+const ZERO_PAD: usize = usize::MAX;
+
+impl Plan {
+    fn new(shape: &ConvShape) -> Self {
+        let axes = shape.axes();
+        let stride = axes.map(|a| a.stride);
+        let padded = axes.map(|a| a.input + a.pad_before + a.pad_after);
+        let q = [0, 1, 2].map(|i| padded[i].div_ceil(stride[i]));
+        let out = shape.output_dims();
+        let volume = q.iter().product::<usize>().next_multiple_of(VOLUME_ALIGN);
+        let phases = stride.iter().product::<usize>();
+        let kernel = axes.map(|a| a.kernel);
+        let taps = shape.kernel_taps();
+        let (mut tap_phase, mut tap_shift) = (Vec::with_capacity(taps), Vec::with_capacity(taps));
+        for t in 0..taps {
+            let k = [t / (kernel[1] * kernel[2]), t / kernel[2] % kernel[1], t % kernel[2]];
+            let e = [0, 1, 2].map(|i| k[i] * axes[i].dilation);
+            tap_phase.push(((e[0] % stride[0]) * stride[1] + e[1] % stride[1]) * stride[2] + e[2] % stride[2]);
+            tap_shift.push(((e[0] / stride[0]) * q[1] + e[1] / stride[1]) * q[2] + e[2] / stride[2]);
+        }
+        let mut phase_taps = vec![Vec::new(); phases];
+        for (t, &p) in tap_phase.iter().enumerate() {
+            phase_taps[p].push(t);
+        }
+        let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
+        let out_pixels = shape.output_pixels();
+        let per_group = og * out_pixels + cg * shape.input_pixels();
+        let interleaved = cg == 1 && og == 1 && out_pixels <= INTERLEAVE_MAX_PIXELS;
+        let maps = [0, 1, 2].map(|i| (0..stride[i]).map(|p| PhaseMap::new(&axes[i], shape.padding_mode(), p, q[i])).collect());
+        let mut group_block = (TASK_ELEMENTS / per_group.max(1)).clamp(1, shape.groups().div_ceil(MIN_BLOCKS).max(1));
+        if interleaved {
+            group_block = group_block.next_multiple_of(LANES);
+        }
+        let mut plan = Plan {
+            cg,
+            og,
+            in_channels: shape.in_channels(),
+            out_channels: shape.out_channels(),
+            batch: shape.batch(),
+            taps,
+            mode: shape.padding_mode(),
+            input: axes.map(|a| a.input),
+            out,
+            stride,
+            pad: axes.map(|a| a.pad_before),
+            padded,
+            q,
+            in_pixels: shape.input_pixels(),
+            out_pixels,
+            volume,
+            channel: phases * volume + SLACK,
+            flat_len: ((out[0] - 1) * q[1] + out[1] - 1) * q[2] + out[2],
+            margin: tap_shift.iter().copied().max().unwrap_or(0),
+            tap_phase,
+            tap_shift,
+            phase_taps,
+            maps,
+            group_block,
+            interleaved,
+            sources: Vec::new(),
+            flat_index: Vec::new(),
+        };
+        if interleaved {
+            plan.sources = plan.padded_sources();
+            let (q, o) = (plan.q, plan.out);
+            plan.flat_index = (0..out_pixels).map(|p| (p / o[2] / o[1] * q[1] + p / o[2] % o[1]) * q[2] + p % o[2]).collect();
+        }
+        plan
+    }
+
+    /// Per position of a channel buffer (all phases), the input index it
+    /// holds, or `ZERO_PAD`.
+    fn padded_sources(&self) -> Vec<usize> {
+        let (s, q) = (self.stride, self.q);
+        let mut sources = vec![ZERO_PAD; s.iter().product::<usize>() * self.volume];
+        for p0 in 0..s[0] {
+            for p1 in 0..s[1] {
+                for p2 in 0..s[2] {
+                    let base = ((p0 * s[1] + p1) * s[2] + p2) * self.volume;
+                    for (i, source) in sources[base..][..q.iter().product::<usize>()].iter_mut().enumerate() {
+                        let (q0, q1, q2) = (i / (q[1] * q[2]), i / q[2] % q[1], i % q[2]);
+                        let (r0, r1, r2) = (self.maps[0][p0].source[q0], self.maps[1][p1].source[q1], self.maps[2][p2].source[q2]);
+                        if let (Some(r0), Some(r1), Some(r2)) = (r0, r1, r2) {
+                            *source = (r0 * self.input[1] + r1) * self.input[2] + r2;
+                        }
+                    }
+                }
+            }
+        }
+        sources
+    }
+
+    /// Offset of tap `t` in a channel buffer.
+    fn tap_offset(&self, t: usize) -> usize {
+        self.tap_phase[t] * self.volume + self.tap_shift[t]
+    }
+
+    /// Offset, in a channel buffer, of padded row `(r0, r1)`'s first element
+    /// of phase 0 along the last axis.
+    fn row_offset(&self, r0: usize, r1: usize) -> usize {
+        let (s, q) = (self.stride, self.q);
+        let phase = ((r0 % s[0]) * s[1] + r1 % s[1]) * s[2];
+        phase * self.volume + ((r0 / s[0]) * q[1] + r1 / s[1]) * q[2]
+    }
+
+    /// Copies input `plane` into `dst` (one channel buffer) in polyphase
+    /// order. With `zero_rest` the gaps after the sub-volumes and the slack
+    /// are zeroed too; otherwise they hold anything, which only lanes that
+    /// are thrown away read.
+    fn fill<T: Real>(&self, plane: &[T], dst: &mut [T], zero_rest: bool) {
+        let (s, q, width) = (self.stride, self.q, self.input[2]);
+        let real = q.iter().product::<usize>();
+        for p0 in 0..s[0] {
+            for p1 in 0..s[1] {
+                for (p2, columns) in self.maps[2].iter().enumerate() {
+                    let base = ((p0 * s[1] + p1) * s[2] + p2) * self.volume;
+                    for q0 in 0..q[0] {
+                        for q1 in 0..q[1] {
+                            let start = base + (q0 * q[1] + q1) * q[2];
+                            match (self.maps[0][p0].source[q0], self.maps[1][p1].source[q1]) {
+                                (Some(r0), Some(r1)) => {
+                                    let row = &plane[(r0 * self.input[1] + r1) * width..];
+                                    columns.gather(row, width, s[2], &mut dst[start..], q[2])
+                                }
+                                _ => dst[start..][..q[2]].fill(T::ZERO),
+                            }
+                        }
+                    }
+                    if zero_rest {
+                        dst[base + real..base + self.volume].fill(T::ZERO);
+                    }
+                }
+            }
+        }
+        if zero_rest {
+            let phases = s.iter().product::<usize>();
+            dst[phases * self.volume..self.channel].fill(T::ZERO);
+        }
+    }
+
+    /// Writes output plane (o, o, o) of `dst` from the flat results, plus `bias`.
+    fn scatter<T: Real>(&self, flat: &[T], dst: &mut [T], bias: Option<T>) {
+        let (q, out) = (self.q, self.out);
+        for r in 0..out[0] * out[1] {
+            let (o0, o1) = (r / out[1], r % out[1]);
+            let src = &flat[(o0 * q[1] + o1) * q[2]..];
+            let row = &mut dst[r * out[2]..];
+            match bias {
+                Some(b) => row[..out[2]].iter_mut().zip(src).for_each(|(d, &v)| *d = v + b),
+                // Rows in order: what a block copy writes past this row's
+                // end, the next row overwrites.
+                None => copy_blocks(row, src, out[2]),
+            }
+        }
+    }
+
+    /// Lays output-gradient `plane` out flat at `margin` in `dst`, zeros elsewhere.
+    fn flatten<T: Real>(&self, plane: &[T], margin: usize, dst: &mut [T]) {
+        dst.fill(T::ZERO);
+        let (q, out) = (self.q, self.out);
+        for (r, row) in plane.chunks_exact(out[2]).enumerate() {
+            let (o0, o1) = (r / out[1], r % out[1]);
+            dst[margin + (o0 * q[1] + o1) * q[2]..][..out[2]].copy_from_slice(row);
+        }
+    }
+
+    fn input_plane<'a, T>(&self, input: &'a [T], n: usize, channel: usize) -> &'a [T] {
+        &input[(n * self.in_channels + channel) * self.in_pixels..][..self.in_pixels]
+    }
+
+    fn output_plane<'a, T>(&self, output: &'a [T], n: usize, channel: usize) -> &'a [T] {
+        &output[(n * self.out_channels + channel) * self.out_pixels..][..self.out_pixels]
+    }
+
+    /// Weights of output channel `oc`: (input channel of the group, tap).
+    fn weights_of<'a, T>(&self, weight: &'a [T], oc: usize) -> &'a [T] {
+        &weight[oc * self.cg * self.taps..][..self.cg * self.taps]
+    }
+
+    /// Output planes of image `n`, groups `g0..`, into `out` (those groups' channels).
+    #[allow(clippy::too_many_arguments)]
+    fn forward_block<T: Real>(&self, n: usize, g0: usize, input: &[T], weight: &[T], bias: Option<&[T]>, out: &mut [T], scratch: &mut [T]) {
+        let (planes, flat) = scratch.split_at_mut(self.cg * self.channel);
+        let mut taps = Vec::with_capacity(self.cg * self.taps);
+        for (gi, out_g) in out.chunks_mut(self.og * self.out_pixels).enumerate() {
+            let g = g0 + gi;
+            for (c, buffer) in planes.chunks_exact_mut(self.channel).enumerate() {
+                self.fill(self.input_plane(input, n, g * self.cg + c), buffer, false);
+            }
+            for (o, dst) in out_g.chunks_exact_mut(self.out_pixels).enumerate() {
+                let oc = g * self.og + o;
+                let w = self.weights_of(weight, oc);
+                taps.clear();
+                for c in 0..self.cg {
+                    taps.extend((0..self.taps).map(|t| (c * self.channel + self.tap_offset(t), w[c * self.taps + t])));
+                }
+                correlate(planes, &taps, &mut flat[..self.flat_len.next_multiple_of(VOLUME_ALIGN)], false);
+                self.scatter(flat, dst, bias.map(|b| b[oc]));
+            }
+        }
+    }
+
+    /// `forward_block` for one input and one output channel per group,
+    /// `LANES` channels at a time: their padded planes interleaved
+    /// (position-major), every tap one multiply-add of `LANES` channels.
+    /// Each output is the same sum in the same order as in `forward_block`,
+    /// so the bits are the same; only the per-plane overheads are shared.
+    #[allow(clippy::too_many_arguments)]
+    fn forward_interleaved<T: Real>(&self, n: usize, g0: usize, input: &[T], weight: &[T], bias: Option<&[T]>, out: &mut [T], scratch: &mut [T]) {
+        let (mixed, flat) = scratch.split_at_mut(LANES * self.channel);
+        let offsets: Vec<usize> = (0..self.taps).map(|t| self.tap_offset(t)).collect();
+        let mut weights = vec![T::ZERO; self.taps * LANES];
+        for (b, out_b) in out.chunks_mut(LANES * self.out_pixels).enumerate() {
+            let first = g0 + b * LANES;
+            let count = out_b.len() / self.out_pixels;
+            // Lanes past `count` read the last channel again; their outputs are dropped.
+            let planes: [usize; LANES] = std::array::from_fn(|c| (n * self.in_channels + first + c.min(count - 1)) * self.in_pixels);
+            gather_lanes(input, &planes, &self.sources, mixed);
+            for (t, w) in weights.chunks_exact_mut(LANES).enumerate() {
+                for (c, v) in w.iter_mut().enumerate().take(count) {
+                    *v = weight[(first + c) * self.taps + t];
+                }
+            }
+            let (q, o) = (self.q, self.out);
+            let row_len = o[2].next_multiple_of(VOLUME_ALIGN / 2);
+            if row_len * o[0] * o[1] < self.flat_len {
+                // Only the output rows, not the columns between them: their
+                // values are the same, the thrown-away work less.
+                for r in 0..o[0] * o[1] {
+                    let j = (r / o[1] * q[1] + r % o[1]) * q[2];
+                    correlate_interleaved(&mixed[j * LANES..], &offsets, &weights, &mut flat[j * LANES..][..row_len * LANES]);
+                }
+            } else {
+                let len = self.flat_len.next_multiple_of(VOLUME_ALIGN) * LANES;
+                correlate_interleaved(mixed, &offsets, &weights, &mut flat[..len]);
+            }
+            for (c, dst) in out_b.chunks_exact_mut(self.out_pixels).enumerate() {
+                scatter_lane(&flat[c..], &self.flat_index, bias.map(|b| b[first + c]), dst);
+            }
+        }
+    }
+
+    /// Input-gradient planes of image `n`, groups `g0..`, into `dx`.
+    fn backward_input_block<T: Real>(&self, n: usize, g0: usize, weight: &[T], grad_output: &[T], dx: &mut [T], scratch: &mut [T]) {
+        let (padded, dy) = scratch.split_at_mut(self.cg * self.channel);
+        let mut taps = Vec::with_capacity(self.taps);
+        for (gi, dx_g) in dx.chunks_mut(self.cg * self.in_pixels).enumerate() {
+            let g = g0 + gi;
+            for o in 0..self.og {
+                let oc = g * self.og + o;
+                self.flatten(self.output_plane(grad_output, n, oc), self.margin, dy);
+                let w = self.weights_of(weight, oc);
+                for (c, buffer) in padded.chunks_exact_mut(self.channel).enumerate() {
+                    for (phase, phase_taps) in self.phase_taps.iter().enumerate() {
+                        taps.clear();
+                        taps.extend(phase_taps.iter().map(|&t| (self.margin - self.tap_shift[t], w[c * self.taps + t])));
+                        correlate(dy, &taps, &mut buffer[phase * self.volume..][..self.volume], o > 0);
+                    }
+                }
+            }
+            for (buffer, plane) in padded.chunks_exact(self.channel).zip(dx_g.chunks_exact_mut(self.in_pixels)) {
+                self.fold(buffer, plane);
+            }
+        }
+    }
+
+    /// The input gradient of one channel from its padded gradient `padded`:
+    /// the interior, plus (other than zero padding) every padded element
+    /// added to the input element it copied, in padded order.
+    fn fold<T: Real>(&self, padded: &[T], plane: &mut [T]) {
+        let (input, pad, s) = (self.input, self.pad, self.stride);
+        // Where input column i sits in a padded row: phase, then element.
+        let columns: Vec<usize> = (pad[2]..pad[2] + input[2]).map(|pos| (pos % s[2]) * self.volume + pos / s[2]).collect();
+        for (r, row) in plane.chunks_exact_mut(input[2]).enumerate() {
+            let base = self.row_offset(r / input[1] + pad[0], r % input[1] + pad[1]);
+            if s[2] == 1 {
+                row.copy_from_slice(&padded[base + pad[2]..][..input[2]]);
+            } else {
+                for (d, &column) in row.iter_mut().zip(&columns) {
+                    *d = padded[base + column];
+                }
+            }
+        }
+        if self.mode == PaddingMode::Zeros {
+            return;
+        }
+        let source = |axis: usize, r: usize| self.mode.source(r as isize - pad[axis] as isize, input[axis]);
+        let inside = |axis: usize, r: usize| (pad[axis]..pad[axis] + input[axis]).contains(&r);
+        for r0 in 0..self.padded[0] {
+            for r1 in 0..self.padded[1] {
+                let (Some(i0), Some(i1)) = (source(0, r0), source(1, r1)) else { continue };
+                let base = self.row_offset(r0, r1);
+                let interior_row = inside(0, r0) && inside(1, r1);
+                for r2 in (0..self.padded[2]).filter(|&r2| !(interior_row && inside(2, r2))) {
+                    if let Some(i2) = source(2, r2) {
+                        plane[(i0 * input[1] + i1) * input[2] + i2] += padded[base + (r2 % s[2]) * self.volume + r2 / s[2]];
+                    }
+                }
+            }
+        }
+    }
+
+    /// Weight gradients of groups `g0..` into `dw`, images added in order.
+    fn backward_weight_block<T: Real>(&self, g0: usize, input: &[T], grad_output: &[T], dw: &mut [T], scratch: &mut [T]) {
+        let (planes, dy) = scratch.split_at_mut(self.cg * self.channel);
+        let len = self.flat_len.next_multiple_of(DOT_MULTIPLE);
+        for (gi, dw_g) in dw.chunks_mut(self.og * self.cg * self.taps).enumerate() {
+            let g = g0 + gi;
+            for n in 0..self.batch {
+                for (c, buffer) in planes.chunks_exact_mut(self.channel).enumerate() {
+                    self.fill(self.input_plane(input, n, g * self.cg + c), buffer, true);
+                }
+                for (o, dw_o) in dw_g.chunks_exact_mut(self.cg * self.taps).enumerate() {
+                    self.flatten(self.output_plane(grad_output, n, g * self.og + o), 0, dy);
+                    for (c, dw_c) in dw_o.chunks_exact_mut(self.taps).enumerate() {
+                        for (t, d) in dw_c.iter_mut().enumerate() {
+                            let x = &planes[c * self.channel + self.tap_offset(t)..];
+                            let mut sum = dot(&dy[..len], &x[..len]);
+                            if sum.is_nan() {
+                                // The flat layout also multiplies the zeros
+                                // between rows by input elements outside this
+                                // tap's window: an infinity there makes a NaN
+                                // the definition does not have. Redo it exactly.
+                                sum = self.dot_real_pixels(dy, x);
+                            }
+                            *d += sum;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `backward_weight_block` for one input and one output channel per
+    /// group, `LANES` channels at a time (interleaved as in
+    /// `forward_interleaved`): per channel and tap one multiply-add chain
+    /// over the flat pixels in order, so no lanes to add up at the end.
+    fn backward_weight_interleaved<T: Real>(&self, g0: usize, input: &[T], grad_output: &[T], dw: &mut [T], scratch: &mut [T]) {
+        let (mixed, rest) = scratch.split_at_mut(LANES * self.channel);
+        let dy = &mut rest[..LANES * self.flat_len];
+        let offsets: Vec<usize> = (0..self.taps).map(|t| self.tap_offset(t)).collect();
+        let mut sums = vec![T::ZERO; self.taps * LANES];
+        for (b, dw_b) in dw.chunks_mut(LANES * self.taps).enumerate() {
+            let first = g0 + b * LANES;
+            let count = dw_b.len() / self.taps;
+            for n in 0..self.batch {
+                let planes: [usize; LANES] = std::array::from_fn(|c| (n * self.in_channels + first + c.min(count - 1)) * self.in_pixels);
+                gather_lanes(input, &planes, &self.sources, mixed);
+                dy.fill(T::ZERO);
+                for c in 0..count {
+                    let plane = self.output_plane(grad_output, n, first + c);
+                    for (&v, &j) in plane.iter().zip(&self.flat_index) {
+                        dy[j * LANES + c] = v;
+                    }
+                }
+                weight_sums(mixed, &offsets, dy, &mut sums);
+                for (c, dw_c) in dw_b.chunks_exact_mut(self.taps).enumerate() {
+                    for (t, d) in dw_c.iter_mut().enumerate() {
+                        let mut sum = sums[t * LANES + c];
+                        if sum.is_nan() {
+                            // As in `backward_weight_block`: redo over real pixels.
+                            sum = self.flat_index.iter().fold(T::ZERO, |acc, &j| {
+                                dy[j * LANES + c].fused_mul_add(mixed[(offsets[t] + j) * LANES + c], acc)
+                            });
+                        }
+                        *d += sum;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The weight-gradient dot product over real output pixels only.
+    fn dot_real_pixels<T: Real>(&self, dy: &[T], x: &[T]) -> T {
+        let (q, out) = (self.q, self.out);
+        let mut sum = T::ZERO;
+        for r in 0..out[0] * out[1] {
+            let j = (r / out[1] * q[1] + r % out[1]) * q[2];
+            for (&a, &b) in dy[j..][..out[2]].iter().zip(&x[j..][..out[2]]) {
+                sum = a.fused_mul_add(b, sum);
+            }
+        }
+        sum
+    }
+}
+
+/// A function compiled three times (AVX-512, AVX2 + FMA, baseline) from
+/// one `#[inline(always)]` body, the best the CPU runs chosen per call.
+/// Fused multiply-adds round once in every version, so all give the same bits.
+macro_rules! multiversioned {
+    ($(#[$doc:meta])* fn $name:ident<T: Real>($($arg:ident: $ty:ty),*) $(-> $ret:ty)? = $body:ident) => {
+        $(#[$doc])*
+        fn $name<T: Real>($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(x86_simd)]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                fn avx512<T: Real>($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2<T: Real>($($arg: $ty),*) $(-> $ret)? {
+                    $body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F (just detected), which
+                    // implies AVX2 and FMA on every CPU that has it.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                    // SAFETY: the CPU has AVX2 and FMA (just detected).
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
+multiversioned! {
+    /// `dst[j] (+)= sum over taps of weight * src[offset + j]`, taps added in
+    /// order (after the value `dst` held when `accumulate`), for a `dst` whose
+    /// length is a multiple of `VOLUME_ALIGN`.
+    fn correlate<T: Real>(src: &[T], taps: &[(usize, T)], dst: &mut [T], accumulate: bool) = correlate_lanes
+}
+
+multiversioned! {
+    /// `dst[pos][c] = input[planes[c] + sources[pos]]` (zero for `ZERO_PAD`):
+    /// `LANES` padded planes, interleaved.
+    fn gather_lanes<T: Real>(input: &[T], planes: &[usize; LANES], sources: &[usize], dst: &mut [T]) = gather_lanes_body
+}
+
+#[inline(always)]
+fn gather_lanes_body<T: Real>(input: &[T], planes: &[usize; LANES], sources: &[usize], dst: &mut [T]) {
+    for (lanes, &source) in dst.chunks_exact_mut(LANES).zip(sources) {
+        let lanes: &mut [T; LANES] = lanes.try_into().expect("LANES values");
+        if source == ZERO_PAD {
+            *lanes = [T::ZERO; LANES];
+        } else {
+            for (v, &plane) in lanes.iter_mut().zip(planes) {
+                *v = input[plane + source];
+            }
+        }
+    }
+}
+
+multiversioned! {
+    /// One channel's output plane from interleaved flat results (its lane
+    /// first in `flat`): `dst[p] = flat[index[p] * LANES] (+ bias)`.
+    fn scatter_lane<T: Real>(flat: &[T], index: &[usize], bias: Option<T>, dst: &mut [T]) = scatter_lane_body
+}
+
+#[inline(always)]
+fn scatter_lane_body<T: Real>(flat: &[T], index: &[usize], bias: Option<T>, dst: &mut [T]) {
+    match bias {
+        Some(b) => dst.iter_mut().zip(index).for_each(|(d, &j)| *d = flat[j * LANES] + b),
+        None => dst.iter_mut().zip(index).for_each(|(d, &j)| *d = flat[j * LANES]),
+    }
+}
+
+multiversioned! {
+    /// `sums[t][c] = sum over j of dy[j][c] * x[offsets[t] + j][c]`, `j` in
+    /// order, for interleaved `x` and `dy`.
+    fn weight_sums<T: Real>(x: &[T], offsets: &[usize], dy: &[T], sums: &mut [T]) = weight_sums_body
+}
+
+#[inline(always)]
+fn weight_sums_body<T: Real>(x: &[T], offsets: &[usize], dy: &[T], sums: &mut [T]) {
+    // Eight taps at a time: eight independent chains.
+    const TAPS: usize = 8;
+    for (offsets, sums) in offsets.chunks(TAPS).zip(sums.chunks_mut(TAPS * LANES)) {
+        let mut acc = [[T::ZERO; LANES]; TAPS];
+        for (j, d) in dy.chunks_exact(LANES).enumerate() {
+            let d: &[T; LANES] = d.try_into().expect("LANES values");
+            for (a, &offset) in acc.iter_mut().zip(offsets) {
+                interleaved_step(a, &x[(offset + j) * LANES..][..LANES], d);
+            }
+        }
+        for (s, a) in sums.chunks_exact_mut(LANES).zip(&acc) {
+            s.copy_from_slice(a);
+        }
+    }
+}
+
+multiversioned! {
+    /// `correlate` of `LANES` interleaved channels: `dst[j][c] = sum over
+    /// taps t of weights[t][c] * src[offsets[t] + j][c]`, taps in order.
+    fn correlate_interleaved<T: Real>(src: &[T], offsets: &[usize], weights: &[T], dst: &mut [T]) = interleaved_lanes
+}
+
+#[inline(always)]
+fn interleaved_lanes<T: Real>(src: &[T], offsets: &[usize], weights: &[T], dst: &mut [T]) {
+    // 512 bytes of accumulators: 8 AVX-512 registers.
+    if std::mem::size_of::<T>() == 4 {
+        interleaved_chunks::<T, 8>(src, offsets, weights, dst)
+    } else {
+        interleaved_chunks::<T, 4>(src, offsets, weights, dst)
+    }
+}
+
+/// `P` positions of `LANES` channels at a time.
+#[inline(always)]
+fn interleaved_chunks<T: Real, const P: usize>(src: &[T], offsets: &[usize], weights: &[T], dst: &mut [T]) {
+    for (i, d) in dst.chunks_exact_mut(P * LANES).enumerate() {
+        let mut acc = [[T::ZERO; LANES]; P];
+        for (t, &offset) in offsets.iter().enumerate() {
+            let w: [T; LANES] = weights[t * LANES..][..LANES].try_into().expect("LANES weights");
+            let base = (offset + i * P) * LANES;
+            for (p, a) in acc.iter_mut().enumerate() {
+                interleaved_step(a, &src[base + p * LANES..][..LANES], &w);
+            }
+        }
+        for (d, a) in d.chunks_exact_mut(LANES).zip(&acc) {
+            d.copy_from_slice(a);
+        }
+    }
+}
+
+#[inline(always)]
+fn interleaved_step<T: Real>(acc: &mut [T; LANES], x: &[T], w: &[T; LANES]) {
+    let x: &[T; LANES] = x.try_into().expect("LANES values");
+    for l in 0..LANES {
+        acc[l] = x[l].fused_mul_add(w[l], acc[l]);
+    }
+}
+
+#[inline(always)]
+fn correlate_lanes<T: Real>(src: &[T], taps: &[(usize, T)], dst: &mut [T], accumulate: bool) {
+    if std::mem::size_of::<T>() == 4 {
+        correlate_chunks::<T, 128, 32, 16>(src, taps, dst, accumulate)
+    } else {
+        correlate_chunks::<T, 64, 16, 8>(src, taps, dst, accumulate)
+    }
+}
+
+#[inline(always)]
+fn correlate_chunks<T: Real, const BIG: usize, const MID: usize, const SMALL: usize>(
+    src: &[T],
+    taps: &[(usize, T)],
+    dst: &mut [T],
+    accumulate: bool,
+) {
+    debug_assert!(dst.len().is_multiple_of(SMALL));
+    let mut i = 0;
+    while dst.len() - i >= BIG {
+        correlate_chunk::<T, BIG>(src, taps, i, &mut dst[i..], accumulate);
+        i += BIG;
+    }
+    while dst.len() - i >= MID {
+        correlate_chunk::<T, MID>(src, taps, i, &mut dst[i..], accumulate);
+        i += MID;
+    }
+    while dst.len() - i >= SMALL {
+        correlate_chunk::<T, SMALL>(src, taps, i, &mut dst[i..], accumulate);
+        i += SMALL;
+    }
+}
+
+/// Outputs `at..at + L` into `dst[..L]`.
+#[inline(always)]
+fn correlate_chunk<T: Real, const L: usize>(src: &[T], taps: &[(usize, T)], at: usize, dst: &mut [T], accumulate: bool) {
+    let dst: &mut [T; L] = (&mut dst[..L]).try_into().expect("a slice of L elements");
+    let mut acc = if accumulate { *dst } else { [T::ZERO; L] };
+    for &(offset, w) in taps {
+        let x: &[T; L] = src[offset + at..][..L].try_into().expect("a slice of L elements");
+        for l in 0..L {
+            acc[l] = x[l].fused_mul_add(w, acc[l]);
+        }
+    }
+    *dst = acc;
+}
+
+/// `dst[..len] = src[..len]`, in whole blocks of 16 when both slices have
+/// room for the rounded-up length (small copies without a `memcpy` call);
+/// past `len`, `dst` then receives whatever follows in `src`.
+#[inline(always)]
+fn copy_blocks<T: Copy>(dst: &mut [T], src: &[T], len: usize) {
+    const BLOCK: usize = 16;
+    let rounded = len.next_multiple_of(BLOCK);
+    if dst.len() >= rounded && src.len() >= rounded {
+        for (d, s) in dst[..rounded].chunks_exact_mut(BLOCK).zip(src[..rounded].chunks_exact(BLOCK)) {
+            let d: &mut [T; BLOCK] = d.try_into().expect("a block");
+            *d = s.try_into().expect("a block");
+        }
+    } else {
+        dst[..len].copy_from_slice(&src[..len]);
+    }
+}
+
+multiversioned! {
+    /// `sum a[i] * b[i]` for lengths that are a multiple of `DOT_MULTIPLE`, in
+    /// fixed lanes added pairwise at the end.
+    fn dot<T: Real>(a: &[T], b: &[T]) -> T = dot_lanes
+}
+
+#[inline(always)]
+fn dot_lanes<T: Real>(a: &[T], b: &[T]) -> T {
+    if std::mem::size_of::<T>() == 4 {
+        dot_fixed::<T, 64>(a, b)
+    } else {
+        dot_fixed::<T, 32>(a, b)
+    }
+}
+
+#[inline(always)]
+fn dot_fixed<T: Real, const L: usize>(a: &[T], b: &[T]) -> T {
+    let mut acc = [T::ZERO; L];
+    for (x, y) in a.chunks_exact(L).zip(b.chunks_exact(L)) {
+        for l in 0..L {
+            acc[l] = x[l].fused_mul_add(y[l], acc[l]);
+        }
+    }
+    let mut width = L;
+    while width > 1 {
+        width /= 2;
+        for l in 0..width {
+            acc[l] += acc[l + width];
+        }
+    }
+    acc[0]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,319 @@
+//! The depthwise kernels against the convolution's definition written out
+//! in f64 (forward and both gradients), against the im2col path in f32, and
+//! for bit-identical results across thread counts and batch slices.
+
+use super::*;
+use crate::conv::backward::{im2col_backward_input, im2col_backward_weight};
+use crate::conv::forward::conv_forward_im2col as im2col_forward;
+use crate::conv::Window;
+
+const MODES: [PaddingMode; 4] = [PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular];
+
+/// xorshift64*: reproducible shapes and values without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn values(&mut self, len: usize) -> Vec<f64> {
+        (0..len).map(|_| (self.next() >> 11) as f64 / (1u64 << 53) as f64 * 4.0 - 2.0).collect()
+    }
+}
+
+/// A random valid grouped shape with 1 to 3 spatial axes, 1-3 input and
+/// 1-2 output channels per group, and a non-empty output.
+fn random_shape(rng: &mut Rng) -> ConvShape {
+    loop {
+        let mode = MODES[rng.below(4)];
+        let dims = 1 + rng.below(3);
+        let axes: Vec<Window> = (0..dims)
+            .map(|_| {
+                let input = 1 + rng.below(if dims == 3 { 6 } else { 13 });
+                Window {
+                    input,
+                    kernel: 1 + rng.below(5),
+                    stride: 1 + rng.below(3),
+                    dilation: 1 + rng.below(3),
+                    pad_before: rng.below(4),
+                    pad_after: rng.below(4),
+                }
+            })
+            .collect();
+        let groups = 2 + rng.below(4);
+        let (cg, og) = (1 + rng.below(3), 1 + rng.below(2));
+        let batch = 1 + rng.below(3);
+        if let Ok(shape) = ConvShape::new(batch, groups * cg, groups * og, groups, &axes, mode) {
+            if shape.output_len() > 0 {
+                return shape;
+            }
+        }
+    }
+}
+
+/// Forward output and both gradients (for output gradient `dy`) by the
+/// definition: every (image, output channel, pixel, input channel, tap)
+/// term, reading padded coordinates through the padding mode.
+fn definition(shape: &ConvShape, x: &[f64], w: &[f64], dy: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
+    let (out, kernel, input) = (shape.output_dims(), shape.axes().map(|a| a.kernel), shape.axes().map(|a| a.input));
+    let (taps, pixels, in_pixels) = (shape.kernel_taps(), shape.output_pixels(), shape.input_pixels());
+    let mut y = vec![0.0; shape.output_len()];
+    let mut dx = vec![0.0; shape.input_len()];
+    let mut dw = vec![0.0; shape.weight_len()];
+    for n in 0..shape.batch() {
+        for oc in 0..shape.out_channels() {
+            for p in 0..pixels {
+                let o = [p / (out[1] * out[2]), p / out[2] % out[1], p % out[2]];
+                let yi = (n * shape.out_channels() + oc) * pixels + p;
+                for c in 0..cg {
+                    let ic = oc / og * cg + c;
+                    for t in 0..taps {
+                        let k = [t / (kernel[1] * kernel[2]), t / kernel[2] % kernel[1], t % kernel[2]];
+                        let src: Vec<Option<usize>> = (0..3)
+                            .map(|a| {
+                                let ax = &shape.axes()[a];
+                                let pos = (o[a] * ax.stride + k[a] * ax.dilation) as isize - ax.pad_before as isize;
+                                shape.padding_mode().source(pos, input[a])
+                            })
+                            .collect();
+                        let (Some(i0), Some(i1), Some(i2)) = (src[0], src[1], src[2]) else { continue };
+                        let xi = (n * shape.in_channels() + ic) * in_pixels + (i0 * input[1] + i1) * input[2] + i2;
+                        let wi = (oc * cg + c) * taps + t;
+                        y[yi] += w[wi] * x[xi];
+                        dx[xi] += w[wi] * dy[yi];
+                        dw[wi] += dy[yi] * x[xi];
+                    }
+                }
+            }
+        }
+    }
+    (y, dx, dw)
+}
+
+fn assert_close(actual: &[f64], expected: &[f64], what: &str, shape: &ConvShape) {
+    assert_eq!(actual.len(), expected.len());
+    for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
+        assert!((a - e).abs() <= 1e-12 * (1.0 + e.abs()) * 64.0, "{what}[{i}]: {a} vs {e} for {shape:?}");
+    }
+}
+
+fn bits<T: Real>(v: &[T]) -> Vec<u64> {
+    v.iter().map(|x| x.to_f64().to_bits()).collect()
+}
+
+/// The three depthwise results for `threads`.
+fn run<T: Real>(shape: &ConvShape, x: &[T], w: &[T], dy: &[T], threads: usize) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let mut y = vec![T::from_f64(f64::NAN); shape.output_len()];
+    let mut dx = vec![T::from_f64(f64::NAN); shape.input_len()];
+    let mut dw = vec![T::from_f64(f64::NAN); shape.weight_len()];
+    forward(shape, x, w, None, &mut y, threads).unwrap();
+    backward_input(shape, w, dy, &mut dx, threads).unwrap();
+    backward_weight(shape, x, dy, &mut dw, threads).unwrap();
+    (y, dx, dw)
+}
+
+#[test]
+fn random_shapes_match_the_definition_for_every_thread_count() {
+    let mut rng = Rng(0x5EED_0001);
+    for _ in 0..300 {
+        let shape = random_shape(&mut rng);
+        assert!(applies(&shape), "{shape:?}");
+        let (x, w, dy) = (rng.values(shape.input_len()), rng.values(shape.weight_len()), rng.values(shape.output_len()));
+        let (y, dx, dw) = run(&shape, &x, &w, &dy, 1);
+        let (ey, edx, edw) = definition(&shape, &x, &w, &dy);
+        assert_close(&y, &ey, "output", &shape);
+        assert_close(&dx, &edx, "grad_input", &shape);
+        assert_close(&dw, &edw, "grad_weight", &shape);
+        for threads in [2, 3] {
+            let (y2, dx2, dw2) = run(&shape, &x, &w, &dy, threads);
+            assert!(bits(&y) == bits(&y2) && bits(&dx) == bits(&dx2) && bits(&dw) == bits(&dw2), "{shape:?}");
+        }
+    }
+}
+
+/// The same shape with another batch size.
+fn with_batch(shape: &ConvShape, batch: usize) -> ConvShape {
+    shape.with_batch(batch).unwrap()
+}
+
+#[test]
+fn each_image_gets_the_same_bits_in_any_batch() {
+    let mut rng = Rng(0x5EED_0002);
+    for _ in 0..60 {
+        let shape = with_batch(&random_shape(&mut rng), 3 + rng.below(3));
+        let (x, w, dy) = (rng.values(shape.input_len()), rng.values(shape.weight_len()), rng.values(shape.output_len()));
+        let (x, w, dy): (Vec<f32>, Vec<f32>, Vec<f32>) =
+            (x.iter().map(|&v| v as f32).collect(), w.iter().map(|&v| v as f32).collect(), dy.iter().map(|&v| v as f32).collect());
+        let (y, dx, _) = run(&shape, &x, &w, &dy, 2);
+        let one = with_batch(&shape, 1);
+        let (image_in, image_out) = (shape.input_len() / shape.batch(), shape.output_len() / shape.batch());
+        for i in 0..shape.batch() {
+            let xi = &x[i * image_in..][..image_in];
+            let dyi = &dy[i * image_out..][..image_out];
+            let (yi, dxi, _) = run(&one, xi, &w, dyi, 1);
+            assert_eq!(bits(&yi), bits(&y[i * image_out..][..image_out]), "image {i} of {shape:?}");
+            assert_eq!(bits(&dxi), bits(&dx[i * image_in..][..image_in]), "image {i} of {shape:?}");
+        }
+    }
+}
+
+#[test]
+fn float32_agrees_with_the_im2col_path() {
+    let mut rng = Rng(0x5EED_0003);
+    for _ in 0..100 {
+        let shape = random_shape(&mut rng);
+        let to32 = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
+        let (x, w, dy) = (to32(rng.values(shape.input_len())), to32(rng.values(shape.weight_len())), to32(rng.values(shape.output_len())));
+        let bias = to32(rng.values(shape.out_channels()));
+        let (mut y, mut y_ref) = (vec![0f32; shape.output_len()], vec![0f32; shape.output_len()]);
+        forward(&shape, &x, &w, Some(&bias), &mut y, 2).unwrap();
+        im2col_forward(&shape, &x, &w, Some(&bias), &mut y_ref, 2).unwrap();
+        let (mut dx, mut dx_ref) = (vec![0f32; shape.input_len()], vec![0f32; shape.input_len()]);
+        backward_input(&shape, &w, &dy, &mut dx, 2).unwrap();
+        im2col_backward_input(&shape, &w, &dy, &mut dx_ref, 2).unwrap();
+        let (mut dw, mut dw_ref) = (vec![0f32; shape.weight_len()], vec![0f32; shape.weight_len()]);
+        backward_weight(&shape, &x, &dy, &mut dw, 2).unwrap();
+        im2col_backward_weight(&shape, &x, &dy, &mut dw_ref, 2).unwrap();
+        for (got, want, what) in [(&y, &y_ref, "output"), (&dx, &dx_ref, "grad_input"), (&dw, &dw_ref, "grad_weight")] {
+            let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+            for (a, b) in got.iter().zip(want.iter()) {
+                assert!((a - b).abs() <= 1e-5 * scale, "{what}: {a} vs {b} for {shape:?}");
+            }
+        }
+    }
+}
+
+fn window(input: usize, kernel: usize, stride: usize, pad: usize) -> Window {
+    Window { input, kernel, stride, dilation: 1, pad_before: pad, pad_after: pad }
+}
+
+#[test]
+fn an_infinite_input_outside_a_window_leaves_its_weight_gradient_finite() {
+    // 1x3 kernel, stride 1, no padding, width 5 -> 3 outputs per row. The
+    // last column is read by tap 2 only; the flat layout multiplies it by a
+    // zero for taps 0 and 1, which must not turn their gradients into NaN.
+    let shape = ConvShape::new(1, 2, 2, 2, &[window(2, 1, 1, 0), window(5, 3, 1, 0)], PaddingMode::Zeros).unwrap();
+    let mut x = vec![1.0f64; shape.input_len()];
+    x[4] = f64::INFINITY;
+    let dy = vec![1.0; shape.output_len()];
+    let mut dw = vec![0.0; shape.weight_len()];
+    backward_weight(&shape, &x, &dy, &mut dw, 1).unwrap();
+    let (_, _, expected) = definition(&shape, &x, &[1.0; 6], &dy);
+    assert_eq!(dw[..2], [6.0, 6.0]);
+    assert_eq!(dw[2], f64::INFINITY);
+    assert_eq!(dw, expected);
+}
+
+#[test]
+fn mobilenet_like_shapes_match_the_im2col_path() {
+    // Wider planes than the random shapes: every vector chunk size and the
+    // deinterleaved stride-2 phases at their real sizes.
+    let cases = [
+        ConvShape::new(2, 4, 4, 4, &[window(28, 3, 1, 1), window(28, 3, 1, 1)], PaddingMode::Zeros),
+        ConvShape::new(1, 3, 3, 3, &[window(57, 3, 2, 1), window(57, 3, 2, 1)], PaddingMode::Reflect),
+        ConvShape::new(1, 2, 4, 2, &[window(23, 7, 1, 3), window(150, 7, 1, 3)], PaddingMode::Circular),
+        ConvShape::new(2, 2, 2, 2, &[window(14, 5, 2, 2), window(14, 5, 2, 2)], PaddingMode::Replicate),
+    ];
+    let mut rng = Rng(0x5EED_0004);
+    for shape in cases {
+        let shape = shape.unwrap();
+        let (x, w, dy) = (rng.values(shape.input_len()), rng.values(shape.weight_len()), rng.values(shape.output_len()));
+        let (y, dx, dw) = run(&shape, &x, &w, &dy, 2);
+        let (ey, edx, edw) = definition(&shape, &x, &w, &dy);
+        assert_close(&y, &ey, "output", &shape);
+        assert_close(&dx, &edx, "grad_input", &shape);
+        assert_close(&dw, &edw, "grad_weight", &shape);
+    }
+}
+
+#[test]
+fn dense_and_wide_groups_are_left_to_gemm() {
+    let axes = [window(8, 3, 1, 1)];
+    assert!(!applies(&ConvShape::new(1, 8, 8, 1, &axes, PaddingMode::Zeros).unwrap()));
+    assert!(!applies(&ConvShape::new(1, 32, 32, 2, &axes, PaddingMode::Zeros).unwrap()));
+    assert!(applies(&ConvShape::new(1, 16, 32, 2, &axes, PaddingMode::Zeros).unwrap()));
+    assert!(applies(&ConvShape::new(1, 32, 64, 32, &axes, PaddingMode::Zeros).unwrap()));
+}
+
+#[test]
+fn wrong_buffer_lengths_are_errors() {
+    let shape = ConvShape::new(1, 2, 2, 2, &[window(4, 2, 1, 0)], PaddingMode::Zeros).unwrap();
+    let mut out = vec![0.0f32; 6];
+    assert!(forward(&shape, &[0.0; 7], &[0.0; 4], None, &mut out, 1).is_err());
+    assert!(backward_input(&shape, &[0.0; 4], &[0.0; 5], &mut [0.0; 8], 1).is_err());
+    assert!(backward_weight(&shape, &[0.0; 8], &[0.0; 6], &mut [0.0; 3], 1).is_err());
+}
+
+#[test]
+#[ignore]
+fn timing() {
+    for (c, size, k, s) in [(960usize, 7usize, 3usize, 1usize), (32, 112, 3, 1), (96, 112, 3, 2), (144, 56, 3, 1)] {
+        let shape = ConvShape::new(1, c, c, c, &[window(size, k, s, k / 2), window(size, k, s, k / 2)], PaddingMode::Zeros).unwrap();
+        let x = vec![1.0f32; shape.input_len()];
+        let w = vec![1.0f32; shape.weight_len()];
+        let mut y = vec![0.0f32; shape.output_len()];
+        let mut dx = vec![0.0f32; shape.input_len()];
+        let mut dw = vec![0.0f32; shape.weight_len()];
+        for threads in [1, 2] {
+            let time = |f: &mut dyn FnMut()| {
+                f();
+                let t = std::time::Instant::now();
+                for _ in 0..20 {
+                    f();
+                }
+                t.elapsed().as_secs_f64() / 20.0 * 1e6
+            };
+            let f = time(&mut || forward(&shape, &x, &w, None, &mut y, threads).unwrap());
+            let bi = time(&mut || backward_input(&shape, &w, &y, &mut dx, threads).unwrap());
+            let bw = time(&mut || backward_weight(&shape, &x, &y, &mut dw, threads).unwrap());
+            println!("{c}@{size} k{k} s{s} threads {threads}: forward {f:.0} us, grad_input {bi:.0} us, grad_weight {bw:.0} us");
+        }
+    }
+}
+
+#[test]
+fn interleaved_channels_give_the_bits_of_one_plane_at_a_time() {
+    let mut rng = Rng(0x5EED_0005);
+    let mut checked = 0;
+    while checked < 40 {
+        let shape = random_shape(&mut rng);
+        let channels = shape.groups() * 17 / 2 * 2;
+        let Ok(shape) = ConvShape::new(shape.batch(), channels, channels, channels, &shape.axes()[3 - 2..], shape.padding_mode()) else { continue };
+        let plan = Plan::new(&shape);
+        if !plan.interleaved {
+            continue;
+        }
+        checked += 1;
+        let (x, w, b) = (rng.values(shape.input_len()), rng.values(shape.weight_len()), rng.values(shape.out_channels()));
+        let mut one_by_one = Plan::new(&shape);
+        one_by_one.interleaved = false;
+        let (mut y, mut y_planes) = (vec![0.0; shape.output_len()], vec![0.0; shape.output_len()]);
+        forward_planned(&plan, &shape, &x, &w, Some(&b), &mut y, 2).unwrap();
+        forward_planned(&one_by_one, &shape, &x, &w, Some(&b), &mut y_planes, 2).unwrap();
+        assert_eq!(bits(&y), bits(&y_planes), "{shape:?}");
+    }
+}
+
+#[test]
+fn every_instruction_set_gives_the_same_bits() {
+    let mut rng = Rng(0x5EED_0006);
+    let src = rng.values(4096);
+    let taps: Vec<(usize, f64)> = (0..9).map(|t| (t * 37, src[t])).collect();
+    let (mut fast, mut baseline) = (vec![0.0; 1024], vec![0.0; 1024]);
+    correlate(&src, &taps, &mut fast, false);
+    correlate_lanes(&src, &taps, &mut baseline, false);
+    assert_eq!(bits(&fast), bits(&baseline));
+    assert_eq!(dot(&src[..1024], &src[1024..2048]).to_bits(), dot_lanes(&src[..1024], &src[1024..2048]).to_bits());
+    let offsets: Vec<usize> = (0..9).map(|t| t * 3).collect();
+    let (mut fast, mut baseline) = (vec![0.0; 1024], vec![0.0; 1024]);
+    correlate_interleaved(&src, &offsets, &src[..9 * LANES], &mut fast);
+    interleaved_lanes(&src, &offsets, &src[..9 * LANES], &mut baseline);
+    assert_eq!(bits(&fast), bits(&baseline));
+}

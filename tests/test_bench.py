@@ -197,3 +197,23 @@ def test_asv_benchmarks_import_only_the_public_api():
             modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
                        else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not [m for m in modules if m.startswith("convinit.")], f"{path.name} imports {modules}"
+
+
+def test_offline_html_points_cdn_tags_at_vendored_files(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    asv_dir = Path(__file__).parents[1] / "asv_bench"
+    spec = importlib.util.spec_from_file_location("offline_html", asv_dir / "offline_html.py")
+    offline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(offline)
+    page = ('<script src="https://code.jquery.com/jquery-3.3.1.min.js" integrity="sha256-x" crossorigin="anonymous" '
+            'onerror="f()"></script>\n<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/bootstrap@3.1.1/dist/'
+            'css/bootstrap.min.css" integrity="sha256-y" crossorigin="anonymous">\n'
+            '<a href="https://github.com/airspeed-velocity/asv/">asv</a>')
+    (tmp_path / "index.html").write_text(page)
+    assert offline.main(tmp_path) == 0
+    out = (tmp_path / "index.html").read_text()
+    assert '<script src="vendor/jquery-3.3.1.min.js" onerror="f()">' in out
+    assert 'href="vendor/bootstrap-3.1.0.min.css">' in out and "https://github.com/airspeed-velocity/asv/" in out
+    assert all((tmp_path / "vendor" / name).is_file() for name in offline.LOCAL.values())

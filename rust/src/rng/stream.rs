@@ -91,6 +91,64 @@ pub fn fill_stream<X: Transform>(x: &X, s: Stream, start: u64, out: &mut [X::Out
     })
 }
 
+/// Where the rows of a block of a C-order tensor start: row `r` of the
+/// block is the counter range `start_of(r) .. start_of(r) + row_len`.
+pub trait RowStarts: Sync {
+    fn start_of(&self, row: usize) -> u64;
+}
+
+/// Positions `first .. first + out.len()` of a block (row-major), each row
+/// one call of `fill_chunk`: one dispatch per task, whatever the row length.
+struct RowSpan<'a, X: Transform, R: RowStarts> {
+    x: &'a X,
+    s: Stream,
+    rows: &'a R,
+    row_len: usize,
+    first: usize,
+    out: &'a mut [X::Out],
+}
+
+impl<X: Transform, R: RowStarts> WithBackend for RowSpan<'_, X, R> {
+    type Output = ();
+    #[inline(always)]
+    fn run<B: Backend>(self, backend: B) {
+        let mut done = 0;
+        while done < self.out.len() {
+            let position = self.first + done;
+            let (row, column) = (position / self.row_len, position % self.row_len);
+            let take = (self.row_len - column).min(self.out.len() - done);
+            let start = self.rows.start_of(row) + column as u64;
+            fill_chunk(self.x, backend, self.s, start, &mut self.out[done..done + take]);
+            done += take;
+        }
+    }
+}
+
+/// Writes the block whose rows `rows` describes (rows of `row_len` values,
+/// `out.len()` a multiple of it) into `out`, row after row. Tasks are fixed
+/// slices of `out`, so the thread count cannot change a value.
+pub fn fill_rows<X: Transform, R: RowStarts>(
+    x: &X,
+    s: Stream,
+    rows: &R,
+    row_len: usize,
+    out: &mut [X::Out],
+    isa: Isa,
+    threads: usize,
+) -> KernelResult<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let span = |first: usize, out: &mut [X::Out]| isa.dispatch(RowSpan { x, s, rows, row_len, first, out });
+    if out.len() <= CHUNK {
+        span(0, out);
+        return Ok(());
+    }
+    run_with_threads(threads, || {
+        out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| span(c * CHUNK, chunk))
+    })
+}
+
 /// The identity transform: raw words in counter order.
 struct Raw;
 

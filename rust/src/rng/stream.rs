@@ -38,9 +38,16 @@ const MAX_BATCH: usize = 2 * BATCH_WORDS;
 
 #[inline(always)]
 fn fill_chunk<X: Transform, B: Backend>(x: &X, backend: B, s: Stream, start: u64, out: &mut [X::Out]) {
+    let mut partial = [X::Out::default(); MAX_BATCH];
+    fill_chunk_via(x, backend, s, start, out, &mut partial)
+}
+
+/// `fill_chunk` with a scratch batch from the caller (so that a task of
+/// many short rows initializes it once).
+#[inline(always)]
+fn fill_chunk_via<X: Transform, B: Backend>(x: &X, backend: B, s: Stream, start: u64, out: &mut [X::Out], partial: &mut [X::Out; MAX_BATCH]) {
     let per_batch = X::VALUES_PER_BATCH;
     debug_assert!(per_batch <= MAX_BATCH);
-    let mut partial = [X::Out::default(); MAX_BATCH];
     let (mut done, mut index) = (0usize, start);
     while done < out.len() {
         let batch = index / per_batch as u64;
@@ -112,13 +119,14 @@ impl<X: Transform, R: RowStarts> WithBackend for RowSpan<'_, X, R> {
     type Output = ();
     #[inline(always)]
     fn run<B: Backend>(self, backend: B) {
+        let mut partial = [X::Out::default(); MAX_BATCH];
         let mut done = 0;
         while done < self.out.len() {
             let position = self.first + done;
             let (row, column) = (position / self.row_len, position % self.row_len);
             let take = (self.row_len - column).min(self.out.len() - done);
             let start = self.rows.start_of(row) + column as u64;
-            fill_chunk(self.x, backend, self.s, start, &mut self.out[done..done + take]);
+            fill_chunk_via(self.x, backend, self.s, start, &mut self.out[done..done + take], &mut partial);
             done += take;
         }
     }

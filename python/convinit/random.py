@@ -20,6 +20,7 @@ import numpy as np
 from . import _core
 from ._args import as_int, one_of, threads_arg
 from ._arrays import check_allocation
+from ._dtypes import FILL_DTYPES, core_view, dtype_name, from_bits, numpy_dtype
 
 __all__ = ["Generator", "philox4x32_10", "manual_seed", "default_generator"]
 
@@ -27,7 +28,7 @@ ShapeLike = Union[int, Sequence[int]]
 _UINT64_END = 1 << 64
 _UINT32_END = 1 << 32
 ALGORITHM = "philox4x32_10"
-DTYPES = ("float32", "float64")
+DTYPES = FILL_DTYPES
 
 
 def _word(value: Any, name: str, end: int) -> int:
@@ -73,15 +74,8 @@ def shape_arg(shape: ShapeLike, name: str = "shape") -> tuple[int, ...]:
 
 
 def dtype_arg(dtype: Any) -> str:
-    """'float32' or 'float64' from a name, NumPy dtype or torch dtype."""
-    name = str(dtype).replace("torch.", "")
-    try:
-        name = np.dtype(name).name
-    except TypeError:
-        pass
-    if name not in DTYPES:
-        raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}")
-    return name
+    """'float32', 'float64', 'bfloat16' or 'float16' from a name, NumPy dtype or torch dtype."""
+    return dtype_name(dtype)
 
 
 def flat_range_arg(flat_range: Any, numel: int) -> tuple[int, int]:
@@ -101,6 +95,57 @@ def _numel(shape: tuple[int, ...]) -> int:
     for d in shape:
         n *= d
     return n
+
+
+def _bound(value: Any, dim: int, axis: int) -> int:
+    bound = as_int(value, "region")
+    if not -dim <= bound <= dim:
+        raise ValueError(f"region: axis {axis}: index {bound} is outside [-{dim}, {dim}]")
+    return bound + dim if bound < 0 else bound
+
+
+def _axis_range(item: Any, dim: int, axis: int) -> tuple[int, int]:
+    if isinstance(item, slice):
+        if item.step not in (None, 1):
+            raise ValueError(f"region: axis {axis}: expected a slice with step 1, got step {item.step!r}")
+        start = 0 if item.start is None else _bound(item.start, dim, axis)
+        stop = dim if item.stop is None else _bound(item.stop, dim, axis)
+    elif isinstance(item, (tuple, list)) and len(item) == 2:
+        start, stop = (as_int(v, "region") for v in item)
+        if not 0 <= start <= dim or not 0 <= stop <= dim:
+            raise ValueError(f"region: axis {axis}: expected 0 <= start <= stop <= {dim}, got ({start}, {stop})")
+    else:
+        raise TypeError(f"region: axis {axis}: expected a slice or a (start, stop) pair, got {item!r}")
+    if start > stop:
+        raise ValueError(f"region: axis {axis}: start {start} is past stop {stop}")
+    return start, stop
+
+
+def region_arg(region: Any, shape: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(start, stop) per axis from a tuple of step-1 slices or (start, stop)
+    pairs, one per axis of ``shape``, all inside it."""
+    if isinstance(region, slice):
+        region = (region,)
+    if isinstance(region, (str, bytes)) or not isinstance(region, (tuple, list)):
+        raise TypeError(f"region: expected a tuple of slices or (start, stop) pairs, got {region!r}")
+    if len(region) != len(shape):
+        raise ValueError(f"region: expected {len(shape)} axes for shape {shape}, got {len(region)}")
+    return [_axis_range(item, dim, axis) for axis, (item, dim) in enumerate(zip(region, shape))]
+
+
+def block_of(shape: tuple[int, ...], flat_range: Any, region: Any) -> tuple[list[int], list[tuple[int, int]], tuple[int, ...]]:
+    """The logical shape the core indexes, its (start, stop) per axis, and the
+    shape of the result, for a whole fill, a ``flat_range`` or a ``region``."""
+    if flat_range is not None and region is not None:
+        raise ValueError("flat_range, region: give at most one of them")
+    if region is not None:
+        ranges = region_arg(region, shape)
+        return list(shape), ranges, tuple(stop - start for start, stop in ranges)
+    numel = _numel(shape)
+    if flat_range is not None:
+        start, stop = flat_range_arg(flat_range, numel)
+        return [numel], [(start, stop)], (stop - start,)
+    return list(shape), [(0, d) for d in shape], shape
 
 
 @dataclass(frozen=True)
@@ -216,24 +261,30 @@ _PARAM_NAMES = {"uniform": ("a", "b"), "normal": ("mean", "std"), "trunc_normal"
 
 
 def sample(kind: str, params: tuple, shape: tuple[int, ...], dtype: str, draw: Draw, flat_range: Any = None,
-           threads: Optional[int] = None, name: str = "shape") -> np.ndarray:
+           threads: Optional[int] = None, name: str = "shape", region: Any = None) -> np.ndarray:
     """Values of ``kind(*params)`` for a tensor of ``shape``: the whole of it
-    (C order), or ``full.ravel()[start:stop]`` for ``flat_range``."""
+    (C order), ``full.ravel()[start:stop]`` for ``flat_range``, or exactly
+    ``full[region]`` for ``region``, computing nothing else."""
     one_of(kind, tuple(_PARAM_NAMES), "distribution")
     values = [float_param(v, n) for v, n in zip(params, _PARAM_NAMES[kind])]
     numel = _numel(shape)
     if numel >= _UINT64_END:
         raise OverflowError(f"{name}: {shape} has {numel} elements, more than a stream indexes (2**64)")
-    start, stop = flat_range_arg(flat_range, numel)
-    check_allocation((stop - start,), np.dtype(dtype), f"{name}: a {kind} fill")
-    flat = _core.fill(kind, values, dtype, draw.seed, draw.stream, start, stop - start, _threads(threads))
-    return flat if flat_range is not None else flat.reshape(shape)
+    logical, ranges, out_shape = block_of(shape, flat_range, region)
+    check_allocation(out_shape, numpy_dtype(dtype), f"{name}: a {kind} fill")
+    flat = _core.fill_region(kind, values, dtype, draw.seed, draw.stream, logical, ranges, _threads(threads))
+    return from_bits(flat, dtype).reshape(out_shape)
 
 
-def fill_into(array: np.ndarray, kind: str, params: tuple, draw: Draw) -> None:
-    """Writes the fill of ``array.shape`` into a C-contiguous writable float array."""
+def fill_into(array: np.ndarray, kind: str, params: tuple, draw: Draw, shape: Optional[tuple[int, ...]] = None,
+              region: Any = None, dtype: Optional[str] = None) -> None:
+    """Writes the fill of ``array.shape`` (or the block ``region`` of the fill
+    of ``shape``) into a C-contiguous writable array of ``dtype`` (default:
+    the array's; uint16 bit patterns for the 16-bit formats)."""
     values = [float_param(v, n) for v, n in zip(params, _PARAM_NAMES[kind])]
-    _core.fill_into(array, kind, values, draw.seed, draw.stream, 0, 0)
+    shape = tuple(array.shape) if shape is None else shape
+    logical, ranges, _ = block_of(shape, None, region)
+    _core.fill_region_into(core_view(array), kind, values, dtype or array.dtype.name, draw.seed, draw.stream, logical, ranges, 0)
 
 
 _default: Optional[Generator] = None

@@ -29,7 +29,7 @@ import numpy as np
 from . import _core
 from ._args import as_int
 from ._arrays import check_allocation, is_torch_tensor
-from ._dtypes import FILL_DTYPES, core_view, numpy_dtype, to_torch, torch_core_view, torch_dtypes
+from ._dtypes import FILL_DTYPES, numpy_dtype, to_torch, torch_core_view, torch_dtypes
 from .random import (
     Draw,
     Generator,
@@ -192,7 +192,7 @@ class _Target:
             self.dtype = torch_dtypes()[tensor.dtype]
             self.array = None
         elif isinstance(tensor, np.ndarray):
-            if tensor.dtype.name not in FILL_DTYPES or not tensor.dtype.isnative:
+            if tensor.dtype.name not in FILL_DTYPES:
                 raise TypeError(f"tensor: expected dtype {_EXPECTED_DTYPES}, got {tensor.dtype}")
             if not tensor.flags.writeable:
                 raise ValueError("tensor: the array is read-only")
@@ -238,7 +238,7 @@ class _Target:
             return
         values = _produce(spec, self.shape, self.dtype, draw, None, self.region)
         if self.array is not None:
-            core_view(self.array)[...] = core_view(values)
+            self.array[...] = values
         else:
             import torch
 

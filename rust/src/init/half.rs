@@ -126,6 +126,16 @@ pub struct Rounded<'a, X> {
     pub bounds: Option<(f32, f32)>,
 }
 
+impl<X> Rounded<'_, X> {
+    #[inline(always)]
+    fn round_into(&self, values: &[f32], out: &mut [u16]) {
+        match self.bounds {
+            Some((lo, hi)) => out.iter_mut().zip(values).for_each(|(h, &v)| *h = self.format.round(v.max(lo).min(hi))),
+            None => out.iter_mut().zip(values).for_each(|(h, &v)| *h = self.format.round(v)),
+        }
+    }
+}
+
 impl<X: Transform<Out = f32>> Transform for Rounded<'_, X> {
     type Out = u16;
     const VALUES_PER_BATCH: usize = X::VALUES_PER_BATCH;
@@ -134,10 +144,15 @@ impl<X: Transform<Out = f32>> Transform for Rounded<'_, X> {
         let mut values = [0f32; 2 * BATCH_WORDS];
         let values = &mut values[..X::VALUES_PER_BATCH];
         self.inner.batch(b, words, values);
-        match self.bounds {
-            Some((lo, hi)) => out.iter_mut().zip(values.iter()).for_each(|(h, &v)| *h = self.format.round(v.max(lo).min(hi))),
-            None => out.iter_mut().zip(values.iter()).for_each(|(h, &v)| *h = self.format.round(v)),
-        }
+        self.round_into(values, out);
+    }
+
+    #[inline(always)]
+    fn batch_part<B: Backend>(&self, b: B, words: &B::Words, skip: usize, out: &mut [u16], _: &mut [u16]) {
+        let (mut values, mut scratch) = ([0f32; 2 * BATCH_WORDS], [0f32; 2 * BATCH_WORDS]);
+        let values = &mut values[..out.len()];
+        self.inner.batch_part(b, words, skip, values, &mut scratch);
+        self.round_into(values, out);
     }
 }
 

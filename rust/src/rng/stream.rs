@@ -29,6 +29,50 @@ pub trait Transform: Sync {
     type Out: Copy + Default + Send + Sync;
     const VALUES_PER_BATCH: usize;
     fn batch<B: Backend>(&self, backend: B, words: &B::Words, out: &mut [Self::Out]);
+
+    /// Values `skip .. skip + out.len()` of a batch. This default computes
+    /// the whole batch into `scratch` and copies; transforms whose values
+    /// come in independent pieces override it to compute only those `out`
+    /// needs (the rows of a region fill mostly start and end mid-batch).
+    #[inline(always)]
+    fn batch_part<B: Backend>(&self, backend: B, words: &B::Words, skip: usize, out: &mut [Self::Out], scratch: &mut [Self::Out]) {
+        self.batch(backend, words, &mut scratch[..Self::VALUES_PER_BATCH]);
+        out.copy_from_slice(&scratch[skip..skip + out.len()]);
+    }
+}
+
+/// One piece of a batch in `batch_part`, for a transform whose batch is
+/// independent pieces of equal size: `index`, and where it goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Piece {
+    pub index: usize,
+    /// `Some(at)`: the whole piece lies in the output, from `out[at]`.
+    /// `None`: only part of it does; compute it at `scratch[0..]` and `copy`.
+    pub at: Option<usize>,
+    skip: usize,
+    take: usize,
+    to: usize,
+}
+
+impl Piece {
+    /// Copies the wanted part of a piece computed at `scratch[0..]`.
+    #[inline(always)]
+    pub fn copy<T: Copy>(&self, scratch: &[T], out: &mut [T]) {
+        out[self.to..self.to + self.take].copy_from_slice(&scratch[self.skip..self.skip + self.take]);
+    }
+}
+
+/// The pieces of `size` values that values `skip .. skip + len` of a batch
+/// lie in. (Transforms loop over them themselves: a closure would not
+/// inherit the backend's target features, so its vector code would not inline.)
+#[inline(always)]
+pub fn pieces_of(size: usize, skip: usize, len: usize) -> impl Iterator<Item = Piece> {
+    let range = if len == 0 { 0..0 } else { skip / size..(skip + len - 1) / size + 1 };
+    range.map(move |index| {
+        let (first, last) = ((index * size).max(skip), ((index + 1) * size).min(skip + len));
+        let whole = first == index * size && last == (index + 1) * size;
+        Piece { index, at: whole.then(|| first - skip), skip: first - index * size, take: last - first, to: first - skip }
+    })
 }
 
 /// Values per parallel task; any size gives the same values.
@@ -58,8 +102,7 @@ fn fill_chunk_via<X: Transform, B: Backend>(x: &X, backend: B, s: Stream, start:
         if take == per_batch {
             x.batch(backend, &words, dst);
         } else {
-            x.batch(backend, &words, &mut partial[..per_batch]);
-            dst.copy_from_slice(&partial[skip..skip + take]);
+            x.batch_part(backend, &words, skip, dst, &mut partial[..]);
         }
         done += take;
         index += take as u64;

@@ -9,8 +9,6 @@ pub enum KernelError {
     InvalidArgument { argument: &'static str, message: String },
     /// A buffer or shape would not fit in memory (Python MemoryError).
     OutOfMemory { what: &'static str, bytes: u128 },
-    /// The rayon thread pool could not be built (Python RuntimeError).
-    ThreadPool(String),
 }
 
 impl KernelError {
@@ -26,7 +24,6 @@ impl fmt::Display for KernelError {
             KernelError::OutOfMemory { what, bytes } => {
                 write!(f, "{what} needs {bytes} bytes, more than can be allocated")
             }
-            KernelError::ThreadPool(message) => write!(f, "could not start worker threads: {message}"),
         }
     }
 }

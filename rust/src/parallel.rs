@@ -1,69 +1,96 @@
-//! Thread pools by size. Kernels split work into pieces whose boundaries
-//! never depend on the number of threads, so any pool gives the same bits.
+//! Work sharing on one process-wide pool of workers.
+//!
+//! Every parallel kernel cuts its work into tasks whose boundaries depend
+//! on the shape only, never on the thread count, and runs them here. A call
+//! with `threads = k` runs its tasks on at most `k` threads: the calling
+//! thread plus `k - 1` workers of rayon's global pool (one worker per core,
+//! or `RAYON_NUM_THREADS`), which is created once. So a sweep over
+//! `threads = 1..1000` or a hundred short-lived Python threads add no OS
+//! threads, and `threads = 1` runs entirely on the caller: several Python
+//! threads making single-threaded calls each compute on their own thread.
 
-use crate::error::{KernelError, KernelResult};
-use rayon::{ThreadPool, ThreadPoolBuilder};
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-thread_local! {
-    /// The calling thread's pools, by size. Per caller, so that several
-    /// Python threads asking for `threads=1` each get a worker of their own
-    /// rather than queueing on one shared single-worker pool.
-    static POOLS: RefCell<HashMap<usize, Arc<ThreadPool>>> = RefCell::new(HashMap::new());
-}
-
-fn pool_of(threads: usize) -> KernelResult<Arc<ThreadPool>> {
-    POOLS.with(|pools| {
-        let mut map = pools.borrow_mut();
-        if let Some(pool) = map.get(&threads) {
-            return Ok(pool.clone());
-        }
-        let pool = ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("convinit-{i}"))
-            .build()
-            .map_err(|e| KernelError::ThreadPool(e.to_string()))?;
-        let pool = Arc::new(pool);
-        map.insert(threads, pool.clone());
-        Ok(pool)
-    })
-}
-
-/// Runs `work` on a pool of `threads` workers; 0 means rayon's global pool
-/// (one worker per core).
-pub fn run_with_threads<R, F>(threads: usize, work: F) -> KernelResult<R>
-where
-    R: Send,
-    F: FnOnce() -> R + Send,
-{
-    if threads == 0 {
-        return Ok(work());
-    }
-    Ok(pool_of(threads)?.install(work))
-}
-
-/// The number of workers `threads` stands for.
+/// The number of threads a call with `threads` uses at most: 0 means one
+/// per worker of the pool; more than the pool has are not started.
 pub fn effective_threads(threads: usize) -> usize {
+    let pool = rayon::current_num_threads().max(1);
     if threads == 0 {
-        rayon::current_num_threads()
+        pool
     } else {
-        threads
+        threads.min(pool)
     }
+}
+
+/// Runs `task(i)` for every `i` in `0..tasks`, each exactly once, on at most
+/// `effective_threads(threads)` threads. Which thread runs a task is left
+/// to chance, so a task must compute the same thing wherever it runs.
+pub fn for_each_task<F>(threads: usize, tasks: usize, task: F)
+where
+    F: Fn(usize) + Sync,
+{
+    let threads = effective_threads(threads).min(tasks);
+    if threads <= 1 {
+        (0..tasks).for_each(task);
+        return;
+    }
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= tasks {
+            break;
+        }
+        task(i);
+    };
+    rayon::in_place_scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(|_| work());
+        }
+        work();
+    });
+}
+
+/// Runs `work(i, chunk)` for the consecutive chunks of `chunk_len` elements
+/// of `data` (the last may be shorter), as `for_each_task` does.
+pub fn for_each_chunk_mut<T, F>(threads: usize, data: &mut [T], chunk_len: usize, work: F)
+where
+    T: Send,
+    F: Fn(usize, &mut [T]) + Sync,
+{
+    let (len, chunk_len) = (data.len(), chunk_len.max(1));
+    let base = SharedMut(data.as_mut_ptr());
+    for_each_task(threads, len.div_ceil(chunk_len), |i| {
+        let start = i * chunk_len;
+        // SAFETY: chunk i is elements start .. start + n of `data`, with
+        // start < len (i < ceil(len / chunk_len)) and n <= len - start, so it
+        // is in bounds; chunks of distinct i are disjoint and each i runs
+        // once, so no two threads touch one element; `data` is mutably
+        // borrowed for this whole call, which outlives every task.
+        let chunk = unsafe { std::slice::from_raw_parts_mut(base.get().add(start), chunk_len.min(len - start)) };
+        work(i, chunk)
+    })
 }
 
 /// A raw pointer that worker threads may share because each writes a
 /// disjoint part of the buffer behind it.
 ///
 /// Holding or copying one is harmless; every dereference is an `unsafe`
-/// block at the use site (conv forward and backward) whose SAFETY comment
-/// shows that the task's elements lie inside the buffer and that no other
-/// task touches them. The buffer is a `&mut [T]` borrowed for the whole
-/// `run_with_threads` call that the tasks run in, so it outlives them and
-/// nothing else reads or writes it meanwhile.
-#[derive(Clone, Copy)]
+/// block at the use site whose SAFETY comment shows that the task's
+/// elements lie inside the buffer and that no other task touches them. The
+/// buffer is a `&mut [T]` borrowed for the whole `for_each_task` call that
+/// the tasks run in, so it outlives them and nothing else reads or writes
+/// it meanwhile.
 pub(crate) struct SharedMut<T>(pub *mut T);
+
+// Manual impls: a derive would demand `T: Copy`, but copying the pointer
+// copies no `T`.
+impl<T> Clone for SharedMut<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for SharedMut<T> {}
 
 impl<T> SharedMut<T> {
     /// The pointer. (A method, so closures capture the whole Send wrapper
@@ -77,10 +104,40 @@ impl<T> SharedMut<T> {
 // values into the buffer, which is sound for `T: Send`. Sending the pointer
 // creates no access by itself: each write happens in an `unsafe` block that
 // proves its range is in bounds and owned by that task alone, inside the
-// `run_with_threads` call during which the `&mut [T]` it came from is
+// `for_each_task` call during which the `&mut [T]` it came from is
 // borrowed (so the allocation is live and otherwise unused).
 unsafe impl<T: Send> Send for SharedMut<T> {}
 // SAFETY: `&SharedMut<T>` only yields a copy of the pointer (`get`), so
 // sharing it is the same as sending copies, justified above; no two tasks
 // write the same element and none reads another task's elements.
 unsafe impl<T: Send> Sync for SharedMut<T> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn every_task_runs_once_for_any_thread_count() {
+        for threads in [0, 1, 2, 3, 64, 1000] {
+            let seen = Mutex::new(vec![0u32; 37]);
+            for_each_task(threads, 37, |i| seen.lock().unwrap()[i] += 1);
+            assert!(seen.into_inner().unwrap().iter().all(|&n| n == 1), "threads = {threads}");
+        }
+    }
+
+    #[test]
+    fn chunks_cover_the_slice() {
+        let mut data = vec![0usize; 103];
+        for_each_chunk_mut(3, &mut data, 10, |i, chunk| chunk.iter_mut().for_each(|v| *v += i + 1));
+        assert!(data.iter().enumerate().all(|(j, &v)| v == j / 10 + 1));
+        for_each_chunk_mut(2, &mut [0u8; 0], 4, |_, _| panic!("no chunks in an empty slice"));
+    }
+
+    #[test]
+    fn threads_never_exceed_the_pool() {
+        assert_eq!(effective_threads(0), rayon::current_num_threads());
+        assert_eq!(effective_threads(10_000), rayon::current_num_threads());
+        assert_eq!(effective_threads(1), 1);
+    }
+}

@@ -3,8 +3,7 @@
 //! the peak rather than a bare number.
 
 use crate::error::KernelResult;
-use crate::parallel::run_with_threads;
-use rayon::prelude::*;
+use crate::parallel::for_each_chunk_mut;
 use std::time::Instant;
 
 /// Independent accumulator chains: more than FMA latency x FMA ports, so the
@@ -116,21 +115,20 @@ pub fn write_gbps(threads: usize, bytes: usize, rounds: usize) -> KernelResult<f
     let mut buffer = crate::error::try_zeroed::<u8>(bytes, "the bandwidth probe's buffer")?;
     let workers = crate::parallel::effective_threads(threads);
     let chunk = buffer.len().div_ceil(workers).max(1);
-    run_with_threads(threads, || {
-        (0..rounds.max(1))
-            .map(|round| {
-                let start = Instant::now();
-                buffer.par_chunks_mut(chunk).for_each(|part| {
-                    // SAFETY: `part` is a `&mut [u8]` from `par_chunks_mut`, so its
-                    // `part.len()` bytes are valid for writes and no other task
-                    // sees them; `u8` has alignment 1 and any byte is a valid u8.
-                    unsafe { std::ptr::write_bytes(part.as_mut_ptr(), round as u8, part.len()) }
-                });
-                std::hint::black_box(&buffer);
-                buffer.len() as f64 / start.elapsed().as_secs_f64() / 1e9
-            })
-            .fold(0.0, f64::max)
-    })
+    let best = (0..rounds.max(1))
+        .map(|round| {
+            let start = Instant::now();
+            for_each_chunk_mut(threads, &mut buffer, chunk, |_, part| {
+                // SAFETY: `part` is a `&mut [u8]` chunk of the buffer, so its
+                // `part.len()` bytes are valid for writes and no other task
+                // sees them; `u8` has alignment 1 and any byte is a valid u8.
+                unsafe { std::ptr::write_bytes(part.as_mut_ptr(), round as u8, part.len()) }
+            });
+            std::hint::black_box(&buffer);
+            buffer.len() as f64 / start.elapsed().as_secs_f64() / 1e9
+        })
+        .fold(0.0, f64::max);
+    Ok(best)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! one integer per spatial axis.
 
 use super::errors::{guarded, type_error};
-use crate::conv::{self, ConvShape, PaddingMode, Real, Window};
+use crate::conv::{self, ConvParams, ConvShape, PaddingMode, Real};
 use crate::error::{try_zeroed, KernelError};
 use numpy::{Element, PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -31,28 +31,14 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// Per-axis window parameters: `(stride, dilation, pad_before, pad_after)`.
-#[derive(FromPyObject)]
-pub(super) struct Axes(Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>);
+/// Per-axis window parameters of unfold/fold: `(stride, dilation, padding)`,
+/// zero padding on both sides.
+pub(super) struct Axes(Vec<usize>, Vec<usize>, Vec<usize>);
 
 impl Axes {
-    fn windows(&self, input: &[usize], kernel: &[usize]) -> Result<Vec<Window>, KernelError> {
-        let Axes(stride, dilation, pad_before, pad_after) = self;
-        let dims = input.len();
-        let lens = [kernel.len(), stride.len(), dilation.len(), pad_before.len(), pad_after.len()];
-        if lens.iter().any(|&l| l != dims) {
-            return Err(KernelError::invalid("stride", format!("expected {dims} values per argument")));
-        }
-        Ok((0..dims)
-            .map(|d| Window {
-                input: input[d],
-                kernel: kernel[d],
-                stride: stride[d],
-                dilation: dilation[d],
-                pad_before: pad_before[d],
-                pad_after: pad_after[d],
-            })
-            .collect())
+    fn params(&self) -> ConvParams<'_> {
+        let Axes(stride, dilation, padding) = self;
+        ConvParams { stride, dilation, pad_before: padding, pad_after: padding, groups: 1, padding_mode: PaddingMode::Zeros }
     }
 }
 
@@ -65,24 +51,10 @@ pub(super) struct Geometry(Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>, usize
 impl Geometry {
     /// The shape of input `(N, C, *spatial)` convolved with weight `(O, C/groups, *kernel)`.
     pub(super) fn shape(&self, in_shape: &[usize], w_shape: &[usize]) -> Result<ConvShape, KernelError> {
-        let Geometry(stride, dilation, before, after, groups, padding_mode) = self;
-        if in_shape.len() < 3 || w_shape.len() != in_shape.len() {
-            return Err(KernelError::invalid(
-                "weight",
-                "expected input (N, C, *spatial) and weight (O, C/groups, *kernel) of equal rank",
-            ));
-        }
-        let mode = PaddingMode::parse(padding_mode)?;
-        let axes = Axes(stride.clone(), dilation.clone(), before.clone(), after.clone());
-        let windows = axes.windows(&in_shape[2..], &w_shape[2..])?;
-        let shape = ConvShape::new(in_shape[0], in_shape[1], w_shape[0], *groups, &windows, mode)?;
-        if w_shape[1] * groups != in_shape[1] {
-            return Err(KernelError::invalid(
-                "weight",
-                format!("expected {} input channels per group, weight has {}", in_shape[1] / groups, w_shape[1]),
-            ));
-        }
-        Ok(shape)
+        let Geometry(stride, dilation, pad_before, pad_after, groups, padding_mode) = self;
+        let padding_mode = PaddingMode::parse(padding_mode)?;
+        let params = ConvParams { stride, dilation, pad_before, pad_after, groups: *groups, padding_mode };
+        ConvShape::of_tensors(in_shape, w_shape, &params)
     }
 }
 
@@ -141,7 +113,7 @@ fn conv_forward_typed<'py, T: Real + Element>(
 
 /// (N, O, *output spatial) with as many spatial axes as the caller's arrays.
 pub(super) fn output_shape(shape: &ConvShape, spatial: usize) -> Vec<usize> {
-    let mut dims = vec![shape.batch, shape.out_channels];
+    let mut dims = vec![shape.batch(), shape.out_channels()];
     dims.extend_from_slice(&shape.output_dims()[3 - spatial..]);
     dims
 }
@@ -163,7 +135,7 @@ fn conv_forward<'py>(
 
 /// A 2-axis-or-more sliding window over `spatial` with zero padding.
 fn unfold_shape(batch: usize, channels: usize, spatial: &[usize], kernel: &[usize], axes: &Axes) -> Result<ConvShape, KernelError> {
-    let windows = axes.windows(spatial, kernel)?;
+    let windows = axes.params().windows(spatial, kernel)?;
     ConvShape::new(batch, channels, 1, 1, &windows, PaddingMode::Zeros)
 }
 
@@ -183,14 +155,14 @@ fn unfold_typed<'py, T: Real + Element>(
     let (shape, data) = py.detach(|| {
         guarded(|| {
             let shape = unfold_shape(in_shape[0], in_shape[1], &in_shape[2..], kernel, &axes)?;
-            let rows = shape.in_channels * shape.kernel_taps();
-            let mut out = try_zeroed::<T>(shape.batch * rows * shape.output_pixels(), "the output")?;
+            let rows = shape.in_channels() * shape.kernel_taps();
+            let mut out = try_zeroed::<T>(shape.batch() * rows * shape.output_pixels(), "the output")?;
             conv::unfold(&shape, x, &mut out, threads)?;
             Ok((shape, out))
         })
     })?;
-    let rows = shape.in_channels * shape.kernel_taps();
-    into_array(py, data, &[shape.batch, rows, shape.output_pixels()])
+    let rows = shape.in_channels() * shape.kernel_taps();
+    into_array(py, data, &[shape.batch(), rows, shape.output_pixels()])
 }
 
 /// im2col: (N, C, *spatial) -> (N, C * prod(kernel), L), zero padding.
@@ -205,7 +177,7 @@ fn unfold<'py>(
     stride: Vec<usize>,
     threads: usize,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
-    let axes = Axes(stride, dilation, padding.clone(), padding);
+    let axes = Axes(stride, dilation, padding);
     dispatch_float!("input", input, unfold_typed(py, &kernel_size, axes, threads))
 }
 
@@ -241,7 +213,7 @@ fn fold_typed<'py, T: Real + Element>(
             Ok((shape, out))
         })
     })?;
-    let mut out_shape = vec![shape.batch, shape.in_channels];
+    let mut out_shape = vec![shape.batch(), shape.in_channels()];
     out_shape.extend_from_slice(output_size);
     into_array(py, data, &out_shape)
 }
@@ -264,6 +236,6 @@ fn fold<'py>(
     stride: Vec<usize>,
     threads: usize,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
-    let axes = Axes(stride, dilation, padding.clone(), padding);
+    let axes = Axes(stride, dilation, padding);
     dispatch_float!("input", input, fold_typed(py, &output_size, &kernel_size, axes, threads))
 }

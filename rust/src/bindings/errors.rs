@@ -10,7 +10,6 @@ pub(crate) fn to_pyerr(err: KernelError) -> PyErr {
     match &err {
         KernelError::InvalidArgument { .. } => PyValueError::new_err(err.to_string()),
         KernelError::OutOfMemory { .. } => PyMemoryError::new_err(err.to_string()),
-        KernelError::ThreadPool(_) => PyRuntimeError::new_err(err.to_string()),
     }
 }
 

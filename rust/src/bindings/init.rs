@@ -1,11 +1,12 @@
 //! Bindings of the seeded fills. `convinit/init.py` validates shapes,
 //! ranges and dtypes; the kernel re-checks the distribution parameters.
 
+use super::conv::contiguous;
 use super::errors::{guarded, type_error};
 use crate::error::try_zeroed;
 use crate::init::{self, Block, Distribution, Half, Sample};
 use crate::rng::Isa;
-use numpy::{Element, PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray};
+use numpy::{Element, PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -65,8 +66,13 @@ fn fill_existing<T: Sample + Element>(
     (seed, stream, start): (u64, u64, u64),
     threads: usize,
 ) -> PyResult<()> {
+    // Element i of a fill is the i-th in C order: a Fortran-ordered target
+    // (which as_slice_mut accepts) would receive a transposed fill.
+    if !out.is_c_contiguous() {
+        return Err(type_error("tensor", "a C-contiguous array"));
+    }
     let mut guard = out.try_readwrite().map_err(|_| type_error("tensor", "a writable array not borrowed elsewhere"))?;
-    let values = guard.as_slice_mut().map_err(|_| type_error("tensor", "a C-contiguous array"))?;
+    let values = guard.as_slice_mut().map_err(|_| type_error("tensor", "an aligned, C-contiguous array"))?;
     py.detach(|| guarded(|| init::fill(&d, seed, stream, start, values, threads)))
 }
 
@@ -100,7 +106,7 @@ fn fill_into(
 #[pyfunction]
 fn ndtri<'py>(py: Python<'py>, p: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyUntypedArray>> {
     if let Ok(x) = p.extract::<PyReadonlyArrayDyn<'py, f32>>() {
-        let p = x.as_slice().map_err(|_| type_error("p", "a C-contiguous array"))?;
+        let p = contiguous("p", &x)?;
         let out = py.detach(|| {
             let mut out = vec![0f32; p.len()];
             init::apply_ndtri(Isa::best(), p, &mut out);
@@ -108,7 +114,7 @@ fn ndtri<'py>(py: Python<'py>, p: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyU
         });
         Ok(PyArray1::from_vec(py, out).as_untyped().clone())
     } else if let Ok(x) = p.extract::<PyReadonlyArrayDyn<'py, f64>>() {
-        let p = x.as_slice().map_err(|_| type_error("p", "a C-contiguous array"))?;
+        let p = contiguous("p", &x)?;
         let out: Vec<f64> = py.detach(|| p.iter().map(|&v| init::ndtri64(v, 1.0 - v)).collect());
         Ok(PyArray1::from_vec(py, out).as_untyped().clone())
     } else {

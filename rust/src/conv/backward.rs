@@ -9,8 +9,7 @@ use super::geometry::{check_len, ConvShape};
 use super::im2col::Im2colPlan;
 use super::matmul::{matmul, MatPtr, MatRef, Real};
 use crate::error::KernelResult;
-use crate::parallel::{run_with_threads, SharedMut};
-use rayon::prelude::*;
+use crate::parallel::{for_each_task, SharedMut};
 
 /// Input channels per grad-input task and weight rows per grad-weight task:
 /// fixed sizes, so the work split never depends on the thread count.
@@ -34,45 +33,44 @@ pub fn conv_backward_input<T: Real>(
         return Ok(());
     }
     let plan = Im2colPlan::new(shape);
-    let (cg, og) = (shape.in_channels / shape.groups, shape.out_channels / shape.groups);
+    let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
     let (taps, k, pixels, in_pixels) = (shape.kernel_taps(), shape.patch_len(), shape.output_pixels(), shape.input_pixels());
     let blocks = cg.div_ceil(CHANNEL_BLOCK);
     let t = tiling(pixels, CHANNEL_BLOCK.min(cg) * taps, usize::MAX, std::mem::size_of::<T>());
     let dx = SharedMut(grad_input.as_mut_ptr());
-    run_with_threads(threads, || {
-        (0..shape.batch * shape.groups * blocks).into_par_iter().for_each(|task| {
-            T::with_scratch(CHANNEL_BLOCK.min(cg) * taps * t.tile, |dcols| {
-                let (image_group, block) = (task / blocks, task % blocks);
-                let (n, g) = (image_group / shape.groups, image_group % shape.groups);
-                let c0 = block * CHANNEL_BLOCK;
-                let channels = CHANNEL_BLOCK.min(cg - c0);
-                let rows = channels * taps;
-                // SAFETY: the planes of channels g*cg + c0 .. g*cg + c0 + channels
-                // of image n: in bounds, since n < batch and c0 + channels <= cg
-                // make the end at most batch * in_channels * in_pixels =
-                // grad_input.len(); aligned, from a `&mut [T]`. Tasks are
-                // distinct (image, group, channel block) triples, so no other
-                // task touches these elements, and `grad_input` itself is not
-                // used while the tasks run.
-                let planes = unsafe {
-                    std::slice::from_raw_parts_mut(dx.get().add((n * shape.in_channels + g * cg + c0) * in_pixels), channels * in_pixels)
-                };
-                let dy = &grad_output[(n * shape.out_channels + g * og) * pixels..][..og * pixels];
-                // W^T rows for these channels: columns c0*taps.. of the group's (og x k) weights.
-                let wt = MatRef::transposed(&weight[g * og * k + c0 * taps..], rows, og, k);
-                for first in (0..pixels).step_by(t.tile) {
-                    let len = t.tile.min(pixels - first);
-                    let dst = MatPtr { ptr: dcols.as_mut_ptr(), rows, cols: len, ld: len };
-                    // SAFETY: `dst` is `dcols`, this worker's private buffer of
-                    // CHANNEL_BLOCK.min(cg) * taps * tile >= rows * len elements
-                    // (rows = channels * taps, len <= tile, ld = len); nothing
-                    // else reads or writes it during the call.
-                    unsafe { matmul(dst, MatRef { ..wt }, MatRef::row_major(&dy[first..], og, len, pixels), false) };
-                    plan.unpack_add(planes, 0..rows, first, len, dcols, len);
-                }
-            })
+    for_each_task(threads, shape.batch() * shape.groups() * blocks, |task| {
+        T::with_scratch(CHANNEL_BLOCK.min(cg) * taps * t.tile, |dcols| {
+            let (image_group, block) = (task / blocks, task % blocks);
+            let (n, g) = (image_group / shape.groups(), image_group % shape.groups());
+            let c0 = block * CHANNEL_BLOCK;
+            let channels = CHANNEL_BLOCK.min(cg - c0);
+            let rows = channels * taps;
+            // SAFETY: the planes of channels g*cg + c0 .. g*cg + c0 + channels
+            // of image n: in bounds, since n < batch and c0 + channels <= cg
+            // make the end at most batch * in_channels * in_pixels =
+            // grad_input.len(); aligned, from a `&mut [T]`. Tasks are
+            // distinct (image, group, channel block) triples, so no other
+            // task touches these elements, and `grad_input` itself is not
+            // used while the tasks run.
+            let planes = unsafe {
+                std::slice::from_raw_parts_mut(dx.get().add((n * shape.in_channels() + g * cg + c0) * in_pixels), channels * in_pixels)
+            };
+            let dy = &grad_output[(n * shape.out_channels() + g * og) * pixels..][..og * pixels];
+            // W^T rows for these channels: columns c0*taps.. of the group's (og x k) weights.
+            let wt = MatRef::transposed(&weight[g * og * k + c0 * taps..], rows, og, k);
+            for first in (0..pixels).step_by(t.tile) {
+                let len = t.tile.min(pixels - first);
+                let dst = MatPtr { ptr: dcols.as_mut_ptr(), rows, cols: len, ld: len };
+                // SAFETY: `dst` is `dcols`, this worker's private buffer of
+                // CHANNEL_BLOCK.min(cg) * taps * tile >= rows * len elements
+                // (rows = channels * taps, len <= tile, ld = len); nothing
+                // else reads or writes it during the call.
+                unsafe { matmul(dst, MatRef { ..wt }, MatRef::row_major(&dy[first..], og, len, pixels), false) };
+                plan.unpack_add(planes, 0..rows, first, len, dcols, len);
+            }
         })
-    })
+    });
+    Ok(())
 }
 
 /// `grad_weight = sum over the batch of grad_output · im2col(input)^T`,
@@ -92,43 +90,42 @@ pub fn conv_backward_weight<T: Real>(
         return Ok(());
     }
     let plan = Im2colPlan::new(shape);
-    let (cg, og) = (shape.in_channels / shape.groups, shape.out_channels / shape.groups);
+    let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
     let (k, pixels, in_pixels) = (shape.patch_len(), shape.output_pixels(), shape.input_pixels());
     let blocks = k.div_ceil(WEIGHT_ROW_BLOCK);
     let t = tiling(pixels, WEIGHT_ROW_BLOCK.min(k), usize::MAX, std::mem::size_of::<T>());
     let dw = SharedMut(grad_weight.as_mut_ptr());
-    run_with_threads(threads, || {
-        (0..shape.groups * blocks).into_par_iter().for_each(|task| {
-            T::with_scratch(WEIGHT_ROW_BLOCK.min(k) * t.tile, |cols| {
-                let (g, block) = (task / blocks, task % blocks);
-                let k0 = block * WEIGHT_ROW_BLOCK;
-                let kb = WEIGHT_ROW_BLOCK.min(k - k0);
-                // SAFETY: (for the `add` and each `matmul(dst(), ..)` below) the
-                // block is rows g*og .. g*og + og, columns k0 .. k0 + kb of the
-                // (out_channels x k) weight gradient, stride k. k0 < k and
-                // k0 + kb <= k keep it inside grad_weight (last element
-                // < (g + 1) * og * k <= grad_weight.len()); the pointer is
-                // aligned (from a `&mut [T]`). Tasks are distinct (group,
-                // column block) pairs, so no other task touches the block, and
-                // `grad_weight` itself is not used while the tasks run.
-                let dst = || MatPtr { ptr: unsafe { dw.get().add(g * og * k + k0) }, rows: og, cols: kb, ld: k };
-                let mut accumulate = false;
-                for n in 0..shape.batch {
-                    let image = &input[(n * shape.in_channels + g * cg) * in_pixels..][..cg * in_pixels];
-                    let dy = &grad_output[(n * shape.out_channels + g * og) * pixels..][..og * pixels];
-                    for first in (0..pixels).step_by(t.tile) {
-                        let len = t.tile.min(pixels - first);
-                        plan.pack(image, k0..k0 + kb, first, len, cols, len);
-                        let a = MatRef::row_major(&dy[first..], og, len, pixels);
-                        // SAFETY: `dst()` is this task's own block of grad_weight,
-                        // in bounds and unshared (see the comment on `dst`).
-                        unsafe { matmul(dst(), a, MatRef::transposed(&cols[..kb * len], len, kb, len), accumulate) };
-                        accumulate = true;
-                    }
+    for_each_task(threads, shape.groups() * blocks, |task| {
+        T::with_scratch(WEIGHT_ROW_BLOCK.min(k) * t.tile, |cols| {
+            let (g, block) = (task / blocks, task % blocks);
+            let k0 = block * WEIGHT_ROW_BLOCK;
+            let kb = WEIGHT_ROW_BLOCK.min(k - k0);
+            // SAFETY: (for the `add` and each `matmul(dst(), ..)` below) the
+            // block is rows g*og .. g*og + og, columns k0 .. k0 + kb of the
+            // (out_channels x k) weight gradient, stride k. k0 < k and
+            // k0 + kb <= k keep it inside grad_weight (last element
+            // < (g + 1) * og * k <= grad_weight.len()); the pointer is
+            // aligned (from a `&mut [T]`). Tasks are distinct (group,
+            // column block) pairs, so no other task touches the block, and
+            // `grad_weight` itself is not used while the tasks run.
+            let dst = || MatPtr { ptr: unsafe { dw.get().add(g * og * k + k0) }, rows: og, cols: kb, ld: k };
+            let mut accumulate = false;
+            for n in 0..shape.batch() {
+                let image = &input[(n * shape.in_channels() + g * cg) * in_pixels..][..cg * in_pixels];
+                let dy = &grad_output[(n * shape.out_channels() + g * og) * pixels..][..og * pixels];
+                for first in (0..pixels).step_by(t.tile) {
+                    let len = t.tile.min(pixels - first);
+                    plan.pack(image, k0..k0 + kb, first, len, cols, len);
+                    let a = MatRef::row_major(&dy[first..], og, len, pixels);
+                    // SAFETY: `dst()` is this task's own block of grad_weight,
+                    // in bounds and unshared (see the comment on `dst`).
+                    unsafe { matmul(dst(), a, MatRef::transposed(&cols[..kb * len], len, kb, len), accumulate) };
+                    accumulate = true;
                 }
-            })
+            }
         })
-    })
+    });
+    Ok(())
 }
 
 #[cfg(test)]

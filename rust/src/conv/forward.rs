@@ -8,8 +8,7 @@ use super::geometry::{check_len, ConvShape};
 use super::im2col::Im2colPlan;
 use super::matmul::{matmul, MatPtr, MatRef, Real};
 use crate::error::KernelResult;
-use crate::parallel::{run_with_threads, SharedMut};
-use rayon::prelude::*;
+use crate::parallel::{for_each_task, SharedMut};
 
 /// Bytes of im2col workspace per worker: a tile sized to stay in L2.
 const WORKSPACE_BYTES: usize = 1 << 20;
@@ -55,24 +54,23 @@ pub fn conv_forward<T: Real>(
     check_len("weight", weight.len(), shape.weight_len())?;
     check_len("output", output.len(), shape.output_len())?;
     if let Some(b) = bias {
-        check_len("bias", b.len(), shape.out_channels)?;
+        check_len("bias", b.len(), shape.out_channels())?;
     }
     if output.is_empty() {
         return Ok(());
     }
     let plan = Im2colPlan::new(shape);
-    let columns = shape.batch * shape.output_pixels();
-    let t = tiling(columns, shape.patch_len(), shape.groups, std::mem::size_of::<T>());
-    let staging = shape.out_channels / shape.groups * t.tile;
+    let columns = shape.batch() * shape.output_pixels();
+    let t = tiling(columns, shape.patch_len(), shape.groups(), std::mem::size_of::<T>());
+    let staging = shape.out_channels() / shape.groups() * t.tile;
     let job = Job { shape, plan: &plan, input, weight, bias, tiling: t, out: SharedMut(output.as_mut_ptr()) };
-    run_with_threads(threads, || {
-        (0..shape.groups * t.tiles).into_par_iter().for_each(|task| {
-            let first = task % t.tiles * t.tile;
-            T::with_scratch(t.k_chunk * t.tile + staging, |workspace| {
-                job.run(task / t.tiles, first, t.tile.min(columns - first), workspace)
-            });
-        })
-    })
+    for_each_task(threads, shape.groups() * t.tiles, |task| {
+        let first = task % t.tiles * t.tile;
+        T::with_scratch(t.k_chunk * t.tile + staging, |workspace| {
+            job.run(task / t.tiles, first, t.tile.min(columns - first), workspace)
+        });
+    });
+    Ok(())
 }
 
 /// A stretch of a tile that lies in one image: pixels `pixel..pixel+len` of
@@ -112,9 +110,9 @@ impl<T: Real> Job<'_, T> {
     /// output channel of the group.
     fn run(&self, g: usize, first: usize, len: usize, workspace: &mut [T]) {
         let s = self.shape;
-        let (cg, og) = (s.in_channels / s.groups, s.out_channels / s.groups);
+        let (cg, og) = (s.in_channels() / s.groups(), s.out_channels() / s.groups());
         let (pixels, in_pixels, k) = (s.output_pixels(), s.input_pixels(), s.patch_len());
-        let image = |n: usize| &self.input[(n * s.in_channels + g * cg) * in_pixels..][..cg * in_pixels];
+        let image = |n: usize| &self.input[(n * s.in_channels() + g * cg) * in_pixels..][..cg * in_pixels];
         let weights = &self.weight[g * og * k..(g + 1) * og * k];
         let runs = runs(first, len, pixels);
         let (cols, staging) = workspace.split_at_mut(self.tiling.k_chunk * self.tiling.tile);
@@ -163,7 +161,7 @@ impl<T: Real> Job<'_, T> {
                 // the block is no longer used, so this `&mut` is the only access.
                 let row = unsafe {
                     std::slice::from_raw_parts_mut(
-                        self.out.get().add((r.image * s.out_channels + g * og + o) * pixels + r.pixel),
+                        self.out.get().add((r.image * s.out_channels() + g * og + o) * pixels + r.pixel),
                         r.len,
                     )
                 };
@@ -181,10 +179,10 @@ impl<T: Real> Job<'_, T> {
     /// Output channels of group `g` at the pixels of run `r`, as a GEMM destination.
     fn output_block(&self, g: usize, r: &Run) -> MatPtr<T> {
         let s = self.shape;
-        let (og, pixels) = (s.out_channels / s.groups, s.output_pixels());
+        let (og, pixels) = (s.out_channels() / s.groups(), s.output_pixels());
         // SAFETY: the offset is inside the output: image r.image < N, channel
         // g*og < O, pixel r.pixel < pixels (checked lengths in conv_forward).
-        let ptr = unsafe { self.out.get().add((r.image * s.out_channels + g * og) * pixels + r.pixel) };
+        let ptr = unsafe { self.out.get().add((r.image * s.out_channels() + g * og) * pixels + r.pixel) };
         MatPtr { ptr, rows: og, cols: r.len, ld: pixels }
     }
 }
@@ -197,19 +195,19 @@ mod tests {
     /// The convolution sum written out directly, in f64.
     fn naive(shape: &ConvShape, input: &[f64], weight: &[f64], bias: &[f64]) -> Vec<f64> {
         let plan = Im2colPlan::new(shape);
-        let (cg, og) = (shape.in_channels / shape.groups, shape.out_channels / shape.groups);
+        let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
         let (k, p, ip) = (shape.patch_len(), shape.output_pixels(), shape.input_pixels());
         let mut out = vec![0.0; shape.output_len()];
         let mut cols = vec![0.0; k * p];
-        for n in 0..shape.batch {
-            for g in 0..shape.groups {
-                let image = &input[(n * shape.in_channels + g * cg) * ip..][..cg * ip];
+        for n in 0..shape.batch() {
+            for g in 0..shape.groups() {
+                let image = &input[(n * shape.in_channels() + g * cg) * ip..][..cg * ip];
                 plan.pack(image, 0..k, 0, p, &mut cols, p);
                 for o in 0..og {
                     let oc = g * og + o;
                     for q in 0..p {
                         let dot: f64 = (0..k).map(|r| weight[oc * k + r] * cols[r * p + q]).sum();
-                        out[(n * shape.out_channels + oc) * p + q] = dot + bias[oc];
+                        out[(n * shape.out_channels() + oc) * p + q] = dot + bias[oc];
                     }
                 }
             }
@@ -224,7 +222,7 @@ mod tests {
     fn run(shape: &ConvShape, threads: usize) -> Vec<f64> {
         let input = values(shape.input_len(), 1);
         let weight = values(shape.weight_len(), 2);
-        let bias = values(shape.out_channels, 3);
+        let bias = values(shape.out_channels(), 3);
         let mut out = vec![f64::NAN; shape.output_len()];
         conv_forward(shape, &input, &weight, Some(&bias), &mut out, threads).unwrap();
         let expected = naive(shape, &input, &weight, &bias);

@@ -132,14 +132,61 @@ impl Window {
 }
 
 /// The full geometry of a grouped N-d convolution.
+///
+/// Only the checked constructors make one, so every `ConvShape` in
+/// existence is valid: groups divide the channels, every window fits its
+/// padded input, and every element count the accessors compute (inputs,
+/// outputs, weights, unfold's columns) fits in `isize` without wrapping.
+/// The kernels size their raw-pointer writes by these counts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConvShape {
-    pub batch: usize,
-    pub in_channels: usize,
-    pub out_channels: usize,
+    batch: usize,
+    in_channels: usize,
+    out_channels: usize,
+    groups: usize,
+    axes: [Window; MAX_SPATIAL_DIMS],
+    padding_mode: PaddingMode,
+}
+
+/// A convolution's parameters other than the arrays, one value per spatial
+/// axis, as callers give them (PyTorch's `stride`, `dilation`, and padding
+/// split into before/after for "same" with even kernels).
+#[derive(Clone, Debug)]
+pub struct ConvParams<'a> {
+    pub stride: &'a [usize],
+    pub dilation: &'a [usize],
+    pub pad_before: &'a [usize],
+    pub pad_after: &'a [usize],
     pub groups: usize,
-    pub axes: [Window; MAX_SPATIAL_DIMS],
     pub padding_mode: PaddingMode,
+}
+
+impl ConvParams<'_> {
+    /// The windows of `input` spatial sizes under `kernel` sizes; every
+    /// per-axis argument must have one value per axis.
+    pub fn windows(&self, input: &[usize], kernel: &[usize]) -> KernelResult<Vec<Window>> {
+        let dims = input.len();
+        let per_axis = [
+            ("weight", kernel.len()),
+            ("stride", self.stride.len()),
+            ("dilation", self.dilation.len()),
+            ("padding", self.pad_before.len()),
+            ("padding", self.pad_after.len()),
+        ];
+        if let Some((argument, len)) = per_axis.into_iter().find(|&(_, len)| len != dims) {
+            return Err(KernelError::invalid(argument, format!("expected {dims} values, one per spatial axis, got {len}")));
+        }
+        Ok((0..dims)
+            .map(|d| Window {
+                input: input[d],
+                kernel: kernel[d],
+                stride: self.stride[d],
+                dilation: self.dilation[d],
+                pad_before: self.pad_before[d],
+                pad_after: self.pad_after[d],
+            })
+            .collect())
+    }
 }
 
 /// The product of `factors` if every partial product of the non-zero ones
@@ -170,6 +217,62 @@ impl ConvShape {
         let mut axes = [Window::UNIT; MAX_SPATIAL_DIMS];
         axes[MAX_SPATIAL_DIMS - spatial.len()..].copy_from_slice(spatial);
         let shape = ConvShape { batch, in_channels, out_channels, groups, axes, padding_mode };
+        shape.validate()?;
+        Ok(shape)
+    }
+
+    /// The shape of an input `(N, C, *spatial)` convolved with a weight
+    /// `(O, C / groups, *kernel)` of equal rank.
+    pub fn of_tensors(input: &[usize], weight: &[usize], params: &ConvParams) -> KernelResult<Self> {
+        if input.len() < 3 || weight.len() != input.len() {
+            return Err(KernelError::invalid(
+                "weight",
+                format!(
+                    "expected input (N, C, *spatial) and weight (O, C/groups, *kernel) of equal rank >= 3, got {} and {}",
+                    input.len(),
+                    weight.len()
+                ),
+            ));
+        }
+        let windows = params.windows(&input[2..], &weight[2..])?;
+        let shape = ConvShape::new(input[0], input[1], weight[0], params.groups, &windows, params.padding_mode)?;
+        if weight[1].checked_mul(params.groups) != Some(input[1]) {
+            return Err(KernelError::invalid(
+                "weight",
+                format!("expected {} input channels per group, weight has {}", input[1] / params.groups, weight[1]),
+            ));
+        }
+        Ok(shape)
+    }
+
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    pub fn in_channels(&self) -> usize {
+        self.in_channels
+    }
+
+    pub fn out_channels(&self) -> usize {
+        self.out_channels
+    }
+
+    pub fn groups(&self) -> usize {
+        self.groups
+    }
+
+    /// The three spatial axes, leading unit axes first for 1-D and 2-D.
+    pub fn axes(&self) -> &[Window; MAX_SPATIAL_DIMS] {
+        &self.axes
+    }
+
+    pub fn padding_mode(&self) -> PaddingMode {
+        self.padding_mode
+    }
+
+    /// The same convolution on `batch` images (checked like `new`).
+    pub fn with_batch(&self, batch: usize) -> KernelResult<Self> {
+        let shape = ConvShape { batch, ..self.clone() };
         shape.validate()?;
         Ok(shape)
     }
@@ -318,6 +421,38 @@ mod tests {
         assert!(ConvShape::new(1, 4, 6, 4, &axes, PaddingMode::Zeros).is_err());
         assert!(ConvShape::new(1, 3, 6, 2, &axes, PaddingMode::Zeros).is_err());
         assert!(ConvShape::new(1, 4, 6, 0, &axes, PaddingMode::Zeros).is_err());
+    }
+
+    fn params(per_axis: &[usize], groups: usize) -> ConvParams<'_> {
+        ConvParams { stride: per_axis, dilation: per_axis, pad_before: &[0, 0], pad_after: &[0, 0], groups, padding_mode: PaddingMode::Zeros }
+    }
+
+    #[test]
+    fn tensor_shapes_are_checked_against_each_other() {
+        let ones = [1, 1];
+        let ok = ConvShape::of_tensors(&[2, 4, 8, 9], &[6, 2, 3, 3], &params(&ones, 2)).unwrap();
+        assert_eq!((ok.batch(), ok.in_channels(), ok.out_channels(), ok.groups()), (2, 4, 6, 2));
+        assert_eq!(ok.output_dims(), [1, 6, 7]);
+        let refused = |input: &[usize], weight: &[usize], per_axis: &[usize], groups| {
+            match ConvShape::of_tensors(input, weight, &params(per_axis, groups)) {
+                Err(KernelError::InvalidArgument { argument, .. }) => argument,
+                other => panic!("accepted {input:?} * {weight:?}: {other:?}"),
+            }
+        };
+        assert_eq!(refused(&[2, 4, 8, 9], &[6, 4, 3, 3], &ones, 2), "weight"); // channels per group
+        assert_eq!(refused(&[2, 4, 8, 9], &[6, 2, 3], &ones, 2), "weight"); // ranks differ
+        assert_eq!(refused(&[2, 4], &[6, 2], &[], 2), "weight"); // no spatial axis
+        assert_eq!(refused(&[2, 4, 8, 9], &[6, 2, 3, 3], &[1], 2), "stride"); // one value for two axes
+        assert_eq!(refused(&[2, 4, 8, 9], &[6, 2, 3, 3], &ones, 3), "groups");
+        // weight[1] * groups wraps to in_channels in release builds without the check.
+        assert_eq!(refused(&[2, 0, 8, 9], &[6, 1 << 63, 3, 3], &ones, 2), "weight");
+    }
+
+    #[test]
+    fn a_larger_batch_is_checked_too() {
+        let shape = ConvShape::new(1, 3, 3, 1, &[window(1 << 20, 1, 1, 1, 0)], PaddingMode::Zeros).unwrap();
+        assert_eq!(shape.with_batch(7).unwrap().batch(), 7);
+        assert!(shape.with_batch(usize::MAX / 4).is_err());
     }
 
     #[test]

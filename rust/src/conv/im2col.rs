@@ -84,7 +84,7 @@ struct Segment {
 
 impl Im2colPlan {
     pub(crate) fn new(shape: &ConvShape) -> Self {
-        Self::from_axes(shape.axes, shape.padding_mode)
+        Self::from_axes(*shape.axes(), shape.padding_mode())
     }
 
     pub(crate) fn from_axes(axes: [Window; MAX_SPATIAL_DIMS], mode: PaddingMode) -> Self {
@@ -363,10 +363,10 @@ mod tests {
 
     /// im2col written out directly from the definition, for comparison.
     fn naive_rows(shape: &ConvShape, image: &[f64]) -> Vec<f64> {
-        let [d, h, w] = shape.axes;
+        let [d, h, w] = *shape.axes();
         let out = shape.output_dims();
         let mut rows = Vec::new();
-        for c in 0..shape.in_channels {
+        for c in 0..shape.in_channels() {
             for i in 0..d.kernel {
                 for j in 0..h.kernel {
                     for l in 0..w.kernel {
@@ -376,7 +376,7 @@ mod tests {
                                     let pos = |a: &Window, o: usize, k: usize| {
                                         (o * a.stride + k * a.dilation) as isize - a.pad_before as isize
                                     };
-                                    let m = shape.padding_mode;
+                                    let m = shape.padding_mode();
                                     let v = match (
                                         m.source(pos(&d, od, i), d.input),
                                         m.source(pos(&h, oh, j), h.input),
@@ -401,10 +401,10 @@ mod tests {
     fn check(shape: &ConvShape) {
         let plan = Im2colPlan::new(shape);
         let image: Vec<f64> =
-            (0..shape.in_channels * shape.input_pixels()).map(|v| v as f64 + 1.0).collect();
+            (0..shape.in_channels() * shape.input_pixels()).map(|v| v as f64 + 1.0).collect();
         let expected = naive_rows(shape, &image);
         let pixels = shape.output_pixels();
-        let rows = shape.in_channels * shape.kernel_taps();
+        let rows = shape.in_channels() * shape.kernel_taps();
         // Pack in uneven tiles and row blocks to exercise every boundary.
         let mut got = vec![f64::NAN; rows * pixels];
         let mut first = 0;
@@ -432,7 +432,7 @@ mod tests {
             let h = Window { input: 5, kernel: 2, stride: 1, dilation: 1, pad_before: 1, pad_after: 1 };
             let shape = ConvShape::new(1, 2, 1, 1, &[h, w], mode).unwrap();
             let plan = Im2colPlan::new(&shape);
-            let rows = shape.in_channels * shape.kernel_taps();
+            let rows = shape.in_channels() * shape.kernel_taps();
             let pixels = shape.output_pixels();
             let x: Vec<f64> = (0..2 * shape.input_pixels()).map(|i| ((i * 37) % 17) as f64 - 8.0).collect();
             let y: Vec<f64> = (0..rows * pixels).map(|i| ((i * 11) % 13) as f64 - 6.0).collect();

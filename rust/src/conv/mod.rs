@@ -11,6 +11,6 @@ mod unfold;
 
 pub use backward::{conv_backward_input, conv_backward_weight};
 pub use forward::conv_forward;
-pub use geometry::{ConvShape, PaddingMode, Window, MAX_SPATIAL_DIMS};
+pub use geometry::{ConvParams, ConvShape, PaddingMode, Window, MAX_SPATIAL_DIMS};
 pub use matmul::Real;
 pub use unfold::{fold, unfold};

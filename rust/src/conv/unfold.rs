@@ -5,26 +5,24 @@ use super::geometry::{check_len, ConvShape};
 use super::im2col::Im2colPlan;
 use super::matmul::Real;
 use crate::error::KernelResult;
-use crate::parallel::run_with_threads;
-use rayon::prelude::*;
+use crate::parallel::for_each_chunk_mut;
 
 /// `cols` (N, C * taps, L) from `input` (N, C, *spatial), zero padding.
-/// `shape.out_channels` and `groups` are ignored.
+/// `shape.out_channels()` and `groups` are ignored.
 pub fn unfold<T: Real>(shape: &ConvShape, input: &[T], cols: &mut [T], threads: usize) -> KernelResult<()> {
     let (taps, pixels, in_pixels) = (shape.kernel_taps(), shape.output_pixels(), shape.input_pixels());
     check_len("input", input.len(), shape.input_len())?;
-    check_len("output", cols.len(), shape.batch * shape.in_channels * taps * pixels)?;
+    check_len("output", cols.len(), shape.batch() * shape.in_channels() * taps * pixels)?;
     if cols.is_empty() {
         return Ok(());
     }
     let plan = Im2colPlan::new(shape);
-    run_with_threads(threads, || {
-        // One task per (image, channel): a block of `taps` rows.
-        cols.par_chunks_mut(taps * pixels).enumerate().for_each(|(nc, block)| {
-            let plane = &input[nc * in_pixels..(nc + 1) * in_pixels];
-            plan.pack(plane, 0..taps, 0, pixels, block, pixels);
-        })
-    })
+    // One task per (image, channel): a block of `taps` rows.
+    for_each_chunk_mut(threads, cols, taps * pixels, |nc, block| {
+        let plane = &input[nc * in_pixels..(nc + 1) * in_pixels];
+        plan.pack(plane, 0..taps, 0, pixels, block, pixels);
+    });
+    Ok(())
 }
 
 /// `output` (N, C, *spatial) = sum of the patches in `cols` (N, C * taps, L),
@@ -32,19 +30,18 @@ pub fn unfold<T: Real>(shape: &ConvShape, input: &[T], cols: &mut [T], threads: 
 /// (kernel taps, then patch positions, ascending), as torch's col2im does.
 pub fn fold<T: Real>(shape: &ConvShape, cols: &[T], output: &mut [T], threads: usize) -> KernelResult<()> {
     let (taps, pixels, in_pixels) = (shape.kernel_taps(), shape.output_pixels(), shape.input_pixels());
-    check_len("input", cols.len(), shape.batch * shape.in_channels * taps * pixels)?;
+    check_len("input", cols.len(), shape.batch() * shape.in_channels() * taps * pixels)?;
     check_len("output", output.len(), shape.input_len())?;
     if output.is_empty() {
         return Ok(());
     }
     let plan = Im2colPlan::new(shape);
-    run_with_threads(threads, || {
-        output.par_chunks_mut(in_pixels).enumerate().for_each(|(nc, plane)| {
-            plane.fill(T::ZERO);
-            let block = &cols[nc * taps * pixels..(nc + 1) * taps * pixels];
-            plan.unpack_add(plane, 0..taps, 0, pixels, block, pixels);
-        })
-    })
+    for_each_chunk_mut(threads, output, in_pixels, |nc, plane| {
+        plane.fill(T::ZERO);
+        let block = &cols[nc * taps * pixels..(nc + 1) * taps * pixels];
+        plan.unpack_add(plane, 0..taps, 0, pixels, block, pixels);
+    });
+    Ok(())
 }
 
 #[cfg(test)]

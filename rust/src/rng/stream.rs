@@ -5,8 +5,7 @@
 use super::simd::{Backend, BATCH_BLOCKS, BATCH_WORDS};
 use super::{philox, Isa, WithBackend};
 use crate::error::KernelResult;
-use crate::parallel::run_with_threads;
-use rayon::prelude::*;
+use crate::parallel::for_each_chunk_mut;
 
 /// A (seed, stream) pair: Philox key (seed lo, seed hi) and the counter's
 /// upper half (stream lo, stream hi).
@@ -134,11 +133,10 @@ pub fn fill_stream<X: Transform>(x: &X, s: Stream, start: u64, out: &mut [X::Out
         fill_chunk_on(isa, x, s, start, out);
         return Ok(());
     }
-    run_with_threads(threads, || {
-        out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
-            fill_chunk_on(isa, x, s, start + (c * CHUNK) as u64, chunk);
-        })
-    })
+    for_each_chunk_mut(threads, out, CHUNK, |c, chunk| {
+        fill_chunk_on(isa, x, s, start + (c * CHUNK) as u64, chunk);
+    });
+    Ok(())
 }
 
 /// Where the rows of a block of a C-order tensor start: row `r` of the

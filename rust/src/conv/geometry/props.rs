@@ -127,7 +127,7 @@ proptest! {
     ) {
         if let Ok(s) = ConvShape::new(batch, cin, cout, groups, &axes, mode) {
             let prod = |v: &[usize]| v.iter().map(|&x| x as u128).product::<u128>();
-            let inputs: Vec<usize> = s.axes.iter().map(|a| a.input).collect();
+            let inputs: Vec<usize> = s.axes().iter().map(|a| a.input).collect();
             let outputs = s.output_dims();
             prop_assert_eq!(s.input_len() as u128, prod(&[batch, cin]) * prod(&inputs));
             prop_assert_eq!(s.output_len() as u128, prod(&[batch, cout]) * prod(&outputs));
@@ -135,7 +135,7 @@ proptest! {
             // Per-image products are computed unchecked too: none may wrap.
             prop_assert!(prod(&inputs) <= isize::MAX as u128);
             prop_assert!(prod(&outputs) <= isize::MAX as u128);
-            prop_assert!(prod(&[cin / groups]) * s.axes.iter().map(|a| a.kernel as u128).product::<u128>()
+            prop_assert!(prod(&[cin / groups]) * s.axes().iter().map(|a| a.kernel as u128).product::<u128>()
                 <= isize::MAX as u128);
         }
     }
@@ -164,7 +164,7 @@ proptest! {
         prop_assume!(ConvShape::new(1, 1, 1, 1, &axes, mode).is_ok());
         let shape = ConvShape::new(1, 1, 1, 1, &axes, mode).unwrap();
         let plan = Im2colPlan::new(&shape);
-        for (axis, taps) in shape.axes.iter().zip(&plan.taps) {
+        for (axis, taps) in shape.axes().iter().zip(&plan.taps) {
             for o in 0..axis.output() {
                 for k in 0..axis.kernel {
                     let src = taps.source(o, k);

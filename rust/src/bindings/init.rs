@@ -206,6 +206,11 @@ fn fill_region<'py>(
 
 fn writable_slice<'py, T: Element>(out: &'py Bound<'py, PyAny>, dtype: &str) -> PyResult<numpy::PyReadwriteArrayDyn<'py, T>> {
     let array = out.cast::<PyArrayDyn<T>>().map_err(|_| type_error("tensor", &format!("an array matching dtype {dtype}")))?;
+    // Element i of a region is the i-th in C order: a Fortran-ordered target
+    // (which as_slice_mut accepts) would receive a transposed block.
+    if !array.is_c_contiguous() {
+        return Err(type_error("tensor", "a C-contiguous array"));
+    }
     array.try_readwrite().map_err(|_| type_error("tensor", "a writable array not borrowed elsewhere"))
 }
 

@@ -193,9 +193,8 @@ pub fn fill_rows<X: Transform, R: RowStarts>(
         span(0, out);
         return Ok(());
     }
-    run_with_threads(threads, || {
-        out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| span(c * CHUNK, chunk))
-    })
+    for_each_chunk_mut(threads, out, CHUNK, |c, chunk| span(c * CHUNK, chunk));
+    Ok(())
 }
 
 /// The identity transform: raw words in counter order.

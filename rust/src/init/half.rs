@@ -154,6 +154,11 @@ impl<X: Transform<Out = f32>> Transform for Rounded<'_, X> {
         self.inner.batch_part(b, words, skip, values, &mut scratch);
         self.round_into(values, out);
     }
+
+    #[inline(always)]
+    fn word_groups(skip: usize, len: usize) -> std::ops::Range<usize> {
+        X::word_groups(skip, len)
+    }
 }
 
 /// [lo, hi] for a truncated normal on [low, high]: the extreme values of

@@ -12,7 +12,7 @@
 //! | trunc. normal f64   | 2            | words 2(i%2), 2(i%2)+1 (top 52 bits), inverse CDF |
 
 use super::math::{ln, ndtri, ndtri64, sincos_turn};
-use crate::rng::{pieces_of, Backend, Transform, BATCH_WORDS};
+use crate::rng::{groups_of_words, pieces_of, Backend, Transform, BATCH_WORDS};
 
 const TWO_POW_M24: f32 = 1.0 / 16_777_216.0;
 const TWO_POW_M53: f64 = 1.0 / 9_007_199_254_740_992.0;
@@ -34,6 +34,18 @@ fn field24<B: Backend>(b: B, words: &B::Words, j: usize) -> B::U {
     let (g, h) = ((j - BATCH_WORDS / w) / (16 / w), (j - BATCH_WORDS / w) % (16 / w));
     let byte = |k: usize| b.and_u(b.word_vec(words, (48 * g + 16 * k) / w + h), b.splat_u(0xff));
     b.or_u(b.or_u(byte(0), b.shl_u(byte(1), 8)), b.shl_u(byte(2), 16))
+}
+
+/// The word groups values `skip .. skip + len` of a `FIELDS24` batch need:
+/// a field below `BATCH_WORDS` is its own word's top bits; the later ones
+/// gather low bytes from across the batch, so they need every group.
+#[inline(always)]
+fn field24_groups(skip: usize, len: usize) -> std::ops::Range<usize> {
+    if skip + len <= BATCH_WORDS {
+        groups_of_words(skip, skip + len)
+    } else {
+        0..BATCH_WORDS / 32
+    }
 }
 
 /// `x` if `x < hi` else `hi`, then `x` if `x > lo` else `lo`: x86
@@ -88,6 +100,11 @@ impl Transform for UniformF32 {
             }
         }
     }
+
+    #[inline(always)]
+    fn word_groups(skip: usize, len: usize) -> std::ops::Range<usize> {
+        field24_groups(skip, len)
+    }
 }
 
 /// As `UniformF32` with u = top 53 bits of a word pair / 2^53.
@@ -120,6 +137,11 @@ impl Transform for UniformF64 {
         for (k, v) in out.iter_mut().enumerate() {
             *v = self.value(words, skip + k);
         }
+    }
+
+    #[inline(always)]
+    fn word_groups(skip: usize, len: usize) -> std::ops::Range<usize> {
+        groups_of_words(2 * skip, 2 * (skip + len))
     }
 }
 
@@ -172,6 +194,11 @@ impl Transform for NormalF32 {
             }
         }
     }
+
+    #[inline(always)]
+    fn word_groups(skip: usize, len: usize) -> std::ops::Range<usize> {
+        groups_of_words(skip, skip + len) // value i comes from word i and its partner in the same group
+    }
 }
 
 /// Box–Muller in f64: u1 = 1 - (top 53 bits of words 0-1)/2^53 in (0, 1],
@@ -217,6 +244,11 @@ impl Transform for NormalF64 {
                 }
             }
         }
+    }
+
+    #[inline(always)]
+    fn word_groups(skip: usize, len: usize) -> std::ops::Range<usize> {
+        groups_of_words(4 * (skip / 2), 4 * (skip + len).div_ceil(2))
     }
 }
 
@@ -275,6 +307,11 @@ impl Transform for TruncNormalF32 {
             }
         }
     }
+
+    #[inline(always)]
+    fn word_groups(skip: usize, len: usize) -> std::ops::Range<usize> {
+        field24_groups(skip, len)
+    }
 }
 
 /// The f64 truncated normal, also used for f32 output when the interval
@@ -317,6 +354,11 @@ impl<T: Copy + Default + Send + Sync> Transform for TruncNormalF64<T> {
             *v = self.value(words, skip + k);
         }
     }
+
+    #[inline(always)]
+    fn word_groups(skip: usize, len: usize) -> std::ops::Range<usize> {
+        groups_of_words(2 * skip, 2 * (skip + len))
+    }
 }
 
 /// Every value equal (a zero-width truncated normal).
@@ -333,5 +375,10 @@ impl<T: Copy + Default + Send + Sync> Transform for Constant<T> {
     #[inline(always)]
     fn batch_part<B: Backend>(&self, _: B, _: &B::Words, _: usize, out: &mut [T], _: &mut [T]) {
         out.fill(self.0);
+    }
+
+    #[inline(always)]
+    fn word_groups(_: usize, _: usize) -> std::ops::Range<usize> {
+        0..0
     }
 }

@@ -38,6 +38,23 @@ pub trait Transform: Sync {
         self.batch(backend, words, &mut scratch[..Self::VALUES_PER_BATCH]);
         out.copy_from_slice(&scratch[skip..skip + out.len()]);
     }
+
+    /// The 32-word groups of a batch's words that values `skip .. skip +
+    /// len` depend on (default: all of them).
+    #[inline(always)]
+    fn word_groups(skip: usize, len: usize) -> std::ops::Range<usize> {
+        let _ = (skip, len);
+        0..BATCH_WORDS / 32
+    }
+}
+
+/// The 32-word groups holding words `first .. last` of a batch.
+#[inline(always)]
+pub fn groups_of_words(first: usize, last: usize) -> std::ops::Range<usize> {
+    if last <= first {
+        return 0..0;
+    }
+    first / 32..(last - 1) / 32 + 1
 }
 
 /// One piece of a batch in `batch_part`, for a transform whose batch is
@@ -96,11 +113,12 @@ fn fill_chunk_via<X: Transform, B: Backend>(x: &X, backend: B, s: Stream, start:
         let batch = index / per_batch as u64;
         let skip = (index % per_batch as u64) as usize;
         let take = (per_batch - skip).min(out.len() - done);
-        let words = backend.blocks(s.key, s.stream, batch.wrapping_mul(BATCH_BLOCKS));
+        let first_block = batch.wrapping_mul(BATCH_BLOCKS);
         let dst = &mut out[done..done + take];
         if take == per_batch {
-            x.batch(backend, &words, dst);
+            x.batch(backend, &backend.blocks(s.key, s.stream, first_block), dst);
         } else {
+            let words = backend.blocks_in(s.key, s.stream, first_block, X::word_groups(skip, take));
             x.batch_part(backend, &words, skip, dst, &mut partial[..]);
         }
         done += take;

@@ -125,13 +125,15 @@ mod tests {
     }
 
     fn by_rows(block: &Block) -> Vec<u64> {
-        let rows = if block.row_len == 0 { 0 } else { block.len / block.row_len };
+        let rows = block.len.checked_div(block.row_len).unwrap_or(0);
         (0..rows).flat_map(|r| (0..block.row_len as u64).map(move |c| block.start_of(r) + c)).collect()
     }
 
+    type Case<'a> = (&'a [u64], &'a [(u64, u64)]);
+
     #[test]
     fn rows_list_the_block_in_c_order() {
-        let cases: [(&[u64], &[(u64, u64)]); 7] = [
+        let cases: [Case; 7] = [
             (&[5, 7, 3], &[(1, 4), (2, 7), (0, 3)]),
             (&[5, 7, 3], &[(0, 5), (0, 7), (0, 3)]),
             (&[5, 7, 3], &[(2, 3), (0, 7), (1, 2)]),

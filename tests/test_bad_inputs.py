@@ -539,7 +539,7 @@ MODULE_CASES = [
     case("init_module-zeros-with-option", TypeError, "std", init_module, linear(), "zeros", std=1.0),
     case("init_module-torch_default-with-option", TypeError, "std", init_module, linear(), "torch_default",
          std=1.0),
-    case("init_module-complex-module", TypeError, "tensor", init_module, torch.nn.Linear(3, 2).to(torch.complex64)),
+    case("init_module-float8-module", TypeError, "tensor", init_module, torch.nn.Linear(3, 2).to(torch.float8_e4m3fn)),
     case("Conv2d-in_channels-negative", ValueError, "in_channels", Conv2d, -1, 6, 3),
     case("Conv2d-in_channels-str", TypeError, "in_channels", Conv2d, "4", 6, 3),
     case("Conv2d-out_channels-negative", ValueError, "out_channels", Conv2d, 4, -6, 3),

@@ -246,6 +246,17 @@ class _Target:
                 self.tensor.copy_(to_torch(values))
 
 
+def _local_block(tensor: Any, shape: Any, region: Any) -> tuple[Any, Any, Any]:
+    """A DTensor's local shard with the global shape and its region; anything else unchanged."""
+    from .distributed import is_dtensor
+
+    if is_dtensor(tensor):
+        from .distributed import local_block
+
+        return local_block(tensor, shape, region)
+    return tensor, shape, region
+
+
 # ---- one definition -> allocating and in-place functions ----------------------
 
 _KW = inspect.Parameter.KEYWORD_ONLY
@@ -281,7 +292,7 @@ def _define(plan: Callable[..., _Spec], random: bool) -> tuple[Callable[..., np.
     def in_place(tensor: Any, *args: Any, region: Any = None, shape: Any = None, **kwargs: Any) -> Any:
         _check_call(in_place, tensor, *args, region=region, shape=shape, **kwargs)
         rng = {k: kwargs.pop(k) for k in ("seed", "generator") if random and k in kwargs}
-        target = _Target(tensor, shape, region)
+        target = _Target(*_local_block(tensor, shape, region))
         spec = plan(target.shape, *args, **kwargs)
         draw = resolve_draw(**rng) if _needs_draw(spec) else None
         target.write(spec, draw)

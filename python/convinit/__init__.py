@@ -4,7 +4,7 @@ initialization, and a harness that verifies any implementation of them."""
 from . import init
 from ._core import __version__
 from .backward import conv2d_backward, conv_transpose2d
-from .conv import conv1d, conv2d, conv3d, conv_output_size, fold, unfold
+from .conv import conv1d, conv2d, conv3d, conv_algorithm, conv_output_size, fold, unfold
 from .random import Generator, philox4x32_10
 from .signal import convolve2d, correlate2d
 
@@ -16,6 +16,7 @@ __all__ = [
     "conv3d",
     "conv2d_backward",
     "conv_transpose2d",
+    "conv_algorithm",
     "conv_output_size",
     "convolve2d",
     "correlate2d",

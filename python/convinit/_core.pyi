@@ -24,7 +24,14 @@ def conv_forward(
     bias: Optional[npt.NDArray[np.floating]],
     geometry: Geometry,
     threads: int,
+    algorithm: str = "auto",
 ) -> npt.NDArray[np.floating]: ...
+def conv_algorithm(
+    input_shape: list[int],
+    weight_shape: list[int],
+    geometry: Geometry,
+    algorithm: str = "auto",
+) -> str: ...
 def unfold(
     input: npt.NDArray[np.floating],
     kernel_size: Sequence[int],

@@ -15,7 +15,7 @@ from . import _core
 from ._args import IntOrTuple, as_int, conv_padding, non_negative, one_of, positive, threads_arg
 from ._arrays import c_contiguous, check_allocation, float_array, same_dtype
 
-__all__ = ["conv1d", "conv2d", "conv3d", "unfold", "fold", "conv_output_size"]
+__all__ = ["conv1d", "conv2d", "conv3d", "conv_algorithm", "unfold", "fold", "conv_output_size"]
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -133,11 +133,32 @@ def prepare_conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOr
     )
 
 
+ALGORITHMS = ("auto", "im2col", "winograd")
+
+
 def _conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOrTuple, padding: Union[IntOrTuple, str],
-          dilation: IntOrTuple, groups: int, padding_mode: str, threads: Optional[int]) -> np.ndarray:
+          dilation: IntOrTuple, groups: int, padding_mode: str, threads: Optional[int],
+          algorithm: str = "auto") -> np.ndarray:
+    one_of(algorithm, ALGORITHMS, "algorithm")
     call = prepare_conv(spatial, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads,
                         output=f"conv{spatial}d output")
-    return call.unbatch(_core.conv_forward(call.x, call.w, call.b, call.geometry(), call.threads))
+    return call.unbatch(_core.conv_forward(call.x, call.w, call.b, call.geometry(), call.threads, algorithm))
+
+
+def conv_algorithm(input: Any, weight: Any, stride: IntOrTuple = 1, padding: Union[IntOrTuple, str] = 0,
+                   dilation: IntOrTuple = 1, groups: int = 1, padding_mode: str = "zeros",
+                   algorithm: str = "auto") -> str:
+    """The kernel a ``conv1d/2d/3d`` call with these arguments runs:
+    ``"auto"`` resolves to the one the selection rule picks (a pure function
+    of the shapes, never of timings or threads). A forced
+    algorithm that cannot compute the shapes raises ValueError."""
+    one_of(algorithm, ALGORITHMS, "algorithm")
+    x, w = float_array(input, "input"), float_array(weight, "weight")
+    spatial = w.ndim - 2
+    if spatial not in (1, 2, 3):
+        raise ValueError(f"weight: expected a 3-D, 4-D or 5-D weight, got shape {w.shape}")
+    call = prepare_conv(spatial, x, w, None, stride, padding, dilation, groups, padding_mode, None)
+    return _core.conv_algorithm(list(call.x.shape), list(call.w.shape), call.geometry(), algorithm)
 
 
 def _groups(groups: Any, channels: int, weight_shape: tuple[int, ...]) -> int:
@@ -163,20 +184,26 @@ _CONV_DOC = """{d}-D convolution (cross-correlation), as ``torch.nn.functional.c
     tuple per axis, ``"valid"`` or ``"same"``; ``padding_mode`` is one of
     ``zeros``, ``reflect``, ``replicate``, ``circular`` (as ``nn.Conv{d}d``).
     ``threads=None`` uses every core; the result is bit-identical for every
-    thread count.
+    thread count, and each image's result is the same whatever batch it is
+    computed in. ``algorithm`` forces a kernel: ``"im2col"`` (any shape, the
+    reference), ``"winograd"`` (F(2x2, 3x3): groups=1, 3x3, stride 1, no
+    dilation); ``"auto"`` picks by shape (see ``conv_algorithm``).
 """
 
 
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *, threads=None):
-    return _conv(1, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads)
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *, threads=None,
+           algorithm="auto"):
+    return _conv(1, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads, algorithm)
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *, threads=None):
-    return _conv(2, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads)
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *, threads=None,
+           algorithm="auto"):
+    return _conv(2, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads, algorithm)
 
 
-def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *, threads=None):
-    return _conv(3, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads)
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *, threads=None,
+           algorithm="auto"):
+    return _conv(3, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads, algorithm)
 
 
 conv1d.__doc__ = _CONV_DOC.format(d=1, sp="L", ks="k")

@@ -3,7 +3,7 @@
 //! one integer per spatial axis.
 
 use super::errors::{guarded, type_error};
-use crate::conv::{self, ConvParams, ConvShape, PaddingMode, Real};
+use crate::conv::{self, Algorithm, ConvParams, ConvShape, PaddingMode, Real};
 use crate::error::{try_zeroed, KernelError};
 use numpy::{Element, PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -26,6 +26,7 @@ pub(super) use dispatch_float_impl as dispatch_float;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(conv_forward, m)?)?;
+    m.add_function(wrap_pyfunction!(conv_algorithm, m)?)?;
     m.add_function(wrap_pyfunction!(unfold, m)?)?;
     m.add_function(wrap_pyfunction!(fold, m)?)?;
     Ok(())
@@ -90,7 +91,7 @@ fn conv_forward_typed<'py, T: Real + Element>(
     weight: &Bound<'py, PyAny>,
     bias: Option<&Bound<'py, PyAny>>,
     geometry: &Geometry,
-    threads: usize,
+    (threads, algorithm): (usize, Algorithm),
     input: &Bound<'py, PyArrayDyn<T>>,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
     let weight = same_dtype::<T>("weight", weight)?;
@@ -103,8 +104,9 @@ fn conv_forward_typed<'py, T: Real + Element>(
     let (shape, data) = py.detach(|| {
         guarded(|| {
             let shape = geometry.shape(&in_shape, &w_shape)?;
+            algorithm.resolve(&shape)?;
             let mut out = try_zeroed::<T>(shape.output_len(), "the output")?;
-            conv::conv_forward(&shape, x, w, b, &mut out, threads)?;
+            conv::conv_forward_with(algorithm, &shape, x, w, b, &mut out, threads)?;
             Ok((shape, out))
         })
     })?;
@@ -121,7 +123,7 @@ pub(super) fn output_shape(shape: &ConvShape, spatial: usize) -> Vec<usize> {
 /// Convolution forward. `input` (N, C, *spatial) and `weight` (O, C/groups,
 /// *kernel) are C-contiguous arrays of one float dtype; returns (N, O, *out).
 #[pyfunction]
-#[pyo3(signature = (input, weight, bias, geometry, threads))]
+#[pyo3(signature = (input, weight, bias, geometry, threads, algorithm = "auto"))]
 fn conv_forward<'py>(
     py: Python<'py>,
     input: &Bound<'py, PyAny>,
@@ -129,8 +131,20 @@ fn conv_forward<'py>(
     bias: Option<&Bound<'py, PyAny>>,
     geometry: Geometry,
     threads: usize,
+    algorithm: &str,
 ) -> PyResult<Bound<'py, PyUntypedArray>> {
-    dispatch_float!("input", input, conv_forward_typed(py, weight, bias, &geometry, threads))
+    let algorithm = Algorithm::parse(algorithm).map_err(super::errors::to_pyerr)?;
+    dispatch_float!("input", input, conv_forward_typed(py, weight, bias, &geometry, (threads, algorithm)))
+}
+
+/// The kernel `algorithm` resolves to for a convolution of these shapes
+/// (`"auto"` gives the one the rule picks), or ValueError if it cannot
+/// compute them.
+#[pyfunction]
+#[pyo3(signature = (input_shape, weight_shape, geometry, algorithm = "auto"))]
+fn conv_algorithm(input_shape: Vec<usize>, weight_shape: Vec<usize>, geometry: Geometry, algorithm: &str) -> PyResult<&'static str> {
+    let resolve = || Algorithm::parse(algorithm)?.resolve(&geometry.shape(&input_shape, &weight_shape)?);
+    resolve().map(Algorithm::name).map_err(super::errors::to_pyerr)
 }
 
 /// A 2-axis-or-more sliding window over `spatial` with zero padding.

@@ -18,9 +18,17 @@ const MIN_TILE: usize = 32;
 /// A constant, not the thread count: tile boundaries must not depend on it.
 const TARGET_TASKS: usize = 16;
 
+/// Longest reduction one GEMM call gets. The `gemm` crate reduces at most
+/// this much in one block whatever the matrix widths, so each output
+/// element's sum runs in the same order for every tile width.
+pub(crate) const MAX_K_CHUNK: usize = 512;
+
 /// How the output columns and the reduction are cut. Depends only on the
 /// shape and element size, never on the thread count, so every thread count
-/// performs the same floating-point operations in the same order.
+/// performs the same floating-point operations in the same order. The
+/// reduction's chunks depend on its length alone, not on the number of
+/// columns (which grows with the batch): together with `MAX_K_CHUNK` this
+/// makes an image's result independent of the batch it is computed in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Tiling {
     pub tile: usize,
@@ -28,21 +36,27 @@ pub(crate) struct Tiling {
     pub k_chunk: usize,
 }
 
+/// Equal chunks of at most `MAX_K_CHUNK` covering a reduction of length `k`.
+pub(crate) fn k_chunk(k: usize) -> usize {
+    let k = k.max(1);
+    k.div_ceil(k.div_ceil(MAX_K_CHUNK))
+}
+
 /// Tiles of `columns` for a reduction of length `k`, shared by `parts`
 /// independent problems (groups) that also run in parallel.
 pub(crate) fn tiling(columns: usize, k: usize, parts: usize, elem_bytes: usize) -> Tiling {
+    let k_chunk = k_chunk(k);
     let tiles_wanted = TARGET_TASKS.div_ceil(parts.max(1));
     let by_tasks = columns.div_ceil(tiles_wanted).next_multiple_of(16);
-    let by_cache = WORKSPACE_BYTES / (k.max(1) * elem_bytes);
+    let by_cache = WORKSPACE_BYTES / (k_chunk * elem_bytes);
     let tile = by_tasks.min(by_cache).max(MIN_TILE).min(columns).max(1);
-    let k_chunk = (WORKSPACE_BYTES / (tile * elem_bytes)).clamp(1, k.max(1));
     Tiling { tile, tiles: columns.div_ceil(tile), k_chunk }
 }
 
 /// `output[n, o, p] = bias[o] + sum_{c,t} weight[o, c, t] * im2col(input)[n, g, (c, t), p]`
 /// with tensors in C order: input (N, C, D, H, W), weight (O, C/groups, kd,
 /// kh, kw), bias (O), output (N, O, OD, OH, OW). `threads == 0` uses all cores.
-pub fn conv_forward<T: Real>(
+pub(crate) fn conv_forward_im2col<T: Real>(
     shape: &ConvShape,
     input: &[T],
     weight: &[T],
@@ -224,7 +238,7 @@ mod tests {
         let weight = values(shape.weight_len(), 2);
         let bias = values(shape.out_channels(), 3);
         let mut out = vec![f64::NAN; shape.output_len()];
-        conv_forward(shape, &input, &weight, Some(&bias), &mut out, threads).unwrap();
+        conv_forward_im2col(shape, &input, &weight, Some(&bias), &mut out, threads).unwrap();
         let expected = naive(shape, &input, &weight, &bias);
         for (a, b) in out.iter().zip(&expected) {
             assert!((a - b).abs() <= 1e-10 * (1.0 + b.abs()), "{a} vs {b} for {shape:?}");
@@ -262,7 +276,8 @@ mod tests {
     fn tiles_stay_within_the_workspace() {
         for (pixels, k) in [(1, 1), (784, 9), (196, 2304), (3136, 576), (10, 1 << 20), (1 << 20, 3)] {
             let t = tiling(pixels, k, 8, 4);
-            assert!(t.tile * t.k_chunk * 4 <= WORKSPACE_BYTES.max(MIN_TILE * 4));
+            assert!(t.tile * t.k_chunk * 4 <= WORKSPACE_BYTES.max(MIN_TILE * MAX_K_CHUNK * 4));
+            assert!(t.k_chunk <= MAX_K_CHUNK && t.k_chunk == k_chunk(k));
             assert!(t.tile * t.tiles >= pixels && t.tile * (t.tiles - 1) < pixels);
         }
     }
@@ -271,7 +286,7 @@ mod tests {
     fn wrong_buffer_lengths_are_errors() {
         let shape = ConvShape::new(1, 1, 1, 1, &[w(4, 2, 1, 1, (0, 0))], PaddingMode::Zeros).unwrap();
         let mut out = vec![0.0f32; 3];
-        assert!(conv_forward(&shape, &[0.0; 3], &[0.0; 2], None, &mut out, 1).is_err());
-        assert!(conv_forward(&shape, &[0.0; 4], &[0.0; 2], Some(&[0.0; 2]), &mut out, 1).is_err());
+        assert!(conv_forward_im2col(&shape, &[0.0; 3], &[0.0; 2], None, &mut out, 1).is_err());
+        assert!(conv_forward_im2col(&shape, &[0.0; 4], &[0.0; 2], Some(&[0.0; 2]), &mut out, 1).is_err());
     }
 }

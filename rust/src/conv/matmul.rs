@@ -1,12 +1,12 @@
 //! The one matrix product every convolution kernel funnels into, through
 //! the `gemm` crate (runtime-dispatched AVX-512/AVX2/scalar microkernels).
 
-use std::ops::{Add, AddAssign, Mul};
+use std::ops::{Add, AddAssign, Mul, Sub};
 
 /// The element types the kernels compute in: f32 and f64.
 pub trait Real:
     super::scratch::Scratch + Copy + Send + Sync + Default + PartialEq + PartialOrd + std::fmt::Debug + 'static
-    + Add<Output = Self> + AddAssign + Mul<Output = Self>
+    + Add<Output = Self> + AddAssign + Mul<Output = Self> + Sub<Output = Self>
 {
     const ZERO: Self;
     const ONE: Self;

@@ -5,12 +5,14 @@ mod backward;
 mod forward;
 mod geometry;
 mod im2col;
-mod scratch;
 mod matmul;
+mod scratch;
+mod select;
 mod unfold;
+mod winograd;
 
 pub use backward::{conv_backward_input, conv_backward_weight};
-pub use forward::conv_forward;
+pub use select::{conv_forward, conv_forward_with, Algorithm};
 pub use geometry::{ConvParams, ConvShape, PaddingMode, Window, MAX_SPATIAL_DIMS};
 pub use matmul::Real;
 pub use unfold::{fold, unfold};

@@ -1,0 +1,169 @@
+//! Which kernel computes a convolution. im2col + GEMM computes every shape
+//! and is the reference; the others each win a regime of shapes.
+//!
+//! `Algorithm::Auto` resolves by a pure function of the shape and element
+//! type — never of timings or of the thread count — so a call gives the same
+//! bits on every machine state and for every `threads`.
+
+use super::geometry::ConvShape;
+use super::matmul::Real;
+use super::{forward, winograd};
+use crate::error::{KernelError, KernelResult};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    /// The rule below picks one of the others.
+    Auto,
+    /// im2col into a per-thread tile + GEMM: any shape.
+    Im2col,
+    /// Winograd F(2x2, 3x3): one group, 2-D 3x3 kernels, stride 1, no dilation.
+    Winograd,
+}
+
+impl Algorithm {
+    pub const ALL: [Algorithm; 3] = [Algorithm::Auto, Algorithm::Im2col, Algorithm::Winograd];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Auto => "auto",
+            Algorithm::Im2col => "im2col",
+            Algorithm::Winograd => "winograd",
+        }
+    }
+
+    pub fn parse(name: &str) -> KernelResult<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|a| format!("'{}'", a.name())).collect();
+            KernelError::invalid("algorithm", format!("expected one of {}, got {name:?}", names.join(", ")))
+        })
+    }
+
+    /// Whether this algorithm can compute `shape`.
+    pub fn supports(self, shape: &ConvShape) -> bool {
+        match self {
+            Algorithm::Auto | Algorithm::Im2col => true,
+            Algorithm::Winograd => winograd::applies(shape),
+        }
+    }
+
+    /// The concrete kernel for `shape` (`Auto` resolved), or an error naming
+    /// `algorithm` when a forced one cannot compute it.
+    pub fn resolve(self, shape: &ConvShape) -> KernelResult<Algorithm> {
+        if self == Algorithm::Auto {
+            return Ok(auto(shape));
+        }
+        if !self.supports(shape) {
+            return Err(KernelError::invalid("algorithm", format!("'{}' {}", self.name(), self.requirement())));
+        }
+        Ok(self)
+    }
+
+    fn requirement(self) -> &'static str {
+        match self {
+            Algorithm::Winograd => "needs groups=1 and a 2-D 3x3 kernel with stride 1 and dilation 1",
+            _ => "computes every shape",
+        }
+    }
+}
+
+/// The rule `Auto` follows. Winograd is opt-in: on the layers of
+/// `convinit bench --suite` it was at best 10% faster than im2col (64
+/// channels at 56x56) and up to 5x slower on deep layers with few tiles per
+/// image, where its transformed weights (16 x O x C) are re-read per band.
+fn auto(_shape: &ConvShape) -> Algorithm {
+    Algorithm::Im2col
+}
+
+/// Convolution forward by `algorithm`; arguments as `conv_forward`.
+pub fn conv_forward_with<T: Real>(
+    algorithm: Algorithm,
+    shape: &ConvShape,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    output: &mut [T],
+    threads: usize,
+) -> KernelResult<()> {
+    match algorithm.resolve(shape)? {
+        Algorithm::Winograd => winograd::forward(shape, input, weight, bias, output, threads),
+        _ => forward::conv_forward_im2col(shape, input, weight, bias, output, threads),
+    }
+}
+
+/// `output[n, o, p] = bias[o] + sum_{c, taps} weight[o, c, taps] * input[n, g*C/groups + c, p*stride + taps*dilation - pad]`
+/// (a grouped cross-correlation, as PyTorch's conv) with tensors in C
+/// order: input (N, C, D, H, W), weight (O, C/groups, kd, kh, kw), bias (O),
+/// output (N, O, OD, OH, OW); `threads == 0` uses all cores. The kernel is
+/// chosen by `Algorithm::Auto`.
+pub fn conv_forward<T: Real>(
+    shape: &ConvShape,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    output: &mut [T],
+    threads: usize,
+) -> KernelResult<()> {
+    conv_forward_with(Algorithm::Auto, shape, input, weight, bias, output, threads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conv::{PaddingMode, Window};
+
+    fn values(len: usize, salt: usize) -> Vec<f32> {
+        (0..len).map(|i| ((((i * 2654435761 + salt) % 1000) as f32) - 500.0) / 250.0).collect()
+    }
+
+    fn w(input: usize, kernel: usize, stride: usize, dilation: usize, pad: usize) -> Window {
+        Window { input, kernel, stride, dilation, pad_before: pad, pad_after: pad }
+    }
+
+    /// Each image's output is the same bits whether computed alone or in a
+    /// batch, for every algorithm that applies: tiles that span images and
+    /// batch-sized work splits must not change any sum's order.
+    #[test]
+    fn results_are_batch_invariant_for_every_algorithm() {
+        let shapes = [
+            // (channels, out channels, groups, axes): reductions from 9 to 5400
+            // (several 512-chunks), one output channel per group, 1-D to 3-D.
+            (1, 32, 1, vec![w(28, 3, 1, 1, 1), w(28, 3, 1, 1, 1)]),
+            // The layer whose 8 images all differed in their last bits when
+            // the reduction was cut by the tile width (k = 576).
+            (64, 64, 1, vec![w(56, 3, 1, 1, 1), w(56, 3, 1, 1, 1)]),
+            (32, 64, 1, vec![w(14, 3, 1, 1, 1), w(14, 3, 1, 1, 1)]),
+            (600, 24, 1, vec![w(7, 3, 1, 1, 1), w(7, 3, 1, 1, 1)]),
+            (16, 8, 8, vec![w(9, 3, 2, 1, 1), w(11, 3, 1, 2, 2)]),
+            (6, 1, 1, vec![w(5, 1, 1, 1, 0), w(6, 1, 1, 1, 0)]),
+            (4, 6, 2, vec![w(40, 5, 2, 1, 2)]),
+            (3, 5, 1, vec![w(4, 3, 1, 1, 1), w(5, 3, 1, 1, 1), w(6, 3, 1, 1, 1)]),
+        ];
+        for (c, o, groups, axes) in shapes {
+            for batch in [2, 5, 13] {
+                let shape = ConvShape::new(batch, c, o, groups, &axes, PaddingMode::Zeros).unwrap();
+                let one = shape.with_batch(1).unwrap();
+                let (x, wt) = (values(shape.input_len(), 1), values(shape.weight_len(), 2));
+                for algorithm in Algorithm::ALL.into_iter().filter(|a| a.supports(&shape)) {
+                    let mut all = vec![0f32; shape.output_len()];
+                    conv_forward_with(algorithm, &shape, &x, &wt, None, &mut all, 2).unwrap();
+                    for i in 0..batch {
+                        let mut alone = vec![0f32; one.output_len()];
+                        conv_forward_with(algorithm, &one, &x[i * one.input_len()..][..one.input_len()], &wt, None, &mut alone, 1).unwrap();
+                        let same = alone.iter().zip(&all[i * one.output_len()..]).all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(same, "{algorithm:?}, image {i} of {batch}: {shape:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn forced_algorithms_that_do_not_apply_are_refused() {
+        let strided = ConvShape::new(1, 2, 2, 1, &[w(8, 3, 2, 1, 1), w(8, 3, 2, 1, 1)], PaddingMode::Zeros).unwrap();
+        let err = Algorithm::Winograd.resolve(&strided).unwrap_err();
+        assert!(matches!(err, KernelError::InvalidArgument { argument: "algorithm", .. }));
+        assert_eq!(Algorithm::Auto.resolve(&strided).unwrap(), Algorithm::Im2col);
+        assert!(Algorithm::parse("fft").is_err());
+        assert!(Algorithm::ALL.iter().all(|a| Algorithm::parse(a.name()) == Ok(*a)));
+    }
+}

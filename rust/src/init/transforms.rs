@@ -12,7 +12,7 @@
 //! | trunc. normal f64   | 2            | words 2(i%2), 2(i%2)+1 (top 52 bits), inverse CDF |
 
 use super::math::{ln, ndtri, ndtri64, sincos_turn};
-use crate::rng::{groups_of_words, pieces_of, Backend, Transform, BATCH_WORDS};
+use crate::rng::{batch_part_by_vectors, groups_of_words, pieces_of, Backend, VectorValues, Transform, BATCH_WORDS};
 
 const TWO_POW_M24: f32 = 1.0 / 16_777_216.0;
 const TWO_POW_M53: f64 = 1.0 / 9_007_199_254_740_992.0;
@@ -69,12 +69,11 @@ pub struct UniformF32 {
     pub top: f32,
 }
 
-impl UniformF32 {
-    /// Values `WIDTH * j .. WIDTH * (j + 1)` of a batch.
+impl VectorValues for UniformF32 {
     #[inline(always)]
-    fn vector<B: Backend>(&self, b: B, words: &B::Words, j: usize, out: &mut [f32], at: usize) {
+    fn vector<B: Backend>(&self, b: B, words: &B::Words, j: usize) -> B::F {
         let u = b.mul(b.i32_to_f(field24(b, words, j)), b.splat(TWO_POW_M24));
-        b.store_f(out, at, b.min(b.fma(u, b.splat(self.scale), b.splat(self.low)), b.splat(self.top)));
+        b.min(b.fma(u, b.splat(self.scale), b.splat(self.low)), b.splat(self.top))
     }
 }
 
@@ -84,21 +83,13 @@ impl Transform for UniformF32 {
     #[inline(always)]
     fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [f32]) {
         for j in 0..FIELDS24 / B::WIDTH {
-            self.vector(b, words, j, out, j * B::WIDTH);
+            b.store_f(out, j * B::WIDTH, self.vector(b, words, j));
         }
     }
 
     #[inline(always)]
     fn batch_part<B: Backend>(&self, b: B, words: &B::Words, skip: usize, out: &mut [f32], scratch: &mut [f32]) {
-        for piece in pieces_of(B::WIDTH, skip, out.len()) {
-            match piece.at {
-                Some(at) => self.vector(b, words, piece.index, out, at),
-                None => {
-                    self.vector(b, words, piece.index, scratch, 0);
-                    piece.copy(scratch, out);
-                }
-            }
-        }
+        batch_part_by_vectors(self, b, words, skip, out, scratch);
     }
 
     #[inline(always)]
@@ -270,10 +261,9 @@ pub struct TruncNormalF32 {
     pub hi: f32,
 }
 
-impl TruncNormalF32 {
-    /// Values `WIDTH * j .. WIDTH * (j + 1)` of a batch.
+impl VectorValues for TruncNormalF32 {
     #[inline(always)]
-    fn vector<B: Backend>(&self, b: B, words: &B::Words, j: usize, out: &mut [f32], at: usize) {
+    fn vector<B: Backend>(&self, b: B, words: &B::Words, j: usize) -> B::F {
         let (p_low, q_low, p_width) = (b.splat(self.p_low), b.splat(self.q_low), b.splat(self.p_width));
         let neg_width = b.splat(-self.p_width);
         let (scale, mean, lo, hi) = (b.splat(self.scale), b.splat(self.mean), b.splat(self.lo), b.splat(self.hi));
@@ -281,7 +271,7 @@ impl TruncNormalF32 {
         let k = b.i32_to_f(b.shr_u(field24(b, words, j), 1));
         let u = b.mul(b.add(k, b.splat(0.5)), b.splat(2.0 * TWO_POW_M24));
         let z = ndtri(b, b.fma(u, p_width, p_low), b.fma(u, neg_width, q_low), self.tails);
-        b.store_f(out, at, b.max(b.min(b.fma(z, scale, mean), hi), lo));
+        b.max(b.min(b.fma(z, scale, mean), hi), lo)
     }
 }
 
@@ -291,21 +281,13 @@ impl Transform for TruncNormalF32 {
     #[inline(always)]
     fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [f32]) {
         for j in 0..FIELDS24 / B::WIDTH {
-            self.vector(b, words, j, out, j * B::WIDTH);
+            b.store_f(out, j * B::WIDTH, self.vector(b, words, j));
         }
     }
 
     #[inline(always)]
     fn batch_part<B: Backend>(&self, b: B, words: &B::Words, skip: usize, out: &mut [f32], scratch: &mut [f32]) {
-        for piece in pieces_of(B::WIDTH, skip, out.len()) {
-            match piece.at {
-                Some(at) => self.vector(b, words, piece.index, out, at),
-                None => {
-                    self.vector(b, words, piece.index, scratch, 0);
-                    piece.copy(scratch, out);
-                }
-            }
-        }
+        batch_part_by_vectors(self, b, words, skip, out, scratch);
     }
 
     #[inline(always)]

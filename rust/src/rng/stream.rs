@@ -83,12 +83,60 @@ impl Piece {
 /// inherit the backend's target features, so its vector code would not inline.)
 #[inline(always)]
 pub fn pieces_of(size: usize, skip: usize, len: usize) -> impl Iterator<Item = Piece> {
-    let range = if len == 0 { 0..0 } else { skip / size..(skip + len - 1) / size + 1 };
-    range.map(move |index| {
-        let (first, last) = ((index * size).max(skip), ((index + 1) * size).min(skip + len));
-        let whole = first == index * size && last == (index + 1) * size;
-        Piece { index, at: whole.then(|| first - skip), skip: first - index * size, take: last - first, to: first - skip }
-    })
+    piece_range(size, skip, len).map(move |index| piece_at(size, skip, len, index))
+}
+
+/// The indices of the pieces `pieces_of` lists.
+#[inline(always)]
+pub fn piece_range(size: usize, skip: usize, len: usize) -> std::ops::Range<usize> {
+    if len == 0 {
+        0..0
+    } else {
+        skip / size..(skip + len - 1) / size + 1
+    }
+}
+
+/// Piece `index` of those values `skip .. skip + len` of a batch lie in.
+#[inline(always)]
+pub fn piece_at(size: usize, skip: usize, len: usize, index: usize) -> Piece {
+    let (first, last) = ((index * size).max(skip), ((index + 1) * size).min(skip + len));
+    let whole = first == index * size && last == (index + 1) * size;
+    Piece { index, at: whole.then(|| first - skip), skip: first - index * size, take: last - first, to: first - skip }
+}
+
+/// A float32 transform whose value vector `j` (values `WIDTH j ..`) is a
+/// function of the batch's words alone.
+pub trait VectorValues {
+    fn vector<B: Backend>(&self, b: B, words: &B::Words, j: usize) -> B::F;
+}
+
+/// Independent vectors computed side by side in `batch_part_by_vectors`.
+const INTERLEAVE: usize = 4;
+
+/// `Transform::batch_part` for a `VectorValues` transform: the vectors the
+/// values lie in, `INTERLEAVE` at a time so that their dependency chains
+/// overlap (one at a time, a polynomial's latency would dominate).
+#[inline(always)]
+pub fn batch_part_by_vectors<X: VectorValues, B: Backend>(x: &X, b: B, words: &B::Words, skip: usize, out: &mut [f32], scratch: &mut [f32]) {
+    let range = piece_range(B::WIDTH, skip, out.len());
+    let mut first = range.start;
+    while first < range.end {
+        let mut v = [b.splat(0.0); INTERLEAVE];
+        for (k, v) in v.iter_mut().enumerate() {
+            *v = x.vector(b, words, (first + k).min(range.end - 1)); // past the end: the last again
+        }
+        for (k, &v) in v.iter().enumerate().take(range.end - first) {
+            let piece = piece_at(B::WIDTH, skip, out.len(), first + k);
+            match piece.at {
+                Some(at) => b.store_f(out, at, v),
+                None => {
+                    b.store_f(scratch, 0, v);
+                    piece.copy(scratch, out);
+                }
+            }
+        }
+        first += INTERLEAVE;
+    }
 }
 
 /// Values per parallel task; any size gives the same values.
@@ -117,6 +165,11 @@ fn fill_chunk_via<X: Transform, B: Backend>(x: &X, backend: B, s: Stream, start:
         let dst = &mut out[done..done + take];
         if take == per_batch {
             x.batch(backend, &backend.blocks(s.key, s.stream, first_block), dst);
+        } else if 2 * take >= per_batch {
+            // Most of the batch: the whole batch's unrolled code (independent
+            // pieces interleaved) beats computing the pieces one by one.
+            x.batch(backend, &backend.blocks(s.key, s.stream, first_block), &mut partial[..per_batch]);
+            dst.copy_from_slice(&partial[skip..skip + take]);
         } else {
             let words = backend.blocks_in(s.key, s.stream, first_block, X::word_groups(skip, take));
             x.batch_part(backend, &words, skip, dst, &mut partial[..]);

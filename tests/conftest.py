@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-# Tolerances of DESIGN.md: max |got - ref| / max |ref|, against a float64 reference.
+# Tolerances of docs/design.md: max |got - ref| / max |ref|, against a float64 reference.
 TOLERANCE = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
 
 

@@ -133,7 +133,7 @@ def test_module_gradcheck_float64():
     w = torch.randn(6, 2, 3, 2, dtype=torch.float64, requires_grad=True)
     b = torch.randn(6, dtype=torch.float64, requires_grad=True)
     for mode in ["zeros", "reflect", "circular"]:
-        fn = lambda x, w, b: ct.conv2d_function(x, w, b, (2, 1), 1, (1, 2), 2, mode)
+        fn = lambda x, w, b, mode=mode: ct.conv2d_function(x, w, b, (2, 1), 1, (1, 2), 2, mode)
         assert torch.autograd.gradcheck(fn, (x, w, b))
 
 

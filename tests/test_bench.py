@@ -6,7 +6,12 @@ import json
 import subprocess
 import sys
 
-from convinit import _core, bench
+import numpy as np
+import pytest
+
+from convinit import _core
+from convinit.tools import bench
+from convinit.tools import layers
 
 
 def test_probes_report_positive_rates():
@@ -57,9 +62,138 @@ def test_cli_conv_json_and_plot(tmp_path):
     assert {"machine", "probes", "rows"} <= set(report) and len(report["rows"]) == 12
     assert report["probes"]["fma_gflops_f32"] > 0
     assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
-    assert "conv: convinit is" in out.stdout
+    assert "readme: convinit is" in out.stdout and "slowest" in out.stdout
 
 
 def test_cli_rejects_unknown_backend():
     out = subprocess.run([sys.executable, "-m", "convinit.cli", "bench", "--vs", "jax"], capture_output=True, text=True)
     assert out.returncode == 2 and "jax" in out.stderr
+
+
+# Totals published with torchvision's weights (multiply-adds of one 224x224
+# image, or one 16x112x112 clip, in billions), which include the classifier.
+def _macs(named_layers) -> float:
+    return sum(layer.flops() / 2 for _, layer in named_layers) / 1e9
+
+
+def test_resnet18_layers_add_up_to_torchvisions_gflops():
+    fc = 512 * 1000 / 1e9
+    assert _macs(layers.resnet18_convs()) + fc == pytest.approx(1.81, abs=0.005)
+
+
+def test_mobilenet_v2_layers_add_up_to_torchvisions_gflops():
+    stem, fc = layers.conv(1, 3, (224, 224), 32, 3, 2, 1).flops() / 2 / 1e9, 1280 * 1000 / 1e9
+    assert _macs(layers.mobilenet_v2_convs()) + stem + fc == pytest.approx(0.30, abs=0.005)
+
+
+def test_r3d_18_layers_add_up_to_torchvisions_gflops():
+    assert _macs(layers.r3d_18_convs()) + 512 * 400 / 1e9 == pytest.approx(40.70, abs=0.005)
+
+
+def test_wav2vec2_encoder_gives_49_frames_per_second_of_audio():
+    *_, (_, last) = layers.wav2vec2_feature_convs(16000)
+    assert last.out_size == (49,) and last.out_channels == 512
+
+
+def test_resnext50_has_16_grouped_convs_of_32_groups():
+    grouped = [layer for _, layer in layers.resnext50_grouped_convs()]
+    assert len(grouped) == 3 + 4 + 6 + 3 and {layer.groups for layer in grouped} == {32}
+    assert [layer.channels for layer in grouped[::5]] == [128, 256, 512, 1024]
+
+
+def test_suites_hold_every_distinct_layer_at_each_batch():
+    resnet, mobilenet = layers.SUITES["resnet18"], layers.SUITES["mobilenet_v2"]
+    assert len(resnet) == 2 * len(set(layer for _, layer in layers.resnet18_convs())) == 22
+    assert {layer.batch for layer in resnet.values()} == {1, 16}
+    assert {layer.batch for layer in mobilenet.values()} == {1, 8}
+    depthwise = [layer for layer in mobilenet.values() if layer.groups > 1]
+    assert all(layer.groups == layer.channels == layer.out_channels for layer in depthwise) and len(depthwise) == 20
+    assert all(layer.kernel == (1, 1) for layer in mobilenet.values() if layer.groups == 1)
+    assert {layer.dims for layer in layers.SUITES["more"].values()} == {1, 2, 3}
+    assert list(layers.suite_layers("all")) == ["resnet18", "mobilenet_v2", "more"]
+    with pytest.raises(ValueError, match="suite"):
+        layers.suite_layers("vgg")
+
+
+@pytest.mark.parametrize("name", ["readme", "resnet18", "mobilenet_v2", "more"])
+def test_layer_shapes_match_torch(name):
+    import torch
+
+    for layer in layers.SUITES[name].values():
+        x = torch.empty(layer.input_shape, device="meta")
+        w = torch.empty(layer.weight_shape, device="meta")
+        y = getattr(torch.nn.functional, f"conv{layer.dims}d")(x, w, stride=layer.stride, padding=layer.padding,
+                                                                groups=layer.groups)
+        assert tuple(y.shape) == (layer.batch, layer.out_channels, *layer.out_size)
+        assert layer.flops() == 2 * y.numel() * w[0].numel()
+
+
+@pytest.mark.parametrize("layer", [layers.conv(2, 6, (17,), 4, 3, 2, 1, groups=2),
+                                   layers.conv(2, 4, (9, 8), 6, 3, 2, 1, groups=2)], ids=["conv1d", "conv2d"])
+def test_convinit_backward_equals_torch_autograd(layer):
+    import torch
+
+    x, w = (a.astype(np.float64) for a in bench.layer_arrays(layer, "float32"))
+    y = bench.convinit_forward(layer, threads=1)(x, w)
+    dy = np.random.default_rng(3).standard_normal(y.shape)
+    grad_x, grad_w = bench.convinit_backward(layer, threads=1)(x, w, dy)
+    tx, tw = torch.from_numpy(x).requires_grad_(), torch.from_numpy(w).requires_grad_()
+    ty = getattr(torch.nn.functional, f"conv{layer.dims}d")(tx, tw, stride=layer.stride, padding=layer.padding,
+                                                              groups=layer.groups)
+    ty.backward(torch.from_numpy(dy))
+    assert np.allclose(y, ty.detach().numpy(), atol=1e-12)
+    assert np.allclose(grad_x, tx.grad.numpy(), atol=1e-12) and np.allclose(grad_w, tw.grad.numpy(), atol=1e-12)
+
+
+def test_each_backend_is_timed_in_its_own_block():
+    calls = []
+    timing = bench.Timing(repeats=3, pause=0.0, warmup=0.0, sample=0.0)
+    bench.median_times({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, timing)
+    assert "".join(calls) == "aaaabbbb"  # one warm-up call and three samples each, never interleaved
+
+
+def test_algorithm_passes_through_only_where_accepted():
+    assert bench.algorithm_kwargs(lambda x, w, algorithm="auto": None, "winograd") == {"algorithm": "winograd"}
+    assert bench.algorithm_kwargs(lambda x, w: None, "auto") == {}
+    with pytest.raises(ValueError, match="algorithm"):
+        bench.algorithm_kwargs(lambda x, w: None, "winograd")
+
+
+def test_cli_suite_backward_json(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "convinit.cli", "bench", "--suite", "readme", "--backward",
+                          "--repeats", "1", "--json", str(tmp_path / "b.json")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads((tmp_path / "b.json").read_text())["rows"]
+    assert {r["suite"] for r in rows} == {"readme fwd+bwd"} and len(rows) == 12
+    assert all(r["shape"] for r in rows) and "readme fwd+bwd: convinit is" in out.stdout
+
+
+def test_cli_lists_a_suite_without_timing():
+    out = subprocess.run([sys.executable, "-m", "convinit.cli", "bench", "--suite", "all", "--list"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "more: r3d_18 stem.0 b1" in out.stdout and "mobilenet_v2: features.15.conv.1.0 (depthwise) b8" in out.stdout
+
+
+def test_cli_rejects_suite_for_fills():
+    out = subprocess.run([sys.executable, "-m", "convinit.cli", "bench", "init", "--suite", "resnet18"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "--suite" in out.stderr
+
+
+def test_asv_reads_the_same_layers():
+    from pathlib import Path
+
+    copy = Path(__file__).parents[1] / "asv_bench" / "benchmarks" / "layers.json"
+    assert copy.read_text() == layers.as_json(), "run: python -m convinit.tools.layers > asv_bench/benchmarks/layers.json"
+
+
+def test_asv_benchmarks_import_only_the_public_api():
+    import ast
+    from pathlib import Path
+
+    for path in (Path(__file__).parents[1] / "asv_bench" / "benchmarks").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                       else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not [m for m in modules if m.startswith("convinit.")], f"{path.name} imports {modules}"

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import convinit
-from convinit.suites import CONV2D_SUITE
+from convinit.tools.layers import README_SUITE
 from conftest import assert_close
 
 DTYPES = [np.float32, np.float64]
@@ -108,7 +108,8 @@ def test_conv3d_matches_torch(problem):
 @pytest.mark.parametrize(
     "shape",
     # The benchmark suite with batches of at most 2, and the widest reductions.
-    [layer._replace(batch=min(layer.batch, 2)) for layer in CONV2D_SUITE.values()]
+    [(min(layer.batch, 2), layer.channels, *layer.size, layer.out_channels, layer.kernel[0], layer.stride[0],
+      layer.padding[0]) for layer in README_SUITE.values()]
     + [
         (1, 512, 7, 7, 8, 3, 1, 1),  # K = 4608, the largest reduction the tolerance covers
         (3, 16, 9, 9, 16, 1, 1, 0),  # pointwise: no im2col

@@ -13,7 +13,7 @@ from torch import nn
 
 from convinit import Generator, init
 from convinit.distributed import parameter_stream
-from convinit.module_init import init_module
+from convinit.torch import init_module
 
 
 class Block(nn.Module):

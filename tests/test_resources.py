@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 CALLS = 10_000
 MAX_GROWTH_KIB = 4 * 1024

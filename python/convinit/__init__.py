@@ -5,11 +5,13 @@ from . import init
 from ._core import __version__
 from .backward import conv2d_backward, conv_transpose2d
 from .conv import conv1d, conv2d, conv3d, conv_algorithm, conv_output_size, fold, unfold
+from .init import ZeroFanError
 from .random import Generator, philox4x32_10
 from .signal import convolve2d, correlate2d
 
 __all__ = [
     "Generator",
+    "ZeroFanError",
     "__version__",
     "conv1d",
     "conv2d",

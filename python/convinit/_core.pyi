@@ -10,11 +10,29 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "__version__",
+    "conv_forward",
+    "conv_algorithm",
+    "unfold",
+    "fold",
+    "conv_backward_input",
+    "conv_backward_weight",
+    "philox4x32_10",
+    "random_raw",
+    "simd_backend",
+    "fill",
+    "fill_into",
+    "ndtri",
+    "fma_gflops",
+    "write_gbps",
+]
+
 __version__: str
 
 # (stride, dilation, pad_before, pad_after, groups, padding_mode), one
 # value per spatial axis in each sequence.
-Geometry = Tuple[Sequence[int], Sequence[int], Sequence[int], Sequence[int], int, str]
+_Geometry = Tuple[Sequence[int], Sequence[int], Sequence[int], Sequence[int], int, str]
 
 # ---- convolution -----------------------------------------------------------
 
@@ -22,14 +40,14 @@ def conv_forward(
     input: npt.NDArray[np.floating],
     weight: npt.NDArray[np.floating],
     bias: Optional[npt.NDArray[np.floating]],
-    geometry: Geometry,
+    geometry: _Geometry,
     threads: int,
     algorithm: str = "auto",
 ) -> npt.NDArray[np.floating]: ...
 def conv_algorithm(
-    input_shape: list[int],
-    weight_shape: list[int],
-    geometry: Geometry,
+    input_shape: Sequence[int],
+    weight_shape: Sequence[int],
+    geometry: _Geometry,
     algorithm: str = "auto",
 ) -> str: ...
 def unfold(
@@ -53,14 +71,14 @@ def conv_backward_input(
     weight: npt.NDArray[np.floating],
     grad_output: npt.NDArray[np.floating],
     input_shape: Sequence[int],
-    geometry: Geometry,
+    geometry: _Geometry,
     threads: int,
 ) -> npt.NDArray[np.floating]: ...
 def conv_backward_weight(
     input: npt.NDArray[np.floating],
     grad_output: npt.NDArray[np.floating],
     weight_shape: Sequence[int],
-    geometry: Geometry,
+    geometry: _Geometry,
     threads: int,
 ) -> npt.NDArray[np.floating]: ...
 

@@ -9,7 +9,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from . import _core
-from ._args import IntOrTuple, as_int, non_negative, positive, threads_arg
+from ._args import ArrayLike, FloatArray, IntOrTuple, Padding, as_int, non_negative, positive, threads_arg
 from ._arrays import c_contiguous, check_allocation, float_array, same_dtype
 from .conv import prepare_conv
 
@@ -30,18 +30,18 @@ def _output_mask(mask: Any) -> tuple[bool, bool, bool]:
 
 
 def conv2d_backward(
-    input: Any,
-    weight: Any,
-    grad_output: Any,
+    input: ArrayLike,
+    weight: ArrayLike,
+    grad_output: ArrayLike,
     stride: IntOrTuple = 1,
-    padding: Any = 0,
+    padding: Padding = 0,
     dilation: IntOrTuple = 1,
     groups: int = 1,
     output_mask: Sequence[bool] = (True, True, True),
     *,
     padding_mode: str = "zeros",
     threads: Optional[int] = None,
-) -> tuple[Optional[np.ndarray], Optional[np.ndarray], Optional[np.ndarray]]:
+) -> tuple[Optional[FloatArray], Optional[FloatArray], Optional[FloatArray]]:
     """Gradients of ``conv2d(input, weight, bias, ...)`` given ``grad_output``.
 
     Returns ``(grad_input, grad_weight, grad_bias)``, each None where
@@ -76,9 +76,9 @@ def conv2d_backward(
 
 
 def conv_transpose2d(
-    input: Any,
-    weight: Any,
-    bias: Any = None,
+    input: ArrayLike,
+    weight: ArrayLike,
+    bias: Optional[ArrayLike] = None,
     stride: IntOrTuple = 1,
     padding: IntOrTuple = 0,
     output_padding: IntOrTuple = 0,
@@ -86,7 +86,7 @@ def conv_transpose2d(
     dilation: IntOrTuple = 1,
     *,
     threads: Optional[int] = None,
-) -> np.ndarray:
+) -> FloatArray:
     """Transposed 2-D convolution, as ``torch.nn.functional.conv_transpose2d``.
 
     input ``(N, C_in, H, W)`` or ``(C_in, H, W)``; weight ``(C_in, C_out/groups,

@@ -13,18 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="convinit", description=__doc__)
     parser.add_argument("--version", action="version", version=f"convinit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    bench = sub.add_parser("bench", help="time convinit side by side with torch and numpy")
-    bench.add_argument("what", nargs="?", default="all", choices=["conv", "init", "all", "threads"],
-                       help="threads: speed-up of 8 Python threads over one on single-threaded conv2d calls")
-    bench.add_argument("--vs", default="torch,numpy", help="comma-separated: torch,numpy,scipy (torch is always timed; scipy is slow)")
-    bench.add_argument("--threads", type=int, default=2)
-    bench.add_argument("--repeats", type=int, default=11)
-    bench.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="for conv")
-    bench.add_argument("--backward", action="store_true", help="conv: forward + input and weight gradients")
-    bench.add_argument("--size", type=int, default=16 * 2**20, help="init: values per fill")
-    bench.add_argument("--markdown", action="store_true")
-    bench.add_argument("--json", metavar="PATH")
-    bench.add_argument("--plot", metavar="PATH", help="bar chart of the speed-ups over torch (PNG)")
+    add_bench_parser(sub)
     demo = sub.add_parser("demo", help="run conv2d on the source text's example and against torch")
     demo.add_argument("--seed", type=int, default=0)
     experiment = sub.add_parser("experiment", help="reproduce an experiment of the source texts")
@@ -60,6 +49,34 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--plot", metavar="PATH", help="write the learning curves as a PNG")
     add_verify_parser(sub)
     return parser
+
+
+def add_bench_parser(sub: argparse._SubParsersAction) -> None:
+    from .tools.layers import SUITE_NAMES
+
+    bench = sub.add_parser(
+        "bench", help="time convinit side by side with torch and numpy",
+        description="Time convinit against torch (each library in its own block after a 0.3 s pause, warm-up, "
+                    "median of repeats; both on --threads threads). 'conv' times --suite's layers (readme by "
+                    "default), 'init' the fills, 'all' both; --suite alone means conv.")
+    bench.add_argument("what", nargs="?", default=None, choices=["conv", "init", "all", "threads"],
+                       help="threads: speed-up of 8 Python threads over one on single-threaded conv2d calls")
+    bench.add_argument("--suite", choices=SUITE_NAMES, default=None,
+                       help="conv layers: readme (the README's six), resnet18 (batch 1, 16), mobilenet_v2 "
+                            "(depthwise and pointwise, batch 1, 8), more (ResNeXt grouped, wav2vec 2.0 conv1d, "
+                            "R3D-18 conv3d), all (resnet18 + mobilenet_v2 + more)")
+    bench.add_argument("--list", action="store_true", help="print the suite's layers and exit")
+    bench.add_argument("--algorithm", default="auto", help="convinit's algorithm= (when this build has it)")
+    bench.add_argument("--vs", default="torch,numpy", help="comma-separated: torch,numpy,scipy (torch is always timed; scipy is slow)")
+    bench.add_argument("--threads", type=int, default=2)
+    bench.add_argument("--repeats", type=int, default=11)
+    bench.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="for conv")
+    bench.add_argument("--backward", action="store_true",
+                       help="conv: forward + input and weight gradients (torch: autograd)")
+    bench.add_argument("--size", type=int, default=16 * 2**20, help="init: values per fill")
+    bench.add_argument("--markdown", action="store_true")
+    bench.add_argument("--json", metavar="PATH")
+    bench.add_argument("--plot", metavar="PATH", help="bar chart of the speed-ups over torch (PNG)")
 
 
 def _seed(text: str) -> int:
@@ -130,7 +147,7 @@ def run_command(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
-        from .demo import run_demo
+        from .tools.demo import run_demo
 
         return run_demo(seed=args.seed)
     if args.command == "bench":
@@ -144,20 +161,35 @@ def run_command(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def run_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    from . import bench
+    from .tools import bench
 
     if args.what == "threads":
-        from . import bench_threads
+        from .tools import bench_threads
 
         print(bench_threads.render(bench_threads.speedup(repeats=args.repeats)))
         return 0
+    if args.suite and args.what == "init":
+        parser.error("--suite: picks conv layers, not fills")
+    suite = args.suite or "readme"
+    if args.list:
+        print(list_layers(suite))
+        return 0
+    what = args.what or ("conv" if args.suite else "all")
     vs = [v for v in args.vs.split(",") if v]
     unknown = [v for v in vs if v not in bench.BACKENDS]
     if unknown or args.threads < 1 or args.repeats < 1 or args.size < 1:
         parser.error(f"--vs: unknown backend(s) {unknown}" if unknown else "--threads, --repeats and --size must be positive")
-    suites = ("conv", "init") if args.what == "all" else (args.what,)
+    suites = ("conv", "init") if what == "all" else (what,)
+    try:
+        bench.check_algorithm(args.algorithm)
+    except ValueError as exc:
+        parser.error(str(exc))
     report = bench.run(suites, vs, args.threads, args.repeats, args.dtype, args.backward, args.size,
-                       progress=lambda msg: print(f"  timing {msg} ...", flush=True))
+                       progress=lambda msg: print(f"  timing {msg} ...", file=sys.stderr, flush=True),
+                       suite=suite, algorithm=args.algorithm)
+    if not report["rows"]:
+        print("convinit bench: no case could be timed (see the skipped lines above)", file=sys.stderr)
+        return 1
     print(bench.render(report, args.markdown))
     print(bench.summary(report))
     if args.json:
@@ -165,6 +197,15 @@ def run_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.plot:
         bench.plot(report, args.plot)
     return 0
+
+
+def list_layers(suite: str) -> str:
+    from .tools.layers import suite_layers
+
+    lines = []
+    for part, layers in suite_layers(suite).items():
+        lines += [f"{part}: {name}  ({layer.label}; {layer.flops() / 1e9:.3f} GFLOP)" for name, layer in layers.items()]
+    return "\n".join(lines)
 
 
 def run_experiment(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

@@ -7,17 +7,32 @@ nested lists, and returns a NumPy array of the input's dtype.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union, overload
 
 import numpy as np
 
 from . import _core
-from ._args import IntOrTuple, as_int, conv_padding, non_negative, one_of, positive, threads_arg
+from ._args import ArrayLike, FloatArray, IntOrTuple, Padding, as_int, conv_padding, non_negative, one_of, positive, \
+    threads_arg
 from ._arrays import c_contiguous, check_allocation, float_array, same_dtype
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_algorithm", "unfold", "fold", "conv_output_size"]
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+@overload
+def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int: ...
+
+
+@overload
+def conv_output_size(size: Sequence[int], kernel_size: IntOrTuple, stride: IntOrTuple = 1, padding: IntOrTuple = 0,
+                     dilation: IntOrTuple = 1) -> tuple[int, ...]: ...
+
+
+@overload
+def conv_output_size(size: IntOrTuple, kernel_size: IntOrTuple, stride: IntOrTuple = 1, padding: IntOrTuple = 0,
+                     dilation: IntOrTuple = 1) -> Union[int, tuple[int, ...]]: ...
 
 
 def conv_output_size(
@@ -78,6 +93,12 @@ class ConvCall:
     @property
     def output_shape(self) -> tuple[int, ...]:
         return (self.x.shape[0], self.w.shape[0], *self.out_size)
+
+    @overload
+    def unbatch(self, array: np.ndarray) -> np.ndarray: ...
+
+    @overload
+    def unbatch(self, array: None) -> None: ...
 
     def unbatch(self, array: Optional[np.ndarray]) -> Optional[np.ndarray]:
         return array[0] if self.unbatched and array is not None else array
@@ -145,7 +166,7 @@ def _conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOrTuple, 
     return call.unbatch(_core.conv_forward(call.x, call.w, call.b, call.geometry(), call.threads, algorithm))
 
 
-def conv_algorithm(input: Any, weight: Any, stride: IntOrTuple = 1, padding: Union[IntOrTuple, str] = 0,
+def conv_algorithm(input: ArrayLike, weight: ArrayLike, stride: IntOrTuple = 1, padding: Padding = 0,
                    dilation: IntOrTuple = 1, groups: int = 1, padding_mode: str = "zeros",
                    algorithm: str = "auto") -> str:
     """The kernel a ``conv1d/2d/3d`` call with these arguments runs:
@@ -191,18 +212,21 @@ _CONV_DOC = """{d}-D convolution (cross-correlation), as ``torch.nn.functional.c
 """
 
 
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *, threads=None,
-           algorithm="auto"):
+def conv1d(input: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None, stride: IntOrTuple = 1,
+           padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1, padding_mode: str = "zeros", *,
+           threads: Optional[int] = None, algorithm: str = "auto") -> FloatArray:
     return _conv(1, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads, algorithm)
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *, threads=None,
-           algorithm="auto"):
+def conv2d(input: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None, stride: IntOrTuple = 1,
+           padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1, padding_mode: str = "zeros", *,
+           threads: Optional[int] = None, algorithm: str = "auto") -> FloatArray:
     return _conv(2, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads, algorithm)
 
 
-def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", *, threads=None,
-           algorithm="auto"):
+def conv3d(input: ArrayLike, weight: ArrayLike, bias: Optional[ArrayLike] = None, stride: IntOrTuple = 1,
+           padding: Padding = 0, dilation: IntOrTuple = 1, groups: int = 1, padding_mode: str = "zeros", *,
+           threads: Optional[int] = None, algorithm: str = "auto") -> FloatArray:
     return _conv(3, input, weight, bias, stride, padding, dilation, groups, padding_mode, threads, algorithm)
 
 
@@ -220,8 +244,8 @@ def _window_args(kernel_size, dilation, padding, stride) -> tuple[tuple[int, ...
     )
 
 
-def unfold(input: Any, kernel_size: IntOrTuple, dilation: IntOrTuple = 1, padding: IntOrTuple = 0,
-           stride: IntOrTuple = 1, *, threads: Optional[int] = None) -> np.ndarray:
+def unfold(input: ArrayLike, kernel_size: IntOrTuple, dilation: IntOrTuple = 1, padding: IntOrTuple = 0,
+           stride: IntOrTuple = 1, *, threads: Optional[int] = None) -> FloatArray:
     """im2col, as ``torch.nn.functional.unfold``: ``(N, C, H, W)`` (or
     ``(C, H, W)``) to ``(N, C*kh*kw, L)``, one column per sliding block."""
     x = float_array(input, "input")
@@ -238,8 +262,8 @@ def unfold(input: Any, kernel_size: IntOrTuple, dilation: IntOrTuple = 1, paddin
     return cols[0] if unbatched else cols
 
 
-def fold(input: Any, output_size: IntOrTuple, kernel_size: IntOrTuple, dilation: IntOrTuple = 1,
-         padding: IntOrTuple = 0, stride: IntOrTuple = 1, *, threads: Optional[int] = None) -> np.ndarray:
+def fold(input: ArrayLike, output_size: IntOrTuple, kernel_size: IntOrTuple, dilation: IntOrTuple = 1,
+         padding: IntOrTuple = 0, stride: IntOrTuple = 1, *, threads: Optional[int] = None) -> FloatArray:
     """col2im, as ``torch.nn.functional.fold``: ``(N, C*kh*kw, L)`` (or
     ``(C*kh*kw, L)``) to ``(N, C, *output_size)``, summing overlapping values."""
     cols = float_array(input, "input")

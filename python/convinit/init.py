@@ -11,6 +11,11 @@ Every initializer exists twice, generated from one definition:
   grad included), returning the same object filled with the values the
   allocating form gives for its shape.
 
+``init_module(module, scheme, seed=...)``, which initializes a whole torch
+module, is defined in ``convinit.torch`` (it needs PyTorch) and is also
+reachable as ``convinit.init.init_module``: importing ``convinit.init``
+never imports torch.
+
 Formulas, fans and gains are ``torch.nn.init``'s. Element ``i`` (C order) of
 a random fill depends only on (seed, stream, i, dtype, distribution), never
 on threads, chunking or the target's memory layout.
@@ -27,23 +32,13 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 
 from . import _core
-from ._args import as_int
+from ._args import as_int, dtype_arg, flat_range_arg, float_param, shape_arg
 from ._arrays import check_allocation, is_torch_tensor
 from ._dtypes import FILL_DTYPES, numpy_dtype, to_torch, torch_core_view, torch_dtypes
-from .random import (
-    Draw,
-    Generator,
-    block_of,
-    dtype_arg,
-    fill_into,
-    flat_range_arg,
-    float_param,
-    resolve_draw,
-    sample,
-    shape_arg,
-)
+from .random import Draw, block_of, fill_into, resolve_draw, sample
 
 __all__ = [
+    "ZeroFanError",
     "fans",
     "calculate_gain",
     "uniform", "uniform_",
@@ -155,10 +150,17 @@ def _needs_draw(spec: _Spec) -> bool:
     return isinstance(spec, _Random) or spec.random
 
 
+def _given(draw: Optional[Draw]) -> Draw:
+    """The draw of a random fill, which the caller resolved (``_needs_draw``)."""
+    if draw is None:
+        raise AssertionError("a random fill was called without a draw")
+    return draw
+
+
 def _produce(spec: _Spec, shape: Shape, dtype: str, draw: Optional[Draw], flat_range: Any,
              region: Any = None) -> np.ndarray:
     if isinstance(spec, _Random):
-        return sample(spec.kind, spec.params, shape, dtype, draw, flat_range, region=region)
+        return sample(spec.kind, spec.params, shape, dtype, _given(draw), flat_range, region=region)
     if region is not None and not spec.uniform:
         raise ValueError("region: only elementwise fills (random distributions and constants) take a region")
     if region is not None:
@@ -228,8 +230,8 @@ class _Target:
         if math.prod(self.block) == 0:
             return
         view = self._direct_view() if isinstance(spec, _Random) else None
-        if view is not None:
-            fill_into(view, spec.kind, spec.params, draw, self.shape, self.region, self.dtype)
+        if isinstance(spec, _Random) and view is not None:
+            fill_into(view, spec.kind, spec.params, _given(draw), self.shape, self.region, self.dtype)
             if self.array is None:
                 import torch
 
@@ -259,11 +261,30 @@ def _local_block(tensor: Any, shape: Any, region: Any) -> tuple[Any, Any, Any]:
 
 # ---- one definition -> allocating and in-place functions ----------------------
 
+# The parameters every generated initializer shares. Their annotations are
+# the type expressions of `init.pyi`, which `.ci/init_stub.py` writes from
+# these run-time signatures: a parameter added here (or to a plan below)
+# reaches the stub by re-running that script.
 _KW = inspect.Parameter.KEYWORD_ONLY
+_POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
+_SHAPE_PARAM = inspect.Parameter("shape", _POSITIONAL, annotation="ShapeLike")
+_TENSOR_PARAM = inspect.Parameter("tensor", _POSITIONAL, annotation="_TensorT")
 _RNG_PARAMS = [
-    inspect.Parameter("seed", _KW, default=None, annotation=Optional[int]),
-    inspect.Parameter("generator", _KW, default=None, annotation=Optional[Generator]),
+    inspect.Parameter("seed", _KW, default=None, annotation="Optional[int]"),
+    inspect.Parameter("generator", _KW, default=None, annotation="Optional[Generator]"),
 ]
+_OUT_PARAMS = [
+    inspect.Parameter("dtype", _KW, default="float32", annotation="_DTypeLike"),
+    inspect.Parameter("flat_range", _KW, default=None, annotation="Optional[tuple[int, int]]"),
+    inspect.Parameter("region", _KW, default=None, annotation="Optional[_Region]"),
+]
+# In place: the tensor is the block ``region`` of a tensor of ``shape``.
+_BLOCK_PARAMS = [
+    inspect.Parameter("region", _KW, default=None, annotation="Optional[_Region]"),
+    inspect.Parameter("shape", _KW, default=None, annotation="Optional[ShapeLike]"),
+]
+_ALLOCATING_RETURNS = "_FloatArray"
+_IN_PLACE_RETURNS = "_TensorT"
 
 
 def _check_call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
@@ -298,14 +319,11 @@ def _define(plan: Callable[..., _Spec], random: bool) -> tuple[Callable[..., np.
         target.write(spec, draw)
         return tensor
 
-    shape_param = inspect.Parameter("shape", inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    tensor_param = inspect.Parameter("tensor", inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    out_params = [inspect.Parameter("dtype", _KW, default="float32"), inspect.Parameter("flat_range", _KW, default=None),
-                  inspect.Parameter("region", _KW, default=None)]
-    block_params = [inspect.Parameter("region", _KW, default=None), inspect.Parameter("shape", _KW, default=None)]
     doc = inspect.getdoc(plan) or ""
-    allocating.__signature__ = inspect.Signature([shape_param, *params, *rng_params, *out_params])  # type: ignore[attr-defined]
-    in_place.__signature__ = inspect.Signature([tensor_param, *params, *rng_params, *block_params])  # type: ignore[attr-defined]
+    allocating.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [_SHAPE_PARAM, *params, *rng_params, *_OUT_PARAMS], return_annotation=_ALLOCATING_RETURNS)
+    in_place.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [_TENSOR_PARAM, *params, *rng_params, *_BLOCK_PARAMS], return_annotation=_IN_PLACE_RETURNS)
     allocating.__name__ = allocating.__qualname__ = name
     in_place.__name__ = in_place.__qualname__ = name + "_"
     allocating.__doc__ = f"A new array of ``shape``: {doc}"
@@ -442,12 +460,12 @@ def _orthogonal(shape: Shape, gain: float = 1) -> _Spec:
         raise ValueError(f"shape: Only tensors with 2 or more dimensions are supported, got {shape}")
     scale = float_param(gain, "gain")
 
-    def make(s: Shape, dtype: str, draw: Draw) -> np.ndarray:
+    def make(s: Shape, dtype: str, draw: Optional[Draw]) -> np.ndarray:
         if math.prod(s) == 0:
             return np.zeros(s, dtype=numpy_dtype(dtype))
         rows = s[0]
         cols = math.prod(s) // rows
-        flat = sample("normal", (0.0, 1.0), (rows, cols), "float64", draw)
+        flat = sample("normal", (0.0, 1.0), (rows, cols), "float64", _given(draw))
         if rows < cols:
             flat = flat.T
         q, r = np.linalg.qr(flat)
@@ -471,12 +489,13 @@ def _sparse(shape: Shape, sparsity: float, std: float = 0.01) -> _Spec:
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"sparsity: expected a fraction in [0, 1], got {sparsity}")
 
-    def make(s: Shape, dtype: str, draw: Draw) -> np.ndarray:
+    def make(s: Shape, dtype: str, draw: Optional[Draw]) -> np.ndarray:
         rows, cols = s
-        values = sample("normal", (0.0, sigma), s, dtype, draw)
+        drawn = _given(draw)
+        values = sample("normal", (0.0, sigma), s, dtype, drawn)
         zeros = math.ceil(fraction * rows)
         if zeros and cols:
-            keys = _core.random_raw(draw.seed, draw.stream, _SPARSE_KEYS_AT, rows * cols, 0).reshape(rows, cols)
+            keys = _core.random_raw(drawn.seed, drawn.stream, _SPARSE_KEYS_AT, rows * cols, 0).reshape(rows, cols)
             chosen = np.argsort(keys, axis=0, kind="stable")[:zeros]
             values[chosen, np.arange(cols)] = 0
         return values
@@ -499,6 +518,20 @@ kaiming_normal, kaiming_normal_ = _define(_kaiming_normal, random=True)
 orthogonal, orthogonal_ = _define(_orthogonal, random=True)
 sparse, sparse_ = _define(_sparse, random=True)
 
-from .module_init import init_module  # noqa: E402  (it builds on the fills above)
 
-__all__.append("init_module")
+# `init_module` needs torch and builds on the fills above, so it lives in
+# `convinit.torch`; the name stays reachable here (PEP 562) without this
+# module importing torch or anything that imports it back.
+_TORCH_NAMES = ("init_module",)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TORCH_NAMES:
+        from .torch import module_init
+
+        return getattr(module_init, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_TORCH_NAMES])

@@ -13,81 +13,43 @@ from __future__ import annotations
 import secrets
 import threading
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from . import _core
-from ._args import as_int, one_of, threads_arg
+from ._args import (
+    UINT32_END,
+    UINT64_END,
+    ShapeLike,
+    as_int,
+    dtype_arg,
+    flat_range_arg,
+    float_param,
+    int_sequence,
+    one_of,
+    region_arg,
+    seed_arg,
+    shape_arg,
+    stream_arg,
+    threads_arg,
+    unsigned_word,
+)
 from ._arrays import check_allocation
-from ._dtypes import FILL_DTYPES, core_view, dtype_name, from_bits, numpy_dtype
+from ._dtypes import core_view, from_bits, numpy_dtype
 
 __all__ = ["Generator", "philox4x32_10", "manual_seed", "default_generator"]
 
-ShapeLike = Union[int, Sequence[int]]
-_UINT64_END = 1 << 64
-_UINT32_END = 1 << 32
 ALGORITHM = "philox4x32_10"
-DTYPES = FILL_DTYPES
-
-
-def _word(value: Any, name: str, end: int) -> int:
-    number = as_int(value, name)
-    if not 0 <= number < end:
-        bits = end.bit_length() - 1
-        raise ValueError(f"{name}: expected an integer in [0, 2**{bits}), got {number}")
-    return number
-
-
-def seed_arg(seed: Any) -> int:
-    """``seed`` as an int in [0, 2**64)."""
-    return _word(seed, "seed", _UINT64_END)
-
-
-def stream_arg(stream: Any) -> int:
-    return _word(stream, "stream", _UINT64_END)
 
 
 def philox4x32_10(counter: Sequence[int], key: Sequence[int]) -> tuple[int, int, int, int]:
     """The four 32-bit output words of one Philox4x32-10 block."""
-    words = [_word(c, "counter", _UINT32_END) for c in _sequence(counter, "counter")]
-    keys = [_word(k, "key", _UINT32_END) for k in _sequence(key, "key")]
+    words = [unsigned_word(c, "counter", UINT32_END) for c in int_sequence(counter, "counter")]
+    keys = [unsigned_word(k, "key", UINT32_END) for k in int_sequence(key, "key")]
     if len(words) != 4 or len(keys) != 2:
         raise ValueError(f"counter, key: expected 4 and 2 words, got {len(words)} and {len(keys)}")
     return _core.philox4x32_10(words, keys)
-
-
-def _sequence(value: Any, name: str) -> Sequence[Any]:
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
-        raise TypeError(f"{name}: expected a sequence of integers, got {type(value).__name__}")
-    return value
-
-
-def shape_arg(shape: ShapeLike, name: str = "shape") -> tuple[int, ...]:
-    """A tuple of non-negative ints (an int is a 1-D shape)."""
-    if isinstance(shape, (str, bytes)):
-        raise TypeError(f"{name}: expected an int or a sequence of ints, got {shape!r}")
-    dims = (as_int(shape, name),) if not hasattr(shape, "__len__") else tuple(as_int(d, name) for d in shape)
-    if any(d < 0 for d in dims):
-        raise ValueError(f"{name}: dimensions must be non-negative, got {dims}")
-    return dims
-
-
-def dtype_arg(dtype: Any) -> str:
-    """'float32', 'float64', 'bfloat16' or 'float16' from a name, NumPy dtype or torch dtype."""
-    return dtype_name(dtype)
-
-
-def flat_range_arg(flat_range: Any, numel: int) -> tuple[int, int]:
-    """(start, stop) with 0 <= start <= stop <= numel; the whole range for None."""
-    if flat_range is None:
-        return 0, numel
-    if isinstance(flat_range, (str, bytes)) or not hasattr(flat_range, "__len__") or len(flat_range) != 2:
-        raise TypeError(f"flat_range: expected (start, stop), got {flat_range!r}")
-    start, stop = (as_int(v, "flat_range") for v in flat_range)
-    if not 0 <= start <= stop <= numel:
-        raise ValueError(f"flat_range: expected 0 <= start <= stop <= numel = {numel}, got ({start}, {stop})")
-    return start, stop
 
 
 def _numel(shape: tuple[int, ...]) -> int:
@@ -95,57 +57,6 @@ def _numel(shape: tuple[int, ...]) -> int:
     for d in shape:
         n *= d
     return n
-
-
-def _bound(value: Any, dim: int, axis: int) -> int:
-    bound = as_int(value, "region")
-    if not -dim <= bound <= dim:
-        raise ValueError(f"region: axis {axis}: index {bound} is outside [-{dim}, {dim}]")
-    return bound + dim if bound < 0 else bound
-
-
-def _axis_range(item: Any, dim: int, axis: int) -> tuple[int, int]:
-    if isinstance(item, slice):
-        if item.step not in (None, 1):
-            raise ValueError(f"region: axis {axis}: expected a slice with step 1, got step {item.step!r}")
-        start = 0 if item.start is None else _bound(item.start, dim, axis)
-        stop = dim if item.stop is None else _bound(item.stop, dim, axis)
-    elif isinstance(item, (tuple, list)) and len(item) == 2:
-        start, stop = (as_int(v, "region") for v in item)
-        if not 0 <= start <= dim or not 0 <= stop <= dim:
-            raise ValueError(f"region: axis {axis}: expected 0 <= start <= stop <= {dim}, got ({start}, {stop})")
-    else:
-        raise TypeError(f"region: axis {axis}: expected a slice or a (start, stop) pair, got {item!r}")
-    if start > stop:
-        raise ValueError(f"region: axis {axis}: start {start} is past stop {stop}")
-    return start, stop
-
-
-def region_arg(region: Any, shape: tuple[int, ...]) -> list[tuple[int, int]]:
-    """(start, stop) per axis from a tuple of step-1 slices or (start, stop)
-    pairs, one per axis of ``shape``, all inside it."""
-    if isinstance(region, slice):
-        region = (region,)
-    if isinstance(region, (str, bytes)) or not isinstance(region, (tuple, list)):
-        raise TypeError(f"region: expected a tuple of slices or (start, stop) pairs, got {region!r}")
-    if len(region) != len(shape):
-        raise ValueError(f"region: expected {len(shape)} axes for shape {shape}, got {len(region)}")
-    return [_axis_range(item, dim, axis) for axis, (item, dim) in enumerate(zip(region, shape))]
-
-
-def block_of(shape: tuple[int, ...], flat_range: Any, region: Any) -> tuple[list[int], list[tuple[int, int]], tuple[int, ...]]:
-    """The logical shape the core indexes, its (start, stop) per axis, and the
-    shape of the result, for a whole fill, a ``flat_range`` or a ``region``."""
-    if flat_range is not None and region is not None:
-        raise ValueError("flat_range, region: give at most one of them")
-    if region is not None:
-        ranges = region_arg(region, shape)
-        return list(shape), ranges, tuple(stop - start for start, stop in ranges)
-    numel = _numel(shape)
-    if flat_range is not None:
-        start, stop = flat_range_arg(flat_range, numel)
-        return [numel], [(start, stop)], (stop - start,)
-    return list(shape), [(0, d) for d in shape], shape
 
 
 @dataclass(frozen=True)
@@ -209,7 +120,7 @@ class Generator:
     def take_draw(self) -> Draw:
         """The coordinates of the next draw; advances to the next stream."""
         with self._lock:
-            if self._stream >= _UINT64_END:
+            if self._stream >= UINT64_END:
                 raise OverflowError("this Generator has used all 2**64 streams")
             draw = Draw(self._seed, self._stream)
             self._stream += 1
@@ -222,7 +133,7 @@ class Generator:
             raise ValueError(f"n: must be non-negative, got {count}")
         check_allocation((count,), np.dtype(np.uint32), "n: random_raw")
         draw = self.take_draw()
-        return _core.random_raw(draw.seed, draw.stream, 0, count, _threads(threads))
+        return _core.random_raw(draw.seed, draw.stream, 0, count, threads_arg(threads))
 
     def uniform(self, low: float = 0.0, high: float = 1.0, size: Optional[ShapeLike] = None, dtype: Any = "float32",
                 *, flat_range: Any = None, threads: Optional[int] = None) -> Any:
@@ -247,17 +158,22 @@ class Generator:
         return values[()] if size is None and flat_range is None else values
 
 
-def _threads(threads: Optional[int]) -> int:
-    return threads_arg(threads)
-
-
-def float_param(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
-    return float(value)
-
-
 _PARAM_NAMES = {"uniform": ("a", "b"), "normal": ("mean", "std"), "trunc_normal": ("mean", "std", "a", "b")}
+
+
+def block_of(shape: tuple[int, ...], flat_range: Any, region: Any) -> tuple[list[int], list[tuple[int, int]], tuple[int, ...]]:
+    """The logical shape the core indexes, its (start, stop) per axis, and the
+    shape of the result, for a whole fill, a ``flat_range`` or a ``region``."""
+    if flat_range is not None and region is not None:
+        raise ValueError("flat_range, region: give at most one of them")
+    if region is not None:
+        ranges = region_arg(region, shape)
+        return list(shape), ranges, tuple(stop - start for start, stop in ranges)
+    numel = _numel(shape)
+    if flat_range is not None:
+        start, stop = flat_range_arg(flat_range, numel)
+        return [numel], [(start, stop)], (stop - start,)
+    return list(shape), [(0, d) for d in shape], shape
 
 
 def sample(kind: str, params: tuple, shape: tuple[int, ...], dtype: str, draw: Draw, flat_range: Any = None,
@@ -268,11 +184,11 @@ def sample(kind: str, params: tuple, shape: tuple[int, ...], dtype: str, draw: D
     one_of(kind, tuple(_PARAM_NAMES), "distribution")
     values = [float_param(v, n) for v, n in zip(params, _PARAM_NAMES[kind])]
     numel = _numel(shape)
-    if numel >= _UINT64_END:
+    if numel >= UINT64_END:
         raise OverflowError(f"{name}: {shape} has {numel} elements, more than a stream indexes (2**64)")
     logical, ranges, out_shape = block_of(shape, flat_range, region)
     check_allocation(out_shape, numpy_dtype(dtype), f"{name}: a {kind} fill")
-    flat = _core.fill_region(kind, values, dtype, draw.seed, draw.stream, logical, ranges, _threads(threads))
+    flat = _core.fill_region(kind, values, dtype, draw.seed, draw.stream, logical, ranges, threads_arg(threads))
     return from_bits(flat, dtype).reshape(out_shape)
 
 
@@ -284,7 +200,8 @@ def fill_into(array: np.ndarray, kind: str, params: tuple, draw: Draw, shape: Op
     values = [float_param(v, n) for v, n in zip(params, _PARAM_NAMES[kind])]
     shape = tuple(array.shape) if shape is None else shape
     logical, ranges, _ = block_of(shape, None, region)
-    _core.fill_region_into(core_view(array), kind, values, dtype or array.dtype.name, draw.seed, draw.stream, logical, ranges, 0)
+    _core.fill_region_into(core_view(array), kind, values, dtype or array.dtype.name, draw.seed, draw.stream,
+                           logical, ranges, 0)
 
 
 _default: Optional[Generator] = None

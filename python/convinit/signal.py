@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
 from . import _core
-from ._args import one_of, threads_arg
+from ._args import ArrayLike, FloatArray, one_of, threads_arg
 from ._arrays import c_contiguous, check_allocation, to_numpy
 
 __all__ = ["correlate2d", "convolve2d"]
@@ -76,10 +76,11 @@ def _output_window(mode: str, n: int, k: int, flipped: bool) -> tuple[int, int]:
     return ((k - 1) // 2 if flipped else k // 2), n
 
 
-def _padded(x: np.ndarray, kernel: tuple[int, int], mode: str, boundary: str, fillvalue: float,
+def _padded(x: np.ndarray, kernel: tuple[int, ...], mode: str, boundary: str, fillvalue: Any,
             flipped: bool) -> np.ndarray:
     """The region of the boundary-extended input that the output reads."""
-    rows, cols = [], []
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
     for axis, index_list in ((0, rows), (1, cols)):
         n, k = x.shape[axis], kernel[axis]
         first, length = _output_window(mode, n, k, flipped)
@@ -124,8 +125,8 @@ def _correlate(in1: Any, in2: Any, mode: str, boundary: str, fillvalue: Any, fli
     return out[::-1, ::-1].copy() if swapped and not flipped else out
 
 
-def correlate2d(in1: Any, in2: Any, mode: str = "full", boundary: str = "fill", fillvalue: Any = 0, *,
-                threads: Any = None) -> np.ndarray:
+def correlate2d(in1: ArrayLike, in2: ArrayLike, mode: str = "full", boundary: str = "fill", fillvalue: float = 0, *,
+                threads: Optional[int] = None) -> FloatArray:
     """Cross-correlate two 2-D arrays, as ``scipy.signal.correlate2d``.
 
     ``out[i, j] = sum_{k, l} in1_ext[i + k, j + l] * in2[k, l]`` where ``in1_ext``
@@ -136,7 +137,7 @@ def correlate2d(in1: Any, in2: Any, mode: str = "full", boundary: str = "fill", 
     return _correlate(in1, in2, mode, boundary, fillvalue, False, threads)
 
 
-def convolve2d(in1: Any, in2: Any, mode: str = "full", boundary: str = "fill", fillvalue: Any = 0, *,
-               threads: Any = None) -> np.ndarray:
+def convolve2d(in1: ArrayLike, in2: ArrayLike, mode: str = "full", boundary: str = "fill", fillvalue: float = 0, *,
+               threads: Optional[int] = None) -> FloatArray:
     """Convolve two 2-D arrays, as ``scipy.signal.convolve2d`` (``in2`` flipped)."""
     return _correlate(in1, in2, mode, boundary, fillvalue, True, threads)

@@ -15,7 +15,7 @@ const CHAINS: usize = 16;
 /// # Safety
 /// The CPU must support AVX-512F (the function is compiled with it enabled);
 /// the body touches no memory but its own locals.
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 #[target_feature(enable = "avx512f")]
 unsafe fn fma_loop_avx512(iterations: usize) -> f32 {
     use std::arch::x86_64::*;
@@ -34,7 +34,7 @@ unsafe fn fma_loop_avx512(iterations: usize) -> f32 {
 /// # Safety
 /// The CPU must support AVX2 and FMA (the function is compiled with them
 /// enabled); the only memory access is a store into the local `out`.
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn fma_loop_avx2(iterations: usize) -> f32 {
     use std::arch::x86_64::*;
@@ -67,7 +67,7 @@ fn fma_loop_scalar(iterations: usize) -> f32 {
 
 /// (f32 lanes per FMA instruction, the loop) of the widest FMA available.
 fn fma_kernel() -> (usize, fn(usize) -> f32) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(x86_simd)]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the closure is only returned after the runtime check

@@ -12,18 +12,18 @@ import pytest
 import torch
 
 import convinit
-from convinit.suites import CONV2D_SUITE
+from convinit.tools.layers import README_SUITE
 
 torch.set_num_threads(2)
 
 
-@pytest.fixture(params=list(CONV2D_SUITE), ids=list(CONV2D_SUITE))
+@pytest.fixture(params=list(README_SUITE), ids=list(README_SUITE))
 def layer(request):
-    n, c, h, w, o, k, s, p = CONV2D_SUITE[request.param]
+    spec = README_SUITE[request.param]
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
-    wt = (rng.standard_normal((o, c, k, k)) / math.sqrt(c * k * k)).astype(np.float32)
-    return request.param, x, wt, s, p
+    x = rng.standard_normal(spec.input_shape).astype(np.float32)
+    wt = (rng.standard_normal(spec.weight_shape) / math.sqrt(math.prod(spec.weight_shape[1:]))).astype(np.float32)
+    return request.param, x, wt, spec.stride, spec.padding
 
 
 def test_convinit_conv2d(benchmark, layer):

@@ -130,7 +130,7 @@ def load_spec(model: str, batchnorm: bool = False) -> dict:
 
 
 def _pair(value: Any) -> tuple[int, int]:
-    return tuple(value) if isinstance(value, (list, tuple)) else (int(value), int(value))  # type: ignore[return-value]
+    return tuple(value) if isinstance(value, (list, tuple)) else (int(value), int(value))
 
 
 def _layer(kind: str, args: dict, shape: Shape, prefix: str, output_size: Callable) -> tuple[Shape, list[Tensor]]:

@@ -215,7 +215,9 @@ def run_cnn(cfg: Config, fills: Fills = CONVINIT_FILLS, conv2d: Optional[Callabl
     output sees its full fan-in (zero padding loses ~8% of the variance per
     layer at 16x16)."""
     if conv2d is None:
-        from ..conv import conv2d
+        from ..conv import conv2d as convinit_conv2d
+
+        conv2d = convinit_conv2d
     check(cfg)
     cfg = replace(cfg, widths=CNN_CHANNELS)
     act = ACTIVATIONS[cfg.activation][0]

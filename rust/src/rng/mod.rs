@@ -2,18 +2,18 @@
 //! `philox`, AVX2 / AVX-512 paths chosen at run time) and the parallel
 //! driver that turns a range of one stream into values.
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 mod avx2;
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 mod avx512;
 pub mod philox;
 mod scalar;
 mod simd;
 mod stream;
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 pub use avx2::Avx2;
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 pub use avx512::Avx512;
 pub use philox::{key_of, philox4x32_10};
 pub use scalar::Scalar;
@@ -33,7 +33,7 @@ pub trait WithBackend {
 /// The CPU must support AVX-512F/DQ/BW/VL, AVX2 and FMA. Holding an
 /// `Avx512` token proves it: `Avx512::new` is its only constructor and
 /// checks exactly these six features at run time.
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]
 unsafe fn run_avx512<W: WithBackend>(work: W, backend: Avx512) -> W::Output {
     work.run(backend)
@@ -44,7 +44,7 @@ unsafe fn run_avx512<W: WithBackend>(work: W, backend: Avx512) -> W::Output {
 /// # Safety
 /// The CPU must support AVX2 and FMA. Holding an `Avx2` token proves it:
 /// `Avx2::new` is its only constructor and checks both at run time.
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2<W: WithBackend>(work: W, backend: Avx2) -> W::Output {
     work.run(backend)
@@ -57,9 +57,9 @@ use std::sync::OnceLock;
 #[derive(Clone, Copy, Debug)]
 pub enum Isa {
     Scalar(Scalar),
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(x86_simd)]
     Avx2(Avx2),
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(x86_simd)]
     Avx512(Avx512),
 }
 
@@ -70,11 +70,11 @@ impl Isa {
             // SAFETY: `b` is an `Avx512` token, which only `Avx512::new` can
             // make (private field) and only after detecting AVX-512F/DQ/BW/VL,
             // AVX2 and FMA: the features `run_avx512` is compiled with.
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(x86_simd)]
             Isa::Avx512(b) => unsafe { run_avx512(work, b) },
             // SAFETY: `b` is an `Avx2` token, which only `Avx2::new` can make
             // and only after detecting AVX2 and FMA, the features of `run_avx2`.
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(x86_simd)]
             Isa::Avx2(b) => unsafe { run_avx2(work, b) },
         }
     }
@@ -82,23 +82,20 @@ impl Isa {
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar(_) => "scalar",
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(x86_simd)]
             Isa::Avx2(_) => "avx2",
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(x86_simd)]
             Isa::Avx512(_) => "avx512",
         }
     }
 
     /// Every instruction set this CPU supports, widest first.
     pub fn available() -> Vec<Isa> {
-        let mut isas = Vec::new();
-        #[cfg(target_arch = "x86_64")]
-        {
-            isas.extend(Avx512::new().map(Isa::Avx512));
-            isas.extend(Avx2::new().map(Isa::Avx2));
-        }
-        isas.push(Isa::Scalar(Scalar));
-        isas
+        #[cfg(x86_simd)]
+        let simd = [Avx512::new().map(Isa::Avx512), Avx2::new().map(Isa::Avx2)];
+        #[cfg(not(x86_simd))]
+        let simd: [Option<Isa>; 0] = [];
+        simd.into_iter().flatten().chain([Isa::Scalar(Scalar)]).collect()
     }
 
     /// The widest supported instruction set, or the one named by the
@@ -114,5 +111,25 @@ impl Isa {
                 .and_then(|name| available.iter().copied().find(|isa| isa.name() == name.trim()))
                 .unwrap_or(available[0])
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Isa;
+
+    fn names() -> Vec<&'static str> {
+        Isa::available().into_iter().map(Isa::name).collect()
+    }
+
+    #[test]
+    fn the_scalar_path_is_always_available_and_last() {
+        assert_eq!(names().last(), Some(&"scalar"));
+    }
+
+    #[cfg(not(x86_simd))]
+    #[test]
+    fn without_x86_simd_only_the_scalar_path_is_compiled() {
+        assert_eq!(names(), ["scalar"]);
     }
 }

@@ -6,8 +6,8 @@
 //! multiply-add, sqrt, integer-to-float conversion) or a bit operation, so
 //! every backend gives the same bits.
 
-/// Words per batch: 32 Philox blocks (enough independent blocks to hide
-/// the multiply latency).
+/// Words per batch: `BATCH_BLOCKS` = 64 Philox blocks of 4 words each
+/// (enough independent blocks to hide the multiply latency).
 pub const BATCH_WORDS: usize = 256;
 pub const BATCH_BLOCKS: u64 = 64;
 

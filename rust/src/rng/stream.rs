@@ -1,6 +1,7 @@
 //! Filling a flat range `[start, start + out.len())` of one Philox stream's
-//! values, in parallel. Value `i` comes from batch `i / per_batch` (16
-//! blocks) alone, so neither the chunking nor the thread count can change it.
+//! values, in parallel. Value `i` comes from batch `i / per_batch`
+//! (`BATCH_BLOCKS` = 64 blocks) alone, so neither the chunking nor the
+//! thread count can change it.
 
 use super::simd::{Backend, BATCH_BLOCKS, BATCH_WORDS};
 use super::{philox, Isa, WithBackend};

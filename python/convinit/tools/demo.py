@@ -1,5 +1,5 @@
 """`convinit demo`: the source text's im2col example and a conv2d check
-against PyTorch, until `convinit verify` exists."""
+against PyTorch (`convinit verify` is the full check)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-from .conv import conv2d, unfold
-from .signal import correlate2d
+from ..conv import conv2d, unfold
+from ..signal import correlate2d
 
 # Text 000's kernel and 6x5 input.
 TEXT_KERNEL = np.array([[1, 2, 3], [4, 5, 6], [-1, -2, -3]], np.float64)

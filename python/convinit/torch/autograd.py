@@ -1,5 +1,6 @@
-"""``convinit.torch``: a drop-in ``torch.nn.Conv2d`` whose forward and
-backward run convinit's kernels (needs PyTorch; CPU tensors only)."""
+"""``convinit.torch.Conv2d``: a drop-in ``torch.nn.Conv2d`` whose forward and
+backward run convinit's kernels through a ``torch.autograd.Function`` (CPU
+tensors only)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from ._args import as_int, conv_padding, one_of, positive, threads_arg
-from .backward import conv2d_backward
-from .conv import PADDING_MODES, conv2d
+from .._args import as_int, conv_padding, one_of, positive, threads_arg
+from ..backward import conv2d_backward
+from ..conv import PADDING_MODES, conv2d
 
 __all__ = ["Conv2d", "conv2d_function"]
 

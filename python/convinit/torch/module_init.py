@@ -7,9 +7,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import init
-from .distributed import parameter_generator
-from .random import seed_arg
+from .. import init
+from ..distributed import parameter_generator
+from ..random import seed_arg
 
 # Weight schemes: convinit.init fills taking (tensor, **options, generator=).
 WEIGHT_SCHEMES = ("kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform", "orthogonal", "normal",
@@ -101,7 +101,7 @@ def init_module(module: Any, scheme: str = "kaiming_normal", *, seed: Any = 0, *
     if scheme == TORCH_DEFAULT and options:
         raise TypeError(f"{', '.join(options)}: scheme 'torch_default' takes no options, got {options}")
     seed = seed_arg(seed)
-    fill = getattr(init, scheme + "_", None)
+    fill: Any = getattr(init, scheme + "_", None)  # None for torch_default, which fills by layer type
     _materialize(module)
     for layer_name, layer in _layers(module):
         if scheme == TORCH_DEFAULT:

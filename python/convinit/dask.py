@@ -63,7 +63,7 @@ def _lazy(name: str, random: bool) -> Callable[..., da.Array]:
         normalized = da.core.normalize_chunks(chunks, dims, dtype=np_dtype)
         token = f"convinit-{name}-" + tokenize(name, dims, args, kwargs, draw, dtype, normalized)
         offsets = [_starts(sizes) for sizes in normalized]
-        graph = {}
+        graph: dict[Any, Any] = {}
         for index in _block_indices(normalized):
             region = tuple((offsets[a][i], offsets[a][i + 1]) for a, i in enumerate(index))
             graph[(token, *index)] = (_block, name, dims, args, kwargs, draw, dtype, region)

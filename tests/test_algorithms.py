@@ -70,20 +70,32 @@ def test_each_algorithm_matches_torch(layer, algorithm, dtype, tol):
     assert np.abs(got - want).max() / np.abs(want).max() <= tol
 
 
-def test_winograd_applies_exactly_to_3x3_stride_1_undilated_single_group():
-    applies = [supports("winograd", layer) for layer in LAYERS]
-    assert applies == [True, True, True, True, False, False, False]
+def test_each_algorithm_applies_exactly_where_documented():
+    assert [supports("winograd", layer) for layer in LAYERS] == [True, True, True, True, False, False, False]
+    assert [supports("implicit_gemm", layer) for layer in LAYERS] == [True, True, True, True, False, True, True]
     assert all(supports(a, layer) for a in ("auto", "im2col") for layer in LAYERS)
 
 
 def test_unknown_and_unsupported_algorithms_are_value_errors():
     x, w = np.ones((1, 2, 8, 8), np.float32), np.ones((2, 2, 3, 3), np.float32)
-    with pytest.raises(ValueError, match="algorithm: expected one of 'auto', 'im2col', 'winograd'"):
+    with pytest.raises(ValueError, match="algorithm: expected one of 'auto', 'im2col', 'implicit_gemm', 'winograd'"):
         convinit.conv2d(x, w, algorithm="fft")
     with pytest.raises(ValueError, match="algorithm: 'winograd' needs"):
         convinit.conv2d(x, w, stride=2, algorithm="winograd")
     with pytest.raises(ValueError, match="algorithm"):
         convinit.conv1d(x[:, :, 0], w[:, :, 0], algorithm="winograd")
+    with pytest.raises(ValueError, match="algorithm: 'implicit_gemm' needs stride 1"):
+        convinit.conv3d(np.ones((1, 2, 4, 8, 8)), np.ones((2, 2, 3, 3, 3)), stride=(1, 2, 1), algorithm="implicit_gemm")
+
+
+def test_auto_picks_implicit_gemm_for_wide_stride_1_layers_only():
+    pick = convinit.conv_algorithm
+    assert pick(np.empty((1, 64, 56, 56)), np.empty((64, 64, 3, 3)), padding=1) == "implicit_gemm"
+    assert pick(np.empty((1, 256, 14, 14)), np.empty((256, 256, 3, 3)), padding=1) == "im2col"
+    assert pick(np.empty((1, 64, 56, 56)), np.empty((128, 64, 3, 3)), stride=2, padding=1) == "im2col"
+    assert pick(np.empty((1, 64, 56, 56)), np.empty((128, 64, 1, 1))) == "im2col"
+    assert pick(np.empty((1, 64, 16, 56, 56)), np.empty((64, 64, 3, 3, 3)), padding=1) == "implicit_gemm"
+    assert pick(np.empty((1, 128, 8, 28, 28)), np.empty((128, 128, 3, 3, 3)), padding=1) == "im2col"
 
 
 def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
@@ -96,6 +108,8 @@ BATCH_LAYERS = LAYERS + [
     ((6, 64, 28, 28), (64, 64, 3, 3), 1, 1, 1, 1, "zeros"),
     ((5, 1, 28, 28), (32, 1, 3, 3), 1, 1, 1, 1, "zeros"),
     ((7, 128, 7, 7), (16, 128, 1, 1), 1, 0, 1, 1, "zeros"),
+    ((3, 32, 30, 33), (16, 32, 3, 3), 1, 1, 1, 1, "reflect"),
+    ((2, 24, 5, 60), (16, 24, 3, 3), 1, 1, 1, 1, "zeros"),
 ]
 
 
@@ -123,3 +137,17 @@ def test_grad_input_is_independent_of_the_batch(layer):
         one, _, _ = convinit.conv2d_backward(x[i:i + 1], w, dy[i:i + 1], s, p, d, g, (True, False, False),
                                              padding_mode=mode)
         assert same_bits(one, full[i:i + 1]), i
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "implicit_gemm"])
+@pytest.mark.parametrize("spatial", [1, 3])
+def test_conv1d_and_conv3d_algorithms_match_torch(spatial, algorithm):
+    rng = np.random.default_rng(spatial)
+    size, kernel = ((50,), (5,)) if spatial == 1 else ((5, 9, 12), (3, 3, 3))
+    x = rng.standard_normal((2, 20, *size)).astype(np.float32)
+    w = rng.standard_normal((12, 10, *kernel)).astype(np.float32)
+    conv = {1: convinit.conv1d, 3: convinit.conv3d}[spatial]
+    ref = {1: torch.nn.functional.conv1d, 3: torch.nn.functional.conv3d}[spatial]
+    got = conv(x, w, None, 1, 2, 2, 2, algorithm=algorithm)
+    want = ref(torch.from_numpy(x).double(), torch.from_numpy(w).double(), None, 1, 2, 2, 2).numpy()
+    assert np.abs(got - want).max() / np.abs(want).max() <= 1e-5

@@ -135,7 +135,7 @@ def test_source_text_example():
     """Text 000: the 3x3 kernel on its 6x5 input equals correlate2d(mode='valid')."""
     import scipy.signal
 
-    from convinit.demo import TEXT_INPUT as x, TEXT_KERNEL
+    from convinit.tools.demo import TEXT_INPUT as x, TEXT_KERNEL
 
     w = TEXT_KERNEL.astype(np.float32)
     ref = scipy.signal.correlate2d(x, w.astype(np.float64), mode="valid")

@@ -154,7 +154,7 @@ def prepare_conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOr
     )
 
 
-ALGORITHMS = ("auto", "im2col", "winograd")
+ALGORITHMS = ("auto", "im2col", "implicit_gemm", "winograd")
 
 
 def _conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOrTuple, padding: Union[IntOrTuple, str],
@@ -207,8 +207,10 @@ _CONV_DOC = """{d}-D convolution (cross-correlation), as ``torch.nn.functional.c
     ``threads=None`` uses every core; the result is bit-identical for every
     thread count, and each image's result is the same whatever batch it is
     computed in. ``algorithm`` forces a kernel: ``"im2col"`` (any shape, the
-    reference), ``"winograd"`` (F(2x2, 3x3): groups=1, 3x3, stride 1, no
-    dilation); ``"auto"`` picks by shape (see ``conv_algorithm``).
+    reference), ``"implicit_gemm"`` (one GEMM per kernel tap on padded input
+    rows, no im2col matrix: stride 1), ``"winograd"`` (F(2x2, 3x3):
+    groups=1, 3x3, stride 1, no dilation); ``"auto"`` picks by shape alone
+    (see ``conv_algorithm``).
 """
 
 

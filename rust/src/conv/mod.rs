@@ -5,6 +5,7 @@ mod backward;
 mod forward;
 mod geometry;
 mod im2col;
+mod implicit;
 mod matmul;
 mod scratch;
 mod select;

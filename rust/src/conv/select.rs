@@ -7,7 +7,7 @@
 
 use super::geometry::ConvShape;
 use super::matmul::Real;
-use super::{forward, winograd};
+use super::{forward, implicit, winograd};
 use crate::error::{KernelError, KernelResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,17 +16,21 @@ pub enum Algorithm {
     Auto,
     /// im2col into a per-thread tile + GEMM: any shape.
     Im2col,
+    /// A GEMM per kernel tap on a padded copy of a band of input rows, no
+    /// im2col matrix: stride 1 on every axis (1-D to 3-D).
+    ImplicitGemm,
     /// Winograd F(2x2, 3x3): one group, 2-D 3x3 kernels, stride 1, no dilation.
     Winograd,
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 3] = [Algorithm::Auto, Algorithm::Im2col, Algorithm::Winograd];
+    pub const ALL: [Algorithm; 4] = [Algorithm::Auto, Algorithm::Im2col, Algorithm::ImplicitGemm, Algorithm::Winograd];
 
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::Auto => "auto",
             Algorithm::Im2col => "im2col",
+            Algorithm::ImplicitGemm => "implicit_gemm",
             Algorithm::Winograd => "winograd",
         }
     }
@@ -42,6 +46,7 @@ impl Algorithm {
     pub fn supports(self, shape: &ConvShape) -> bool {
         match self {
             Algorithm::Auto | Algorithm::Im2col => true,
+            Algorithm::ImplicitGemm => implicit::applies(shape),
             Algorithm::Winograd => winograd::applies(shape),
         }
     }
@@ -60,18 +65,32 @@ impl Algorithm {
 
     fn requirement(self) -> &'static str {
         match self {
+            Algorithm::ImplicitGemm => "needs stride 1 on every axis",
             Algorithm::Winograd => "needs groups=1 and a 2-D 3x3 kernel with stride 1 and dilation 1",
             _ => "computes every shape",
         }
     }
 }
 
-/// The rule `Auto` follows. Winograd is opt-in: on the layers of
-/// `convinit bench --suite` it was at best 10% faster than im2col (64
-/// channels at 56x56) and up to 5x slower on deep layers with few tiles per
-/// image, where its transformed weights (16 x O x C) are re-read per band.
-fn auto(_shape: &ConvShape) -> Algorithm {
-    Algorithm::Im2col
+/// The rule `Auto` follows, from single-thread CPU-time measurements on the
+/// layers of `convinit bench --suite` (Intel Xeon, Emerald Rapids):
+/// - implicit GEMM beats im2col by 10-15% on stride-1 layers with wide rows
+///   (ResNet's 56x56 layers, 6% on R3D-18's 16x56x56) and loses on narrow
+///   ones, where the padding columns it computes and discards are a larger
+///   share (2 of 9 at 7x7), and on deep 3-D layers (27 short GEMMs; 30%
+///   slower at 128 channels, 8x28x28); 1x1 kernels already read their input
+///   in place in the im2col path;
+/// - Winograd is opt-in: at best 10% faster than im2col (64 channels at
+///   56x56) and up to 5x slower on deep layers with few tiles per image,
+///   where its transformed weights (16 x O x C) are re-read per band.
+fn auto(shape: &ConvShape) -> Algorithm {
+    let [_, _, out_w] = shape.output_dims();
+    let channels_per_group = shape.in_channels() / shape.groups();
+    if implicit::applies(shape) && !shape.is_pointwise() && channels_per_group >= 16 && out_w >= 48 {
+        Algorithm::ImplicitGemm
+    } else {
+        Algorithm::Im2col
+    }
 }
 
 /// Convolution forward by `algorithm`; arguments as `conv_forward`.
@@ -85,6 +104,7 @@ pub fn conv_forward_with<T: Real>(
     threads: usize,
 ) -> KernelResult<()> {
     match algorithm.resolve(shape)? {
+        Algorithm::ImplicitGemm => implicit::forward(shape, input, weight, bias, output, threads),
         Algorithm::Winograd => winograd::forward(shape, input, weight, bias, output, threads),
         _ => forward::conv_forward_im2col(shape, input, weight, bias, output, threads),
     }

@@ -11,7 +11,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from ...demo import TEXT_INPUT, TEXT_KERNEL
+from ...tools.demo import TEXT_INPUT, TEXT_KERNEL
 from ..context import Budget, Context
 from ..records import Check, Task, equal_check
 from . import register

@@ -46,6 +46,8 @@ _FloatArray = npt.NDArray[np.floating[Any]]
 _AnyGenerator = Union[Generator, TorchGenerator, torch.Generator]
 _DTypeLike = Union[npt.DTypeLike, torch.dtype]
 _TensorT = TypeVar("_TensorT", bound=Union[npt.NDArray[np.floating[Any]], torch.Tensor])
+# A block of a tensor: one step-1 slice or (start, stop) pair per axis.
+_Region = Sequence[Union[slice, tuple[int, int]]]
 
 class ZeroFanError(ValueError, ZeroDivisionError): ...
 '''

@@ -301,9 +301,9 @@ def _target_cases(name):
     shape = SHAPE.get(name, (3, 4))
     targets = {
         "int32": zeros(*shape, dtype=np.int32), "bool": zeros(*shape, dtype=bool),
-        "float16": zeros(*shape, dtype=np.float16), "complex64": zeros(*shape, dtype=np.complex64),
+        "longdouble": zeros(*shape, dtype=np.longdouble), "complex64": zeros(*shape, dtype=np.complex64),
         "object": zeros(*shape, dtype=object), "torch-int64": torch.zeros(shape, dtype=torch.int64),
-        "torch-float16": torch.zeros(shape, dtype=torch.float16), "none": None, "list": [[0.0] * 4] * 3,
+        "torch-float8": torch.zeros(shape, dtype=torch.float8_e4m3fn), "none": None, "list": [[0.0] * 4] * 3,
         "str": "abc",
     }
     cases = [case(f"{name}_-tensor-{label}", TypeError, "tensor", fn, target, *args, **rng)
@@ -328,7 +328,7 @@ def _allocating_cases(name):
         case(f"{name}-shape-2**80-elements", HUGE, "shape", fn, big[:-1] + (2**60,), *args, **rng),
         case(f"{name}-dtype-int32", TypeError, "dtype", call, dtype="int32"),
         case(f"{name}-dtype-unknown", TypeError, "dtype", call, dtype="float33"),
-        case(f"{name}-dtype-float16", TypeError, "dtype", call, dtype=np.float16),
+        case(f"{name}-dtype-longdouble", TypeError, "dtype", call, dtype=np.longdouble),
         case(f"{name}-dtype-complex", TypeError, "dtype", call, dtype=np.complex64),
         case(f"{name}-dtype-object", TypeError, "dtype", call, dtype=object),
         case(f"{name}-dtype-torch-int", TypeError, "dtype", call, dtype=torch.int32),
@@ -488,7 +488,7 @@ GENERATOR_CASES = [
     case("uniform-low-above-high", ValueError, "a", G.uniform, 2.0, 1.0, size=3),
     case("uniform-low-str", TypeError, "a", G.uniform, "0", size=3),
     case("uniform-dtype-int", TypeError, "dtype", G.uniform, size=3, dtype="int32"),
-    case("uniform-dtype-unknown", TypeError, "dtype", G.uniform, size=3, dtype="half"),
+    case("uniform-dtype-unknown", TypeError, "dtype", G.uniform, size=3, dtype="float33"),
     case("normal-std-negative", ValueError, "std", G.normal, 0.0, -1.0, size=3),
     case("normal-mean-none", TypeError, "mean", G.normal, None, size=3),
     case("trunc_normal-a-above-b", ValueError, "a", G.trunc_normal, a=1.0, b=0.0, size=3),
@@ -541,7 +541,7 @@ MODULE_CASES = [
     case("init_module-zeros-with-option", TypeError, "std", init_module, linear(), "zeros", std=1.0),
     case("init_module-torch_default-with-option", TypeError, "std", init_module, linear(), "torch_default",
          std=1.0),
-    case("init_module-half-module", TypeError, "tensor", init_module, torch.nn.Linear(3, 2).half()),
+    case("init_module-float8-module", TypeError, "tensor", init_module, torch.nn.Linear(3, 2).to(torch.float8_e4m3fn)),
     case("Conv2d-in_channels-negative", ValueError, "in_channels", Conv2d, -1, 6, 3),
     case("Conv2d-in_channels-str", TypeError, "in_channels", Conv2d, "4", 6, 3),
     case("Conv2d-out_channels-negative", ValueError, "out_channels", Conv2d, 4, -6, 3),

@@ -11,6 +11,8 @@ from typing import Any, Sequence, Union
 import numpy as np
 import numpy.typing as npt
 
+from ._dtypes import FILL_DTYPES, dtype_name
+
 # Types of the public signatures. Array arguments are anything NumPy can
 # read, CPU torch tensors included (they implement ``__array__``); results are
 # float32 or float64 NumPy arrays.
@@ -26,7 +28,7 @@ _MAX_THREADS = 1024
 MAX_EXTENT = 2**63 - 1
 UINT32_END = 1 << 32
 UINT64_END = 1 << 64
-DTYPES = ("float32", "float64")
+DTYPES = FILL_DTYPES
 
 
 def as_int(value: Any, name: str) -> int:
@@ -154,15 +156,9 @@ def shape_arg(shape: Any, name: str = "shape") -> tuple[int, ...]:
 
 
 def dtype_arg(dtype: Any) -> str:
-    """'float32' or 'float64' from a name, NumPy dtype or torch dtype."""
-    name = str(dtype).replace("torch.", "")
-    try:
-        name = np.dtype(name).name
-    except TypeError:
-        pass
-    if name not in DTYPES:
-        raise TypeError(f"dtype: expected float32 or float64, got {dtype!r}")
-    return name
+    """'float32', 'float64', 'bfloat16' or 'float16' from a name, NumPy
+    (or ml_dtypes) dtype or torch dtype."""
+    return dtype_name(dtype)
 
 
 def flat_range_arg(flat_range: Any, numel: int) -> tuple[int, int]:
@@ -175,6 +171,43 @@ def flat_range_arg(flat_range: Any, numel: int) -> tuple[int, int]:
     if not 0 <= start <= stop <= numel:
         raise ValueError(f"flat_range: expected 0 <= start <= stop <= numel = {numel}, got ({start}, {stop})")
     return start, stop
+
+
+def _bound(value: Any, dim: int, axis: int) -> int:
+    bound = as_int(value, "region")
+    if not -dim <= bound <= dim:
+        raise ValueError(f"region: axis {axis}: index {bound} is outside [-{dim}, {dim}]")
+    return bound + dim if bound < 0 else bound
+
+
+def _axis_range(item: Any, dim: int, axis: int) -> tuple[int, int]:
+    if isinstance(item, slice):
+        if item.step not in (None, 1):
+            raise ValueError(f"region: axis {axis}: expected a slice with step 1, got step {item.step!r}")
+        start = 0 if item.start is None else _bound(item.start, dim, axis)
+        stop = dim if item.stop is None else _bound(item.stop, dim, axis)
+    elif isinstance(item, (tuple, list)) and len(item) == 2:
+        start, stop = (as_int(v, "region") for v in item)
+        if not 0 <= start <= dim or not 0 <= stop <= dim:
+            raise ValueError(f"region: axis {axis}: expected 0 <= start <= stop <= {dim}, got ({start}, {stop})")
+    else:
+        raise TypeError(f"region: axis {axis}: expected a slice or a (start, stop) pair, got {item!r}")
+    if start > stop:
+        raise ValueError(f"region: axis {axis}: start {start} is past stop {stop}")
+    return start, stop
+
+
+def region_arg(region: Any, shape: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(start, stop) per axis from a tuple of step-1 slices or (start, stop)
+    pairs, one per axis of ``shape``, all inside it (negative slice bounds
+    count from the end, as in NumPy; nothing is clipped)."""
+    if isinstance(region, slice):
+        region = (region,)
+    if isinstance(region, (str, bytes)) or not isinstance(region, (tuple, list)):
+        raise TypeError(f"region: expected a tuple of slices or (start, stop) pairs, got {region!r}")
+    if len(region) != len(shape):
+        raise ValueError(f"region: expected {len(shape)} axes for shape {shape}, got {len(region)}")
+    return [_axis_range(item, dim, axis) for axis, (item, dim) in enumerate(zip(region, shape))]
 
 
 def float_param(value: Any, name: str) -> float:

@@ -5,7 +5,7 @@ normalize arguments first; the core re-checks shapes and lengths and raises
 ValueError/TypeError/MemoryError, never panics.
 """
 
-from typing import Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +24,8 @@ __all__ = [
     "fill",
     "fill_into",
     "ndtri",
+    "fill_region",
+    "fill_region_into",
     "fma_gflops",
     "write_gbps",
     "torch_seed_state",
@@ -111,6 +113,31 @@ def fill_into(
     threads: int,
 ) -> None: ...
 def ndtri(p: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]: ...
+
+# The block ``region`` (one (start, stop) per axis) of the fill of a tensor of
+# ``shape``, in C order. dtype "float32", "float64", or "bfloat16"/"float16"
+# as uint16 bit patterns (each the float32 value rounded to nearest even).
+def fill_region(
+    kind: str,
+    params: Sequence[float],
+    dtype: str,
+    seed: int,
+    stream: int,
+    shape: Sequence[int],
+    region: Sequence[tuple[int, int]],
+    threads: int,
+) -> npt.NDArray[Any]: ...
+def fill_region_into(
+    out: npt.NDArray[Any],
+    kind: str,
+    params: Sequence[float],
+    dtype: str,
+    seed: int,
+    stream: int,
+    shape: Sequence[int],
+    region: Sequence[tuple[int, int]],
+    threads: int,
+) -> None: ...
 
 # ---- PyTorch's CPU generator (states are torch.Generator.get_state()'s 5056 bytes)
 

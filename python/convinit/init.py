@@ -33,8 +33,9 @@ import numpy as np
 
 from . import _core, torchgen
 from ._args import as_int, dtype_arg, flat_range_arg, float_param, shape_arg
-from ._arrays import FLOAT_DTYPES, check_allocation, is_torch_tensor
-from .random import Draw, fill_into, resolve_draw, sample
+from ._arrays import check_allocation, is_torch_tensor
+from ._dtypes import FILL_DTYPES, numpy_dtype, to_torch, torch_core_view, torch_dtypes
+from .random import Draw, block_of, fill_into, resolve_draw, sample
 
 __all__ = [
     "ZeroFanError",
@@ -120,12 +121,6 @@ def _need_dims(shape: Shape, allowed: tuple[int, ...], what: str) -> None:
         raise ValueError(f"shape: Only tensors with {what} are supported, got {shape}")
 
 
-def _torch_floats() -> tuple:
-    import torch
-
-    return (torch.float32, torch.float64)
-
-
 # ---- what an initializer produces --------------------------------------------
 
 
@@ -143,6 +138,9 @@ class _Whole:
 
     make: Callable[[Shape, str, Optional[Draw]], np.ndarray]
     random: bool = False
+    # Every element the same function of nothing but the dtype (constant
+    # fills): a region is then made at its own shape.
+    uniform: bool = False
 
 
 _Spec = Union[_Random, _Whole]
@@ -159,40 +157,65 @@ def _given(draw: Optional[Draw]) -> Draw:
     return draw
 
 
-def _produce(spec: _Spec, shape: Shape, dtype: str, draw: Optional[Draw], flat_range: Any) -> np.ndarray:
+def _produce(spec: _Spec, shape: Shape, dtype: str, draw: Optional[Draw], flat_range: Any,
+             region: Any = None) -> np.ndarray:
     if isinstance(spec, _Random):
-        return sample(spec.kind, spec.params, shape, dtype, _given(draw), flat_range)
+        return sample(spec.kind, spec.params, shape, dtype, _given(draw), flat_range, region=region)
+    if region is not None and not spec.uniform:
+        raise ValueError("region: only elementwise fills (random distributions and constants) take a region")
+    if region is not None:
+        block = block_of(shape, flat_range, region)[2]
+        check_allocation(block, numpy_dtype(dtype), "region: the fill")
+        return np.asarray(spec.make(block, dtype, draw), dtype=numpy_dtype(dtype))
     start, stop = flat_range_arg(flat_range, math.prod(shape))
-    check_allocation(shape, np.dtype(dtype), "shape: the fill")
-    full = np.asarray(spec.make(shape, dtype, draw), dtype=dtype).reshape(shape)
+    check_allocation(shape, numpy_dtype(dtype), "shape: the fill")
+    full = np.asarray(spec.make(shape, dtype, draw), dtype=numpy_dtype(dtype)).reshape(shape)
     return full if flat_range is None else full.ravel()[start:stop].copy()
 
 
 # ---- in-place targets ---------------------------------------------------------
 
 
-class _Target:
-    """A writable float32/float64 NumPy array or CPU torch tensor."""
+_EXPECTED_DTYPES = "float32, float64, bfloat16 or float16"
 
-    def __init__(self, tensor: Any) -> None:
+
+class _Target:
+    """A writable float32/float64/bfloat16/float16 NumPy array or CPU torch
+    tensor, holding the whole tensor or (``region`` with the full ``shape``)
+    one block of it."""
+
+    def __init__(self, tensor: Any, shape: Any = None, region: Any = None) -> None:
         self.tensor = tensor
         if is_torch_tensor(tensor):
             if tensor.device.type != "cpu":
                 raise TypeError(f"tensor: expected a CPU tensor, got one on {tensor.device}")
-            if tensor.dtype not in _torch_floats():
-                raise TypeError(f"tensor: expected dtype float32 or float64, got {tensor.dtype}")
-            self.dtype = dtype_arg(tensor.dtype)
+            if tensor.dtype not in torch_dtypes():
+                raise TypeError(f"tensor: expected dtype {_EXPECTED_DTYPES}, got {tensor.dtype}")
+            self.dtype = torch_dtypes()[tensor.dtype]
             self.array = None
         elif isinstance(tensor, np.ndarray):
-            if tensor.dtype.kind != "f" or np.dtype(tensor.dtype.name) not in FLOAT_DTYPES:
-                raise TypeError(f"tensor: expected dtype float32 or float64, got {tensor.dtype}")
+            if tensor.dtype.name not in FILL_DTYPES:
+                raise TypeError(f"tensor: expected dtype {_EXPECTED_DTYPES}, got {tensor.dtype}")
             if not tensor.flags.writeable:
                 raise ValueError("tensor: the array is read-only")
             self.dtype = tensor.dtype.name
             self.array = tensor
         else:
             raise TypeError(f"tensor: expected a NumPy array or a CPU torch tensor, got {type(tensor).__name__}")
-        self.shape = tuple(int(d) for d in tensor.shape)
+        self.block = tuple(int(d) for d in tensor.shape)
+        self.region = region
+        self.shape = self._logical_shape(shape, region)
+
+    def _logical_shape(self, shape: Any, region: Any) -> Shape:
+        if (shape is None) != (region is None):
+            raise ValueError("shape, region: give both (the tensor is the block region of a tensor of shape) or neither")
+        if region is None:
+            return self.block
+        dims = shape_arg(shape)
+        block = block_of(dims, None, region)[2]
+        if block != self.block:
+            raise ValueError(f"region: the block of shape {block} does not match the tensor's shape {self.block}")
+        return dims
 
     def _direct_view(self) -> Optional[np.ndarray]:
         """A C-contiguous native-endian view the core can write into, if any."""
@@ -200,29 +223,40 @@ class _Target:
         if view is None:
             if not self.tensor.is_contiguous() or self.tensor.is_conj() or self.tensor.is_neg():
                 return None
-            view = self.tensor.detach().numpy()
+            view = torch_core_view(self.tensor)
         return view if view.flags.c_contiguous and view.dtype.isnative else None
 
     def write(self, spec: _Spec, draw: Optional[Draw]) -> None:
-        if math.prod(self.shape) == 0:
+        if math.prod(self.block) == 0:
             return
         view = self._direct_view() if isinstance(spec, _Random) else None
         if isinstance(spec, _Random) and view is not None:
-            fill_into(view, spec.kind, spec.params, _given(draw))
+            fill_into(view, spec.kind, spec.params, _given(draw), self.shape, self.region, self.dtype)
             if self.array is None:
                 import torch
 
                 # Written through a NumPy view: tell autograd, as an in-place op would.
                 torch.autograd.graph.increment_version(self.tensor)
             return
-        values = _produce(spec, self.shape, self.dtype, draw, None)
+        values = _produce(spec, self.shape, self.dtype, draw, None, self.region)
         if self.array is not None:
             self.array[...] = values
         else:
             import torch
 
             with torch.no_grad():
-                self.tensor.copy_(torch.from_numpy(values))
+                self.tensor.copy_(to_torch(values))
+
+
+def _local_block(tensor: Any, shape: Any, region: Any) -> tuple[Any, Any, Any]:
+    """A DTensor's local shard with the global shape and its region; anything else unchanged."""
+    from .distributed import is_dtensor
+
+    if is_dtensor(tensor):
+        from .distributed import local_block
+
+        return local_block(tensor, shape, region)
+    return tensor, shape, region
 
 
 # ---- PyTorch's own stream (convinit.TorchGenerator or torch.Generator) --------
@@ -284,6 +318,12 @@ _RNG_PARAMS = [
 _OUT_PARAMS = [
     inspect.Parameter("dtype", _KW, default="float32", annotation="_DTypeLike"),
     inspect.Parameter("flat_range", _KW, default=None, annotation="Optional[tuple[int, int]]"),
+    inspect.Parameter("region", _KW, default=None, annotation="Optional[_Region]"),
+]
+# In place: the tensor is the block ``region`` of a tensor of ``shape``.
+_BLOCK_PARAMS = [
+    inspect.Parameter("region", _KW, default=None, annotation="Optional[_Region]"),
+    inspect.Parameter("shape", _KW, default=None, annotation="Optional[ShapeLike]"),
 ]
 _ALLOCATING_RETURNS = "_FloatArray"
 _IN_PLACE_RETURNS = "_TensorT"
@@ -303,20 +343,21 @@ def _define(plan: Callable[..., _Spec], random: bool) -> tuple[Callable[..., np.
     params = list(inspect.signature(plan).parameters.values())[1:]
     rng_params = _RNG_PARAMS if random else []
 
-    def allocating(shape: Any, *args: Any, dtype: Any = "float32", flat_range: Any = None, **kwargs: Any) -> np.ndarray:
-        _check_call(allocating, shape, *args, dtype=dtype, flat_range=flat_range, **kwargs)
+    def allocating(shape: Any, *args: Any, dtype: Any = "float32", flat_range: Any = None, region: Any = None,
+                   **kwargs: Any) -> np.ndarray:
+        _check_call(allocating, shape, *args, dtype=dtype, flat_range=flat_range, region=region, **kwargs)
         rng = {k: kwargs.pop(k) for k in ("seed", "generator") if random and k in kwargs}
         dims, dtype = shape_arg(shape), dtype_arg(dtype)
         spec = plan(dims, *args, **kwargs)
         if _torch_stream(rng):
             return _torch_allocating(name, spec, dims, dtype, rng["generator"], flat_range)
         draw = resolve_draw(**rng) if _needs_draw(spec) else None
-        return _produce(spec, dims, dtype, draw, flat_range)
+        return _produce(spec, dims, dtype, draw, flat_range, region)
 
-    def in_place(tensor: Any, *args: Any, **kwargs: Any) -> Any:
-        _check_call(in_place, tensor, *args, **kwargs)
+    def in_place(tensor: Any, *args: Any, region: Any = None, shape: Any = None, **kwargs: Any) -> Any:
+        _check_call(in_place, tensor, *args, region=region, shape=shape, **kwargs)
         rng = {k: kwargs.pop(k) for k in ("seed", "generator") if random and k in kwargs}
-        target = _Target(tensor)
+        target = _Target(*_local_block(tensor, shape, region))
         spec = plan(target.shape, *args, **kwargs)
         if _torch_stream(rng):
             _torch_in_place(name, spec, target, rng["generator"])
@@ -329,7 +370,7 @@ def _define(plan: Callable[..., _Spec], random: bool) -> tuple[Callable[..., np.
     allocating.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [_SHAPE_PARAM, *params, *rng_params, *_OUT_PARAMS], return_annotation=_ALLOCATING_RETURNS)
     in_place.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [_TENSOR_PARAM, *params, *rng_params], return_annotation=_IN_PLACE_RETURNS)
+        [_TENSOR_PARAM, *params, *rng_params, *_BLOCK_PARAMS], return_annotation=_IN_PLACE_RETURNS)
     allocating.__name__ = allocating.__qualname__ = name
     in_place.__name__ = in_place.__qualname__ = name + "_"
     allocating.__doc__ = f"A new array of ``shape``: {doc}"
@@ -360,7 +401,7 @@ def _trunc_normal(shape: Shape, mean: float = 0.0, std: float = 1.0, a: float = 
 def _constant(shape: Shape, val: float) -> _Spec:
     """every element ``val``."""
     value = float_param(val, "val")
-    return _Whole(lambda s, dtype, _: np.full(s, value, dtype=dtype))
+    return _Whole(lambda s, dtype, _: np.full(s, value, dtype=numpy_dtype(dtype)), uniform=True)
 
 
 def _zeros(shape: Shape) -> _Spec:
@@ -376,7 +417,7 @@ def _ones(shape: Shape) -> _Spec:
 def _eye(shape: Shape) -> _Spec:
     """the 2-D identity (ones on the main diagonal)."""
     _need_dims(shape, (2,), "2 dimensions")
-    return _Whole(lambda s, dtype, _: np.eye(s[0], s[1], dtype=dtype))
+    return _Whole(lambda s, dtype, _: np.eye(s[0], s[1], dtype=numpy_dtype(dtype)))
 
 
 def _dirac(shape: Shape, groups: int = 1) -> _Spec:
@@ -389,7 +430,7 @@ def _dirac(shape: Shape, groups: int = 1) -> _Spec:
         raise ValueError(f"groups: dim 0 must be divisible by groups, got dim 0 = {shape[0]} and groups = {groups}")
 
     def make(s: Shape, dtype: str, _: Any) -> np.ndarray:
-        out = np.zeros(s, dtype=dtype)
+        out = np.zeros(s, dtype=numpy_dtype(dtype))
         per_group = s[0] // groups
         centre = tuple(k // 2 for k in s[2:])
         for g in range(groups):
@@ -443,7 +484,7 @@ def _kaiming_std(shape: Shape, a: float, mode: str, nonlinearity: str) -> Option
 
 
 def _nothing() -> _Spec:
-    return _Whole(lambda s, dtype, _: np.zeros(s, dtype=dtype))
+    return _constant((), 0.0)
 
 
 def _kaiming_uniform(shape: Shape, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu") -> _Spec:
@@ -468,7 +509,7 @@ def _orthogonal(shape: Shape, gain: float = 1) -> _Spec:
 
     def make(s: Shape, dtype: str, draw: Optional[Draw]) -> np.ndarray:
         if math.prod(s) == 0:
-            return np.zeros(s, dtype=dtype)
+            return np.zeros(s, dtype=numpy_dtype(dtype))
         rows = s[0]
         cols = math.prod(s) // rows
         flat = sample("normal", (0.0, 1.0), (rows, cols), "float64", _given(draw))

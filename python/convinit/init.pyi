@@ -20,6 +20,8 @@ _FloatArray = npt.NDArray[np.floating[Any]]
 _AnyGenerator = Union[Generator, TorchGenerator, torch.Generator]
 _DTypeLike = Union[npt.DTypeLike, torch.dtype]
 _TensorT = TypeVar("_TensorT", bound=Union[npt.NDArray[np.floating[Any]], torch.Tensor])
+# A block of a tensor: one step-1 slice or (start, stop) pair per axis.
+_Region = Sequence[Union[slice, tuple[int, int]]]
 
 class ZeroFanError(ValueError, ZeroDivisionError): ...
 
@@ -68,6 +70,7 @@ def uniform(
     generator: Optional[_AnyGenerator] = None,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
+    region: Optional[_Region] = None,
 ) -> _FloatArray: ...
 def uniform_(
     tensor: _TensorT,
@@ -76,6 +79,8 @@ def uniform_(
     *,
     seed: Optional[int] = None,
     generator: Optional[_AnyGenerator] = None,
+    region: Optional[_Region] = None,
+    shape: Optional[ShapeLike] = None,
 ) -> _TensorT: ...
 def normal(
     shape: ShapeLike,
@@ -86,6 +91,7 @@ def normal(
     generator: Optional[_AnyGenerator] = None,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
+    region: Optional[_Region] = None,
 ) -> _FloatArray: ...
 def normal_(
     tensor: _TensorT,
@@ -94,6 +100,8 @@ def normal_(
     *,
     seed: Optional[int] = None,
     generator: Optional[_AnyGenerator] = None,
+    region: Optional[_Region] = None,
+    shape: Optional[ShapeLike] = None,
 ) -> _TensorT: ...
 def trunc_normal(
     shape: ShapeLike,
@@ -106,6 +114,7 @@ def trunc_normal(
     generator: Optional[_AnyGenerator] = None,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
+    region: Optional[_Region] = None,
 ) -> _FloatArray: ...
 def trunc_normal_(
     tensor: _TensorT,
@@ -116,6 +125,8 @@ def trunc_normal_(
     *,
     seed: Optional[int] = None,
     generator: Optional[_AnyGenerator] = None,
+    region: Optional[_Region] = None,
+    shape: Optional[ShapeLike] = None,
 ) -> _TensorT: ...
 def constant(
     shape: ShapeLike,
@@ -123,37 +134,54 @@ def constant(
     *,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
+    region: Optional[_Region] = None,
 ) -> _FloatArray: ...
-def constant_(tensor: _TensorT, val: float) -> _TensorT: ...
+def constant_(
+    tensor: _TensorT,
+    val: float,
+    *,
+    region: Optional[_Region] = None,
+    shape: Optional[ShapeLike] = None,
+) -> _TensorT: ...
 def zeros(
     shape: ShapeLike,
     *,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
+    region: Optional[_Region] = None,
 ) -> _FloatArray: ...
-def zeros_(tensor: _TensorT) -> _TensorT: ...
+def zeros_(tensor: _TensorT, *, region: Optional[_Region] = None, shape: Optional[ShapeLike] = None) -> _TensorT: ...
 def ones(
     shape: ShapeLike,
     *,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
+    region: Optional[_Region] = None,
 ) -> _FloatArray: ...
-def ones_(tensor: _TensorT) -> _TensorT: ...
+def ones_(tensor: _TensorT, *, region: Optional[_Region] = None, shape: Optional[ShapeLike] = None) -> _TensorT: ...
 def eye(
     shape: ShapeLike,
     *,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
+    region: Optional[_Region] = None,
 ) -> _FloatArray: ...
-def eye_(tensor: _TensorT) -> _TensorT: ...
+def eye_(tensor: _TensorT, *, region: Optional[_Region] = None, shape: Optional[ShapeLike] = None) -> _TensorT: ...
 def dirac(
     shape: ShapeLike,
     groups: int = 1,
     *,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
+    region: Optional[_Region] = None,
 ) -> _FloatArray: ...
-def dirac_(tensor: _TensorT, groups: int = 1) -> _TensorT: ...
+def dirac_(
+    tensor: _TensorT,
+    groups: int = 1,
+    *,
+    region: Optional[_Region] = None,
+    shape: Optional[ShapeLike] = None,
+) -> _TensorT: ...
 def xavier_uniform(
     shape: ShapeLike,
     gain: float = 1.0,
@@ -162,6 +190,7 @@ def xavier_uniform(
     generator: Optional[_AnyGenerator] = None,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
+    region: Optional[_Region] = None,
 ) -> _FloatArray: ...
 def xavier_uniform_(
     tensor: _TensorT,
@@ -169,6 +198,8 @@ def xavier_uniform_(
     *,
     seed: Optional[int] = None,
     generator: Optional[_AnyGenerator] = None,
+    region: Optional[_Region] = None,
+    shape: Optional[ShapeLike] = None,
 ) -> _TensorT: ...
 def xavier_normal(
     shape: ShapeLike,
@@ -178,6 +209,7 @@ def xavier_normal(
     generator: Optional[_AnyGenerator] = None,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
+    region: Optional[_Region] = None,
 ) -> _FloatArray: ...
 def xavier_normal_(
     tensor: _TensorT,
@@ -185,6 +217,8 @@ def xavier_normal_(
     *,
     seed: Optional[int] = None,
     generator: Optional[_AnyGenerator] = None,
+    region: Optional[_Region] = None,
+    shape: Optional[ShapeLike] = None,
 ) -> _TensorT: ...
 def kaiming_uniform(
     shape: ShapeLike,
@@ -196,6 +230,7 @@ def kaiming_uniform(
     generator: Optional[_AnyGenerator] = None,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
+    region: Optional[_Region] = None,
 ) -> _FloatArray: ...
 def kaiming_uniform_(
     tensor: _TensorT,
@@ -205,6 +240,8 @@ def kaiming_uniform_(
     *,
     seed: Optional[int] = None,
     generator: Optional[_AnyGenerator] = None,
+    region: Optional[_Region] = None,
+    shape: Optional[ShapeLike] = None,
 ) -> _TensorT: ...
 def kaiming_normal(
     shape: ShapeLike,
@@ -216,6 +253,7 @@ def kaiming_normal(
     generator: Optional[_AnyGenerator] = None,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
+    region: Optional[_Region] = None,
 ) -> _FloatArray: ...
 def kaiming_normal_(
     tensor: _TensorT,
@@ -225,6 +263,8 @@ def kaiming_normal_(
     *,
     seed: Optional[int] = None,
     generator: Optional[_AnyGenerator] = None,
+    region: Optional[_Region] = None,
+    shape: Optional[ShapeLike] = None,
 ) -> _TensorT: ...
 def orthogonal(
     shape: ShapeLike,
@@ -234,6 +274,7 @@ def orthogonal(
     generator: Optional[_AnyGenerator] = None,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
+    region: Optional[_Region] = None,
 ) -> _FloatArray: ...
 def orthogonal_(
     tensor: _TensorT,
@@ -241,6 +282,8 @@ def orthogonal_(
     *,
     seed: Optional[int] = None,
     generator: Optional[_AnyGenerator] = None,
+    region: Optional[_Region] = None,
+    shape: Optional[ShapeLike] = None,
 ) -> _TensorT: ...
 def sparse(
     shape: ShapeLike,
@@ -251,6 +294,7 @@ def sparse(
     generator: Optional[_AnyGenerator] = None,
     dtype: _DTypeLike = "float32",
     flat_range: Optional[tuple[int, int]] = None,
+    region: Optional[_Region] = None,
 ) -> _FloatArray: ...
 def sparse_(
     tensor: _TensorT,
@@ -259,4 +303,6 @@ def sparse_(
     *,
     seed: Optional[int] = None,
     generator: Optional[_AnyGenerator] = None,
+    region: Optional[_Region] = None,
+    shape: Optional[ShapeLike] = None,
 ) -> _TensorT: ...

@@ -28,6 +28,7 @@ from ._args import (
     float_param,
     int_sequence,
     one_of,
+    region_arg,
     seed_arg,
     shape_arg,
     stream_arg,
@@ -35,6 +36,7 @@ from ._args import (
     unsigned_word,
 )
 from ._arrays import check_allocation
+from ._dtypes import core_view, from_bits, numpy_dtype
 
 __all__ = ["Generator", "philox4x32_10", "manual_seed", "default_generator"]
 
@@ -159,25 +161,47 @@ class Generator:
 _PARAM_NAMES = {"uniform": ("a", "b"), "normal": ("mean", "std"), "trunc_normal": ("mean", "std", "a", "b")}
 
 
+def block_of(shape: tuple[int, ...], flat_range: Any, region: Any) -> tuple[list[int], list[tuple[int, int]], tuple[int, ...]]:
+    """The logical shape the core indexes, its (start, stop) per axis, and the
+    shape of the result, for a whole fill, a ``flat_range`` or a ``region``."""
+    if flat_range is not None and region is not None:
+        raise ValueError("flat_range, region: give at most one of them")
+    if region is not None:
+        ranges = region_arg(region, shape)
+        return list(shape), ranges, tuple(stop - start for start, stop in ranges)
+    numel = _numel(shape)
+    if flat_range is not None:
+        start, stop = flat_range_arg(flat_range, numel)
+        return [numel], [(start, stop)], (stop - start,)
+    return list(shape), [(0, d) for d in shape], shape
+
+
 def sample(kind: str, params: tuple, shape: tuple[int, ...], dtype: str, draw: Draw, flat_range: Any = None,
-           threads: Optional[int] = None, name: str = "shape") -> np.ndarray:
+           threads: Optional[int] = None, name: str = "shape", region: Any = None) -> np.ndarray:
     """Values of ``kind(*params)`` for a tensor of ``shape``: the whole of it
-    (C order), or ``full.ravel()[start:stop]`` for ``flat_range``."""
+    (C order), ``full.ravel()[start:stop]`` for ``flat_range``, or exactly
+    ``full[region]`` for ``region``, computing nothing else."""
     one_of(kind, tuple(_PARAM_NAMES), "distribution")
     values = [float_param(v, n) for v, n in zip(params, _PARAM_NAMES[kind])]
     numel = _numel(shape)
     if numel >= UINT64_END:
         raise OverflowError(f"{name}: {shape} has {numel} elements, more than a stream indexes (2**64)")
-    start, stop = flat_range_arg(flat_range, numel)
-    check_allocation((stop - start,), np.dtype(dtype), f"{name}: a {kind} fill")
-    flat = _core.fill(kind, values, dtype, draw.seed, draw.stream, start, stop - start, threads_arg(threads))
-    return flat if flat_range is not None else flat.reshape(shape)
+    logical, ranges, out_shape = block_of(shape, flat_range, region)
+    check_allocation(out_shape, numpy_dtype(dtype), f"{name}: a {kind} fill")
+    flat = _core.fill_region(kind, values, dtype, draw.seed, draw.stream, logical, ranges, threads_arg(threads))
+    return from_bits(flat, dtype).reshape(out_shape)
 
 
-def fill_into(array: np.ndarray, kind: str, params: tuple, draw: Draw) -> None:
-    """Writes the fill of ``array.shape`` into a C-contiguous writable float array."""
+def fill_into(array: np.ndarray, kind: str, params: tuple, draw: Draw, shape: Optional[tuple[int, ...]] = None,
+              region: Any = None, dtype: Optional[str] = None) -> None:
+    """Writes the fill of ``array.shape`` (or the block ``region`` of the fill
+    of ``shape``) into a C-contiguous writable array of ``dtype`` (default:
+    the array's; uint16 bit patterns for the 16-bit formats)."""
     values = [float_param(v, n) for v, n in zip(params, _PARAM_NAMES[kind])]
-    _core.fill_into(array, kind, values, draw.seed, draw.stream, 0, 0)
+    shape = tuple(array.shape) if shape is None else shape
+    logical, ranges, _ = block_of(shape, None, region)
+    _core.fill_region_into(core_view(array), kind, values, dtype or array.dtype.name, draw.seed, draw.stream,
+                           logical, ranges, 0)
 
 
 _default: Optional[Generator] = None

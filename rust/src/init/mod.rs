@@ -2,16 +2,21 @@
 //! range of a logical tensor, from one Philox stream. The transforms are in
 //! `transforms`, the elementary functions they share in `math`.
 
+mod half;
 mod math;
+mod region;
 pub mod torch_fill;
 mod transforms;
 
+pub use half::Half;
 pub use math::{ndtr64, ndtri64};
+pub use region::Block;
 
 
 use crate::conv::Real;
 use crate::error::{KernelError, KernelResult};
-use crate::rng::{fill_stream, Backend, Isa, Stream, WithBackend};
+use crate::rng::{fill_rows, Backend, Isa, Stream, Transform, WithBackend};
+use half::Rounded;
 use transforms::{Constant, NormalF32, NormalF64, TruncNormalF32, TruncNormalF64, UniformF32, UniformF64};
 
 /// A distribution with its parameters, as `torch.nn.init` names them.
@@ -151,36 +156,37 @@ fn f32_at_most(x: f64) -> f32 {
     if f64::from(r) > x { r.next_down() } else { r }
 }
 
+/// Code to run with the transform of a distribution for one output type.
+pub trait WithTransform<O> {
+    fn with<X: Transform<Out = O>>(self, x: &X) -> KernelResult<()>;
+}
+
 /// The element types a fill can produce.
 pub trait Sample: Real {
-    fn fill_stream_of(d: &Distribution, s: Stream, start: u64, out: &mut [Self], isa: Isa, threads: usize) -> KernelResult<()>;
+    /// Runs `w` with the transform giving `d`'s values of this type.
+    fn with_transform<W: WithTransform<Self>>(d: &Distribution, w: W) -> KernelResult<()>;
 }
 
 impl Sample for f32 {
-    fn fill_stream_of(d: &Distribution, s: Stream, start: u64, out: &mut [f32], isa: Isa, threads: usize) -> KernelResult<()> {
+    fn with_transform<W: WithTransform<f32>>(d: &Distribution, w: W) -> KernelResult<()> {
         match *d {
             Distribution::Uniform { low, high } => {
                 let low32 = f32_at_least(low);
                 let below_high = if low < high { f32_at_most(high.next_down()) } else { low32 };
-                let x = UniformF32 { low: low32, scale: (high - low) as f32, top: below_high.max(low32) };
-                fill_stream(&x, s, start, out, isa, threads)
+                w.with(&UniformF32 { low: low32, scale: (high - low) as f32, top: below_high.max(low32) })
             }
-            Distribution::Normal { mean, std } => {
-                fill_stream(&NormalF32 { mean: mean as f32, std: std as f32 }, s, start, out, isa, threads)
-            }
+            Distribution::Normal { mean, std } => w.with(&NormalF32 { mean: mean as f32, std: std as f32 }),
             Distribution::TruncNormal { mean, std, low, high } => {
                 let (lo, hi) = (f32_at_least(low), f32_at_most(high).max(f32_at_least(low)));
                 if std == 0.0 || low == high {
-                    let c = (mean as f32).max(lo).min(hi);
-                    return fill_stream(&Constant(c), s, start, out, isa, threads);
+                    return w.with(&Constant((mean as f32).max(lo).min(hi)));
                 }
                 let t = TruncParams::new(mean, std, low, high);
                 t.check_representable()?;
                 if !t.fits_f32() {
-                    let x = t.wide(mean, f64::from(lo), f64::from(hi), |v| v as f32);
-                    return fill_stream(&x, s, start, out, isa, threads);
+                    return w.with(&t.wide(mean, f64::from(lo), f64::from(hi), |v| v as f32));
                 }
-                let x = TruncNormalF32 {
+                w.with(&TruncNormalF32 {
                     tails: t.min_p() < math::CENTRAL_P,
                     p_low: t.p_low as f32,
                     q_low: t.q_low as f32,
@@ -189,32 +195,66 @@ impl Sample for f32 {
                     mean: mean as f32,
                     lo,
                     hi,
-                };
-                fill_stream(&x, s, start, out, isa, threads)
+                })
             }
         }
     }
 }
 
 impl Sample for f64 {
-    fn fill_stream_of(d: &Distribution, s: Stream, start: u64, out: &mut [f64], isa: Isa, threads: usize) -> KernelResult<()> {
+    fn with_transform<W: WithTransform<f64>>(d: &Distribution, w: W) -> KernelResult<()> {
         match *d {
             Distribution::Uniform { low, high } => {
                 let top = if low < high { high.next_down().max(low) } else { low };
-                fill_stream(&UniformF64 { low, scale: high - low, top }, s, start, out, isa, threads)
+                w.with(&UniformF64 { low, scale: high - low, top })
             }
-            Distribution::Normal { mean, std } => fill_stream(&NormalF64 { mean, std }, s, start, out, isa, threads),
+            Distribution::Normal { mean, std } => w.with(&NormalF64 { mean, std }),
             Distribution::TruncNormal { mean, std, low, high } => {
                 if std == 0.0 || low == high {
-                    return fill_stream(&Constant(mean.max(low).min(high)), s, start, out, isa, threads);
+                    return w.with(&Constant(mean.max(low).min(high)));
                 }
                 let t = TruncParams::new(mean, std, low, high);
                 t.check_representable()?;
-                let x = t.wide(mean, low, high, |v| v);
-                fill_stream(&x, s, start, out, isa, threads)
+                w.with(&t.wide(mean, low, high, |v| v))
             }
         }
     }
+}
+
+/// Where a fill writes: the rows of `block` of stream `s`, into `out`.
+struct ToBlock<'a, O> {
+    s: Stream,
+    block: &'a Block,
+    out: &'a mut [O],
+    isa: Isa,
+    threads: usize,
+}
+
+impl<O> WithTransform<O> for ToBlock<'_, O> {
+    fn with<X: Transform<Out = O>>(self, x: &X) -> KernelResult<()> {
+        fill_rows(x, self.s, self.block, self.block.row_len(), self.out, self.isa, self.threads)
+    }
+}
+
+/// A float32 fill rounded to a 16-bit format on its way into `to`.
+struct ToHalf<'a> {
+    format: Half,
+    bounds: Option<(f32, f32)>,
+    to: ToBlock<'a, u16>,
+}
+
+impl WithTransform<f32> for ToHalf<'_> {
+    fn with<X: Transform<Out = f32>>(self, x: &X) -> KernelResult<()> {
+        self.to.with(&Rounded { inner: x, format: self.format, bounds: self.bounds })
+    }
+}
+
+fn check_block(d: &Distribution, block: &Block, len: usize) -> KernelResult<()> {
+    d.validate()?;
+    if len != block.len() {
+        return Err(KernelError::invalid("tensor", format!("holds {len} elements, the region {}", block.len())));
+    }
+    Ok(())
 }
 
 /// Values `start .. start + out.len()` (C-order indices of the logical
@@ -225,11 +265,53 @@ pub fn fill<T: Sample>(d: &Distribution, seed: u64, stream: u64, start: u64, out
 
 /// `fill` on a chosen instruction set (every one gives the same bits).
 pub fn fill_on<T: Sample>(isa: Isa, d: &Distribution, seed: u64, stream: u64, start: u64, out: &mut [T], threads: usize) -> KernelResult<()> {
-    d.validate()?;
     if start.checked_add(out.len() as u64).is_none() {
+        d.validate()?;
         return Err(KernelError::invalid("flat_range", "the range ends past 2**64"));
     }
-    T::fill_stream_of(d, Stream::new(seed, stream), start, out, isa, threads)
+    fill_block_on(isa, d, seed, stream, &Block::flat(start, out.len()), out, threads)
+}
+
+/// The values of `block` (row-major) of the fill of the whole tensor: each
+/// row is one range of the stream, written straight into `out`.
+pub fn fill_block<T: Sample>(d: &Distribution, seed: u64, stream: u64, block: &Block, out: &mut [T], threads: usize) -> KernelResult<()> {
+    fill_block_on(Isa::best(), d, seed, stream, block, out, threads)
+}
+
+pub fn fill_block_on<T: Sample>(
+    isa: Isa,
+    d: &Distribution,
+    seed: u64,
+    stream: u64,
+    block: &Block,
+    out: &mut [T],
+    threads: usize,
+) -> KernelResult<()> {
+    check_block(d, block, out.len())?;
+    T::with_transform(d, ToBlock { s: Stream::new(seed, stream), block, out, isa, threads })
+}
+
+/// `fill_block` in a 16-bit format: each value is the float32 fill's value
+/// rounded to nearest even; a truncated normal is first clamped to the
+/// format's values inside [a, b].
+#[allow(clippy::too_many_arguments)]
+pub fn fill_block_half(
+    isa: Isa,
+    d: &Distribution,
+    seed: u64,
+    stream: u64,
+    block: &Block,
+    format: Half,
+    out: &mut [u16],
+    threads: usize,
+) -> KernelResult<()> {
+    check_block(d, block, out.len())?;
+    let bounds = match *d {
+        Distribution::TruncNormal { low, high, .. } => Some(half::bounds(format, f32_at_least(low), f32_at_most(high))?),
+        _ => None,
+    };
+    let to = ToBlock { s: Stream::new(seed, stream), block, out, isa, threads };
+    f32::with_transform(d, ToHalf { format, bounds, to })
 }
 
 struct NdtriMap<'a> {

@@ -102,3 +102,87 @@ fn invalid_parameters_are_errors() {
         assert!(matches!(fill(&d, 0, 0, 0, &mut out, 1), Err(KernelError::InvalidArgument { .. })), "{d:?}");
     }
 }
+
+/// The block `ranges` of `full` (a C-order tensor of `shape`), by indexing.
+fn slice_of<T: Copy>(full: &[T], shape: &[u64], ranges: &[(u64, u64)]) -> Vec<T> {
+    let mut indices = vec![0u64];
+    for (&dim, &(start, stop)) in shape.iter().zip(ranges) {
+        indices = indices.iter().flat_map(|&base| (start..stop).map(move |i| base * dim + i)).collect();
+    }
+    indices.iter().map(|&i| full[i as usize]).collect()
+}
+
+fn region_fill_is_the_slice<T: Sample>() {
+    let shape = [7u64, 300, 45];
+    let regions: [&[(u64, u64)]; 4] = [
+        &[(1, 6), (13, 290), (3, 44)],
+        &[(0, 7), (0, 300), (0, 45)],
+        &[(2, 3), (0, 300), (0, 45)],
+        &[(6, 7), (299, 300), (44, 45)],
+    ];
+    for d in &DISTRIBUTIONS {
+        let whole = values::<T>(Isa::best(), d, 0, 7 * 300 * 45, 1);
+        for ranges in regions {
+            let block = Block::new(&shape, ranges).unwrap();
+            for (isa, threads) in [(Isa::best(), 3), (Isa::Scalar(crate::rng::Scalar), 1)] {
+                let mut out = vec![T::ZERO; block.len()];
+                fill_block_on(isa, d, 0xdead_beef_0123, 9, &block, &mut out, threads).unwrap();
+                assert!(out == slice_of(&whole, &shape, ranges), "{d:?} {ranges:?} {}", isa.name());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_region_fill_is_the_slice_of_the_full_fill() {
+    region_fill_is_the_slice::<f32>();
+    region_fill_is_the_slice::<f64>();
+}
+
+#[test]
+fn a_region_of_the_wrong_size_is_an_error() {
+    let block = Block::new(&[4, 5], &[(0, 2), (1, 3)]).unwrap();
+    let mut out = [0f32; 5];
+    let d = Distribution::Normal { mean: 0.0, std: 1.0 };
+    assert!(matches!(fill_block(&d, 0, 0, &block, &mut out, 1), Err(KernelError::InvalidArgument { argument: "tensor", .. })));
+}
+
+#[test]
+fn half_fills_are_the_float32_fill_rounded() {
+    let block = Block::new(&[3, 500], &[(1, 3), (7, 450)]).unwrap();
+    for d in &DISTRIBUTIONS {
+        let mut wide = vec![0f32; block.len()];
+        fill_block(d, 5, 2, &block, &mut wide, 2).unwrap();
+        for format in [Half::BFloat16, Half::Float16] {
+            let mut narrow = vec![0u16; block.len()];
+            for isa in Isa::available() {
+                fill_block_half(isa, d, 5, 2, &block, format, &mut narrow, 2).unwrap();
+                let expected: Vec<u16> = wide.iter().map(|&v| format.round(v)).collect();
+                // Truncated normals may differ only where rounding left [a, b].
+                for (i, (&got, &want)) in narrow.iter().zip(&expected).enumerate() {
+                    if let Distribution::TruncNormal { low, high, .. } = *d {
+                        let v = f64::from(format.value(got));
+                        assert!(v >= low && v <= high, "{d:?} {format:?} value {v} outside");
+                        let rounded = f64::from(format.value(want));
+                        assert!(got == want || rounded < low || rounded > high, "{d:?} {format:?} at {i}");
+                    } else {
+                        assert_eq!(got, want, "{d:?} {format:?} {} at {i}", isa.name());
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn half_trunc_normal_never_leaves_non_representable_bounds() {
+    // 0.1 is neither a bfloat16 nor a float16 value: plain rounding would step outside.
+    let d = Distribution::TruncNormal { mean: 0.0, std: 1.0, low: -0.1, high: 0.1 };
+    let block = Block::flat(0, 200_000);
+    for format in [Half::BFloat16, Half::Float16] {
+        let mut out = vec![0u16; block.len()];
+        fill_block_half(Isa::best(), &d, 1, 0, &block, format, &mut out, 2).unwrap();
+        let values: Vec<f32> = out.iter().map(|&h| format.value(h)).collect();
+        assert!(values.iter().all(|&v| (-0.1..=0.1).contains(&f64::from(v))), "{format:?}");
+    }
+}

@@ -12,7 +12,7 @@
 //! | trunc. normal f64   | 2            | words 2(i%2), 2(i%2)+1 (top 52 bits), inverse CDF |
 
 use super::math::{ln, ndtri, ndtri64, sincos_turn};
-use crate::rng::{Backend, Transform, BATCH_WORDS};
+use crate::rng::{batch_part_by_vectors, groups_of_words, pieces_of, Backend, VectorValues, Transform, BATCH_WORDS};
 
 const TWO_POW_M24: f32 = 1.0 / 16_777_216.0;
 const TWO_POW_M53: f64 = 1.0 / 9_007_199_254_740_992.0;
@@ -36,6 +36,18 @@ fn field24<B: Backend>(b: B, words: &B::Words, j: usize) -> B::U {
     b.or_u(b.or_u(byte(0), b.shl_u(byte(1), 8)), b.shl_u(byte(2), 16))
 }
 
+/// The word groups values `skip .. skip + len` of a `FIELDS24` batch need:
+/// a field below `BATCH_WORDS` is its own word's top bits; the later ones
+/// gather low bytes from across the batch, so they need every group.
+#[inline(always)]
+fn field24_groups(skip: usize, len: usize) -> std::ops::Range<usize> {
+    if skip + len <= BATCH_WORDS {
+        groups_of_words(skip, skip + len)
+    } else {
+        0..BATCH_WORDS / 32
+    }
+}
+
 /// `x` if `x < hi` else `hi`, then `x` if `x > lo` else `lo`: x86
 /// `minps`/`maxps` order, so NaN lands on `lo` as on the SIMD paths.
 #[inline(always)]
@@ -57,16 +69,32 @@ pub struct UniformF32 {
     pub top: f32,
 }
 
+impl VectorValues for UniformF32 {
+    #[inline(always)]
+    fn vector<B: Backend>(&self, b: B, words: &B::Words, j: usize) -> B::F {
+        let u = b.mul(b.i32_to_f(field24(b, words, j)), b.splat(TWO_POW_M24));
+        b.min(b.fma(u, b.splat(self.scale), b.splat(self.low)), b.splat(self.top))
+    }
+}
+
 impl Transform for UniformF32 {
     type Out = f32;
     const VALUES_PER_BATCH: usize = FIELDS24;
     #[inline(always)]
     fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [f32]) {
-        let (low, scale, top) = (b.splat(self.low), b.splat(self.scale), b.splat(self.top));
         for j in 0..FIELDS24 / B::WIDTH {
-            let u = b.mul(b.i32_to_f(field24(b, words, j)), b.splat(TWO_POW_M24));
-            b.store_f(out, j * B::WIDTH, b.min(b.fma(u, scale, low), top));
+            b.store_f(out, j * B::WIDTH, self.vector(b, words, j));
         }
+    }
+
+    #[inline(always)]
+    fn batch_part<B: Backend>(&self, b: B, words: &B::Words, skip: usize, out: &mut [f32], scratch: &mut [f32]) {
+        batch_part_by_vectors(self, b, words, skip, out, scratch);
+    }
+
+    #[inline(always)]
+    fn word_groups(skip: usize, len: usize) -> std::ops::Range<usize> {
+        field24_groups(skip, len)
     }
 }
 
@@ -77,17 +105,34 @@ pub struct UniformF64 {
     pub top: f64,
 }
 
+impl UniformF64 {
+    #[inline(always)]
+    fn value(&self, words: &[u32; BATCH_WORDS], k: usize) -> f64 {
+        let u = (pair(words, k) >> 11) as f64 * TWO_POW_M53;
+        let x = u.mul_add(self.scale, self.low);
+        if x < self.top { x } else { self.top }
+    }
+}
+
 impl Transform for UniformF64 {
     type Out = f64;
     const VALUES_PER_BATCH: usize = BATCH_WORDS / 2;
     #[inline(always)]
     fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [f64]) {
+        self.batch_part(b, words, 0, out, &mut []);
+    }
+
+    #[inline(always)]
+    fn batch_part<B: Backend>(&self, b: B, words: &B::Words, skip: usize, out: &mut [f64], _: &mut [f64]) {
         let words = &b.to_array(words);
         for (k, v) in out.iter_mut().enumerate() {
-            let u = (pair(words, k) >> 11) as f64 * TWO_POW_M53;
-            let x = u.mul_add(self.scale, self.low);
-            *v = if x < self.top { x } else { self.top };
+            *v = self.value(words, skip + k);
         }
+    }
+
+    #[inline(always)]
+    fn word_groups(skip: usize, len: usize) -> std::ops::Range<usize> {
+        groups_of_words(2 * skip, 2 * (skip + len))
     }
 }
 
@@ -101,23 +146,49 @@ pub struct NormalF32 {
     pub std: f32,
 }
 
+impl NormalF32 {
+    /// Values `32 g .. 32 (g + 1)` of a batch (words of the same indices).
+    #[inline(always)]
+    fn group<B: Backend>(&self, b: B, words: &B::Words, g: usize, out: &mut [f32], at: usize) {
+        let (mean, std, w, group) = (b.splat(self.mean), b.splat(self.std), B::WIDTH, 32 * g);
+        for h in 0..16 / w {
+            let radius_words = b.word_vec(words, group / w + h);
+            let angle_words = b.word_vec(words, (group + 16) / w + h);
+            let u1 = b.fma(b.i32_to_f(b.shr_u(radius_words, 1)), b.splat(1.0 / 2_147_483_648.0), b.splat(1.0 / 4_294_967_296.0));
+            let r = b.sqrt(b.mul(ln(b, u1), b.splat(-2.0))); // ln(u1) <= 0: u1 <= 1 and ln(1) = 0 exactly
+            let (sin, cos) = sincos_turn(b, angle_words);
+            b.store_f(out, at + h * w, b.fma(b.mul(r, cos), std, mean));
+            b.store_f(out, at + 16 + h * w, b.fma(b.mul(r, sin), std, mean));
+        }
+    }
+}
+
 impl Transform for NormalF32 {
     type Out = f32;
     const VALUES_PER_BATCH: usize = BATCH_WORDS;
     #[inline(always)]
     fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [f32]) {
-        let (mean, std, w) = (b.splat(self.mean), b.splat(self.std), B::WIDTH);
-        for group in (0..BATCH_WORDS).step_by(32) {
-            for h in 0..16 / w {
-                let radius_words = b.word_vec(words, group / w + h);
-                let angle_words = b.word_vec(words, (group + 16) / w + h);
-                let u1 = b.fma(b.i32_to_f(b.shr_u(radius_words, 1)), b.splat(1.0 / 2_147_483_648.0), b.splat(1.0 / 4_294_967_296.0));
-                let r = b.sqrt(b.mul(ln(b, u1), b.splat(-2.0))); // ln(u1) <= 0: u1 <= 1 and ln(1) = 0 exactly
-                let (sin, cos) = sincos_turn(b, angle_words);
-                b.store_f(out, group + h * w, b.fma(b.mul(r, cos), std, mean));
-                b.store_f(out, group + 16 + h * w, b.fma(b.mul(r, sin), std, mean));
+        for g in 0..BATCH_WORDS / 32 {
+            self.group(b, words, g, out, 32 * g);
+        }
+    }
+
+    #[inline(always)]
+    fn batch_part<B: Backend>(&self, b: B, words: &B::Words, skip: usize, out: &mut [f32], scratch: &mut [f32]) {
+        for piece in pieces_of(32, skip, out.len()) {
+            match piece.at {
+                Some(at) => self.group(b, words, piece.index, out, at),
+                None => {
+                    self.group(b, words, piece.index, scratch, 0);
+                    piece.copy(scratch, out);
+                }
             }
         }
+    }
+
+    #[inline(always)]
+    fn word_groups(skip: usize, len: usize) -> std::ops::Range<usize> {
+        groups_of_words(skip, skip + len) // value i comes from word i and its partner in the same group
     }
 }
 
@@ -128,20 +199,47 @@ pub struct NormalF64 {
     pub std: f64,
 }
 
+impl NormalF64 {
+    /// Values 2j, 2j + 1 of a batch, from block j.
+    #[inline(always)]
+    fn pair_of(&self, words: &[u32; BATCH_WORDS], j: usize, out: &mut [f64], at: usize) {
+        let u1 = 1.0 - (pair(words, 2 * j) >> 11) as f64 * TWO_POW_M53;
+        let theta = (pair(words, 2 * j + 1) >> 11) as f64 * TWO_POW_M53 * std::f64::consts::TAU;
+        let r = (-2.0 * libm::log(u1)).max(0.0).sqrt();
+        let (sin, cos) = libm::sincos(theta);
+        out[at] = (r * cos).mul_add(self.std, self.mean);
+        out[at + 1] = (r * sin).mul_add(self.std, self.mean);
+    }
+}
+
 impl Transform for NormalF64 {
     type Out = f64;
     const VALUES_PER_BATCH: usize = BATCH_WORDS / 2;
     #[inline(always)]
     fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [f64]) {
         let words = &b.to_array(words);
-        for (j, values) in out.chunks_exact_mut(2).enumerate() {
-            let u1 = 1.0 - (pair(words, 2 * j) >> 11) as f64 * TWO_POW_M53;
-            let theta = (pair(words, 2 * j + 1) >> 11) as f64 * TWO_POW_M53 * std::f64::consts::TAU;
-            let r = (-2.0 * libm::log(u1)).max(0.0).sqrt();
-            let (sin, cos) = libm::sincos(theta);
-            values[0] = (r * cos).mul_add(self.std, self.mean);
-            values[1] = (r * sin).mul_add(self.std, self.mean);
+        for j in 0..BATCH_WORDS / 4 {
+            self.pair_of(words, j, out, 2 * j);
         }
+    }
+
+    #[inline(always)]
+    fn batch_part<B: Backend>(&self, b: B, words: &B::Words, skip: usize, out: &mut [f64], scratch: &mut [f64]) {
+        let words = &b.to_array(words);
+        for piece in pieces_of(2, skip, out.len()) {
+            match piece.at {
+                Some(at) => self.pair_of(words, piece.index, out, at),
+                None => {
+                    self.pair_of(words, piece.index, scratch, 0);
+                    piece.copy(scratch, out);
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn word_groups(skip: usize, len: usize) -> std::ops::Range<usize> {
+        groups_of_words(4 * (skip / 2), 4 * (skip + len).div_ceil(2))
     }
 }
 
@@ -163,21 +261,38 @@ pub struct TruncNormalF32 {
     pub hi: f32,
 }
 
+impl VectorValues for TruncNormalF32 {
+    #[inline(always)]
+    fn vector<B: Backend>(&self, b: B, words: &B::Words, j: usize) -> B::F {
+        let (p_low, q_low, p_width) = (b.splat(self.p_low), b.splat(self.q_low), b.splat(self.p_width));
+        let neg_width = b.splat(-self.p_width);
+        let (scale, mean, lo, hi) = (b.splat(self.scale), b.splat(self.mean), b.splat(self.lo), b.splat(self.hi));
+        // u in (0, 1), exactly: the midpoint of one of 2^23 equal cells.
+        let k = b.i32_to_f(b.shr_u(field24(b, words, j), 1));
+        let u = b.mul(b.add(k, b.splat(0.5)), b.splat(2.0 * TWO_POW_M24));
+        let z = ndtri(b, b.fma(u, p_width, p_low), b.fma(u, neg_width, q_low), self.tails);
+        b.max(b.min(b.fma(z, scale, mean), hi), lo)
+    }
+}
+
 impl Transform for TruncNormalF32 {
     type Out = f32;
     const VALUES_PER_BATCH: usize = FIELDS24;
     #[inline(always)]
     fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [f32]) {
-        let (p_low, q_low, p_width) = (b.splat(self.p_low), b.splat(self.q_low), b.splat(self.p_width));
-        let neg_width = b.splat(-self.p_width);
-        let (scale, mean, lo, hi) = (b.splat(self.scale), b.splat(self.mean), b.splat(self.lo), b.splat(self.hi));
         for j in 0..FIELDS24 / B::WIDTH {
-            // u in (0, 1), exactly: the midpoint of one of 2^23 equal cells.
-            let k = b.i32_to_f(b.shr_u(field24(b, words, j), 1));
-            let u = b.mul(b.add(k, b.splat(0.5)), b.splat(2.0 * TWO_POW_M24));
-            let z = ndtri(b, b.fma(u, p_width, p_low), b.fma(u, neg_width, q_low), self.tails);
-            b.store_f(out, j * B::WIDTH, b.max(b.min(b.fma(z, scale, mean), hi), lo));
+            b.store_f(out, j * B::WIDTH, self.vector(b, words, j));
         }
+    }
+
+    #[inline(always)]
+    fn batch_part<B: Backend>(&self, b: B, words: &B::Words, skip: usize, out: &mut [f32], scratch: &mut [f32]) {
+        batch_part_by_vectors(self, b, words, skip, out, scratch);
+    }
+
+    #[inline(always)]
+    fn word_groups(skip: usize, len: usize) -> std::ops::Range<usize> {
+        field24_groups(skip, len)
     }
 }
 
@@ -194,20 +309,37 @@ pub struct TruncNormalF64<T> {
     pub cast: fn(f64) -> T,
 }
 
+impl<T> TruncNormalF64<T> {
+    #[inline(always)]
+    fn value(&self, words: &[u32; BATCH_WORDS], k: usize) -> T {
+        // u in (0, 1), exactly: the midpoint of one of 2^52 equal cells.
+        let u = ((pair(words, k) >> 12) as f64 + 0.5) * (2.0 * TWO_POW_M53);
+        let p = u.mul_add(self.p_width, self.p_low);
+        let q = (-u).mul_add(self.p_width, self.q_low);
+        let z = ndtri64(p, q);
+        (self.cast)(clamp64(z.mul_add(self.scale, self.mean), self.lo, self.hi))
+    }
+}
+
 impl<T: Copy + Default + Send + Sync> Transform for TruncNormalF64<T> {
     type Out = T;
     const VALUES_PER_BATCH: usize = BATCH_WORDS / 2;
     #[inline(always)]
     fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [T]) {
+        self.batch_part(b, words, 0, out, &mut []);
+    }
+
+    #[inline(always)]
+    fn batch_part<B: Backend>(&self, b: B, words: &B::Words, skip: usize, out: &mut [T], _: &mut [T]) {
         let words = &b.to_array(words);
         for (k, v) in out.iter_mut().enumerate() {
-            // u in (0, 1), exactly: the midpoint of one of 2^52 equal cells.
-            let u = ((pair(words, k) >> 12) as f64 + 0.5) * (2.0 * TWO_POW_M53);
-            let p = u.mul_add(self.p_width, self.p_low);
-            let q = (-u).mul_add(self.p_width, self.q_low);
-            let z = ndtri64(p, q);
-            *v = (self.cast)(clamp64(z.mul_add(self.scale, self.mean), self.lo, self.hi));
+            *v = self.value(words, skip + k);
         }
+    }
+
+    #[inline(always)]
+    fn word_groups(skip: usize, len: usize) -> std::ops::Range<usize> {
+        groups_of_words(2 * skip, 2 * (skip + len))
     }
 }
 
@@ -220,5 +352,15 @@ impl<T: Copy + Default + Send + Sync> Transform for Constant<T> {
     #[inline(always)]
     fn batch<B: Backend>(&self, _: B, _: &B::Words, out: &mut [T]) {
         out.fill(self.0);
+    }
+
+    #[inline(always)]
+    fn batch_part<B: Backend>(&self, _: B, _: &B::Words, _: usize, out: &mut [T], _: &mut [T]) {
+        out.fill(self.0);
+    }
+
+    #[inline(always)]
+    fn word_groups(_: usize, _: usize) -> std::ops::Range<usize> {
+        0..0
     }
 }

@@ -42,14 +42,16 @@ unsafe fn lane_offsets() -> __m512i {
 const GROUPS: usize = BATCH_WORDS / 32;
 const VECTORS: usize = BATCH_WORDS / 16;
 
-/// The words of blocks `first_block .. first_block + BATCH_BLOCKS` of `stream`.
+/// The words of blocks `first_block .. first_block + BATCH_BLOCKS` of
+/// `stream`, computed for the 8-block groups `groups` only (the others are
+/// left zero).
 ///
 /// # Safety
 /// The CPU must support AVX-512F (the function is compiled with it enabled).
 /// The body works on registers and local arrays indexed within bounds only.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn philox_batch(key: [u32; 2], stream: u64, first_block: u64) -> [__m512i; VECTORS] {
+unsafe fn philox_batch(key: [u32; 2], stream: u64, first_block: u64, groups: std::ops::Range<usize>) -> [__m512i; VECTORS] {
     let (m0, m1) = (_mm512_set1_epi64(i64::from(M0)), _mm512_set1_epi64(i64::from(M1)));
     let first = _mm512_add_epi64(_mm512_set1_epi64(first_block as i64), lane_offsets());
     let mut a = [first; GROUPS];
@@ -65,7 +67,7 @@ unsafe fn philox_batch(key: [u32; 2], stream: u64, first_block: u64) -> [__m512i
             k0 = _mm512_add_epi32(k0, w0);
             k1 = _mm512_add_epi32(k1, w1);
         }
-        for g in 0..GROUPS {
+        for g in groups.clone() {
             let p0 = _mm512_mul_epu32(a[g], m0); // lo0 | hi0 << 32
             let p1 = _mm512_mul_epu32(b[g], m1); // lo1 | hi1 << 32
             // Odd (high) 32-bit lanes become hi ^ c ^ k; 0x96 is a three-way XOR.
@@ -75,8 +77,8 @@ unsafe fn philox_batch(key: [u32; 2], stream: u64, first_block: u64) -> [__m512i
             b[g] = _mm512_ror_epi64::<32>(t0); // (hi0 ^ c3 ^ k1) | lo0 << 32
         }
     }
-    let mut out = [a[0]; VECTORS];
-    for g in 0..GROUPS {
+    let mut out = [_mm512_setzero_si512(); VECTORS];
+    for g in groups {
         out[2 * g] = _mm512_unpacklo_epi64(a[g], b[g]);
         out[2 * g + 1] = _mm512_unpackhi_epi64(a[g], b[g]);
     }
@@ -128,7 +130,12 @@ impl Backend for Avx512 {
     fn blocks(self, key: [u32; 2], stream: u64, first_block: u64) -> [__m512i; VECTORS] {
         // SAFETY: `self` is an `Avx512` token, so the CPU has the AVX-512F that
         // `philox_batch` is compiled with.
-        unsafe { philox_batch(key, stream, first_block) }
+        unsafe { philox_batch(key, stream, first_block, 0..GROUPS) }
+    }
+    #[inline(always)]
+    fn blocks_in(self, key: [u32; 2], stream: u64, first_block: u64, groups: std::ops::Range<usize>) -> [__m512i; VECTORS] {
+        // SAFETY: as in `blocks`; `groups` only narrows which lanes are computed.
+        unsafe { philox_batch(key, stream, first_block, groups.start.min(GROUPS)..groups.end.min(GROUPS)) }
     }
     #[inline(always)]
     fn word_vec(self, words: &[__m512i; VECTORS], i: usize) -> __m512i {

@@ -28,6 +28,13 @@ pub trait Backend: Copy + Send + Sync {
 
     /// The words of blocks `first_block .. first_block + BATCH_BLOCKS` of `stream`.
     fn blocks(self, key: [u32; 2], stream: u64, first_block: u64) -> Self::Words;
+    /// The same words, of which only the 32-word groups `groups` (blocks
+    /// `8 g .. 8 g + 8`) are needed: backends may leave the others unset.
+    #[inline(always)]
+    fn blocks_in(self, key: [u32; 2], stream: u64, first_block: u64, groups: std::ops::Range<usize>) -> Self::Words {
+        let _ = groups;
+        self.blocks(key, stream, first_block)
+    }
     /// Words `WIDTH * i .. WIDTH * (i + 1)` of a batch.
     fn word_vec(self, words: &Self::Words, i: usize) -> Self::U;
     /// A batch's words in memory, for scalar transforms.

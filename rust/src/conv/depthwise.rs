@@ -27,7 +27,7 @@
 //! Products are fused (one rounding) on every machine, so the bits do not
 //! depend on which instruction set runs either.
 
-use super::geometry::{check_len, ConvShape, PaddingMode, MAX_SPATIAL_DIMS};
+use super::geometry::{check_forward, check_len, ConvShape, PaddingMode, MAX_SPATIAL_DIMS};
 use super::matmul::Real;
 use crate::error::KernelResult;
 use crate::parallel::for_each_chunk_mut;
@@ -91,13 +91,7 @@ pub(crate) fn forward<T: Real>(
     output: &mut [T],
     threads: usize,
 ) -> KernelResult<()> {
-    check_len("input", input.len(), shape.input_len())?;
-    check_len("weight", weight.len(), shape.weight_len())?;
-    check_len("output", output.len(), shape.output_len())?;
-    if let Some(b) = bias {
-        check_len("bias", b.len(), shape.out_channels())?;
-    }
-    if output.is_empty() {
+    if !check_forward(shape, input, weight, bias, output)? {
         return Ok(());
     }
     forward_planned(&Plan::new(shape), shape, input, weight, bias, output, threads)

@@ -4,7 +4,7 @@
 //! order, so a tile may span several small images: one larger GEMM instead of
 //! many narrow ones.
 
-use super::geometry::{check_len, ConvShape};
+use super::geometry::{check_forward, ConvShape};
 use super::im2col::Im2colPlan;
 use super::matmul::{matmul, MatPtr, MatRef, Real};
 use crate::error::KernelResult;
@@ -64,13 +64,7 @@ pub(crate) fn conv_forward_im2col<T: Real>(
     output: &mut [T],
     threads: usize,
 ) -> KernelResult<()> {
-    check_len("input", input.len(), shape.input_len())?;
-    check_len("weight", weight.len(), shape.weight_len())?;
-    check_len("output", output.len(), shape.output_len())?;
-    if let Some(b) = bias {
-        check_len("bias", b.len(), shape.out_channels())?;
-    }
-    if output.is_empty() {
+    if !check_forward(shape, input, weight, bias, output)? {
         return Ok(());
     }
     let plan = Im2colPlan::new(shape);

@@ -23,7 +23,7 @@
 //! batch-invariant.
 
 use super::forward::k_chunk;
-use super::geometry::{check_len, ConvShape};
+use super::geometry::{check_forward, ConvShape};
 use super::matmul::{matmul, MatPtr, MatRef, Real};
 use crate::error::KernelResult;
 use crate::parallel::{for_each_task, SharedMut};
@@ -93,13 +93,7 @@ pub(crate) fn forward<T: Real>(
     threads: usize,
 ) -> KernelResult<()> {
     debug_assert!(applies(shape));
-    check_len("input", input.len(), shape.input_len())?;
-    check_len("weight", weight.len(), shape.weight_len())?;
-    check_len("output", output.len(), shape.output_len())?;
-    if let Some(b) = bias {
-        check_len("bias", b.len(), shape.out_channels())?;
-    }
-    if output.is_empty() {
+    if !check_forward(shape, input, weight, bias, output)? {
         return Ok(());
     }
     let bands = Bands::new::<T>(shape);

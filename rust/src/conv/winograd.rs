@@ -18,7 +18,7 @@
 //! within a small multiple of the direct method's (measured by the tests
 //! and by `convinit verify`).
 
-use super::geometry::{check_len, ConvShape, Window};
+use super::geometry::{check_forward, ConvShape, Window};
 use super::matmul::{matmul, MatPtr, MatRef, Real};
 use crate::error::KernelResult;
 use crate::parallel::{for_each_chunk_mut, for_each_task, SharedMut};
@@ -118,13 +118,7 @@ pub(crate) fn forward<T: Real>(
     threads: usize,
 ) -> KernelResult<()> {
     debug_assert!(applies(shape));
-    check_len("input", input.len(), shape.input_len())?;
-    check_len("weight", weight.len(), shape.weight_len())?;
-    check_len("output", output.len(), shape.output_len())?;
-    if let Some(b) = bias {
-        check_len("bias", b.len(), shape.out_channels())?;
-    }
-    if output.is_empty() {
+    if !check_forward(shape, input, weight, bias, output)? {
         return Ok(());
     }
     let u = transform_weights(shape, weight, threads);

@@ -29,6 +29,17 @@ impl Rng {
 
 /// A random valid grouped shape with 1 to 3 spatial axes, 1-3 input and
 /// 1-2 output channels per group, and a non-empty output.
+/// How many random cases a test draws: fewer under the sanitizers
+/// (`.ci/sanitize` sets CONVINIT_SANITIZER), which run 20-100x slower and
+/// look for memory errors, not for more shapes.
+fn cases(full: usize) -> usize {
+    if std::env::var_os("CONVINIT_SANITIZER").is_some() {
+        full.div_ceil(10)
+    } else {
+        full
+    }
+}
+
 fn random_shape(rng: &mut Rng) -> ConvShape {
     loop {
         let mode = MODES[rng.below(4)];
@@ -122,7 +133,7 @@ fn run<T: Real>(shape: &ConvShape, x: &[T], w: &[T], dy: &[T], threads: usize) -
 #[test]
 fn random_shapes_match_the_definition_for_every_thread_count() {
     let mut rng = Rng(0x5EED_0001);
-    for _ in 0..300 {
+    for _ in 0..cases(300) {
         let shape = random_shape(&mut rng);
         assert!(applies(&shape), "{shape:?}");
         let (x, w, dy) = (rng.values(shape.input_len()), rng.values(shape.weight_len()), rng.values(shape.output_len()));
@@ -146,7 +157,7 @@ fn with_batch(shape: &ConvShape, batch: usize) -> ConvShape {
 #[test]
 fn each_image_gets_the_same_bits_in_any_batch() {
     let mut rng = Rng(0x5EED_0002);
-    for _ in 0..60 {
+    for _ in 0..cases(60) {
         let shape = with_batch(&random_shape(&mut rng), 3 + rng.below(3));
         let (x, w, dy) = (rng.values(shape.input_len()), rng.values(shape.weight_len()), rng.values(shape.output_len()));
         let (x, w, dy): (Vec<f32>, Vec<f32>, Vec<f32>) =
@@ -167,7 +178,7 @@ fn each_image_gets_the_same_bits_in_any_batch() {
 #[test]
 fn float32_agrees_with_the_im2col_path() {
     let mut rng = Rng(0x5EED_0003);
-    for _ in 0..100 {
+    for _ in 0..cases(100) {
         let shape = random_shape(&mut rng);
         let to32 = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
         let (x, w, dy) = (to32(rng.values(shape.input_len())), to32(rng.values(shape.weight_len())), to32(rng.values(shape.output_len())));

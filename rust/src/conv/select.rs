@@ -1,9 +1,9 @@
 //! Which kernel computes a convolution. im2col + GEMM computes every shape
 //! and is the reference; the others each win a regime of shapes.
 //!
-//! `Algorithm::Auto` resolves by a pure function of the shape and element
-//! type — never of timings or of the thread count — so a call gives the same
-//! bits on every machine state and for every `threads`.
+//! `Algorithm::Auto` resolves by a pure function of the shape — never of
+//! timings or of the thread count — so a call gives the same bits on every
+//! machine state and for every `threads`.
 
 use super::geometry::ConvShape;
 use super::matmul::Real;

@@ -6,7 +6,7 @@
 
 use super::depthwise;
 use super::forward::tiling;
-use super::geometry::{check_len, ConvShape};
+use super::geometry::{check_backward_input, check_backward_weight, ConvShape};
 use super::im2col::Im2colPlan;
 use super::matmul::{matmul, MatPtr, MatRef, Real};
 use crate::error::KernelResult;
@@ -40,11 +40,9 @@ pub(crate) fn im2col_backward_input<T: Real>(
     grad_input: &mut [T],
     threads: usize,
 ) -> KernelResult<()> {
-    check_len("weight", weight.len(), shape.weight_len())?;
-    check_len("grad_output", grad_output.len(), shape.output_len())?;
-    check_len("grad_input", grad_input.len(), shape.input_len())?;
+    let work = check_backward_input(shape, weight, grad_output, grad_input)?;
     grad_input.fill(T::ZERO);
-    if grad_input.is_empty() || grad_output.is_empty() {
+    if !work {
         return Ok(());
     }
     let plan = Im2colPlan::new(shape);
@@ -111,11 +109,9 @@ pub(crate) fn im2col_backward_weight<T: Real>(
     grad_weight: &mut [T],
     threads: usize,
 ) -> KernelResult<()> {
-    check_len("input", input.len(), shape.input_len())?;
-    check_len("grad_output", grad_output.len(), shape.output_len())?;
-    check_len("grad_weight", grad_weight.len(), shape.weight_len())?;
+    let work = check_backward_weight(shape, input, grad_output, grad_weight)?;
     grad_weight.fill(T::ZERO);
-    if grad_weight.is_empty() {
+    if !work {
         return Ok(());
     }
     let plan = Im2colPlan::new(shape);

@@ -27,7 +27,7 @@
 //! Products are fused (one rounding) on every machine, so the bits do not
 //! depend on which instruction set runs either.
 
-use super::geometry::{check_forward, check_len, ConvShape, PaddingMode, MAX_SPATIAL_DIMS};
+use super::geometry::{check_backward_input, check_backward_weight, check_forward, ConvShape, PaddingMode, MAX_SPATIAL_DIMS};
 use super::matmul::Real;
 use crate::error::KernelResult;
 use crate::parallel::for_each_chunk_mut;
@@ -129,10 +129,7 @@ pub(crate) fn backward_input<T: Real>(
     grad_input: &mut [T],
     threads: usize,
 ) -> KernelResult<()> {
-    check_len("weight", weight.len(), shape.weight_len())?;
-    check_len("grad_output", grad_output.len(), shape.output_len())?;
-    check_len("grad_input", grad_input.len(), shape.input_len())?;
-    if grad_input.is_empty() || grad_output.is_empty() {
+    if !check_backward_input(shape, weight, grad_output, grad_input)? {
         grad_input.fill(T::ZERO);
         return Ok(());
     }
@@ -154,11 +151,9 @@ pub(crate) fn backward_weight<T: Real>(
     grad_weight: &mut [T],
     threads: usize,
 ) -> KernelResult<()> {
-    check_len("input", input.len(), shape.input_len())?;
-    check_len("grad_output", grad_output.len(), shape.output_len())?;
-    check_len("grad_weight", grad_weight.len(), shape.weight_len())?;
+    let work = check_backward_weight(shape, input, grad_output, grad_weight)?;
     grad_weight.fill(T::ZERO);
-    if grad_weight.is_empty() || grad_output.is_empty() {
+    if !work {
         return Ok(());
     }
     let plan = Plan::new(shape);

@@ -380,6 +380,24 @@ pub(crate) fn check_forward<T>(shape: &ConvShape, input: &[T], weight: &[T], bia
     Ok(!output.is_empty())
 }
 
+/// Checks an input-gradient call's buffers against `shape`; `Ok(false)`
+/// when there is nothing to compute (no input elements or no gradient).
+pub(crate) fn check_backward_input<T>(shape: &ConvShape, weight: &[T], grad_output: &[T], grad_input: &[T]) -> KernelResult<bool> {
+    check_len("weight", weight.len(), shape.weight_len())?;
+    check_len("grad_output", grad_output.len(), shape.output_len())?;
+    check_len("grad_input", grad_input.len(), shape.input_len())?;
+    Ok(!grad_input.is_empty() && !grad_output.is_empty())
+}
+
+/// Checks a weight-gradient call's buffers against `shape`; `Ok(false)`
+/// when there is nothing to compute (no weights or no gradient).
+pub(crate) fn check_backward_weight<T>(shape: &ConvShape, input: &[T], grad_output: &[T], grad_weight: &[T]) -> KernelResult<bool> {
+    check_len("input", input.len(), shape.input_len())?;
+    check_len("grad_output", grad_output.len(), shape.output_len())?;
+    check_len("grad_weight", grad_weight.len(), shape.weight_len())?;
+    Ok(!grad_weight.is_empty() && !grad_output.is_empty())
+}
+
 #[cfg(test)]
 pub(crate) mod props;
 

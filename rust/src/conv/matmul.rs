@@ -5,7 +5,7 @@ use std::ops::{Add, AddAssign, Mul, Sub};
 
 /// The element types the kernels compute in: f32 and f64.
 pub trait Real:
-    super::scratch::Scratch + Copy + Send + Sync + Default + PartialEq + PartialOrd + std::fmt::Debug + 'static
+    super::scratch::Scratch + super::microkernel::TiledProduct + Copy + Send + Sync + Default + PartialEq + PartialOrd + std::fmt::Debug + 'static
     + Add<Output = Self> + AddAssign + Mul<Output = Self> + Sub<Output = Self>
 {
     const ZERO: Self;

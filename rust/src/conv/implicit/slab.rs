@@ -1,0 +1,347 @@
+//! The shifted-window source, for stride-1 convolutions.
+//!
+//! With stride 1, the im2col row of kernel tap `(th, tw)` and channel `c`
+//! is the padded input plane of `c` shifted by `th * dilation` rows and
+//! `tw * dilation` columns. So once a band of output rows has its input rows
+//! copied with their padding ("slab", `Wp = W + pad` columns wide), row `k`
+//! of the product's right-hand side is the slab itself, read at the tap's
+//! offset: output `(r, x)` of the band is column `r * Wp + x`, and the
+//! columns `x >= OW` of each row are computed and discarded. Compared with
+//! im2col this skips writing and re-reading `kh * kw` copies of the input
+//! (Chellapilla et al.'s matrix is never formed), at the price of `Wp - OW`
+//! wasted columns per row — hence `suits`.
+//!
+//! A stride `s` along an axis is brought back to stride 1 by splitting the
+//! padded rows (or columns) into `s` phases, `r = q * s + phase`: tap `t`
+//! of output `y` reads padded row `y * s + t * dilation`, which is phase
+//! `(t * dilation) % s` at phase row `y + (t * dilation) / s`. So the slab
+//! holds every phase plane of each input row band, `Wq = ceil(Wp / s)`
+//! columns wide, and a tap is again one offset (phase plane plus shift).
+//!
+//! In 3-D the slab of one output depth slice holds the `(kd - 1) * dilation + 1`
+//! input slices it reads, each a band of padded rows, so a tap's shift is
+//! `td * dilation * slice + ...`, still one offset into the slab. An unpadded 1x1 kernel needs no copy at all: the
+//! input planes are the slab, and the output rows are the product's columns.
+
+use super::{ChannelParts, MAX_WASTED_COLUMNS};
+use crate::conv::geometry::{ConvShape, Window};
+use crate::conv::matmul::Real;
+use crate::conv::microkernel::{tile_width, Block};
+use crate::parallel::{for_each_task, SharedMut};
+
+/// Per-task workspace (slab + output staging) the bands are sized to.
+const WORKSPACE_BYTES: usize = 1 << 20;
+/// Right-hand side bytes per task when the input is read in place.
+const IN_PLACE_BYTES: usize = 512 << 10;
+
+/// Whether this source computes `shape` well: padding columns a small
+/// share of each phase row, and enough output per image to fill tiles
+/// (smaller images go to panels, which pack several per tile).
+pub(super) fn suits(shape: &ConvShape) -> bool {
+    let [_, _, out_w] = shape.output_dims();
+    let wasted = 1.0 - out_w as f64 / phase_width(&shape.axes()[2]).max(1) as f64;
+    wasted <= MAX_WASTED_COLUMNS && shape.output_pixels() >= 4 * tile_width::<f32>()
+}
+
+/// Columns of a phase row: `ceil(padded width / stride)`.
+fn phase_width(cols: &Window) -> usize {
+    (cols.input + cols.pad_before + cols.pad_after).div_ceil(cols.stride)
+}
+
+/// `output = conv(input, weight) + bias` for a shape that `suits`; buffers checked.
+pub(super) fn forward<T: Real>(
+    shape: &ConvShape,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    output: &mut [T],
+    threads: usize,
+) {
+    if shape.is_pointwise() {
+        // Stride 1, no padding: the input is its own slab.
+        return in_place(shape, input, weight, bias, output, threads);
+    }
+    let bands = Bands::new::<T>(shape);
+    let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
+    let out_d = shape.output_dims()[0];
+    let per_image = shape.groups() * out_d * bands.bands;
+    let parts = ChannelParts::new(og, shape.batch() * per_image, threads);
+    let workspace = bands.slab_len(cg, bands.rows_per_band) + parts.per_part * bands.rows_per_band * bands.phase_w;
+    let task = Band { shape, input, weight, bias, bands, parts, out: SharedMut(output.as_mut_ptr()) };
+    for_each_task(threads, shape.batch() * per_image * parts.parts, |t| {
+        let (t, part) = (t / parts.parts, t % parts.parts);
+        let (image, rest) = (t / per_image, t % per_image);
+        let (group, rest) = (rest / (out_d * bands.bands), rest % (out_d * bands.bands));
+        let place = Place { image, group, depth: rest / bands.bands, band: rest % bands.bands, part };
+        T::with_scratch(workspace, |scratch| task.run(place, scratch));
+    });
+}
+
+/// An unpadded 1x1 kernel with stride 1: each output plane is the group's
+/// weights times its input planes, read and written in place, in column
+/// chunks whose right-hand side fits in L2.
+fn in_place<T: Real>(
+    shape: &ConvShape,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    output: &mut [T],
+    threads: usize,
+) {
+    let (cg, og, pixels) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups(), shape.output_pixels());
+    let width = tile_width::<T>();
+    let chunk = (IN_PLACE_BYTES / (cg * std::mem::size_of::<T>()) / width).max(1) * width;
+    let chunks = pixels.div_ceil(chunk);
+    let per_image = shape.groups() * chunks;
+    let parts = ChannelParts::new(og, shape.batch() * per_image, threads);
+    let offsets: Vec<usize> = (0..cg).map(|c| c * pixels).collect();
+    let out = SharedMut(output.as_mut_ptr());
+    for_each_task(threads, shape.batch() * per_image * parts.parts, |t| {
+        let (t, part) = (t / parts.parts, t % parts.parts);
+        let (image, group, chunk_index) = (t / per_image, t / chunks % shape.groups(), t % chunks);
+        let (first, count) = (chunk_index * chunk, chunk.min(pixels - chunk_index * chunk));
+        let (o0, rows) = parts.range(part, og);
+        let channel = group * og + o0;
+        let b = &input[(image * shape.in_channels() + group * cg) * pixels + first..];
+        let block = Block {
+            a: weight[channel * cg..].as_ptr(),
+            lda: cg,
+            b: b.as_ptr(),
+            offsets: offsets.as_ptr(),
+            depth: cg,
+            // SAFETY: (image, channel, first) is inside the output (checked lengths).
+            c: unsafe { out.get().add((image * shape.out_channels() + channel) * pixels + first) },
+            ldc: pixels,
+            rows,
+            cols: count,
+            bias: bias.map(|b| b[channel..].as_ptr()),
+            accumulate: false,
+        };
+        // SAFETY: A rows channel..channel+rows of the (O, cg) weights; B
+        // element (c, j) at b + c*pixels + j, j < count, lies in the group's
+        // input planes of this image; C element (i, j) is output plane
+        // (image, channel + i) at pixel first + j, inside the output; tasks
+        // are distinct (image, group, chunk, part), so their C elements are
+        // disjoint, and `output` is not otherwise used while they run.
+        unsafe { T::multiply(&block) };
+    });
+}
+
+/// How one image's output rows are cut into bands, and the slab's layout.
+#[derive(Clone, Copy, Debug)]
+struct Bands {
+    out_h: usize,
+    out_w: usize,
+    /// Columns of a phase row (the padded width when the stride is 1).
+    phase_w: usize,
+    /// Phases along rows and columns: the strides.
+    phases: [usize; 2],
+    /// Extra phase rows a band of `rows` output rows reads: (kh - 1) * dilation / stride.
+    halo: usize,
+    /// Input depth slices one output slice reads: (kd - 1) * dilation + 1.
+    depth_span: usize,
+    rows_per_band: usize,
+    bands: usize,
+}
+
+impl Bands {
+    fn new<T>(shape: &ConvShape) -> Self {
+        let [depth, rows, cols] = *shape.axes();
+        let [_, out_h, out_w] = shape.output_dims();
+        let phase_w = phase_width(&cols);
+        let phases = [rows.stride, cols.stride];
+        let halo = (rows.kernel - 1) * rows.dilation / rows.stride;
+        let depth_span = (depth.kernel - 1) * depth.dilation + 1;
+        let group_c = shape.in_channels() / shape.groups();
+        let group_o = shape.out_channels() / shape.groups();
+        let per_row = (group_c * depth_span * phases[0] * phases[1] + group_o) * phase_w * std::mem::size_of::<T>();
+        let most = (WORKSPACE_BYTES / per_row.max(1)).clamp(1, out_h.max(1));
+        // Equal bands rather than full ones and a short remainder.
+        let bands = out_h.div_ceil(most).max(1);
+        let rows_per_band = out_h.div_ceil(bands).max(1);
+        Bands { out_h, out_w, phase_w, phases, halo, depth_span, rows_per_band, bands: out_h.div_ceil(rows_per_band) }
+    }
+
+    /// Output rows `first..first + count` of band `b`.
+    fn rows(&self, b: usize) -> (usize, usize) {
+        let first = b * self.rows_per_band;
+        (first, self.rows_per_band.min(self.out_h - first))
+    }
+
+    /// Elements of one phase plane of a slab for `rows` output rows.
+    fn phase_len(&self, rows: usize) -> usize {
+        (rows + self.halo) * self.phase_w
+    }
+
+    /// Elements of one input slice (all its phase planes).
+    fn slice_len(&self, rows: usize) -> usize {
+        self.phases[0] * self.phases[1] * self.phase_len(rows)
+    }
+
+    /// Elements of a slab for `rows` output rows of `channels` channels.
+    fn slab_len(&self, channels: usize, rows: usize) -> usize {
+        channels * self.depth_span * self.slice_len(rows)
+    }
+}
+
+/// Which band a task computes.
+#[derive(Clone, Copy)]
+struct Place {
+    image: usize,
+    group: usize,
+    /// Output depth slice (0 in 1-D and 2-D).
+    depth: usize,
+    band: usize,
+    /// Which range of the group's output channels.
+    part: usize,
+}
+
+/// What every band task reads, and the output it writes into.
+struct Band<'a, T> {
+    shape: &'a ConvShape,
+    input: &'a [T],
+    weight: &'a [T],
+    bias: Option<&'a [T]>,
+    bands: Bands,
+    parts: ChannelParts,
+    out: SharedMut<T>,
+}
+
+impl<T: Real> Band<'_, T> {
+    fn run(&self, at: Place, scratch: &mut [T]) {
+        let s = self.shape;
+        let (cg, og) = (s.in_channels() / s.groups(), s.out_channels() / s.groups());
+        let (first, count) = self.bands.rows(at.band);
+        let (o0, rows) = self.parts.range(at.part, og);
+        let (slab, staging) = scratch.split_at_mut(self.bands.slab_len(cg, count));
+        self.fill_slab(at, first, count, slab);
+        let offsets = self.tap_offsets(count);
+        // Output on the slab grid: position r * Wq + x for output (first + r, x);
+        // the last row stops at out_w, so no tap reads past its phase plane.
+        let columns = (count - 1) * self.bands.phase_w + self.bands.out_w;
+        let channel = at.group * og + o0;
+        let block = Block {
+            a: self.weight[channel * offsets.len()..].as_ptr(),
+            lda: offsets.len(),
+            b: slab.as_ptr(),
+            offsets: offsets.as_ptr(),
+            depth: offsets.len(),
+            c: staging.as_mut_ptr(),
+            ldc: columns,
+            rows,
+            cols: columns,
+            bias: self.bias.map(|b| b[channel..].as_ptr()),
+            accumulate: false,
+        };
+        // SAFETY: A is rows channel..channel+rows of the (O, cg * taps)
+        // weights; B element (k, j) is slab[offsets[k] + j] with offsets[k]
+        // + columns - 1 < slab length (a tap's shift plus the band's last
+        // output position stays inside the tap's phase plane: x * stride +
+        // tap * dilation < padded width for every output x); C is `staging`,
+        // this worker's scratch of parts.per_part * rows_per_band * Wq >=
+        // rows * columns elements, which nothing else touches.
+        unsafe { T::multiply(&block) };
+        self.write_rows(staging, columns, at, channel, rows, first, count);
+    }
+
+    /// Where row `k = c * taps + tap` of the product starts in the slab.
+    fn tap_offsets(&self, count: usize) -> Vec<usize> {
+        let [depth, rows, cols] = *self.shape.axes();
+        let b = &self.bands;
+        let (wq, phase_len, slice) = (b.phase_w, b.phase_len(count), b.slice_len(count));
+        let plane = b.depth_span * slice;
+        let cg = self.shape.in_channels() / self.shape.groups();
+        let mut offsets = Vec::with_capacity(cg * self.shape.kernel_taps());
+        for c in 0..cg {
+            for td in 0..depth.kernel {
+                for th in 0..rows.kernel {
+                    let (ph, qh) = ((th * rows.dilation) % rows.stride, (th * rows.dilation) / rows.stride);
+                    for tw in 0..cols.kernel {
+                        let (pw, qw) = ((tw * cols.dilation) % cols.stride, (tw * cols.dilation) / cols.stride);
+                        let phase = (ph * cols.stride + pw) * phase_len;
+                        offsets.push(c * plane + td * depth.dilation * slice + phase + qh * wq + qw);
+                    }
+                }
+            }
+        }
+        offsets
+    }
+
+    /// Copies, with their padding and split into phases, the input rows
+    /// the band reads.
+    fn fill_slab(&self, at: Place, first: usize, count: usize, slab: &mut [T]) {
+        let s = self.shape;
+        let [depth, rows, cols] = *s.axes();
+        let cg = s.in_channels() / s.groups();
+        let b = &self.bands;
+        let (slice, phase_len) = (b.slice_len(count), b.phase_len(count));
+        let in_plane = rows.input * cols.input;
+        let padded_w = cols.input + cols.pad_before + cols.pad_after;
+        let mut line = vec![T::ZERO; if cols.stride > 1 { padded_w } else { 0 }];
+        for (c, channel_slab) in slab.chunks_exact_mut(b.depth_span * slice).enumerate() {
+            let volume = &self.input[(at.image * s.in_channels() + at.group * cg + c) * s.input_pixels()..][..s.input_pixels()];
+            for (dz, slab_slice) in channel_slab.chunks_exact_mut(slice).enumerate() {
+                let z = at.depth * depth.stride + dz;
+                let z = s.padding_mode().source(z as isize - depth.pad_before as isize, depth.input);
+                let Some(z) = z else {
+                    slab_slice.fill(T::ZERO);
+                    continue;
+                };
+                let plane = &volume[z * in_plane..][..in_plane];
+                for (phase, phase_plane) in slab_slice.chunks_exact_mut(phase_len).enumerate() {
+                    let (ph, pw) = (phase / cols.stride, phase % cols.stride);
+                    for (r, out) in phase_plane.chunks_exact_mut(b.phase_w).enumerate() {
+                        let py = (first + r) * rows.stride + ph;
+                        if cols.stride == 1 {
+                            self.padded_row(plane, py, out);
+                        } else {
+                            self.padded_row(plane, py, &mut line);
+                            for (q, v) in out.iter_mut().enumerate() {
+                                *v = line.get(q * cols.stride + pw).copied().unwrap_or(T::ZERO);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copies the valid columns of the staged band into the output.
+    #[allow(clippy::too_many_arguments)]
+    fn write_rows(&self, staging: &[T], columns: usize, at: Place, channel: usize, channels: usize, first: usize, count: usize) {
+        let s = self.shape;
+        let (out_h, out_w, wq, pixels) = (self.bands.out_h, self.bands.out_w, self.bands.phase_w, s.output_pixels());
+        for o in 0..channels {
+            let offset = (at.image * s.out_channels() + channel + o) * pixels + (at.depth * out_h + first) * out_w;
+            // SAFETY: output rows first .. first + count of depth slice
+            // at.depth of plane (image, channel + o): count * out_w elements
+            // from `offset`, inside the output (image < N, channel + o < O,
+            // depth < OD, first + count <= out_h), aligned (from a `&mut [T]`).
+            // Tasks are distinct (image, group, depth, band, channel part),
+            // so no other task touches them; `output` itself is not used
+            // while the tasks run.
+            let rows = unsafe { std::slice::from_raw_parts_mut(self.out.get().add(offset), count * out_w) };
+            for (r, row) in rows.chunks_exact_mut(out_w).enumerate() {
+                row.copy_from_slice(&staging[o * columns + r * wq..][..out_w]);
+            }
+        }
+    }
+
+    /// Row `py` of the padded input (padded coordinates; rows past the
+    /// padding, read only for discarded outputs, are zeros) into `line`.
+    fn padded_row(&self, plane: &[T], py: usize, line: &mut [T]) {
+        let [_, rows, cols] = self.shape.axes();
+        let mode = self.shape.padding_mode();
+        let inside = py < rows.input + rows.pad_before + rows.pad_after;
+        let source = inside.then(|| mode.source(py as isize - rows.pad_before as isize, rows.input)).flatten();
+        let Some(y) = source else {
+            line.fill(T::ZERO);
+            return;
+        };
+        let src = &plane[y * cols.input..][..cols.input];
+        line[cols.pad_before..cols.pad_before + cols.input].copy_from_slice(src);
+        for x in (0..cols.pad_before).chain(cols.pad_before + cols.input..line.len()) {
+            line[x] = mode.source(x as isize - cols.pad_before as isize, cols.input).map_or(T::ZERO, |i| src[i]);
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! The register-blocked product the implicit-GEMM convolution runs on.
+//!
+//! One call computes a block `C (rows x cols) (+)= A (rows x depth) · B (depth x cols)`
+//! where row `k` of B is `cols` contiguous elements at `b + offsets[k]`.
+//! With the offsets a convolution chooses, B is a padded input band read at
+//! each kernel tap's shift (no im2col matrix at all) or rows of a packed
+//! im2col panel; A is the weights in their own (O, C/groups, *kernel) layout.
+//!
+//! Every output element is one chain of fused multiply-adds over `k` in
+//! ascending order, started from zero (or from C, which holds the chain's
+//! earlier part when the caller splits the depth), then `+ bias` once. The
+//! AVX-512 tiles run that chain in each vector lane and the portable
+//! fallback runs the same chain element by element, so an element's bits do
+//! not depend on the tile it falls in, on how a caller cuts rows, columns or
+//! depth into blocks, or on the instruction set: batch, thread and tiling
+//! invariance come from here.
+
+use super::matmul::Real;
+
+/// Rows of A per register tile (the AVX-512 tiles hold `ROWS x VECTORS`
+/// accumulators: 24 of the 32 vector registers).
+pub(crate) const ROWS: usize = 8;
+/// Vectors of C per tile row.
+pub(crate) const VECTORS: usize = 3;
+
+/// One block's operands.
+#[derive(Clone, Copy)]
+pub struct Block<T> {
+    /// A(i, k) at `a + i * lda + k`.
+    pub a: *const T,
+    pub lda: usize,
+    /// B(k, j) at `b + offsets[k] + j`.
+    pub b: *const T,
+    pub offsets: *const usize,
+    pub depth: usize,
+    /// C(i, j) at `c + i * ldc + j`.
+    pub c: *mut T,
+    pub ldc: usize,
+    pub rows: usize,
+    pub cols: usize,
+    /// Added to row i's sums after the last product, when given (`rows` values).
+    pub bias: Option<*const T>,
+    /// Whether C holds the earlier part of each chain (else the chain starts at 0).
+    pub accumulate: bool,
+}
+
+/// Element types with a register-tiled block product (a supertrait of `Real`).
+pub trait TiledProduct: Sized {
+    /// Computes `block`.
+    ///
+    /// # Safety
+    /// For i < rows, k < depth, j < cols: `a + i*lda + k` and
+    /// `b + offsets[k] + j` must be readable elements, `offsets` must hold
+    /// `depth` readable entries, and `c + i*ldc + j` must be elements valid
+    /// for reads and writes that nothing else accesses during the call;
+    /// `bias`, when given, must point at `rows` readable elements.
+    unsafe fn multiply(block: &Block<Self>);
+}
+
+/// The portable chain, element by element: the same operations in the same
+/// order as each lane of the vector tiles.
+///
+/// # Safety
+/// As `TiledProduct::multiply`.
+unsafe fn multiply_scalar<T: Real>(m: &Block<T>) {
+    for i in 0..m.rows {
+        for j in 0..m.cols {
+            // SAFETY: every pointer below addresses an element the caller's
+            // contract makes valid (i < rows, j < cols, k < depth).
+            unsafe {
+                let c = m.c.add(i * m.ldc + j);
+                let mut acc = if m.accumulate { *c } else { T::ZERO };
+                for k in 0..m.depth {
+                    let a = *m.a.add(i * m.lda + k);
+                    let b = *m.b.add(*m.offsets.add(k) + j);
+                    acc = a.fused_mul_add(b, acc);
+                }
+                if let Some(bias) = m.bias {
+                    acc = acc + *bias.add(i);
+                }
+                *c = acc;
+            }
+        }
+    }
+}
+
+/// Generates the AVX-512 block product for one element type: a tile
+/// function generic over its shape, and the driver that covers a block
+/// with full tiles plus narrower ones at the edges.
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+macro_rules! avx512_product {
+    ($module:ident, $t:ty, $lanes:expr, $mask:ty, $zero:ident, $loadu:ident, $maskz_loadu:ident,
+     $set1:ident, $fmadd:ident, $add:ident, $mask_storeu:ident) => {
+        mod $module {
+            use super::{Block, ROWS, VECTORS};
+            use std::arch::x86_64::*;
+
+            pub(super) const LANES: usize = $lanes;
+
+            /// Reduction per chunk: a packed A strip of `ROWS x DEPTH_CHUNK`
+            /// (8 KiB) stays in L1 while the block's columns stream past it.
+            const DEPTH_CHUNK: usize = 8192 / (ROWS * std::mem::size_of::<$t>());
+
+            /// One chunk of one strip of rows: A packed so that the `MR`
+            /// values of reduction step `k` are adjacent.
+            struct Strip<'a> {
+                /// A(i0 + i, k0 + k) at `a[k * MR + i]`.
+                a: &'a [$t],
+                i0: usize,
+                k0: usize,
+                depth: usize,
+                accumulate: bool,
+                bias: bool,
+            }
+
+            /// An `MR x NV`-vector tile at columns `j0..j0+cols` of a strip
+            /// (`cols` in `(NV-1)*LANES+1 ..= NV*LANES`; the last vector is masked).
+            ///
+            /// # Safety
+            /// As `TiledProduct::multiply` for the strip's rows and the
+            /// tile's columns, on a CPU with AVX-512F.
+            #[target_feature(enable = "avx512f")]
+            unsafe fn tile<const MR: usize, const NV: usize>(m: &Block<$t>, s: &Strip<'_>, j0: usize, cols: usize) {
+                let last = cols - (NV - 1) * LANES;
+                let tail: $mask = if last >= LANES { !0 } else { (1 << last) - 1 };
+                let mask = |v: usize| if v + 1 == NV { tail } else { !0 };
+                let a = &s.a[..s.depth * MR];
+                // SAFETY (whole body): every access is to an element of rows
+                // s.i0..s.i0+MR (< rows), columns j0..j0+cols (<= cols) and
+                // reduction steps s.k0..s.k0+depth (< depth), which the
+                // caller's contract makes valid, or of the packed strip `a`;
+                // masked lanes beyond `cols` are neither read nor written.
+                unsafe {
+                    let c = m.c.add(s.i0 * m.ldc + j0);
+                    let mut acc = [[$zero(); NV]; MR];
+                    if s.accumulate {
+                        for i in 0..MR {
+                            for v in 0..NV {
+                                acc[i][v] = $maskz_loadu(mask(v), c.add(i * m.ldc + v * LANES));
+                            }
+                        }
+                    }
+                    let b = m.b.add(j0);
+                    let offsets = m.offsets.add(s.k0);
+                    let a = a.as_ptr();
+                    for k in 0..s.depth {
+                        let row = b.add(*offsets.add(k));
+                        let mut bv = [$zero(); NV];
+                        for v in 0..NV {
+                            bv[v] = if v + 1 == NV { $maskz_loadu(tail, row.add(v * LANES)) } else { $loadu(row.add(v * LANES)) };
+                        }
+                        for i in 0..MR {
+                            let av = $set1(*a.add(k * MR + i));
+                            for v in 0..NV {
+                                acc[i][v] = $fmadd(av, bv[v], acc[i][v]);
+                            }
+                        }
+                    }
+                    if let (true, Some(bias)) = (s.bias, m.bias) {
+                        for i in 0..MR {
+                            let bv = $set1(*bias.add(s.i0 + i));
+                            for v in 0..NV {
+                                acc[i][v] = $add(acc[i][v], bv);
+                            }
+                        }
+                    }
+                    for i in 0..MR {
+                        for v in 0..NV {
+                            $mask_storeu(c.add(i * m.ldc + v * LANES), mask(v), acc[i][v]);
+                        }
+                    }
+                }
+            }
+
+            /// One chunk of rows `i0..i0+MR`: packs their A, then covers
+            /// all columns with full-width tiles and one narrower tile.
+            ///
+            /// # Safety
+            /// As `tile`.
+            #[target_feature(enable = "avx512f")]
+            unsafe fn strip<const MR: usize>(m: &Block<$t>, i0: usize, k0: usize, depth: usize) {
+                let mut packed = [0.0 as $t; ROWS * DEPTH_CHUNK];
+                // SAFETY: rows i0..i0+MR < rows and steps k0..k0+depth <= depth
+                // of the block.
+                let rows: [&[$t]; MR] = std::array::from_fn(|i| unsafe { std::slice::from_raw_parts(m.a.add((i0 + i) * m.lda + k0), depth) });
+                for (k, step) in packed.chunks_exact_mut(MR).take(depth).enumerate() {
+                    for (i, value) in step.iter_mut().enumerate() {
+                        *value = rows[i][k];
+                    }
+                }
+                let last = k0 + depth == m.depth;
+                let s = Strip { a: &packed[..depth * MR], i0, k0, depth, accumulate: m.accumulate || k0 > 0, bias: last };
+                let width = VECTORS * LANES;
+                let mut j0 = 0;
+                // SAFETY: tiles cover columns j0..j0+n within 0..cols of the
+                // strip's rows, as `tile` needs.
+                unsafe {
+                    while j0 + width <= m.cols {
+                        tile::<MR, VECTORS>(m, &s, j0, width);
+                        j0 += width;
+                    }
+                    let rest = m.cols - j0;
+                    match rest.div_ceil(LANES) {
+                        0 => {}
+                        1 => tile::<MR, 1>(m, &s, j0, rest),
+                        2 => tile::<MR, 2>(m, &s, j0, rest),
+                        _ => tile::<MR, 3>(m, &s, j0, rest),
+                    }
+                }
+            }
+
+            /// The whole block, a chunk of the reduction at a time.
+            ///
+            /// # Safety
+            /// As `TiledProduct::multiply`, on a CPU with AVX-512F.
+            #[target_feature(enable = "avx512f")]
+            pub(super) unsafe fn multiply(m: &Block<$t>) {
+                let mut k0 = 0;
+                loop {
+                    let depth = DEPTH_CHUNK.min(m.depth - k0);
+                    let mut i0 = 0;
+                    // SAFETY: each strip covers rows i0..i0+MR inside 0..rows
+                    // and steps k0..k0+depth inside 0..depth.
+                    unsafe {
+                        while i0 + ROWS <= m.rows {
+                            strip::<ROWS>(m, i0, k0, depth);
+                            i0 += ROWS;
+                        }
+                        match m.rows - i0 {
+                            0 => {}
+                            1 => strip::<1>(m, i0, k0, depth),
+                            2 => strip::<2>(m, i0, k0, depth),
+                            3 => strip::<3>(m, i0, k0, depth),
+                            4 => strip::<4>(m, i0, k0, depth),
+                            5 => strip::<5>(m, i0, k0, depth),
+                            6 => strip::<6>(m, i0, k0, depth),
+                            _ => strip::<7>(m, i0, k0, depth),
+                        }
+                    }
+                    k0 += depth;
+                    if k0 >= m.depth {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+}
+
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+avx512_product!(f32_avx512, f32, 16, __mmask16, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_maskz_loadu_ps,
+    _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_mask_storeu_ps);
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+avx512_product!(f64_avx512, f64, 8, __mmask8, _mm512_setzero_pd, _mm512_loadu_pd, _mm512_maskz_loadu_pd,
+    _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd, _mm512_mask_storeu_pd);
+
+/// Whether the AVX-512 tiles run here (else the portable chain does).
+pub(crate) fn has_vector_tiles() -> bool {
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(feature = "portable"))))]
+    {
+        false
+    }
+}
+
+/// Columns one full tile covers for elements of `T`.
+pub(crate) fn tile_width<T>() -> usize {
+    VECTORS * 64 / std::mem::size_of::<T>()
+}
+
+impl TiledProduct for f32 {
+    unsafe fn multiply(block: &Block<f32>) {
+        #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+        if has_vector_tiles() {
+            // SAFETY: the caller's contract, and AVX-512F was detected.
+            return unsafe { f32_avx512::multiply(block) };
+        }
+        // SAFETY: the caller's contract.
+        unsafe { multiply_scalar(block) }
+    }
+}
+
+impl TiledProduct for f64 {
+    unsafe fn multiply(block: &Block<f64>) {
+        #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+        if has_vector_tiles() {
+            // SAFETY: the caller's contract, and AVX-512F was detected.
+            return unsafe { f64_avx512::multiply(block) };
+        }
+        // SAFETY: the caller's contract.
+        unsafe { multiply_scalar(block) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values<T: Real>(len: usize, salt: usize) -> Vec<T> {
+        (0..len).map(|i| T::from_f64((((i * 2654435761 + salt) % 1000) as f64 - 500.0) / 128.0)).collect()
+    }
+
+    /// Every tile shape (rows and columns 1..=2 full tiles and a bit),
+    /// shifted rows of B, accumulation and bias: the vector tiles agree
+    /// with the portable chain bit for bit.
+    fn vector_tiles_match_the_chain<T: Real>() {
+        let width = tile_width::<T>();
+        for rows in [1, 3, 7, 8, 9, 17] {
+            for cols in [1, 5, width / 3, width - 1, width, width + 1, 2 * width + 7] {
+                for accumulate in [false, true] {
+                    let depth = 37;
+                    let a: Vec<T> = values(rows * (depth + 2), 1);
+                    let b: Vec<T> = values(depth * 3 + cols + 5, 2);
+                    let offsets: Vec<usize> = (0..depth).map(|k| (k * 7) % (depth * 3)).collect();
+                    let bias: Vec<T> = values(rows, 3);
+                    let start: Vec<T> = values(rows * (cols + 1), 4);
+                    let mut got = start.clone();
+                    let mut want = start;
+                    let block = |c: *mut T| Block {
+                        a: a.as_ptr(),
+                        lda: depth + 2,
+                        b: b.as_ptr(),
+                        offsets: offsets.as_ptr(),
+                        depth,
+                        c,
+                        ldc: cols + 1,
+                        rows,
+                        cols,
+                        bias: accumulate.then_some(bias.as_ptr()),
+                        accumulate,
+                    };
+                    // SAFETY: every A, B, offset and C element addressed for
+                    // i < rows, j < cols, k < depth lies inside the vectors above.
+                    unsafe {
+                        T::multiply(&block(got.as_mut_ptr()));
+                        multiply_scalar(&block(want.as_mut_ptr()));
+                    }
+                    let same = got.iter().zip(&want).all(|(x, y)| x.to_f64().to_bits() == y.to_f64().to_bits());
+                    assert!(same, "rows {rows}, cols {cols}, accumulate {accumulate}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn vector_tiles_match_the_chain_f32() {
+        vector_tiles_match_the_chain::<f32>();
+    }
+
+    #[test]
+    fn vector_tiles_match_the_chain_f64() {
+        vector_tiles_match_the_chain::<f64>();
+    }
+
+    #[test]
+    fn the_chain_is_the_exact_sum_for_small_integers() {
+        let (a, b) = ([1.0f64, 2.0, 3.0, 4.0], [5.0f64, 6.0, 7.0, 8.0, 9.0]);
+        let offsets = [0usize, 1];
+        let mut c = [0.0f64; 4];
+        // SAFETY: A is 2x2 (lda 2), B rows at 0 and 1 with 2 columns, C 2x2.
+        unsafe {
+            f64::multiply(&Block {
+                a: a.as_ptr(), lda: 2, b: b.as_ptr(), offsets: offsets.as_ptr(), depth: 2,
+                c: c.as_mut_ptr(), ldc: 2, rows: 2, cols: 2, bias: None, accumulate: false,
+            })
+        };
+        // C = [[1,2],[3,4]] · [[5,6],[6,7]]
+        assert_eq!(c, [17.0, 20.0, 39.0, 46.0]);
+    }
+}

@@ -23,12 +23,72 @@ pub(crate) const ROWS: usize = 8;
 /// Vectors of C per tile row.
 pub(crate) const VECTORS: usize = 3;
 
+/// A left-hand matrix packed for the tiles: strips of `ROWS` rows (fewer
+/// in the last), each strip holding, step by step, its rows' values at
+/// that step side by side. Packed once per call and shared by all tasks.
+pub(crate) struct Packed<T> {
+    data: Vec<T>,
+    rows: usize,
+    depth: usize,
+}
+
+impl<T: Copy + Default + Send + Sync> Packed<T> {
+    /// Packs the `rows x depth` matrix whose element (i, k) is `value(i, k)`.
+    pub fn new(rows: usize, depth: usize, threads: usize, value: impl Fn(usize, usize) -> T + Sync) -> Self {
+        let mut data = vec![T::default(); rows * depth];
+        crate::parallel::for_each_chunk_mut(threads, &mut data, ROWS * depth, |s, strip| {
+            let mr = strip.len() / depth.max(1);
+            for (k, step) in strip.chunks_exact_mut(mr.max(1)).enumerate() {
+                for (i, v) in step.iter_mut().enumerate() {
+                    *v = value(s * ROWS + i, k);
+                }
+            }
+        });
+        Packed { data, rows, depth }
+    }
+
+    /// The packed strips from row `row` (a multiple of `ROWS`) on, for a
+    /// `Block` whose reduction starts at step `k0`.
+    pub fn from_row(&self, row: usize, k0: usize) -> PackedRef<T> {
+        assert!(row % ROWS == 0 && row <= self.rows && k0 <= self.depth, "packed rows out of range");
+        // SAFETY: row * depth <= rows * depth = data.len().
+        PackedRef { ptr: unsafe { self.data.as_ptr().add(row * self.depth) }, depth: self.depth, k0 }
+    }
+}
+
+/// Where a block's A lives in a `Packed` matrix.
+#[derive(Clone, Copy)]
+pub struct PackedRef<T> {
+    /// Start of the block's first strip.
+    ptr: *const T,
+    /// Steps per packed row.
+    depth: usize,
+    /// The block's first step.
+    k0: usize,
+}
+
+impl<T> PackedRef<T> {
+    /// A(i, k) of a block with `rows` rows.
+    ///
+    /// # Safety
+    /// The block's rows must be packed rows: i < rows with the block's
+    /// rows ending at a strip boundary or at the packed matrix's last row,
+    /// and k0 + k < the packed depth.
+    #[inline(always)]
+    unsafe fn at(&self, rows: usize, i: usize, k: usize) -> *const T {
+        let i0 = i / ROWS * ROWS;
+        let mr = ROWS.min(rows - i0);
+        // SAFETY: the strip of row i starts at i0 * depth; step k0 + k of it
+        // at (k0 + k) * mr, row i at i - i0: inside the packed data.
+        unsafe { self.ptr.add(i0 * self.depth + (self.k0 + k) * mr + (i - i0)) }
+    }
+}
+
 /// One block's operands.
 #[derive(Clone, Copy)]
 pub struct Block<T> {
-    /// A(i, k) at `a + i * lda + k`.
-    pub a: *const T,
-    pub lda: usize,
+    /// A(i, k), packed.
+    pub a: PackedRef<T>,
     /// B(k, j) at `b + offsets[k] + j`.
     pub b: *const T,
     pub offsets: *const usize,
@@ -49,7 +109,7 @@ pub trait TiledProduct: Sized {
     /// Computes `block`.
     ///
     /// # Safety
-    /// For i < rows, k < depth, j < cols: `a + i*lda + k` and
+    /// `a` as `PackedRef::at` requires; for i < rows, k < depth, j < cols:
     /// `b + offsets[k] + j` must be readable elements, `offsets` must hold
     /// `depth` readable entries, and `c + i*ldc + j` must be elements valid
     /// for reads and writes that nothing else accesses during the call;
@@ -71,7 +131,7 @@ unsafe fn multiply_scalar<T: Real>(m: &Block<T>) {
                 let c = m.c.add(i * m.ldc + j);
                 let mut acc = if m.accumulate { *c } else { T::ZERO };
                 for k in 0..m.depth {
-                    let a = *m.a.add(i * m.lda + k);
+                    let a = *m.a.at(m.rows, i, k);
                     let b = *m.b.add(*m.offsets.add(k) + j);
                     acc = a.fused_mul_add(b, acc);
                 }
@@ -97,15 +157,14 @@ macro_rules! avx512_product {
 
             pub(super) const LANES: usize = $lanes;
 
-            /// Reduction per chunk: a packed A strip of `ROWS x DEPTH_CHUNK`
-            /// (8 KiB) stays in L1 while the block's columns stream past it.
-            const DEPTH_CHUNK: usize = 8192 / (ROWS * std::mem::size_of::<$t>());
+            /// Reduction per chunk: the B rows of one chunk (for a phase-split
+            /// slab, several lines per row) stay in L1 across the strips.
+            const DEPTH_CHUNK: usize = 2048 / (ROWS * std::mem::size_of::<$t>());
 
-            /// One chunk of one strip of rows: A packed so that the `MR`
-            /// values of reduction step `k` are adjacent.
-            struct Strip<'a> {
+            /// One chunk of one strip of rows.
+            struct Strip {
                 /// A(i0 + i, k0 + k) at `a[k * MR + i]`.
-                a: &'a [$t],
+                a: *const $t,
                 i0: usize,
                 k0: usize,
                 depth: usize,
@@ -120,15 +179,14 @@ macro_rules! avx512_product {
             /// As `TiledProduct::multiply` for the strip's rows and the
             /// tile's columns, on a CPU with AVX-512F.
             #[target_feature(enable = "avx512f")]
-            unsafe fn tile<const MR: usize, const NV: usize>(m: &Block<$t>, s: &Strip<'_>, j0: usize, cols: usize) {
+            unsafe fn tile<const MR: usize, const NV: usize>(m: &Block<$t>, s: &Strip, j0: usize, cols: usize) {
                 let last = cols - (NV - 1) * LANES;
                 let tail: $mask = if last >= LANES { !0 } else { (1 << last) - 1 };
                 let mask = |v: usize| if v + 1 == NV { tail } else { !0 };
-                let a = &s.a[..s.depth * MR];
                 // SAFETY (whole body): every access is to an element of rows
                 // s.i0..s.i0+MR (< rows), columns j0..j0+cols (<= cols) and
                 // reduction steps s.k0..s.k0+depth (< depth), which the
-                // caller's contract makes valid, or of the packed strip `a`;
+                // caller's contract makes valid (A's among them);
                 // masked lanes beyond `cols` are neither read nor written.
                 unsafe {
                     let c = m.c.add(s.i0 * m.ldc + j0);
@@ -142,7 +200,7 @@ macro_rules! avx512_product {
                     }
                     let b = m.b.add(j0);
                     let offsets = m.offsets.add(s.k0);
-                    let a = a.as_ptr();
+                    let a = s.a;
                     for k in 0..s.depth {
                         let row = b.add(*offsets.add(k));
                         let mut bv = [$zero(); NV];
@@ -172,24 +230,17 @@ macro_rules! avx512_product {
                 }
             }
 
-            /// One chunk of rows `i0..i0+MR`: packs their A, then covers
-            /// all columns with full-width tiles and one narrower tile.
+            /// One chunk of rows `i0..i0+MR`: covers all columns with full-width tiles and one narrower tile.
             ///
             /// # Safety
             /// As `tile`.
             #[target_feature(enable = "avx512f")]
             unsafe fn strip<const MR: usize>(m: &Block<$t>, i0: usize, k0: usize, depth: usize) {
-                let mut packed = [0.0 as $t; ROWS * DEPTH_CHUNK];
-                // SAFETY: rows i0..i0+MR < rows and steps k0..k0+depth <= depth
-                // of the block.
-                let rows: [&[$t]; MR] = std::array::from_fn(|i| unsafe { std::slice::from_raw_parts(m.a.add((i0 + i) * m.lda + k0), depth) });
-                for (k, step) in packed.chunks_exact_mut(MR).take(depth).enumerate() {
-                    for (i, value) in step.iter_mut().enumerate() {
-                        *value = rows[i][k];
-                    }
-                }
+                // SAFETY: row i0 < rows and step k0 < depth (or the chunk is
+                // empty) of the block, whose A the caller vouches for.
+                let a = unsafe { m.a.at(m.rows, i0, k0) };
                 let last = k0 + depth == m.depth;
-                let s = Strip { a: &packed[..depth * MR], i0, k0, depth, accumulate: m.accumulate || k0 > 0, bias: last };
+                let s = Strip { a, i0, k0, depth, accumulate: m.accumulate || k0 > 0, bias: last };
                 let width = VECTORS * LANES;
                 let mut j0 = 0;
                 // SAFETY: tiles cover columns j0..j0+n within 0..cols of the
@@ -312,7 +363,8 @@ mod tests {
             for cols in [1, 5, width / 3, width - 1, width, width + 1, 2 * width + 7] {
                 for accumulate in [false, true] {
                     let depth = 37;
-                    let a: Vec<T> = values(rows * (depth + 2), 1);
+                    let a_full: Vec<T> = values(rows * (depth + 2), 1);
+                    let a = Packed::new(rows, depth + 2, 2, |i, k| a_full[i * (depth + 2) + k]);
                     let b: Vec<T> = values(depth * 3 + cols + 5, 2);
                     let offsets: Vec<usize> = (0..depth).map(|k| (k * 7) % (depth * 3)).collect();
                     let bias: Vec<T> = values(rows, 3);
@@ -320,8 +372,7 @@ mod tests {
                     let mut got = start.clone();
                     let mut want = start;
                     let block = |c: *mut T| Block {
-                        a: a.as_ptr(),
-                        lda: depth + 2,
+                        a: a.from_row(0, 2),
                         b: b.as_ptr(),
                         offsets: offsets.as_ptr(),
                         depth,
@@ -358,12 +409,13 @@ mod tests {
     #[test]
     fn the_chain_is_the_exact_sum_for_small_integers() {
         let (a, b) = ([1.0f64, 2.0, 3.0, 4.0], [5.0f64, 6.0, 7.0, 8.0, 9.0]);
+        let a = Packed::new(2, 2, 1, |i, k| a[i * 2 + k]);
         let offsets = [0usize, 1];
         let mut c = [0.0f64; 4];
         // SAFETY: A is 2x2 (lda 2), B rows at 0 and 1 with 2 columns, C 2x2.
         unsafe {
             f64::multiply(&Block {
-                a: a.as_ptr(), lda: 2, b: b.as_ptr(), offsets: offsets.as_ptr(), depth: 2,
+                a: a.from_row(0, 0), b: b.as_ptr(), offsets: offsets.as_ptr(), depth: 2,
                 c: c.as_mut_ptr(), ldc: 2, rows: 2, cols: 2, bias: None, accumulate: false,
             })
         };

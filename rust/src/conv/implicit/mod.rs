@@ -19,7 +19,7 @@ mod slab;
 
 use super::geometry::{check_forward, ConvShape};
 use super::matmul::Real;
-use super::microkernel::ROWS;
+use super::microkernel::{Packed, ROWS};
 use crate::error::KernelResult;
 use crate::parallel::effective_threads;
 
@@ -33,6 +33,15 @@ const TASKS_PER_THREAD: usize = 2;
 /// Every shape: strided, dilated, grouped, padded in any mode, 1-D to 3-D.
 pub(crate) fn applies(_shape: &ConvShape) -> bool {
     true
+}
+
+/// Whether `Algorithm::Auto` picks this kernel: the shifted windows suit
+/// the shape and the AVX-512 tiles run here (the portable chain is exact
+/// but slow). A strided 1x1 kernel reads a quarter of its input or less,
+/// which im2col gathers more cheaply than a slab copies.
+pub(crate) fn prefers(shape: &ConvShape) -> bool {
+    let strided_pointwise = shape.kernel_taps() == 1 && shape.axes().iter().any(|a| a.stride > 1);
+    slab::suits(shape) && !strided_pointwise && super::microkernel::has_vector_tiles()
 }
 
 /// `output = conv(input, weight) + bias`; shapes as `conv_forward`.
@@ -53,6 +62,17 @@ pub(crate) fn forward<T: Real>(
         panel::forward(shape, input, weight, bias, output, threads);
     }
     Ok(())
+}
+
+/// Each group's weights, `(O/groups) x (C/groups * taps)`, packed for the tiles.
+fn pack_weights<T: Real>(shape: &ConvShape, weight: &[T], threads: usize) -> Vec<Packed<T>> {
+    let (og, k) = (shape.out_channels() / shape.groups(), shape.patch_len());
+    (0..shape.groups())
+        .map(|g| {
+            let rows = &weight[g * og * k..][..og * k];
+            Packed::new(og, k, threads, |i, t| rows[i * k + t])
+        })
+        .collect()
 }
 
 /// Output channels of a group cut into `parts` ranges of whole tiles, so

@@ -8,12 +8,12 @@
 //! its columns into an L2-sized panel and
 //! continues every output's chain through the staged result.
 
-use super::ChannelParts;
+use super::{pack_weights, ChannelParts};
 use crate::conv::forward::runs;
 use crate::conv::geometry::ConvShape;
 use crate::conv::im2col::Im2colPlan;
 use crate::conv::matmul::Real;
-use crate::conv::microkernel::{tile_width, Block};
+use crate::conv::microkernel::{tile_width, Block, Packed};
 use crate::parallel::{for_each_task, SharedMut};
 
 /// Output columns per task, in full tiles.
@@ -37,7 +37,8 @@ pub(super) fn forward<T: Real>(
     let parts = ChannelParts::new(og, shape.groups() * blocks, threads);
     let depth_block = (PANEL_BYTES / (width * std::mem::size_of::<T>())).max(1);
     let plan = Im2colPlan::new(shape);
-    let job = Job { shape, plan: &plan, input, weight, bias, depth_block, out: SharedMut(output.as_mut_ptr()) };
+    let weights = pack_weights(shape, weight, threads);
+    let job = Job { shape, plan: &plan, input, weights: &weights, bias, depth_block, out: SharedMut(output.as_mut_ptr()) };
     let workspace = depth_block * width + parts.per_part * width;
     for_each_task(threads, shape.groups() * blocks * parts.parts, |t| {
         let (t, part) = (t / parts.parts, t % parts.parts);
@@ -55,7 +56,7 @@ struct Job<'a, T> {
     shape: &'a ConvShape,
     plan: &'a Im2colPlan,
     input: &'a [T],
-    weight: &'a [T],
+    weights: &'a [Packed<T>],
     bias: Option<&'a [T]>,
     depth_block: usize,
     out: SharedMut<T>,
@@ -78,8 +79,7 @@ impl<T: Real> Job<'_, T> {
                 self.plan.pack(image(r.image), k0..k0 + depth, r.pixel, r.len, &mut panel[r.column..], len);
             }
             let block = Block {
-                a: self.weight[channel * k + k0..].as_ptr(),
-                lda: k,
+                a: self.weights[g].from_row(o0, k0),
                 b: panel.as_ptr(),
                 offsets: offsets.as_ptr(),
                 depth,
@@ -90,8 +90,8 @@ impl<T: Real> Job<'_, T> {
                 bias: (k0 + depth == k).then(|| self.bias.map(|b| b[channel..].as_ptr())).flatten(),
                 accumulate: k0 > 0,
             };
-            // SAFETY: A is rows channel..channel+rows, columns k0..k0+depth
-            // of the (O, k) weights; B row r is panel[r * len..][..len], all
+            // SAFETY: A is the group's packed rows o0..o0+rows (ending at a
+            // strip boundary or the group's last row), steps k0..k0+depth; B row r is panel[r * len..][..len], all
             // packed above (depth * len <= panel length); C is `staging`, this
             // worker's scratch of >= rows * len elements, untouched by others.
             unsafe { T::multiply(&block) };

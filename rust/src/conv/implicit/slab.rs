@@ -23,10 +23,10 @@
 //! `td * dilation * slice + ...`, still one offset into the slab. An unpadded 1x1 kernel needs no copy at all: the
 //! input planes are the slab, and the output rows are the product's columns.
 
-use super::{ChannelParts, MAX_WASTED_COLUMNS};
+use super::{pack_weights, ChannelParts, MAX_WASTED_COLUMNS};
 use crate::conv::geometry::{ConvShape, Window};
 use crate::conv::matmul::Real;
-use crate::conv::microkernel::{tile_width, Block};
+use crate::conv::microkernel::{tile_width, Block, Packed};
 use crate::parallel::{for_each_task, SharedMut};
 
 /// Per-task workspace (slab + output staging) the bands are sized to.
@@ -41,6 +41,12 @@ pub(super) fn suits(shape: &ConvShape) -> bool {
     let [_, _, out_w] = shape.output_dims();
     let wasted = 1.0 - out_w as f64 / phase_width(&shape.axes()[2]).max(1) as f64;
     wasted <= MAX_WASTED_COLUMNS && shape.output_pixels() >= 4 * tile_width::<f32>()
+}
+
+/// Whether some kernel tap reads phase `phase` of `axis` (a 1x1 kernel with
+/// stride 2 reads one phase of four; the others are never filled or read).
+fn read_phase(axis: &Window, phase: usize) -> bool {
+    (0..axis.kernel).any(|t| t * axis.dilation % axis.stride == phase)
 }
 
 /// Columns of a phase row: `ceil(padded width / stride)`.
@@ -67,7 +73,8 @@ pub(super) fn forward<T: Real>(
     let per_image = shape.groups() * out_d * bands.bands;
     let parts = ChannelParts::new(og, shape.batch() * per_image, threads);
     let workspace = bands.slab_len(cg, bands.rows_per_band) + parts.per_part * bands.rows_per_band * bands.phase_w;
-    let task = Band { shape, input, weight, bias, bands, parts, out: SharedMut(output.as_mut_ptr()) };
+    let weights = pack_weights(shape, weight, threads);
+    let task = Band { shape, input, weights: &weights, bias, bands, parts, out: SharedMut(output.as_mut_ptr()) };
     for_each_task(threads, shape.batch() * per_image * parts.parts, |t| {
         let (t, part) = (t / parts.parts, t % parts.parts);
         let (image, rest) = (t / per_image, t % per_image);
@@ -95,6 +102,7 @@ fn in_place<T: Real>(
     let per_image = shape.groups() * chunks;
     let parts = ChannelParts::new(og, shape.batch() * per_image, threads);
     let offsets: Vec<usize> = (0..cg).map(|c| c * pixels).collect();
+    let weights = pack_weights(shape, weight, threads);
     let out = SharedMut(output.as_mut_ptr());
     for_each_task(threads, shape.batch() * per_image * parts.parts, |t| {
         let (t, part) = (t / parts.parts, t % parts.parts);
@@ -104,8 +112,7 @@ fn in_place<T: Real>(
         let channel = group * og + o0;
         let b = &input[(image * shape.in_channels() + group * cg) * pixels + first..];
         let block = Block {
-            a: weight[channel * cg..].as_ptr(),
-            lda: cg,
+            a: weights[group].from_row(o0, 0),
             b: b.as_ptr(),
             offsets: offsets.as_ptr(),
             depth: cg,
@@ -117,7 +124,8 @@ fn in_place<T: Real>(
             bias: bias.map(|b| b[channel..].as_ptr()),
             accumulate: false,
         };
-        // SAFETY: A rows channel..channel+rows of the (O, cg) weights; B
+        // SAFETY: A is the group's packed rows o0..o0+rows (o0 a multiple
+        // of the strip height, the range ending at a strip or the group); B
         // element (c, j) at b + c*pixels + j, j < count, lies in the group's
         // input planes of this image; C element (i, j) is output plane
         // (image, channel + i) at pixel first + j, inside the output; tasks
@@ -200,7 +208,7 @@ struct Place {
 struct Band<'a, T> {
     shape: &'a ConvShape,
     input: &'a [T],
-    weight: &'a [T],
+    weights: &'a [Packed<T>],
     bias: Option<&'a [T]>,
     bands: Bands,
     parts: ChannelParts,
@@ -220,28 +228,44 @@ impl<T: Real> Band<'_, T> {
         // the last row stops at out_w, so no tap reads past its phase plane.
         let columns = (count - 1) * self.bands.phase_w + self.bands.out_w;
         let channel = at.group * og + o0;
+        // Rows without discarded columns are the output's own layout: the
+        // tiles write there directly.
+        let in_place = self.bands.phase_w == self.bands.out_w;
+        let (c, ldc) = if in_place {
+            let (out_h, out_w, pixels) = (self.bands.out_h, self.bands.out_w, s.output_pixels());
+            let offset = (at.image * s.out_channels() + channel) * pixels + (at.depth * out_h + first) * out_w;
+            // SAFETY: (image, channel, depth, first row) is inside the output.
+            (unsafe { self.out.get().add(offset) }, pixels)
+        } else {
+            (staging.as_mut_ptr(), columns)
+        };
         let block = Block {
-            a: self.weight[channel * offsets.len()..].as_ptr(),
-            lda: offsets.len(),
+            a: self.weights[at.group].from_row(o0, 0),
             b: slab.as_ptr(),
             offsets: offsets.as_ptr(),
             depth: offsets.len(),
-            c: staging.as_mut_ptr(),
-            ldc: columns,
+            c,
+            ldc,
             rows,
             cols: columns,
             bias: self.bias.map(|b| b[channel..].as_ptr()),
             accumulate: false,
         };
-        // SAFETY: A is rows channel..channel+rows of the (O, cg * taps)
-        // weights; B element (k, j) is slab[offsets[k] + j] with offsets[k]
-        // + columns - 1 < slab length (a tap's shift plus the band's last
-        // output position stays inside the tap's phase plane: x * stride +
-        // tap * dilation < padded width for every output x); C is `staging`,
-        // this worker's scratch of parts.per_part * rows_per_band * Wq >=
-        // rows * columns elements, which nothing else touches.
+        // SAFETY: A is the group's packed rows o0..o0+rows (ending at a
+        // strip boundary or the group's last row), cg * taps steps. B
+        // element (k, j) is slab[offsets[k] + j] with offsets[k] + columns
+        // - 1 < slab length (a tap's shift plus the band's last output
+        // position stays inside the tap's phase plane: x * stride + tap *
+        // dilation < padded width for every output x). C is either
+        // `staging`, this worker's scratch of parts.per_part *
+        // rows_per_band * Wq >= rows * columns elements, or (when Wq ==
+        // out_w) output rows first..first+count of planes (image, channel..
+        // channel+rows), count * out_w = columns elements each, which only
+        // this task (its image, group, depth, band and channel part) writes.
         unsafe { T::multiply(&block) };
-        self.write_rows(staging, columns, at, channel, rows, first, count);
+        if !in_place {
+            self.write_rows(staging, columns, at, channel, rows, first, count);
+        }
     }
 
     /// Where row `k = c * taps + tap` of the product starts in the slab.
@@ -276,8 +300,6 @@ impl<T: Real> Band<'_, T> {
         let b = &self.bands;
         let (slice, phase_len) = (b.slice_len(count), b.phase_len(count));
         let in_plane = rows.input * cols.input;
-        let padded_w = cols.input + cols.pad_before + cols.pad_after;
-        let mut line = vec![T::ZERO; if cols.stride > 1 { padded_w } else { 0 }];
         for (c, channel_slab) in slab.chunks_exact_mut(b.depth_span * slice).enumerate() {
             let volume = &self.input[(at.image * s.in_channels() + at.group * cg + c) * s.input_pixels()..][..s.input_pixels()];
             for (dz, slab_slice) in channel_slab.chunks_exact_mut(slice).enumerate() {
@@ -290,16 +312,11 @@ impl<T: Real> Band<'_, T> {
                 let plane = &volume[z * in_plane..][..in_plane];
                 for (phase, phase_plane) in slab_slice.chunks_exact_mut(phase_len).enumerate() {
                     let (ph, pw) = (phase / cols.stride, phase % cols.stride);
+                    if !(read_phase(&rows, ph) && read_phase(&cols, pw)) {
+                        continue;
+                    }
                     for (r, out) in phase_plane.chunks_exact_mut(b.phase_w).enumerate() {
-                        let py = (first + r) * rows.stride + ph;
-                        if cols.stride == 1 {
-                            self.padded_row(plane, py, out);
-                        } else {
-                            self.padded_row(plane, py, &mut line);
-                            for (q, v) in out.iter_mut().enumerate() {
-                                *v = line.get(q * cols.stride + pw).copied().unwrap_or(T::ZERO);
-                            }
-                        }
+                        self.padded_row(plane, (first + r) * rows.stride + ph, pw, out);
                     }
                 }
             }
@@ -327,9 +344,10 @@ impl<T: Real> Band<'_, T> {
         }
     }
 
-    /// Row `py` of the padded input (padded coordinates; rows past the
-    /// padding, read only for discarded outputs, are zeros) into `line`.
-    fn padded_row(&self, plane: &[T], py: usize, line: &mut [T]) {
+    /// Phase `phase` of row `py` of the padded input (padded coordinates:
+    /// `line[q]` is padded column `q * stride + phase`; positions past the
+    /// padding, read only for discarded outputs, are zeros).
+    fn padded_row(&self, plane: &[T], py: usize, phase: usize, line: &mut [T]) {
         let [_, rows, cols] = self.shape.axes();
         let mode = self.shape.padding_mode();
         let inside = py < rows.input + rows.pad_before + rows.pad_after;
@@ -339,9 +357,23 @@ impl<T: Real> Band<'_, T> {
             return;
         };
         let src = &plane[y * cols.input..][..cols.input];
-        line[cols.pad_before..cols.pad_before + cols.input].copy_from_slice(src);
-        for x in (0..cols.pad_before).chain(cols.pad_before + cols.input..line.len()) {
-            line[x] = mode.source(x as isize - cols.pad_before as isize, cols.input).map_or(T::ZERO, |i| src[i]);
+        let (stride, before, width) = (cols.stride, cols.pad_before, cols.input);
+        // Positions q whose column q * stride + phase - before lies in the row.
+        let end = (before + width).saturating_sub(phase).div_ceil(stride).min(line.len());
+        let first = before.saturating_sub(phase).div_ceil(stride).min(end);
+        if first < end {
+            let at = first * stride + phase - before;
+            if stride == 1 {
+                line[first..end].copy_from_slice(&src[at..][..end - first]);
+            } else {
+                line[first..end].iter_mut().zip(src[at..].iter().step_by(stride)).for_each(|(v, &x)| *v = x);
+            }
+        }
+        let padded_w = before + width + cols.pad_after;
+        for q in (0..first).chain(end..line.len()) {
+            let x = q * stride + phase;
+            let value = (x < padded_w).then(|| mode.source(x as isize - before as isize, width)).flatten();
+            line[q] = value.map_or(T::ZERO, |i| src[i]);
         }
     }
 }

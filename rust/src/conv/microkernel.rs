@@ -22,6 +22,9 @@ use super::matmul::Real;
 pub(crate) const ROWS: usize = 8;
 /// Vectors of C per tile row.
 pub(crate) const VECTORS: usize = 3;
+/// A chunk's A at most this large is kept in L1 whole (see `multiply`).
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+const SMALL_A_BYTES: usize = 16 << 10;
 
 /// A left-hand matrix packed for the tiles: strips of `ROWS` rows (fewer
 /// in the last), each strip holding, step by step, its rows' values at
@@ -152,13 +155,13 @@ macro_rules! avx512_product {
     ($module:ident, $t:ty, $lanes:expr, $mask:ty, $zero:ident, $loadu:ident, $maskz_loadu:ident,
      $set1:ident, $fmadd:ident, $add:ident, $mask_storeu:ident) => {
         mod $module {
-            use super::{Block, ROWS, VECTORS};
+            use super::{Block, ROWS, SMALL_A_BYTES, VECTORS};
             use std::arch::x86_64::*;
 
             pub(super) const LANES: usize = $lanes;
 
-            /// Reduction per chunk: the B rows of one chunk (for a phase-split
-            /// slab, several lines per row) stay in L1 across the strips.
+            /// Reduction per chunk: one tile's B rows of a chunk (for a
+            /// phase-split slab, a few lines per row) stay in L1 across the strips.
             const DEPTH_CHUNK: usize = 2048 / (ROWS * std::mem::size_of::<$t>());
 
             /// One chunk of one strip of rows.
@@ -230,21 +233,66 @@ macro_rules! avx512_product {
                 }
             }
 
-            /// One chunk of rows `i0..i0+MR`: covers all columns with full-width tiles and one narrower tile.
+            /// Columns `j0..j0+cols` (at most `NV` vectors) of every row, for
+            /// one chunk of the reduction: the chunk's B for these columns
+            /// stays in L1 while the strips of A stream past it (BLIS's order).
             ///
             /// # Safety
             /// As `tile`.
             #[target_feature(enable = "avx512f")]
-            unsafe fn strip<const MR: usize>(m: &Block<$t>, i0: usize, k0: usize, depth: usize) {
-                // SAFETY: row i0 < rows and step k0 < depth (or the chunk is
-                // empty) of the block, whose A the caller vouches for.
-                let a = unsafe { m.a.at(m.rows, i0, k0) };
+            unsafe fn column<const NV: usize>(m: &Block<$t>, k0: usize, depth: usize, j0: usize, cols: usize) {
                 let last = k0 + depth == m.depth;
-                let s = Strip { a, i0, k0, depth, accumulate: m.accumulate || k0 > 0, bias: last };
+                let strip = |i0: usize| Strip {
+                    // SAFETY: row i0 < rows and step k0 <= depth of the block,
+                    // whose A the caller vouches for.
+                    a: unsafe { m.a.at(m.rows, i0, k0) },
+                    i0,
+                    k0,
+                    depth,
+                    accumulate: m.accumulate || k0 > 0,
+                    bias: last,
+                };
+                let mut i0 = 0;
+                // SAFETY: each tile covers rows i0..i0+MR inside 0..rows and
+                // columns j0..j0+cols inside 0..cols.
+                unsafe {
+                    while i0 + ROWS <= m.rows {
+                        tile::<ROWS, NV>(m, &strip(i0), j0, cols);
+                        i0 += ROWS;
+                    }
+                    match m.rows - i0 {
+                        0 => {}
+                        1 => tile::<1, NV>(m, &strip(i0), j0, cols),
+                        2 => tile::<2, NV>(m, &strip(i0), j0, cols),
+                        3 => tile::<3, NV>(m, &strip(i0), j0, cols),
+                        4 => tile::<4, NV>(m, &strip(i0), j0, cols),
+                        5 => tile::<5, NV>(m, &strip(i0), j0, cols),
+                        6 => tile::<6, NV>(m, &strip(i0), j0, cols),
+                        _ => tile::<7, NV>(m, &strip(i0), j0, cols),
+                    }
+                }
+            }
+
+            /// Rows `i0..i0+MR` across every column, for one chunk of the
+            /// reduction: the strip's A stays in L1 while B streams past it.
+            ///
+            /// # Safety
+            /// As `tile`.
+            #[target_feature(enable = "avx512f")]
+            unsafe fn row<const MR: usize>(m: &Block<$t>, k0: usize, depth: usize, i0: usize) {
+                let s = Strip {
+                    // SAFETY: row i0 < rows and step k0 <= depth of the block.
+                    a: unsafe { m.a.at(m.rows, i0, k0) },
+                    i0,
+                    k0,
+                    depth,
+                    accumulate: m.accumulate || k0 > 0,
+                    bias: k0 + depth == m.depth,
+                };
                 let width = VECTORS * LANES;
                 let mut j0 = 0;
                 // SAFETY: tiles cover columns j0..j0+n within 0..cols of the
-                // strip's rows, as `tile` needs.
+                // strip's rows.
                 unsafe {
                     while j0 + width <= m.cols {
                         tile::<MR, VECTORS>(m, &s, j0, width);
@@ -260,32 +308,55 @@ macro_rules! avx512_product {
                 }
             }
 
-            /// The whole block, a chunk of the reduction at a time.
+            /// The whole block, a chunk of the reduction at a time. When the
+            /// chunk's A fits in L1 beside a tile's B (short reductions,
+            /// few rows: pointwise layers), the columns go outermost so B
+            /// is read once; otherwise the strips do, so each strip's A is
+            /// read once and B comes from L2. Either order runs the same
+            /// chains.
             ///
             /// # Safety
             /// As `TiledProduct::multiply`, on a CPU with AVX-512F.
             #[target_feature(enable = "avx512f")]
             pub(super) unsafe fn multiply(m: &Block<$t>) {
+                let width = VECTORS * LANES;
+                let columns_outer = m.rows * DEPTH_CHUNK.min(m.depth) * std::mem::size_of::<$t>() <= SMALL_A_BYTES;
                 let mut k0 = 0;
                 loop {
                     let depth = DEPTH_CHUNK.min(m.depth - k0);
-                    let mut i0 = 0;
-                    // SAFETY: each strip covers rows i0..i0+MR inside 0..rows
-                    // and steps k0..k0+depth inside 0..depth.
+                    // SAFETY: columns j0..j0+n inside 0..cols, rows i0..i0+MR
+                    // inside 0..rows and steps k0..k0+depth inside 0..depth:
+                    // parts of the caller's block.
                     unsafe {
-                        while i0 + ROWS <= m.rows {
-                            strip::<ROWS>(m, i0, k0, depth);
-                            i0 += ROWS;
-                        }
-                        match m.rows - i0 {
-                            0 => {}
-                            1 => strip::<1>(m, i0, k0, depth),
-                            2 => strip::<2>(m, i0, k0, depth),
-                            3 => strip::<3>(m, i0, k0, depth),
-                            4 => strip::<4>(m, i0, k0, depth),
-                            5 => strip::<5>(m, i0, k0, depth),
-                            6 => strip::<6>(m, i0, k0, depth),
-                            _ => strip::<7>(m, i0, k0, depth),
+                        if columns_outer {
+                            let mut j0 = 0;
+                            while j0 + width <= m.cols {
+                                column::<VECTORS>(m, k0, depth, j0, width);
+                                j0 += width;
+                            }
+                            let rest = m.cols - j0;
+                            match rest.div_ceil(LANES) {
+                                0 => {}
+                                1 => column::<1>(m, k0, depth, j0, rest),
+                                2 => column::<2>(m, k0, depth, j0, rest),
+                                _ => column::<3>(m, k0, depth, j0, rest),
+                            }
+                        } else {
+                            let mut i0 = 0;
+                            while i0 + ROWS <= m.rows {
+                                row::<ROWS>(m, k0, depth, i0);
+                                i0 += ROWS;
+                            }
+                            match m.rows - i0 {
+                                0 => {}
+                                1 => row::<1>(m, k0, depth, i0),
+                                2 => row::<2>(m, k0, depth, i0),
+                                3 => row::<3>(m, k0, depth, i0),
+                                4 => row::<4>(m, k0, depth, i0),
+                                5 => row::<5>(m, k0, depth, i0),
+                                6 => row::<6>(m, k0, depth, i0),
+                                _ => row::<7>(m, k0, depth, i0),
+                            }
                         }
                     }
                     k0 += depth;
@@ -359,10 +430,12 @@ mod tests {
     /// with the portable chain bit for bit.
     fn vector_tiles_match_the_chain<T: Real>() {
         let width = tile_width::<T>();
-        for rows in [1, 3, 7, 8, 9, 17] {
+        // (rows, depth): short reductions with few rows run columns-outer,
+        // the last two (A larger than SMALL_A_BYTES per chunk) strips-outer,
+        // over several chunks.
+        for (rows, depth) in [(1, 37), (3, 37), (7, 37), (8, 37), (9, 37), (17, 37), (41, 300), (70, 150)] {
             for cols in [1, 5, width / 3, width - 1, width, width + 1, 2 * width + 7] {
                 for accumulate in [false, true] {
-                    let depth = 37;
                     let a_full: Vec<T> = values(rows * (depth + 2), 1);
                     let a = Packed::new(rows, depth + 2, 2, |i, k| a_full[i * (depth + 2) + k]);
                     let b: Vec<T> = values(depth * 3 + cols + 5, 2);

@@ -168,6 +168,9 @@ mod tests {
             (6, 1, 1, vec![w(5, 1, 1, 1, 0), w(6, 1, 1, 1, 0)]),
             (4, 6, 2, vec![w(40, 5, 2, 1, 2)]),
             (3, 5, 1, vec![w(4, 3, 1, 1, 1), w(5, 3, 1, 1, 1), w(6, 3, 1, 1, 1)]),
+            // A 1x1 stride-2 layer whose batched tiles start with one column
+            // of an image, which `gemm` once reduced in another order.
+            (16, 24, 1, vec![w(30, 1, 2, 1, 0), w(30, 1, 2, 1, 0)]),
         ];
         for (c, o, groups, axes) in shapes {
             for batch in [2, 5] {

@@ -52,8 +52,8 @@ impl<T: Copy + Default + Send + Sync> Packed<T> {
 
     /// The packed strips from row `row` (a multiple of `ROWS`) on, for a
     /// `Block` whose reduction starts at step `k0`.
-    pub fn from_row(&self, row: usize, k0: usize) -> PackedRef<T> {
-        assert!(row % ROWS == 0 && row <= self.rows && k0 <= self.depth, "packed rows out of range");
+    pub fn rows_from(&self, row: usize, k0: usize) -> PackedRef<T> {
+        assert!(row.is_multiple_of(ROWS) && row <= self.rows && k0 <= self.depth, "packed rows out of range");
         // SAFETY: row * depth <= rows * depth = data.len().
         PackedRef { ptr: unsafe { self.data.as_ptr().add(row * self.depth) }, depth: self.depth, k0 }
     }
@@ -139,7 +139,7 @@ unsafe fn multiply_scalar<T: Real>(m: &Block<T>) {
                     acc = a.fused_mul_add(b, acc);
                 }
                 if let Some(bias) = m.bias {
-                    acc = acc + *bias.add(i);
+                    acc += *bias.add(i);
                 }
                 *c = acc;
             }
@@ -186,7 +186,7 @@ macro_rules! avx512_product {
                 let last = cols - (NV - 1) * LANES;
                 let tail: $mask = if last >= LANES { !0 } else { (1 << last) - 1 };
                 let mask = |v: usize| if v + 1 == NV { tail } else { !0 };
-                // SAFETY (whole body): every access is to an element of rows
+                // SAFETY: (the whole body) every access is to an element of rows
                 // s.i0..s.i0+MR (< rows), columns j0..j0+cols (<= cols) and
                 // reduction steps s.k0..s.k0+depth (< depth), which the
                 // caller's contract makes valid (A's among them);
@@ -445,7 +445,7 @@ mod tests {
                     let mut got = start.clone();
                     let mut want = start;
                     let block = |c: *mut T| Block {
-                        a: a.from_row(0, 2),
+                        a: a.rows_from(0, 2),
                         b: b.as_ptr(),
                         offsets: offsets.as_ptr(),
                         depth,
@@ -488,7 +488,7 @@ mod tests {
         // SAFETY: A is 2x2 (lda 2), B rows at 0 and 1 with 2 columns, C 2x2.
         unsafe {
             f64::multiply(&Block {
-                a: a.from_row(0, 0), b: b.as_ptr(), offsets: offsets.as_ptr(), depth: 2,
+                a: a.rows_from(0, 0), b: b.as_ptr(), offsets: offsets.as_ptr(), depth: 2,
                 c: c.as_mut_ptr(), ldc: 2, rows: 2, cols: 2, bias: None, accumulate: false,
             })
         };

@@ -79,7 +79,7 @@ impl<T: Real> Job<'_, T> {
                 self.plan.pack(image(r.image), k0..k0 + depth, r.pixel, r.len, &mut panel[r.column..], len);
             }
             let block = Block {
-                a: self.weights[g].from_row(o0, k0),
+                a: self.weights[g].rows_from(o0, k0),
                 b: panel.as_ptr(),
                 offsets: offsets.as_ptr(),
                 depth,

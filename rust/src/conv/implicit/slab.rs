@@ -112,7 +112,7 @@ fn in_place<T: Real>(
         let channel = group * og + o0;
         let b = &input[(image * shape.in_channels() + group * cg) * pixels + first..];
         let block = Block {
-            a: weights[group].from_row(o0, 0),
+            a: weights[group].rows_from(o0, 0),
             b: b.as_ptr(),
             offsets: offsets.as_ptr(),
             depth: cg,
@@ -240,7 +240,7 @@ impl<T: Real> Band<'_, T> {
             (staging.as_mut_ptr(), columns)
         };
         let block = Block {
-            a: self.weights[at.group].from_row(o0, 0),
+            a: self.weights[at.group].rows_from(o0, 0),
             b: slab.as_ptr(),
             offsets: offsets.as_ptr(),
             depth: offsets.len(),

@@ -23,9 +23,9 @@ use super::microkernel::{Packed, ROWS};
 use crate::error::KernelResult;
 use crate::parallel::effective_threads;
 
-/// The shifted-window source wastes the padding columns of each row it
-/// computes and discards: use it when they are at most this share of a
-/// padded row (`1 - out_w / padded_w`), else pack panels.
+/// The shifted-window source computes and discards the padding columns of
+/// each row and the unused lanes of each band's last vector: this share of
+/// extra lanes is always worth it (see `slab::suits`).
 const MAX_WASTED_COLUMNS: f64 = 0.1;
 /// Tasks per thread below which a group's output channels are split.
 const TASKS_PER_THREAD: usize = 2;

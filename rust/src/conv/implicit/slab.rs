@@ -34,13 +34,23 @@ const WORKSPACE_BYTES: usize = 1 << 20;
 /// Right-hand side bytes per task when the input is read in place.
 const IN_PLACE_BYTES: usize = 512 << 10;
 
-/// Whether this source computes `shape` well: padding columns a small
-/// share of each phase row, and enough output per image to fill tiles
-/// (smaller images go to panels, which pack several per tile).
+/// Whether this source computes `shape` well: the vector lanes it computes
+/// (output rows padded to the phase width, bands rounded up to whole
+/// vectors) exceed the outputs by little, against what packing im2col
+/// columns would cost instead: a copy of `C/groups * taps` values per
+/// output, worth about `16 / (O/groups)` of its multiply-adds (a copy per
+/// value against `O/groups` FMAs, 32 lanes per cycle). So a 7x7 image
+/// (1.31 lanes per output at 3x3) suits 32 output channels per group but
+/// not 512, and 56x56 (1.04) suits all.
 pub(super) fn suits(shape: &ConvShape) -> bool {
-    let [_, _, out_w] = shape.output_dims();
-    let wasted = 1.0 - out_w as f64 / phase_width(&shape.axes()[2]).max(1) as f64;
-    wasted <= MAX_WASTED_COLUMNS && shape.output_pixels() >= 4 * tile_width::<f32>()
+    let bands = Bands::new::<f32>(shape);
+    let lane = tile_width::<f32>() / super::super::microkernel::VECTORS;
+    let lanes: usize = (0..bands.bands)
+        .map(|b| ((bands.rows(b).1 - 1) * bands.phase_w + bands.out_w).next_multiple_of(lane))
+        .sum();
+    let outputs = (bands.out_h * bands.out_w).max(1);
+    let group_out = (shape.out_channels() / shape.groups()).max(1);
+    lanes as f64 / outputs as f64 <= 1.0 + MAX_WASTED_COLUMNS + 16.0 / group_out as f64
 }
 
 /// Whether some kernel tap reads phase `phase` of `axis` (a 1x1 kernel with

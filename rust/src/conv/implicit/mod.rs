@@ -17,7 +17,7 @@
 mod panel;
 mod slab;
 
-use super::geometry::{check_forward, ConvShape};
+use super::geometry::{check_backward_input, check_forward, ConvShape, PaddingMode, Window};
 use super::matmul::Real;
 use super::microkernel::{Packed, ROWS};
 use crate::error::KernelResult;
@@ -62,6 +62,54 @@ pub(crate) fn forward<T: Real>(
         panel::forward(shape, input, weight, bias, output, threads);
     }
     Ok(())
+}
+
+/// The gradient of a stride-1, zero-padded convolution with respect to its
+/// input is itself such a convolution: of the output gradient, padded by
+/// `(k - 1) * dilation - pad` on each side, with every kernel flipped and
+/// the roles of input and output channels swapped (within each group). The
+/// shape of that convolution, when it exists.
+pub(crate) fn transposed(shape: &ConvShape) -> Option<ConvShape> {
+    if shape.padding_mode() != PaddingMode::Zeros {
+        return None;
+    }
+    let mut windows = [Window::UNIT; 3];
+    for (d, axis) in shape.axes().iter().enumerate() {
+        let span = (axis.kernel - 1) * axis.dilation;
+        if axis.stride != 1 || axis.pad_before > span || axis.pad_after > span {
+            return None;
+        }
+        windows[d] = Window { input: shape.output_dims()[d], pad_before: span - axis.pad_before, pad_after: span - axis.pad_after, ..*axis };
+    }
+    let dual = ConvShape::new(shape.batch(), shape.out_channels(), shape.in_channels(), shape.groups(), &windows, PaddingMode::Zeros);
+    dual.ok()
+}
+
+/// `grad_input` of `conv_forward` for a shape whose `transposed` is `dual`:
+/// the forward kernel on the output gradient with flipped, swapped weights.
+pub(crate) fn backward_input<T: Real>(
+    shape: &ConvShape,
+    dual: &ConvShape,
+    weight: &[T],
+    grad_output: &[T],
+    grad_input: &mut [T],
+    threads: usize,
+) -> KernelResult<()> {
+    if !check_backward_input(shape, weight, grad_output, grad_input)? {
+        grad_input.fill(T::ZERO);
+        return Ok(());
+    }
+    let (cg, og, taps) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups(), shape.kernel_taps());
+    // flipped[(g*cg + c), o, t] = weight[(g*og + o), c, taps - 1 - t]
+    let mut flipped = vec![T::ZERO; weight.len()];
+    for (row, out) in flipped.chunks_exact_mut(og * taps).enumerate() {
+        let (g, c) = (row / cg, row % cg);
+        for (o, kernel) in out.chunks_exact_mut(taps).enumerate() {
+            let source = &weight[((g * og + o) * cg + c) * taps..][..taps];
+            kernel.iter_mut().zip(source.iter().rev()).for_each(|(v, &w)| *v = w);
+        }
+    }
+    forward(dual, grad_output, &flipped, None, grad_input, threads)
 }
 
 /// Each group's weights, `(O/groups) x (C/groups * taps)`, packed for the tiles.
@@ -112,6 +160,41 @@ mod tests {
 
     fn w(input: usize, kernel: usize, stride: usize, dilation: usize, pad: (usize, usize)) -> Window {
         Window { input, kernel, stride, dilation, pad_before: pad.0, pad_after: pad.1 }
+    }
+
+    /// grad_input through the transposed forward kernel against col2im.
+    #[test]
+    fn grad_input_by_the_transposed_convolution_matches_col2im() {
+        let cases = [
+            (2, 5, 7, 1, vec![w(9, 3, 1, 1, (1, 1)), w(11, 3, 1, 1, (1, 1))]),
+            (1, 6, 4, 2, vec![w(10, 3, 1, 2, (2, 1)), w(8, 2, 1, 1, (0, 1))]),
+            (3, 4, 9, 1, vec![w(30, 5, 1, 1, (2, 2))]),
+            (1, 3, 2, 1, vec![w(5, 3, 1, 1, (1, 1)), w(6, 3, 1, 1, (0, 2)), w(7, 3, 1, 1, (1, 1))]),
+            (2, 8, 12, 4, vec![w(7, 1, 1, 1, (0, 0)), w(7, 1, 1, 1, (0, 0))]),
+            (2, 16, 16, 1, vec![w(20, 3, 1, 1, (1, 1)), w(20, 3, 1, 1, (1, 1))]),
+        ];
+        for (n, c, o, g, axes) in cases {
+            let shape = ConvShape::new(n, c, o, g, &axes, PaddingMode::Zeros).unwrap();
+            let dual = transposed(&shape).expect("stride 1, zero padding within the kernel span");
+            let (wt, dy) = (values(shape.weight_len(), 2), values(shape.output_len(), 5));
+            let mut want = vec![f64::NAN; shape.input_len()];
+            crate::conv::backward::im2col_backward_input(&shape, &wt, &dy, &mut want, 1).unwrap();
+            let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            let mut first: Option<Vec<f64>> = None;
+            for threads in [1, 3] {
+                let mut got = vec![f64::NAN; shape.input_len()];
+                backward_input(&shape, &dual, &wt, &dy, &mut got, threads).unwrap();
+                for (a, b) in got.iter().zip(&want) {
+                    assert!((a - b).abs() <= 1e-12 * scale, "{a} vs {b} for {shape:?}");
+                }
+                let first = first.get_or_insert_with(|| got.clone());
+                assert!(first.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()));
+            }
+        }
+        let strided = ConvShape::new(1, 2, 2, 1, &[w(8, 3, 2, 1, (1, 1))], PaddingMode::Zeros).unwrap();
+        let reflect = ConvShape::new(1, 2, 2, 1, &[w(8, 3, 1, 1, (1, 1))], PaddingMode::Reflect).unwrap();
+        let wide = ConvShape::new(1, 2, 2, 1, &[w(8, 3, 1, 1, (3, 3))], PaddingMode::Zeros).unwrap();
+        assert!(transposed(&strided).is_none() && transposed(&reflect).is_none() && transposed(&wide).is_none());
     }
 
     /// Both sources on every padding mode, stride, dilation, group count

@@ -56,12 +56,20 @@ pub(crate) fn forward<T: Real>(
     if !check_forward(shape, input, weight, bias, output)? {
         return Ok(());
     }
-    if slab::suits(shape) {
-        slab::forward(shape, input, weight, bias, output, threads);
-    } else {
-        panel::forward(shape, input, weight, bias, output, threads);
-    }
+    let k = shape.patch_len();
+    let og = shape.out_channels() / shape.groups();
+    let weights = pack_groups(shape, threads, |g, o, t| weight[(g * og + o) * k + t]);
+    run(shape, input, &weights, bias, output, threads);
     Ok(())
+}
+
+/// The forward product with packed weights, by the source that suits.
+fn run<T: Real>(shape: &ConvShape, input: &[T], weights: &[Packed<T>], bias: Option<&[T]>, output: &mut [T], threads: usize) {
+    if slab::suits(shape) {
+        slab::forward(shape, input, weights, bias, output, threads);
+    } else {
+        panel::forward(shape, input, weights, bias, output, threads);
+    }
 }
 
 /// The gradient of a stride-1, zero-padded convolution with respect to its
@@ -100,27 +108,18 @@ pub(crate) fn backward_input<T: Real>(
         return Ok(());
     }
     let (cg, og, taps) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups(), shape.kernel_taps());
-    // flipped[(g*cg + c), o, t] = weight[(g*og + o), c, taps - 1 - t]
-    let mut flipped = vec![T::ZERO; weight.len()];
-    for (row, out) in flipped.chunks_exact_mut(og * taps).enumerate() {
-        let (g, c) = (row / cg, row % cg);
-        for (o, kernel) in out.chunks_exact_mut(taps).enumerate() {
-            let source = &weight[((g * og + o) * cg + c) * taps..][..taps];
-            kernel.iter_mut().zip(source.iter().rev()).for_each(|(v, &w)| *v = w);
-        }
-    }
-    forward(dual, grad_output, &flipped, None, grad_input, threads)
+    // The dual's weight (c, o, t) of group g is weight (g*og + o, c, taps - 1 - t).
+    let flipped = |g: usize, c: usize, ot: usize| weight[((g * og + ot / taps) * cg + c) * taps + taps - 1 - ot % taps];
+    let weights = pack_groups(dual, threads, flipped);
+    run(dual, grad_output, &weights, None, grad_input, threads);
+    Ok(())
 }
 
-/// Each group's weights, `(O/groups) x (C/groups * taps)`, packed for the tiles.
-fn pack_weights<T: Real>(shape: &ConvShape, weight: &[T], threads: usize) -> Vec<Packed<T>> {
+/// Each group's `(O/groups) x (C/groups * taps)` weights, element (o, k)
+/// of group g being `value(g, o, k)`, packed for the tiles.
+fn pack_groups<T: Real>(shape: &ConvShape, threads: usize, value: impl Fn(usize, usize, usize) -> T + Sync) -> Vec<Packed<T>> {
     let (og, k) = (shape.out_channels() / shape.groups(), shape.patch_len());
-    (0..shape.groups())
-        .map(|g| {
-            let rows = &weight[g * og * k..][..og * k];
-            Packed::new(og, k, threads, |i, t| rows[i * k + t])
-        })
-        .collect()
+    (0..shape.groups()).map(|g| Packed::new(og, k, threads, |o, t| value(g, o, t))).collect()
 }
 
 /// Output channels of a group cut into `parts` ranges of whole tiles, so
@@ -228,14 +227,16 @@ mod tests {
                 let mut want = vec![f64::NAN; shape.output_len()];
                 conv_forward_im2col(&shape, &x, &wt, Some(&b), &mut want, 1).unwrap();
                 let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+                let (k, og) = (shape.patch_len(), shape.out_channels() / shape.groups());
+                let packed = pack_groups(&shape, 2, |g, o, t| wt[(g * og + o) * k + t]);
                 let mut first: Option<Vec<f64>> = None;
                 for threads in [1, 2, 3] {
                     for source in 0..2 {
                         let mut got = vec![f64::NAN; shape.output_len()];
                         if source == 0 {
-                            slab::forward(&shape, &x, &wt, Some(&b), &mut got, threads);
+                            slab::forward(&shape, &x, &packed, Some(&b), &mut got, threads);
                         } else {
-                            panel::forward(&shape, &x, &wt, Some(&b), &mut got, threads);
+                            panel::forward(&shape, &x, &packed, Some(&b), &mut got, threads);
                         }
                         for (a, b) in got.iter().zip(&want) {
                             assert!((a - b).abs() <= 1e-12 * scale, "{a} vs {b} for {shape:?}, source {source}");

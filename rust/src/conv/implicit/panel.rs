@@ -8,7 +8,7 @@
 //! its columns into an L2-sized panel and
 //! continues every output's chain through the staged result.
 
-use super::{pack_weights, ChannelParts};
+use super::ChannelParts;
 use crate::conv::forward::runs;
 use crate::conv::geometry::ConvShape;
 use crate::conv::im2col::Im2colPlan;
@@ -25,7 +25,7 @@ const PANEL_BYTES: usize = 256 << 10;
 pub(super) fn forward<T: Real>(
     shape: &ConvShape,
     input: &[T],
-    weight: &[T],
+    weights: &[Packed<T>],
     bias: Option<&[T]>,
     output: &mut [T],
     threads: usize,
@@ -37,8 +37,7 @@ pub(super) fn forward<T: Real>(
     let parts = ChannelParts::new(og, shape.groups() * blocks, threads);
     let depth_block = (PANEL_BYTES / (width * std::mem::size_of::<T>())).max(1);
     let plan = Im2colPlan::new(shape);
-    let weights = pack_weights(shape, weight, threads);
-    let job = Job { shape, plan: &plan, input, weights: &weights, bias, depth_block, out: SharedMut(output.as_mut_ptr()) };
+    let job = Job { shape, plan: &plan, input, weights, bias, depth_block, out: SharedMut(output.as_mut_ptr()) };
     let workspace = depth_block * width + parts.per_part * width;
     for_each_task(threads, shape.groups() * blocks * parts.parts, |t| {
         let (t, part) = (t / parts.parts, t % parts.parts);

@@ -23,7 +23,7 @@
 //! `td * dilation * slice + ...`, still one offset into the slab. An unpadded 1x1 kernel needs no copy at all: the
 //! input planes are the slab, and the output rows are the product's columns.
 
-use super::{pack_weights, ChannelParts, MAX_WASTED_COLUMNS};
+use super::{ChannelParts, MAX_WASTED_COLUMNS};
 use crate::conv::geometry::{ConvShape, Window};
 use crate::conv::matmul::Real;
 use crate::conv::microkernel::{tile_width, Block, Packed};
@@ -68,14 +68,14 @@ fn phase_width(cols: &Window) -> usize {
 pub(super) fn forward<T: Real>(
     shape: &ConvShape,
     input: &[T],
-    weight: &[T],
+    weights: &[Packed<T>],
     bias: Option<&[T]>,
     output: &mut [T],
     threads: usize,
 ) {
     if shape.is_pointwise() {
         // Stride 1, no padding: the input is its own slab.
-        return in_place(shape, input, weight, bias, output, threads);
+        return in_place(shape, input, weights, bias, output, threads);
     }
     let bands = Bands::new::<T>(shape);
     let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
@@ -83,8 +83,7 @@ pub(super) fn forward<T: Real>(
     let per_image = shape.groups() * out_d * bands.bands;
     let parts = ChannelParts::new(og, shape.batch() * per_image, threads);
     let workspace = bands.slab_len(cg, bands.rows_per_band) + parts.per_part * bands.rows_per_band * bands.phase_w;
-    let weights = pack_weights(shape, weight, threads);
-    let task = Band { shape, input, weights: &weights, bias, bands, parts, out: SharedMut(output.as_mut_ptr()) };
+    let task = Band { shape, input, weights, bias, bands, parts, out: SharedMut(output.as_mut_ptr()) };
     for_each_task(threads, shape.batch() * per_image * parts.parts, |t| {
         let (t, part) = (t / parts.parts, t % parts.parts);
         let (image, rest) = (t / per_image, t % per_image);
@@ -100,7 +99,7 @@ pub(super) fn forward<T: Real>(
 fn in_place<T: Real>(
     shape: &ConvShape,
     input: &[T],
-    weight: &[T],
+    weights: &[Packed<T>],
     bias: Option<&[T]>,
     output: &mut [T],
     threads: usize,
@@ -112,7 +111,6 @@ fn in_place<T: Real>(
     let per_image = shape.groups() * chunks;
     let parts = ChannelParts::new(og, shape.batch() * per_image, threads);
     let offsets: Vec<usize> = (0..cg).map(|c| c * pixels).collect();
-    let weights = pack_weights(shape, weight, threads);
     let out = SharedMut(output.as_mut_ptr());
     for_each_task(threads, shape.batch() * per_image * parts.parts, |t| {
         let (t, part) = (t / parts.parts, t % parts.parts);

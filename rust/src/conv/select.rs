@@ -196,7 +196,8 @@ mod tests {
         let strided = ConvShape::new(1, 2, 2, 1, &[w(8, 3, 2, 1, 1), w(8, 3, 2, 1, 1)], PaddingMode::Zeros).unwrap();
         let err = Algorithm::Winograd.resolve(&strided).unwrap_err();
         assert!(matches!(err, KernelError::InvalidArgument { argument: "algorithm", .. }));
-        assert_eq!(Algorithm::Auto.resolve(&strided).unwrap(), Algorithm::Im2col);
+        let picked = Algorithm::Auto.resolve(&strided).unwrap();
+        assert!(picked != Algorithm::Auto && picked != Algorithm::Winograd && picked.supports(&strided));
         assert!(Algorithm::parse("fft").is_err());
         assert!(Algorithm::ALL.iter().all(|a| Algorithm::parse(a.name()) == Ok(*a)));
     }

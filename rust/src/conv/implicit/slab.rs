@@ -24,7 +24,7 @@
 //! input planes are the slab, and the output rows are the product's columns.
 
 use super::{ChannelParts, MAX_WASTED_COLUMNS};
-use crate::conv::geometry::{ConvShape, Window};
+use crate::conv::geometry::{ConvShape, PaddingMode, Window};
 use crate::conv::matmul::Real;
 use crate::conv::microkernel::{tile_width, Block, Packed};
 use crate::parallel::{for_each_task, SharedMut};
@@ -376,6 +376,11 @@ impl<T: Real> Band<'_, T> {
             } else {
                 line[first..end].iter_mut().zip(src[at..].iter().step_by(stride)).for_each(|(v, &x)| *v = x);
             }
+        }
+        if mode == PaddingMode::Zeros {
+            line[..first].fill(T::ZERO);
+            line[end..].fill(T::ZERO);
+            return;
         }
         let padded_w = before + width + cols.pad_after;
         for q in (0..first).chain(end..line.len()) {

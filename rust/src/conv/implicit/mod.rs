@@ -18,6 +18,8 @@ mod panel;
 mod slab;
 
 use super::geometry::{check_backward_input, check_forward, ConvShape, PaddingMode, Window};
+use crate::parallel::SharedMut;
+use std::mem::MaybeUninit;
 use super::matmul::Real;
 use super::microkernel::{Packed, ROWS};
 use crate::error::KernelResult;
@@ -56,19 +58,57 @@ pub(crate) fn forward<T: Real>(
     if !check_forward(shape, input, weight, bias, output)? {
         return Ok(());
     }
-    let k = shape.patch_len();
-    let og = shape.out_channels() / shape.groups();
-    let weights = pack_groups(shape, threads, |g, o, t| weight[(g * og + o) * k + t]);
-    run(shape, input, &weights, bias, output, threads);
+    // SAFETY: the whole `output` (output_len elements, checked), borrowed
+    // mutably for the call.
+    unsafe { forward_to(shape, input, weight, bias, SharedMut(output.as_mut_ptr()), threads) };
     Ok(())
 }
 
+/// `forward` into memory that need not be initialized: every element is
+/// written once and none is read, so the caller skips zeroing it.
+pub(crate) fn forward_uninit<T: Real>(
+    shape: &ConvShape,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    output: &mut [MaybeUninit<T>],
+    threads: usize,
+) -> KernelResult<()> {
+    if !check_forward(shape, input, weight, bias, output)? {
+        return Ok(());
+    }
+    // SAFETY: as in `forward`; writing a `T` into a `MaybeUninit<T>` is
+    // always allowed, and nothing reads an output element before writing it.
+    unsafe { forward_to(shape, input, weight, bias, SharedMut(output.as_mut_ptr().cast::<T>()), threads) };
+    Ok(())
+}
+
+/// The forward product on checked buffers.
+///
+/// # Safety
+/// `out` must point at `shape.output_len()` elements valid for writes that
+/// nothing else accesses during the call.
+unsafe fn forward_to<T: Real>(shape: &ConvShape, input: &[T], weight: &[T], bias: Option<&[T]>, out: SharedMut<T>, threads: usize) {
+    let k = shape.patch_len();
+    let og = shape.out_channels() / shape.groups();
+    let weights = pack_groups(shape, threads, |g, o, t| weight[(g * og + o) * k + t]);
+    // SAFETY: the caller's contract.
+    unsafe { run(shape, input, &weights, bias, out, threads) };
+}
+
 /// The forward product with packed weights, by the source that suits.
-fn run<T: Real>(shape: &ConvShape, input: &[T], weights: &[Packed<T>], bias: Option<&[T]>, output: &mut [T], threads: usize) {
-    if slab::suits(shape) {
-        slab::forward(shape, input, weights, bias, output, threads);
-    } else {
-        panel::forward(shape, input, weights, bias, output, threads);
+///
+/// # Safety
+/// `out` must point at `shape.output_len()` elements valid for writes that
+/// nothing else accesses during the call.
+unsafe fn run<T: Real>(shape: &ConvShape, input: &[T], weights: &[Packed<T>], bias: Option<&[T]>, out: SharedMut<T>, threads: usize) {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        if slab::suits(shape) {
+            slab::forward(shape, input, weights, bias, out, threads);
+        } else {
+            panel::forward(shape, input, weights, bias, out, threads);
+        }
     }
 }
 
@@ -111,7 +151,9 @@ pub(crate) fn backward_input<T: Real>(
     // The dual's weight (c, o, t) of group g is weight (g*og + o, c, taps - 1 - t).
     let flipped = |g: usize, c: usize, ot: usize| weight[((g * og + ot / taps) * cg + c) * taps + taps - 1 - ot % taps];
     let weights = pack_groups(dual, threads, flipped);
-    run(dual, grad_output, &weights, None, grad_input, threads);
+    // SAFETY: `grad_input` (checked: dual.output_len() elements) is
+    // borrowed mutably for the call.
+    unsafe { run(dual, grad_output, &weights, None, SharedMut(grad_input.as_mut_ptr()), threads) };
     Ok(())
 }
 
@@ -233,10 +275,16 @@ mod tests {
                 for threads in [1, 2, 3] {
                     for source in 0..2 {
                         let mut got = vec![f64::NAN; shape.output_len()];
-                        if source == 0 {
-                            slab::forward(&shape, &x, &packed, Some(&b), &mut got, threads);
-                        } else {
-                            panel::forward(&shape, &x, &packed, Some(&b), &mut got, threads);
+                        // SAFETY: `got` is a live vector of output_len elements.
+                        let out = SharedMut(got.as_mut_ptr());
+                        // SAFETY: `out` is `got`, a live vector of output_len
+                        // elements not otherwise used during the call.
+                        unsafe {
+                            if source == 0 {
+                                slab::forward(&shape, &x, &packed, Some(&b), out, threads);
+                            } else {
+                                panel::forward(&shape, &x, &packed, Some(&b), out, threads);
+                            }
                         }
                         for (a, b) in got.iter().zip(&want) {
                             assert!((a - b).abs() <= 1e-12 * scale, "{a} vs {b} for {shape:?}, source {source}");

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from .backends import Backend, load_backend
 from .context import BUDGETS, Budget, Context, References
+from .pools import single_threaded_libraries
 from .records import FAIL, PASS, SKIP, Check, Task, failed_run, skip_check
 from .stats import FAMILY_ALPHA, bonferroni_alpha
 from .suites import suites
@@ -206,7 +207,7 @@ def run(options: Options) -> int:
     describe_run(out, backend, plan, budget, options.seed)
     ctx = Context(backend, budget, options.seed, plan.alpha, References(backend.name), options.backend)
     start = time.perf_counter()
-    with progress_bar(err) as progress:
+    with single_threaded_libraries(), progress_bar(err) as progress:
         checks = execute(plan.tasks, ctx, progress)
     elapsed = time.perf_counter() - start
     if options.verbose:

@@ -18,6 +18,7 @@ from rich.table import Table
 from .backends import load_backend
 from .context import BUDGETS, Context, References
 from .mutants import GENERATED, Mutant, all_mutants
+from .pools import single_threaded_libraries
 from .records import FAIL, Check
 from .runner import (Options, Plan, counts, describe_run, execute, make_console, make_plan, progress_bar,
                      results_table, run_task, summary_line)
@@ -99,7 +100,7 @@ def run(options: Options) -> int:
     # With suites named, mutants none of their checks call are left out; otherwise each must be caught.
     applicable = [m for m in all_mutants() if not options.suites or mutant_tasks(plan, set(m.build(base)))]
     start = time.perf_counter()
-    with progress_bar(err) as progress:
+    with single_threaded_libraries(), progress_bar(err) as progress:
         correct = Outcome(f"correct: {base.name}", "none", execute(plan.tasks, ctx, progress, "correct: "), False)
         bar = progress.add_task("mutants", total=len(applicable))
         outcomes = [correct]

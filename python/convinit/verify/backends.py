@@ -15,6 +15,8 @@ CONV_FUNCTIONS = ("conv1d", "conv2d", "conv3d", "unfold", "fold", "correlate2d",
 RANDOM_FILLS = ("uniform", "normal", "trunc_normal", "xavier_uniform", "xavier_normal", "kaiming_uniform",
                 "kaiming_normal", "orthogonal", "sparse")
 FIXED_FILLS = ("constant", "zeros", "ones", "eye", "dirac")
+# Parameters for each fill where a check only needs "some valid call".
+DEFAULT_PARAMS = {"uniform": {"a": -1.0, "b": 1.0}, "sparse": {"sparsity": 0.1}, "constant": {"val": 0.37}}
 INIT_FUNCTIONS = ("fans", "calculate_gain") + RANDOM_FILLS + FIXED_FILLS + tuple(
     f + "_" for f in RANDOM_FILLS + FIXED_FILLS)
 RNG_FUNCTIONS = ("Generator", "philox4x32_10")

@@ -16,10 +16,9 @@ import sys
 
 import numpy as np
 
-from .backends import RANDOM_FILLS, Backend, load_backend
+from .backends import DEFAULT_PARAMS, RANDOM_FILLS, Backend, load_backend
 from .suites.common import as_array
 from .suites.conv import THREAD_CASE
-from .suites.init import DEFAULT_PARAMS
 
 THREAD_VARIABLES = ("RAYON_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 FILL_SHAPE = (512, 257)     # large enough to be split across workers
@@ -42,8 +41,14 @@ def digests(backend: Backend, seed: int) -> dict[str, str]:
     return out
 
 
+# How idle worker threads wait, not how many there are or what they compute:
+# sleeping soon instead of spinning (OpenBLAS's spinning workers cost a
+# child with 2 or 3 threads ~3 s of CPU on a loaded 2-core machine, 0.4 s without).
+QUIET_WAITING = {"OPENBLAS_THREAD_TIMEOUT": "4", "OMP_WAIT_POLICY": "PASSIVE"}
+
+
 def child_digests(spec: str, seed: int, threads: int) -> dict[str, str]:
-    env = {**os.environ, **{name: str(threads) for name in THREAD_VARIABLES}}
+    env = {**QUIET_WAITING, **os.environ, **{name: str(threads) for name in THREAD_VARIABLES}}
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     done = subprocess.run([sys.executable, "-m", __name__, spec, str(seed)], capture_output=True, text=True,
                           env=env, timeout=600)

@@ -4,12 +4,10 @@
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
-from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -17,9 +15,11 @@ from rich.table import Table
 
 from .backends import Backend, load_backend
 from .context import BUDGETS, Budget, Context, References
+from .pools import single_threaded_libraries
 from .records import FAIL, PASS, SKIP, Check, Task, failed_run, skip_check
 from .stats import FAMILY_ALPHA, bonferroni_alpha
 from .suites import suites
+from .terminal import Column, fitted_table, make_console, terminal_width
 
 
 class UsageError(ValueError):
@@ -117,30 +117,26 @@ def _number(value: float) -> str:
 
 
 STYLE = {PASS: "green", FAIL: "bold red", SKIP: "yellow"}
+# Shortened (and at last left out) in this order when the terminal is narrow; the check's name never goes.
+RESULT_COLUMNS = (Column("check", minimum=40, priority=3, keep=True), Column("reference", 16, 1),
+                  Column("metric", 10, 2), Column("value", justify="right"), Column("tolerance", justify="right"),
+                  Column("detects", 16, 0), Column("result"))
 
 
-def results_table(checks: Sequence[Check], title: str = "") -> Table:
-    table = Table(title=title or None, box=box.SIMPLE_HEAD, header_style="bold", title_justify="left")
-    table.add_column("check", overflow="fold", ratio=3)
-    table.add_column("reference", overflow="fold", ratio=2)
-    table.add_column("metric", overflow="fold")
-    for column in ("value", "tolerance"):
-        table.add_column(column, no_wrap=True, justify="right")
-    table.add_column("smallest detectable effect", overflow="fold", ratio=2)
-    table.add_column("result", no_wrap=True)
-    for c in checks:
-        tolerance = f"{c.comparison} {_number(c.tolerance)}" if c.comparison else "-"
-        cells = (c.name, c.reference, c.metric, _number(c.value), tolerance, c.detectable.replace("detects ", "", 1))
-        table.add_row(*map(escape, cells), f"[{STYLE[c.status]}]{c.status}[/]")
-    return table
+def results_table(checks: Sequence[Check], title: str = "", width: Optional[int] = None) -> Table:
+    """One line per check, fitted to ``width`` (the terminal's by default)."""
+    rows = [(c.name, c.reference, c.metric, _number(c.value),
+             f"{c.comparison} {_number(c.tolerance)}" if c.comparison else "-",
+             c.detectable.replace("detects ", "", 1), c.status) for c in checks]
+    return fitted_table(RESULT_COLUMNS, rows, width or terminal_width(), [STYLE[c.status] for c in checks], title)
 
 
-def suite_tables(checks: Sequence[Check]) -> list[Table]:
+def suite_tables(checks: Sequence[Check], width: Optional[int] = None) -> list[Table]:
     """One table per suite, in run order."""
     by_suite: dict[str, list[Check]] = {}
     for check in checks:
         by_suite.setdefault(check.suite, []).append(check)
-    return [results_table(group, title=f"suite {suite}") for suite, group in by_suite.items()]
+    return [results_table(group, f"suite {suite}", width) for suite, group in by_suite.items()]
 
 
 def counts(checks: Sequence[Check]) -> tuple[int, int, int]:
@@ -150,12 +146,6 @@ def counts(checks: Sequence[Check]) -> tuple[int, int, int]:
 
 def summary_line(passed: int, failed: int) -> str:
     return f"{passed} passed, {failed} failed"
-
-
-def make_console(stderr: bool = False) -> Console:
-    stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else 220
-    return Console(file=stream, width=width, highlight=False)
 
 
 @dataclass
@@ -217,7 +207,7 @@ def run(options: Options) -> int:
     describe_run(out, backend, plan, budget, options.seed)
     ctx = Context(backend, budget, options.seed, plan.alpha, References(backend.name), options.backend)
     start = time.perf_counter()
-    with progress_bar(err) as progress:
+    with single_threaded_libraries(), progress_bar(err) as progress:
         checks = execute(plan.tasks, ctx, progress)
     elapsed = time.perf_counter() - start
     if options.verbose:
@@ -250,7 +240,8 @@ def run(options: Options) -> int:
         out.print(results_table(failures, title="FAILED"))
         tasks = list(dict.fromkeys(c.task for c in failures))
         out.print("rerun one: " + escape(rerun_command(options, tasks[0])) +
-                  (f"  ({len(tasks)} failing tasks; -v prints every row)" if len(tasks) > 1 else ""))
+                  (f"  ({len(tasks)} failing tasks; -v prints every row)" if len(tasks) > 1 else ""),
+                  soft_wrap=True)   # one line however long: it is copied and pasted
     out.file.flush()
     print(summary_line(passed, failed), flush=True)
     return 1 if failed else 0

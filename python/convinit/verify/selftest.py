@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Optional
 
-from rich.markup import escape
 from rich.table import Table
 
 from .backends import load_backend
 from .context import BUDGETS, Context, References
 from .mutants import GENERATED, Mutant, all_mutants
+from .pools import single_threaded_libraries
 from .records import FAIL, Check
 from .runner import (Options, Plan, counts, describe_run, execute, make_console, make_plan, progress_bar,
                      results_table, run_task, summary_line)
+from .terminal import Column, fitted_table, terminal_width
 
 
 @dataclass
@@ -72,16 +74,18 @@ def run_mutant(mutant: Mutant, plan: Plan, ctx: Context, progress=None, stop_at_
     return Outcome(mutant.name, mutant.bug, checks, True)
 
 
-def outcome_table(outcomes: list[Outcome]) -> Table:
-    table = Table(title="self-test", header_style="bold")
-    for column in ("implementation", "bug", "checks run", "failed", "caught by (first failures)", "result"):
-        table.add_column(column, overflow="fold")
-    for o in outcomes:
-        names = "; ".join(c.name for c in o.failures[:3]) + (" ..." if len(o.failures) > 3 else "")
-        style = "green" if o.ok else "bold red"
-        cells = (o.implementation, o.bug, str(len(o.checks)), str(len(o.failures)), names)
-        table.add_row(*map(escape, cells), f"[{style}]{o.verdict}[/]")
-    return table
+OUTCOME_COLUMNS = (Column("implementation", minimum=24, priority=2, keep=True), Column("bug", 16, 0),
+                   Column("checks run", justify="right"), Column("failed", justify="right"),
+                   Column("caught by (first failures)", 16, 1), Column("result"))
+
+
+def outcome_table(outcomes: list[Outcome], width: Optional[int] = None) -> Table:
+    """One line per implementation, fitted to ``width`` (the terminal's by default)."""
+    rows = [(o.implementation, o.bug, str(len(o.checks)), str(len(o.failures)),
+             "; ".join(c.name for c in o.failures[:3]) + (" ..." if len(o.failures) > 3 else ""), o.verdict)
+            for o in outcomes]
+    return fitted_table(OUTCOME_COLUMNS, rows, width or terminal_width(),
+                        ["green" if o.ok else "bold red" for o in outcomes], "self-test")
 
 
 def run(options: Options) -> int:
@@ -96,7 +100,7 @@ def run(options: Options) -> int:
     # With suites named, mutants none of their checks call are left out; otherwise each must be caught.
     applicable = [m for m in all_mutants() if not options.suites or mutant_tasks(plan, set(m.build(base)))]
     start = time.perf_counter()
-    with progress_bar(err) as progress:
+    with single_threaded_libraries(), progress_bar(err) as progress:
         correct = Outcome(f"correct: {base.name}", "none", execute(plan.tasks, ctx, progress, "correct: "), False)
         bar = progress.add_task("mutants", total=len(applicable))
         outcomes = [correct]

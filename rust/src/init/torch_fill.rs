@@ -475,6 +475,38 @@ mod tests {
         assert!(uniform(&mut g, &mut out, 2.0, 1.0, 1).is_err());
     }
 
+    /// `torch.empty(6, dtype=...).uniform_(-1, 2, generator=torch.Generator().manual_seed(0))`,
+    /// recorded from torch 2.15.0 (x86-64) as bit patterns. Bounds alone
+    /// cannot tell a fill squeezed onto `from` (a zero width) from a right one.
+    #[test]
+    fn uniform_known_answers_from_torch() {
+        let mut out32 = [0f32; 6];
+        uniform(&mut TorchCpu::new(0), &mut out32, -1.0, 2.0, 1).unwrap();
+        let want32: [u32; 6] = [0x3efa4008, 0x3fa6ff46, 0xbf3c0ca1, 0xbf1a99c0, 0xbd9f31b8, 0x3f66f8f1];
+        assert_eq!(out32.map(f32::to_bits), want32);
+        let mut out64 = [0f64; 6];
+        uniform(&mut TorchCpu::new(0), &mut out64, -1.0, 2.0, 1).unwrap();
+        let want64: [u64; 6] = [
+            0x3ffe9002e3a6ff46,
+            0x3ff1f9b0c432b320,
+            0x3fd8339725cdf1e2,
+            0x3ffc3225c5583c1a,
+            0x3fedec1cdee59c79,
+            0x3ff5f9a0139a426b,
+        ];
+        assert_eq!(out64.map(f64::to_bits), want64);
+    }
+
+    /// `torch.empty(5, dtype=torch.float64).normal_(0.25, 1.5, generator=...manual_seed(0))`:
+    /// fewer than 16 values take torch's scalar Box–Muller path (torch 2.15.0, bit patterns).
+    #[test]
+    fn scalar_normal_known_answers_from_torch() {
+        let mut out = [0f64; 5];
+        normal(&mut TorchCpu::new(0), &mut out, 0.25, 1.5, false, 1).unwrap();
+        let want: [u64; 5] = [0x40047df0a6c20eac, 0xbfc8569e19754fbe, 0xc008253db0fa9658, 0x3ff1a47117aea7ca, 0xbff6074e264bd1d1];
+        assert_eq!(out.map(f64::to_bits), want);
+    }
+
     /// Every thread count gives the serial loop's values and end state.
     fn pieces_match_serial<T: TorchFloat + PartialEq + std::fmt::Debug>(count: usize) {
         for seed in [0u64, 5] {

@@ -113,6 +113,14 @@ impl TorchCpu {
 mod tests {
     use super::*;
 
+    /// `std::mt19937(0)`'s first words (the C++ standard's generator; NumPy's
+    /// `RandomState(0)` draws the same), where `torch.manual_seed(0)` starts.
+    #[test]
+    fn random_draws_the_mt19937_words() {
+        let mut g = TorchCpu::new(0);
+        assert_eq!([g.random(), g.random(), g.random()], [2357136044, 2546248239, 3071714933]);
+    }
+
     #[test]
     fn state_bytes_round_trip() {
         let mut g = TorchCpu::new((1 << 32) + 5);

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import stats as sps
 
 from .. import stats
-from ..backends import FIXED_FILLS, RANDOM_FILLS
+from ..backends import DEFAULT_PARAMS, FIXED_FILLS, RANDOM_FILLS
 from ..context import Budget, Context
 from ..records import Check, Task, equal_check, error_check, stat_check
 from . import register
@@ -73,9 +73,6 @@ FILL_CASES = [
     FillCase("xavier_normal", (16, 8, 5, 5), {"gain": 1.0}, level=1),
     FillCase("kaiming_normal", (128, 64), {"mode": "fan_out", "nonlinearity": "selu"}, level=1),
 ]
-
-# Parameters for each fill where a suite only needs "some valid call".
-DEFAULT_PARAMS = {"uniform": {"a": -1.0, "b": 1.0}, "sparse": {"sparsity": 0.1}, "constant": {"val": 0.37}}
 
 
 def small_shape(fill: str) -> tuple[int, ...]:

@@ -9,12 +9,11 @@ from typing import Any
 import numpy as np
 
 from .. import processes, reference, stats
-from ..backends import RANDOM_FILLS, accepts
+from ..backends import DEFAULT_PARAMS, RANDOM_FILLS, accepts
 from ..context import Budget, Context
 from ..records import Check, Task, equal_check, skip_check, stat_check
 from . import register
 from .common import as_array, bit_mismatches, case_seed, thread_variants
-from .init import DEFAULT_PARAMS
 
 KAT_SOURCE = "Random123 tests/kat_vectors"
 # philox4x32 10: counter (4 words), key (2 words) -> output (4 words)

@@ -271,7 +271,7 @@ def thread_task() -> Task:
 
 ALGORITHMS = ("auto", "im2col", "implicit_gemm", "winograd", "depthwise")
 # Shapes the algorithms compute (Winograd F(2x2, 3x3) takes conv2d with groups 1,
-# 3x3 kernels, stride 1 and no dilation; implicit GEMM stride 1; depthwise groups
+# 3x3 kernels, stride 1 and no dilation; implicit GEMM any shape; depthwise groups
 # with at most 8 channels each): odd sizes leave the last output tile partial;
 # every padding mode, batched and not, a longer reduction. An algorithm the
 # backend refuses for a shape (ValueError naming algorithm) is a skip.

@@ -38,7 +38,7 @@ const MAX_GROUP_CHANNELS: usize = 8;
 const LANES: usize = 16;
 /// Output planes up to this many pixels go through the interleaved kernel:
 /// per-plane overheads would dominate their short runs.
-const INTERLEAVE_MAX_PIXELS: usize = 1024;
+const INTERLEAVE_MAX_PIXELS: usize = 64;
 /// Per-thread scratch (elements) above which the shape goes to im2col.
 const MAX_SCRATCH: usize = 1 << 24;
 /// Elements read past a run's end by the widest vector chunk; every buffer
@@ -267,6 +267,13 @@ struct Plan {
     sources: Vec<usize>,
     /// For the interleaved pass: each output pixel's flat index.
     flat_index: Vec<usize>,
+    /// Stride 1 or 2 along the last axis: per input row, the offsets in a
+    /// channel buffer of its columns (stride 2: of its even and of its odd
+    /// columns; `row_targets`).
+    targets: Option<Vec<[usize; 2]>>,
+    /// Whether `fill` may copy the input rows alone into a buffer whose
+    /// padding `clear` zeroed once (zero padding with `targets`).
+    interior_only: bool,
 }
 
 /// A padded position that reads no input element.
@@ -331,7 +338,11 @@ impl Plan {
             interleaved,
             sources: Vec::new(),
             flat_index: Vec::new(),
+            targets: None,
+            interior_only: false,
         };
+        plan.targets = plan.row_targets();
+        plan.interior_only = plan.targets.is_some() && plan.mode == PaddingMode::Zeros;
         if interleaved {
             plan.sources = plan.padded_sources();
             let (q, o) = (plan.q, plan.out);
@@ -362,6 +373,50 @@ impl Plan {
         sources
     }
 
+    /// `targets` (see there), None for strides above 2 on the last axis.
+    fn row_targets(&self) -> Option<Vec<[usize; 2]>> {
+        let (s2, pad2) = (self.stride[2], self.pad[2]);
+        if s2 > 2 {
+            return None;
+        }
+        // Column i sits at padded position pad2 + i: phase (pad2 + i) % s2,
+        // element (pad2 + i) / s2 of that phase's row.
+        let column = |i: usize| ((pad2 + i) % s2) * self.volume + (pad2 + i) / s2;
+        let rows = (0..self.input[0] * self.input[1]).map(|r| {
+            let base = self.row_offset(r / self.input[1] + self.pad[0], r % self.input[1] + self.pad[1]);
+            [base + column(0), base + column(1)]
+        });
+        Some(rows.collect())
+    }
+
+    /// Zeroes channel buffers before `fill`s with `interior_only`.
+    fn clear<T: Real>(&self, buffers: &mut [T]) {
+        if self.interior_only {
+            buffers.fill(T::ZERO);
+        }
+    }
+
+    /// Copies input `plane` into channel buffer `dst` in polyphase order
+    /// (see `fill_all`); with `interior_only` only the input's own elements,
+    /// onto the zeros `clear` left (their positions are the same for every
+    /// plane).
+    fn fill<T: Real>(&self, plane: &[T], dst: &mut [T], zero_rest: bool) {
+        match &self.targets {
+            Some(targets) if self.interior_only => {
+                let width = self.input[2];
+                for (row, &[a, b]) in plane.chunks_exact(width).zip(targets) {
+                    if self.stride[2] == 1 {
+                        rows::copy_row(row, &mut dst[a..][..width]);
+                    } else {
+                        let (even, odd) = disjoint(dst, a, width.div_ceil(2), b, width / 2);
+                        rows::split_row(row, even, odd);
+                    }
+                }
+            }
+            _ => self.fill_all(plane, dst, zero_rest),
+        }
+    }
+
     /// Offset of tap `t` in a channel buffer.
     fn tap_offset(&self, t: usize) -> usize {
         self.tap_phase[t] * self.volume + self.tap_shift[t]
@@ -379,7 +434,7 @@ impl Plan {
     /// order. With `zero_rest` the gaps after the sub-volumes and the slack
     /// are zeroed too; otherwise they hold anything, which only lanes that
     /// are thrown away read.
-    fn fill<T: Real>(&self, plane: &[T], dst: &mut [T], zero_rest: bool) {
+    fn fill_all<T: Real>(&self, plane: &[T], dst: &mut [T], zero_rest: bool) {
         let (s, q, width) = (self.stride, self.q, self.input[2]);
         let real = q.iter().product::<usize>();
         for p0 in 0..s[0] {
@@ -419,20 +474,19 @@ impl Plan {
             let row = &mut dst[r * out[2]..];
             match bias {
                 Some(b) => row[..out[2]].iter_mut().zip(src).for_each(|(d, &v)| *d = v + b),
-                // Rows in order: what a block copy writes past this row's
-                // end, the next row overwrites.
-                None => copy_blocks(row, src, out[2]),
+                None => rows::copy_row(&src[..out[2]], &mut row[..out[2]]),
             }
         }
     }
 
-    /// Lays output-gradient `plane` out flat at `margin` in `dst`, zeros elsewhere.
+    /// Lays output-gradient `plane` out flat at `margin` in `dst`, onto a
+    /// `dst` that is zero elsewhere (zeroed once: every plane writes the
+    /// same positions).
     fn flatten<T: Real>(&self, plane: &[T], margin: usize, dst: &mut [T]) {
-        dst.fill(T::ZERO);
         let (q, out) = (self.q, self.out);
         for (r, row) in plane.chunks_exact(out[2]).enumerate() {
             let (o0, o1) = (r / out[1], r % out[1]);
-            dst[margin + (o0 * q[1] + o1) * q[2]..][..out[2]].copy_from_slice(row);
+            rows::copy_row(row, &mut dst[margin + (o0 * q[1] + o1) * q[2]..][..out[2]]);
         }
     }
 
@@ -453,6 +507,7 @@ impl Plan {
     #[allow(clippy::too_many_arguments)]
     fn forward_block<T: Real>(&self, n: usize, g0: usize, input: &[T], weight: &[T], bias: Option<&[T]>, out: &mut [T], scratch: &mut [T]) {
         let (planes, flat) = scratch.split_at_mut(self.cg * self.channel);
+        self.clear(planes);
         let mut taps = Vec::with_capacity(self.cg * self.taps);
         for (gi, out_g) in out.chunks_mut(self.og * self.out_pixels).enumerate() {
             let g = g0 + gi;
@@ -515,6 +570,7 @@ impl Plan {
     /// Input-gradient planes of image `n`, groups `g0..`, into `dx`.
     fn backward_input_block<T: Real>(&self, n: usize, g0: usize, weight: &[T], grad_output: &[T], dx: &mut [T], scratch: &mut [T]) {
         let (padded, dy) = scratch.split_at_mut(self.cg * self.channel);
+        dy.fill(T::ZERO);
         let mut taps = Vec::with_capacity(self.taps);
         for (gi, dx_g) in dx.chunks_mut(self.cg * self.in_pixels).enumerate() {
             let g = g0 + gi;
@@ -541,13 +597,20 @@ impl Plan {
     /// added to the input element it copied, in padded order.
     fn fold<T: Real>(&self, padded: &[T], plane: &mut [T]) {
         let (input, pad, s) = (self.input, self.pad, self.stride);
-        // Where input column i sits in a padded row: phase, then element.
-        let columns: Vec<usize> = (pad[2]..pad[2] + input[2]).map(|pos| (pos % s[2]) * self.volume + pos / s[2]).collect();
-        for (r, row) in plane.chunks_exact_mut(input[2]).enumerate() {
-            let base = self.row_offset(r / input[1] + pad[0], r % input[1] + pad[1]);
-            if s[2] == 1 {
-                row.copy_from_slice(&padded[base + pad[2]..][..input[2]]);
-            } else {
+        let width = input[2];
+        if let Some(targets) = &self.targets {
+            for (row, &[a, b]) in plane.chunks_exact_mut(width).zip(targets) {
+                if s[2] == 1 {
+                    rows::copy_row(&padded[a..][..width], row);
+                } else {
+                    rows::merge_row(&padded[a..][..width.div_ceil(2)], &padded[b..][..width / 2], row);
+                }
+            }
+        } else {
+            // Where input column i sits in a padded row: phase, then element.
+            let columns: Vec<usize> = (pad[2]..pad[2] + width).map(|pos| (pos % s[2]) * self.volume + pos / s[2]).collect();
+            for (r, row) in plane.chunks_exact_mut(width).enumerate() {
+                let base = self.row_offset(r / input[1] + pad[0], r % input[1] + pad[1]);
                 for (d, &column) in row.iter_mut().zip(&columns) {
                     *d = padded[base + column];
                 }
@@ -575,6 +638,8 @@ impl Plan {
     /// Weight gradients of groups `g0..` into `dw`, images added in order.
     fn backward_weight_block<T: Real>(&self, g0: usize, input: &[T], grad_output: &[T], dw: &mut [T], scratch: &mut [T]) {
         let (planes, dy) = scratch.split_at_mut(self.cg * self.channel);
+        self.clear(planes);
+        dy.fill(T::ZERO);
         let len = self.flat_len.next_multiple_of(DOT_MULTIPLE);
         for (gi, dw_g) in dw.chunks_mut(self.og * self.cg * self.taps).enumerate() {
             let g = g0 + gi;
@@ -891,5 +956,17 @@ fn dot_fixed<T: Real, const L: usize>(a: &[T], b: &[T]) -> T {
     acc[0]
 }
 
+/// `dst[a..a + a_len]` and `dst[b..b + b_len]`, which must not overlap.
+fn disjoint<T>(dst: &mut [T], a: usize, a_len: usize, b: usize, b_len: usize) -> (&mut [T], &mut [T]) {
+    if a < b {
+        let (lo, hi) = dst.split_at_mut(b);
+        (&mut lo[a..][..a_len], &mut hi[..b_len])
+    } else {
+        let (lo, hi) = dst.split_at_mut(a);
+        (&mut hi[..a_len], &mut lo[b..][..b_len])
+    }
+}
+
+mod rows;
 #[cfg(test)]
 mod tests;

@@ -107,6 +107,15 @@ fn forward_planned<T: Real>(
     threads: usize,
 ) -> KernelResult<()> {
     let block = plan.group_block * plan.og * plan.out_pixels;
+    if let Some((shifts, planes)) = plan.narrow_forward.as_ref().filter(|(_, p)| narrow::available::<T>(p.dst[1])) {
+        for_each_block(threads, output, shape.out_channels() * plan.out_pixels, block, |n, b, out| {
+            let (g0, count) = (b * plan.group_block, out.len() / plan.out_pixels);
+            let x = &input[(n * plan.in_channels + g0) * plan.in_pixels..][..count * plan.in_pixels];
+            let w = &weight[g0 * plan.taps..][..count * plan.taps];
+            narrow::narrow_planes(x, shifts, w, bias.map(|b| &b[g0..g0 + count]), out, *planes)
+        });
+        return Ok(());
+    }
     let scratch = if plan.interleaved { LANES * (plan.channel + plan.volume + VOLUME_ALIGN) } else { plan.cg * plan.channel + plan.volume };
     for_each_block(threads, output, shape.out_channels() * plan.out_pixels, block, |n, b, out| {
         T::with_scratch(scratch, |scratch| {
@@ -114,7 +123,7 @@ fn forward_planned<T: Real>(
             if plan.interleaved {
                 plan.forward_interleaved(n, g0, input, weight, bias, out, scratch)
             } else {
-                plan.forward_block(n, g0, input, weight, bias, out, scratch)
+                forward_block(plan, (n, g0), input, weight, bias, out, scratch)
             }
         })
     });
@@ -133,14 +142,26 @@ pub(crate) fn backward_input<T: Real>(
         grad_input.fill(T::ZERO);
         return Ok(());
     }
-    let plan = Plan::new(shape);
+    backward_input_planned(&Plan::new(shape), shape, weight, grad_output, grad_input, threads);
+    Ok(())
+}
+
+fn backward_input_planned<T: Real>(plan: &Plan, shape: &ConvShape, weight: &[T], grad_output: &[T], grad_input: &mut [T], threads: usize) {
     let block = plan.group_block * plan.cg * plan.in_pixels;
+    if let Some((shifts, planes)) = plan.narrow_backward.as_ref().filter(|(_, p)| narrow::available::<T>(p.dst[1])) {
+        for_each_block(threads, grad_input, shape.in_channels() * plan.in_pixels, block, |n, b, dx| {
+            let (g0, count) = (b * plan.group_block, dx.len() / plan.in_pixels);
+            let dy = &grad_output[(n * plan.out_channels + g0) * plan.out_pixels..][..count * plan.out_pixels];
+            let w = &weight[g0 * plan.taps..][..count * plan.taps];
+            narrow::narrow_planes(dy, shifts, w, None, dx, *planes)
+        });
+        return;
+    }
     for_each_block(threads, grad_input, shape.in_channels() * plan.in_pixels, block, |n, b, dx| {
         T::with_scratch(plan.cg * plan.channel + plan.margin + plan.volume + SLACK, |scratch| {
-            plan.backward_input_block(n, b * plan.group_block, weight, grad_output, dx, scratch)
+            backward_input_block(plan, (n, b * plan.group_block), weight, grad_output, dx, scratch)
         })
     });
-    Ok(())
 }
 
 /// Depthwise weight gradient; arguments and result as `conv_backward_weight`.
@@ -164,7 +185,7 @@ pub(crate) fn backward_weight<T: Real>(
             if plan.interleaved {
                 plan.backward_weight_interleaved(b * plan.group_block, input, grad_output, dw, scratch)
             } else {
-                plan.backward_weight_block(b * plan.group_block, input, grad_output, dw, scratch)
+                backward_weight_block(&plan, b * plan.group_block, input, grad_output, dw, scratch)
             }
         })
     });
@@ -274,6 +295,10 @@ struct Plan {
     /// Whether `fill` may copy the input rows alone into a buffer whose
     /// padding `clear` zeroed once (zero padding with `targets`).
     interior_only: bool,
+    /// For `narrow` planes: the taps' shifts and the plane extents of the
+    /// forward pass and of the input gradient (None where it does not apply).
+    narrow_forward: Option<(Vec<narrow::Shift>, narrow::Planes)>,
+    narrow_backward: Option<(Vec<narrow::Shift>, narrow::Planes)>,
 }
 
 /// A padded position that reads no input element.
@@ -340,9 +365,12 @@ impl Plan {
             flat_index: Vec::new(),
             targets: None,
             interior_only: false,
+            narrow_forward: None,
+            narrow_backward: None,
         };
         plan.targets = plan.row_targets();
         plan.interior_only = plan.targets.is_some() && plan.mode == PaddingMode::Zeros;
+        (plan.narrow_forward, plan.narrow_backward) = plan.narrow_shifts(shape);
         if interleaved {
             plan.sources = plan.padded_sources();
             let (q, o) = (plan.q, plan.out);
@@ -373,6 +401,36 @@ impl Plan {
         sources
     }
 
+    /// The `narrow` kernel's taps for 2-D, stride-1, zero-padded depthwise
+    /// shapes (one channel in and out per group): forward
+    /// `y[r][c] += w * x[r + k1*d1 - pad1][c + k2*d2 - pad2]`, and its adjoint
+    /// `dx[r][c] += w * dy[r - k1*d1 + pad1][c - k2*d2 + pad2]`.
+    #[allow(clippy::type_complexity)]
+    fn narrow_shifts(&self, shape: &ConvShape) -> (Option<(Vec<narrow::Shift>, narrow::Planes)>, Option<(Vec<narrow::Shift>, narrow::Planes)>) {
+        let axes = shape.axes();
+        let plain = self.mode == PaddingMode::Zeros
+            && self.cg == 1
+            && self.og == 1
+            && self.stride == [1, 1, 1]
+            && self.input[0] == 1
+            && axes[0].kernel == 1
+            && self.out[0] == 1;
+        if !plain {
+            return (None, None);
+        }
+        let taps = |sign: isize| -> Vec<narrow::Shift> {
+            let (k1, k2) = (axes[1].kernel, axes[2].kernel);
+            (0..k1 * k2)
+                .map(|t| {
+                    let (e1, e2) = (((t / k2) * axes[1].dilation) as isize, ((t % k2) * axes[2].dilation) as isize);
+                    narrow::Shift { row: sign * (e1 - self.pad[1] as isize), column: sign * (e2 - self.pad[2] as isize) }
+                })
+                .collect()
+        };
+        let (input, out) = ([self.input[1], self.input[2]], [self.out[1], self.out[2]]);
+        (Some((taps(1), narrow::Planes { src: input, dst: out })), Some((taps(-1), narrow::Planes { src: out, dst: input })))
+    }
+
     /// `targets` (see there), None for strides above 2 on the last axis.
     fn row_targets(&self) -> Option<Vec<[usize; 2]>> {
         let (s2, pad2) = (self.stride[2], self.pad[2]);
@@ -400,6 +458,7 @@ impl Plan {
     /// (see `fill_all`); with `interior_only` only the input's own elements,
     /// onto the zeros `clear` left (their positions are the same for every
     /// plane).
+    #[inline(always)]
     fn fill<T: Real>(&self, plane: &[T], dst: &mut [T], zero_rest: bool) {
         match &self.targets {
             Some(targets) if self.interior_only => {
@@ -434,6 +493,7 @@ impl Plan {
     /// order. With `zero_rest` the gaps after the sub-volumes and the slack
     /// are zeroed too; otherwise they hold anything, which only lanes that
     /// are thrown away read.
+    #[inline(always)]
     fn fill_all<T: Real>(&self, plane: &[T], dst: &mut [T], zero_rest: bool) {
         let (s, q, width) = (self.stride, self.q, self.input[2]);
         let real = q.iter().product::<usize>();
@@ -466,6 +526,7 @@ impl Plan {
     }
 
     /// Writes output plane (o, o, o) of `dst` from the flat results, plus `bias`.
+    #[inline(always)]
     fn scatter<T: Real>(&self, flat: &[T], dst: &mut [T], bias: Option<T>) {
         let (q, out) = (self.q, self.out);
         for r in 0..out[0] * out[1] {
@@ -482,6 +543,7 @@ impl Plan {
     /// Lays output-gradient `plane` out flat at `margin` in `dst`, onto a
     /// `dst` that is zero elsewhere (zeroed once: every plane writes the
     /// same positions).
+    #[inline(always)]
     fn flatten<T: Real>(&self, plane: &[T], margin: usize, dst: &mut [T]) {
         let (q, out) = (self.q, self.out);
         for (r, row) in plane.chunks_exact(out[2]).enumerate() {
@@ -505,6 +567,7 @@ impl Plan {
 
     /// Output planes of image `n`, groups `g0..`, into `out` (those groups' channels).
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn forward_block<T: Real>(&self, n: usize, g0: usize, input: &[T], weight: &[T], bias: Option<&[T]>, out: &mut [T], scratch: &mut [T]) {
         let (planes, flat) = scratch.split_at_mut(self.cg * self.channel);
         self.clear(planes);
@@ -521,7 +584,7 @@ impl Plan {
                 for c in 0..self.cg {
                     taps.extend((0..self.taps).map(|t| (c * self.channel + self.tap_offset(t), w[c * self.taps + t])));
                 }
-                correlate(planes, &taps, &mut flat[..self.flat_len.next_multiple_of(VOLUME_ALIGN)], false);
+                correlate_lanes(planes, &taps, &mut flat[..self.flat_len.next_multiple_of(VOLUME_ALIGN)], false);
                 self.scatter(flat, dst, bias.map(|b| b[oc]));
             }
         }
@@ -568,6 +631,7 @@ impl Plan {
     }
 
     /// Input-gradient planes of image `n`, groups `g0..`, into `dx`.
+    #[inline(always)]
     fn backward_input_block<T: Real>(&self, n: usize, g0: usize, weight: &[T], grad_output: &[T], dx: &mut [T], scratch: &mut [T]) {
         let (padded, dy) = scratch.split_at_mut(self.cg * self.channel);
         dy.fill(T::ZERO);
@@ -582,7 +646,7 @@ impl Plan {
                     for (phase, phase_taps) in self.phase_taps.iter().enumerate() {
                         taps.clear();
                         taps.extend(phase_taps.iter().map(|&t| (self.margin - self.tap_shift[t], w[c * self.taps + t])));
-                        correlate(dy, &taps, &mut buffer[phase * self.volume..][..self.volume], o > 0);
+                        correlate_lanes(dy, &taps, &mut buffer[phase * self.volume..][..self.volume], o > 0);
                     }
                 }
             }
@@ -595,6 +659,7 @@ impl Plan {
     /// The input gradient of one channel from its padded gradient `padded`:
     /// the interior, plus (other than zero padding) every padded element
     /// added to the input element it copied, in padded order.
+    #[inline(always)]
     fn fold<T: Real>(&self, padded: &[T], plane: &mut [T]) {
         let (input, pad, s) = (self.input, self.pad, self.stride);
         let width = input[2];
@@ -636,6 +701,7 @@ impl Plan {
     }
 
     /// Weight gradients of groups `g0..` into `dw`, images added in order.
+    #[inline(always)]
     fn backward_weight_block<T: Real>(&self, g0: usize, input: &[T], grad_output: &[T], dw: &mut [T], scratch: &mut [T]) {
         let (planes, dy) = scratch.split_at_mut(self.cg * self.channel);
         self.clear(planes);
@@ -652,7 +718,7 @@ impl Plan {
                     for (c, dw_c) in dw_o.chunks_exact_mut(self.taps).enumerate() {
                         for (t, d) in dw_c.iter_mut().enumerate() {
                             let x = &planes[c * self.channel + self.tap_offset(t)..];
-                            let mut sum = dot(&dy[..len], &x[..len]);
+                            let mut sum = dot_lanes(&dy[..len], &x[..len]);
                             if sum.is_nan() {
                                 // The flat layout also multiplies the zeros
                                 // between rows by input elements outside this
@@ -754,6 +820,38 @@ macro_rules! multiversioned {
 }
 
 multiversioned! {
+    /// `Plan::forward_block`, everything in it compiled for the CPU's best
+    /// instruction set (the row copies and sums inline).
+    fn forward_block<T: Real>(plan: &Plan, at: (usize, usize), input: &[T], weight: &[T], bias: Option<&[T]>, out: &mut [T], scratch: &mut [T]) = forward_block_inline
+}
+
+#[inline(always)]
+fn forward_block_inline<T: Real>(plan: &Plan, (n, g0): (usize, usize), input: &[T], weight: &[T], bias: Option<&[T]>, out: &mut [T], scratch: &mut [T]) {
+    plan.forward_block(n, g0, input, weight, bias, out, scratch)
+}
+
+multiversioned! {
+    /// `Plan::backward_input_block`, compiled as `forward_block`.
+    fn backward_input_block<T: Real>(plan: &Plan, at: (usize, usize), weight: &[T], grad_output: &[T], dx: &mut [T], scratch: &mut [T]) = backward_input_inline
+}
+
+#[inline(always)]
+fn backward_input_inline<T: Real>(plan: &Plan, (n, g0): (usize, usize), weight: &[T], grad_output: &[T], dx: &mut [T], scratch: &mut [T]) {
+    plan.backward_input_block(n, g0, weight, grad_output, dx, scratch)
+}
+
+multiversioned! {
+    /// `Plan::backward_weight_block`, compiled as `forward_block`.
+    fn backward_weight_block<T: Real>(plan: &Plan, g0: usize, input: &[T], grad_output: &[T], dw: &mut [T], scratch: &mut [T]) = backward_weight_inline
+}
+
+#[inline(always)]
+fn backward_weight_inline<T: Real>(plan: &Plan, g0: usize, input: &[T], grad_output: &[T], dw: &mut [T], scratch: &mut [T]) {
+    plan.backward_weight_block(g0, input, grad_output, dw, scratch)
+}
+
+multiversioned! {
+    #[cfg(test)]
     /// `dst[j] (+)= sum over taps of weight * src[offset + j]`, taps added in
     /// order (after the value `dst` held when `accumulate`), for a `dst` whose
     /// length is a multiple of `VOLUME_ALIGN`.
@@ -924,6 +1022,7 @@ fn copy_blocks<T: Copy>(dst: &mut [T], src: &[T], len: usize) {
 }
 
 multiversioned! {
+    #[cfg(test)]
     /// `sum a[i] * b[i]` for lengths that are a multiple of `DOT_MULTIPLE`, in
     /// fixed lanes added pairwise at the end.
     fn dot<T: Real>(a: &[T], b: &[T]) -> T = dot_lanes
@@ -967,6 +1066,7 @@ fn disjoint<T>(dst: &mut [T], a: usize, a_len: usize, b: usize, b_len: usize) ->
     }
 }
 
+mod narrow;
 mod rows;
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,7 @@
 use super::Real;
 
 /// `dst.copy_from_slice(src)`.
+#[inline(always)]
 pub(super) fn copy_row<T: Real>(src: &[T], dst: &mut [T]) {
     assert_eq!(src.len(), dst.len(), "copy_row: lengths differ");
     #[cfg(x86_simd)]
@@ -22,6 +23,7 @@ pub(super) fn copy_row<T: Real>(src: &[T], dst: &mut [T]) {
 }
 
 /// `even[i] = src[2i]`, `odd[i] = src[2i + 1]`.
+#[inline(always)]
 pub(super) fn split_row<T: Real>(src: &[T], even: &mut [T], odd: &mut [T]) {
     assert!(even.len() == src.len().div_ceil(2) && odd.len() == src.len() / 2, "split_row: lengths do not match");
     #[cfg(x86_simd)]
@@ -39,6 +41,7 @@ pub(super) fn split_row<T: Real>(src: &[T], even: &mut [T], odd: &mut [T]) {
 }
 
 /// `dst[2i] = even[i]`, `dst[2i + 1] = odd[i]`: the inverse of `split_row`.
+#[inline(always)]
 pub(super) fn merge_row<T: Real>(even: &[T], odd: &[T], dst: &mut [T]) {
     assert!(even.len() == dst.len().div_ceil(2) && odd.len() == dst.len() / 2, "merge_row: lengths do not match");
     #[cfg(x86_simd)]
@@ -58,6 +61,7 @@ fn word_count<T>() -> usize {
 }
 
 #[cfg(x86_simd)]
+#[inline(always)]
 fn words<T: Real>(v: &[T]) -> &[u32] {
     // SAFETY: T is f32 or f64 (the only `Real` types): a whole number of
     // u32 words with at least u32's alignment, and every bit pattern is a
@@ -66,6 +70,7 @@ fn words<T: Real>(v: &[T]) -> &[u32] {
 }
 
 #[cfg(x86_simd)]
+#[inline(always)]
 fn words_mut<T: Real>(v: &mut [T]) -> &mut [u32] {
     // SAFETY: as `words`; and every bit pattern of the words is a valid
     // f32/f64, so whatever is written through the view leaves v valid.
@@ -121,6 +126,7 @@ mod avx512 {
 
     /// # Safety
     /// The CPU has AVX-512F; `src.len() == dst.len()`.
+    #[inline]
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn copy(src: &[u32], dst: &mut [u32]) {
         let n = src.len();
@@ -141,6 +147,7 @@ mod avx512 {
     /// # Safety
     /// The CPU has AVX-512F; `src` holds `n` elements of `w` words, `even`
     /// `ceil(n / 2)` and `odd` `floor(n / 2)` of them.
+    #[inline]
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn split(src: &[u32], even: &mut [u32], odd: &mut [u32], w: usize) {
         let [even_index, odd_index] = &SPLIT[w - 1];
@@ -168,6 +175,7 @@ mod avx512 {
     /// # Safety
     /// The CPU has AVX-512F; `dst` holds `n` elements of `w` words, `even`
     /// `ceil(n / 2)` and `odd` `floor(n / 2)` of them.
+    #[inline]
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn merge(even: &[u32], odd: &[u32], dst: &mut [u32], w: usize) {
         let [lo_index, hi_index] = &MERGE[w - 1];

@@ -39,6 +39,8 @@ const LANES: usize = 16;
 /// Output planes up to this many pixels go through the interleaved kernel:
 /// per-plane overheads would dominate their short runs.
 const INTERLEAVE_MAX_PIXELS: usize = 64;
+/// Output channels of one group computed together by `correlate_outputs`.
+const OUT_BLOCK: usize = 4;
 /// Per-thread scratch (elements) above which the shape goes to im2col.
 const MAX_SCRATCH: usize = 1 << 24;
 /// Elements read past a run's end by the widest vector chunk; every buffer
@@ -79,7 +81,7 @@ fn scratch_elements(shape: &ConvShape) -> Option<usize> {
     // Input gradient: its margin is below one sub-volume.
     let extra = volume.checked_mul(2)?.checked_add(SLACK)?;
     let planes = channel.checked_mul((shape.in_channels() / shape.groups()).max(2 * LANES))?;
-    planes.checked_add(extra.checked_mul(LANES)?)
+    planes.checked_add(extra.checked_mul(LANES.max(OUT_BLOCK))?)
 }
 
 /// Depthwise forward; arguments and result as `conv_forward`.
@@ -116,7 +118,7 @@ fn forward_planned<T: Real>(
         });
         return Ok(());
     }
-    let scratch = if plan.interleaved { LANES * (plan.channel + plan.volume + VOLUME_ALIGN) } else { plan.cg * plan.channel + plan.volume };
+    let scratch = if plan.interleaved { LANES * (plan.channel + plan.volume + VOLUME_ALIGN) } else { plan.cg * plan.channel + OUT_BLOCK * plan.volume };
     for_each_block(threads, output, shape.out_channels() * plan.out_pixels, block, |n, b, out| {
         T::with_scratch(scratch, |scratch| {
             let g0 = b * plan.group_block;
@@ -571,21 +573,36 @@ impl Plan {
     fn forward_block<T: Real>(&self, n: usize, g0: usize, input: &[T], weight: &[T], bias: Option<&[T]>, out: &mut [T], scratch: &mut [T]) {
         let (planes, flat) = scratch.split_at_mut(self.cg * self.channel);
         self.clear(planes);
-        let mut taps = Vec::with_capacity(self.cg * self.taps);
+        let len = self.flat_len.next_multiple_of(VOLUME_ALIGN);
+        let offsets: Vec<usize> = (0..self.cg).flat_map(|c| (0..self.taps).map(move |t| c * self.channel + self.tap_offset(t))).collect();
+        let mut taps = Vec::with_capacity(offsets.len());
+        let mut weights = vec![T::ZERO; OUT_BLOCK * offsets.len()];
         for (gi, out_g) in out.chunks_mut(self.og * self.out_pixels).enumerate() {
             let g = g0 + gi;
             for (c, buffer) in planes.chunks_exact_mut(self.channel).enumerate() {
                 self.fill(self.input_plane(input, n, g * self.cg + c), buffer, false);
             }
-            for (o, dst) in out_g.chunks_exact_mut(self.out_pixels).enumerate() {
-                let oc = g * self.og + o;
-                let w = self.weights_of(weight, oc);
+            if self.og == 1 {
+                let w = self.weights_of(weight, g);
                 taps.clear();
-                for c in 0..self.cg {
-                    taps.extend((0..self.taps).map(|t| (c * self.channel + self.tap_offset(t), w[c * self.taps + t])));
+                taps.extend(offsets.iter().copied().zip(w.iter().copied()));
+                correlate_lanes(planes, &taps, &mut flat[..len], false);
+                self.scatter(flat, out_g, bias.map(|b| b[g]));
+                continue;
+            }
+            // Several output channels per group: each input vector loaded
+            // once for `OUT_BLOCK` of them (the same sums, in the same order).
+            for (ob, dst) in out_g.chunks_mut(OUT_BLOCK * self.out_pixels).enumerate() {
+                let first = g * self.og + ob * OUT_BLOCK;
+                let count = dst.len() / self.out_pixels;
+                for (k, w) in weights.chunks_exact_mut(OUT_BLOCK).enumerate() {
+                    // Outputs past `count` repeat the last; they are dropped.
+                    w.iter_mut().enumerate().for_each(|(o, w)| *w = self.weights_of(weight, first + o.min(count - 1))[k]);
                 }
-                correlate_lanes(planes, &taps, &mut flat[..self.flat_len.next_multiple_of(VOLUME_ALIGN)], false);
-                self.scatter(flat, dst, bias.map(|b| b[oc]));
+                correlate_outputs(planes, &offsets, &weights, flat, self.volume, len);
+                for (o, dst) in dst.chunks_exact_mut(self.out_pixels).enumerate() {
+                    self.scatter(&flat[o * self.volume..], dst, bias.map(|b| b[first + o]));
+                }
             }
         }
     }
@@ -987,6 +1004,47 @@ fn correlate_chunks<T: Real, const BIG: usize, const MID: usize, const SMALL: us
     while dst.len() - i >= SMALL {
         correlate_chunk::<T, SMALL>(src, taps, i, &mut dst[i..], accumulate);
         i += SMALL;
+    }
+}
+
+/// `dst[o * stride + j] = sum over k of weights[k * OUT_BLOCK + o] * src[offsets[k] + j]`
+/// for `j < len` (a multiple of `VOLUME_ALIGN`) and the `OUT_BLOCK`
+/// outputs `o`, taps `k` in order: `correlate` of several weight sets at once.
+#[inline(always)]
+fn correlate_outputs<T: Real>(src: &[T], offsets: &[usize], weights: &[T], dst: &mut [T], stride: usize, len: usize) {
+    if std::mem::size_of::<T>() == 4 {
+        outputs_chunks::<T, 32, 16>(src, offsets, weights, dst, stride, len)
+    } else {
+        outputs_chunks::<T, 16, 8>(src, offsets, weights, dst, stride, len)
+    }
+}
+
+#[inline(always)]
+fn outputs_chunks<T: Real, const BIG: usize, const SMALL: usize>(src: &[T], offsets: &[usize], weights: &[T], dst: &mut [T], stride: usize, len: usize) {
+    let mut at = 0;
+    while len - at >= BIG {
+        outputs_chunk::<T, BIG>(src, offsets, weights, dst, stride, at);
+        at += BIG;
+    }
+    while len - at >= SMALL {
+        outputs_chunk::<T, SMALL>(src, offsets, weights, dst, stride, at);
+        at += SMALL;
+    }
+}
+
+#[inline(always)]
+fn outputs_chunk<T: Real, const L: usize>(src: &[T], offsets: &[usize], weights: &[T], dst: &mut [T], stride: usize, at: usize) {
+    let mut acc = [[T::ZERO; L]; OUT_BLOCK];
+    for (&offset, w) in offsets.iter().zip(weights.chunks_exact(OUT_BLOCK)) {
+        let x: &[T; L] = src[offset + at..][..L].try_into().expect("a slice of L elements");
+        for (acc, &w) in acc.iter_mut().zip(w) {
+            for l in 0..L {
+                acc[l] = x[l].fused_mul_add(w, acc[l]);
+            }
+        }
+    }
+    for (o, acc) in acc.iter().enumerate() {
+        dst[o * stride + at..][..L].copy_from_slice(acc);
     }
 }
 

@@ -14,6 +14,12 @@
 //! no bounds or padding tests. The few flat positions with `o2 >= out2`
 //! (`o1 >= out1`) are computed and thrown away.
 //!
+//! With zero padding the buffers' padding is zeroed once per task and only
+//! the input rows are copied in (`rows`: exact-length vector copies, stride
+//! 2 split into even and odd columns); narrow float32 planes at stride 1
+//! skip the buffer altogether (`narrow`). Both compute the same sums in the
+//! same order as the general path.
+//!
 //! The input gradient is the adjoint: each polyphase sub-volume of the
 //! padded gradient is a correlation of the (flat, zero-margined) output
 //! gradient with that phase's taps, then folded back onto the input (the

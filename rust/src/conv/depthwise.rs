@@ -14,6 +14,12 @@
 //! no bounds or padding tests. The few flat positions with `o2 >= out2`
 //! (`o1 >= out1`) are computed and thrown away.
 //!
+//! With zero padding the buffers' padding is zeroed once per task and only
+//! the input rows are copied in (`rows`: exact-length vector copies, stride
+//! 2 split into even and odd columns); narrow float32 planes at stride 1
+//! skip the buffer altogether (`narrow`). Both compute the same sums in the
+//! same order as the general path.
+//!
 //! The input gradient is the adjoint: each polyphase sub-volume of the
 //! padded gradient is a correlation of the (flat, zero-margined) output
 //! gradient with that phase's taps, then folded back onto the input (the
@@ -38,7 +44,9 @@ const MAX_GROUP_CHANNELS: usize = 8;
 const LANES: usize = 16;
 /// Output planes up to this many pixels go through the interleaved kernel:
 /// per-plane overheads would dominate their short runs.
-const INTERLEAVE_MAX_PIXELS: usize = 1024;
+const INTERLEAVE_MAX_PIXELS: usize = 64;
+/// Output channels of one group computed together by `correlate_outputs`.
+const OUT_BLOCK: usize = 4;
 /// Per-thread scratch (elements) above which the shape goes to im2col.
 const MAX_SCRATCH: usize = 1 << 24;
 /// Elements read past a run's end by the widest vector chunk; every buffer
@@ -79,7 +87,7 @@ fn scratch_elements(shape: &ConvShape) -> Option<usize> {
     // Input gradient: its margin is below one sub-volume.
     let extra = volume.checked_mul(2)?.checked_add(SLACK)?;
     let planes = channel.checked_mul((shape.in_channels() / shape.groups()).max(2 * LANES))?;
-    planes.checked_add(extra.checked_mul(LANES)?)
+    planes.checked_add(extra.checked_mul(LANES.max(OUT_BLOCK))?)
 }
 
 /// Depthwise forward; arguments and result as `conv_forward`.
@@ -107,14 +115,23 @@ fn forward_planned<T: Real>(
     threads: usize,
 ) -> KernelResult<()> {
     let block = plan.group_block * plan.og * plan.out_pixels;
-    let scratch = if plan.interleaved { LANES * (plan.channel + plan.volume + VOLUME_ALIGN) } else { plan.cg * plan.channel + plan.volume };
+    if let Some((shifts, planes)) = plan.narrow_forward.as_ref().filter(|(_, p)| narrow::available::<T>(p.dst[1])) {
+        for_each_block(threads, output, shape.out_channels() * plan.out_pixels, block, |n, b, out| {
+            let (g0, count) = (b * plan.group_block, out.len() / plan.out_pixels);
+            let x = &input[(n * plan.in_channels + g0) * plan.in_pixels..][..count * plan.in_pixels];
+            let w = &weight[g0 * plan.taps..][..count * plan.taps];
+            narrow::narrow_planes(x, shifts, w, bias.map(|b| &b[g0..g0 + count]), out, *planes)
+        });
+        return Ok(());
+    }
+    let scratch = if plan.interleaved { LANES * (plan.channel + plan.volume + VOLUME_ALIGN) } else { plan.cg * plan.channel + OUT_BLOCK * plan.volume };
     for_each_block(threads, output, shape.out_channels() * plan.out_pixels, block, |n, b, out| {
         T::with_scratch(scratch, |scratch| {
             let g0 = b * plan.group_block;
             if plan.interleaved {
                 plan.forward_interleaved(n, g0, input, weight, bias, out, scratch)
             } else {
-                plan.forward_block(n, g0, input, weight, bias, out, scratch)
+                forward_block(plan, (n, g0), input, weight, bias, out, scratch)
             }
         })
     });
@@ -133,14 +150,26 @@ pub(crate) fn backward_input<T: Real>(
         grad_input.fill(T::ZERO);
         return Ok(());
     }
-    let plan = Plan::new(shape);
+    backward_input_planned(&Plan::new(shape), shape, weight, grad_output, grad_input, threads);
+    Ok(())
+}
+
+fn backward_input_planned<T: Real>(plan: &Plan, shape: &ConvShape, weight: &[T], grad_output: &[T], grad_input: &mut [T], threads: usize) {
     let block = plan.group_block * plan.cg * plan.in_pixels;
+    if let Some((shifts, planes)) = plan.narrow_backward.as_ref().filter(|(_, p)| narrow::available::<T>(p.dst[1])) {
+        for_each_block(threads, grad_input, shape.in_channels() * plan.in_pixels, block, |n, b, dx| {
+            let (g0, count) = (b * plan.group_block, dx.len() / plan.in_pixels);
+            let dy = &grad_output[(n * plan.out_channels + g0) * plan.out_pixels..][..count * plan.out_pixels];
+            let w = &weight[g0 * plan.taps..][..count * plan.taps];
+            narrow::narrow_planes(dy, shifts, w, None, dx, *planes)
+        });
+        return;
+    }
     for_each_block(threads, grad_input, shape.in_channels() * plan.in_pixels, block, |n, b, dx| {
         T::with_scratch(plan.cg * plan.channel + plan.margin + plan.volume + SLACK, |scratch| {
-            plan.backward_input_block(n, b * plan.group_block, weight, grad_output, dx, scratch)
+            backward_input_block(plan, (n, b * plan.group_block), weight, grad_output, dx, scratch)
         })
     });
-    Ok(())
 }
 
 /// Depthwise weight gradient; arguments and result as `conv_backward_weight`.
@@ -164,7 +193,7 @@ pub(crate) fn backward_weight<T: Real>(
             if plan.interleaved {
                 plan.backward_weight_interleaved(b * plan.group_block, input, grad_output, dw, scratch)
             } else {
-                plan.backward_weight_block(b * plan.group_block, input, grad_output, dw, scratch)
+                backward_weight_block(&plan, b * plan.group_block, input, grad_output, dw, scratch)
             }
         })
     });
@@ -267,6 +296,17 @@ struct Plan {
     sources: Vec<usize>,
     /// For the interleaved pass: each output pixel's flat index.
     flat_index: Vec<usize>,
+    /// Stride 1 or 2 along the last axis: per input row, the offsets in a
+    /// channel buffer of its columns (stride 2: of its even and of its odd
+    /// columns; `row_targets`).
+    targets: Option<Vec<[usize; 2]>>,
+    /// Whether `fill` may copy the input rows alone into a buffer whose
+    /// padding `clear` zeroed once (zero padding with `targets`).
+    interior_only: bool,
+    /// For `narrow` planes: the taps' shifts and the plane extents of the
+    /// forward pass and of the input gradient (None where it does not apply).
+    narrow_forward: Option<(Vec<narrow::Shift>, narrow::Planes)>,
+    narrow_backward: Option<(Vec<narrow::Shift>, narrow::Planes)>,
 }
 
 /// A padded position that reads no input element.
@@ -331,7 +371,14 @@ impl Plan {
             interleaved,
             sources: Vec::new(),
             flat_index: Vec::new(),
+            targets: None,
+            interior_only: false,
+            narrow_forward: None,
+            narrow_backward: None,
         };
+        plan.targets = plan.row_targets();
+        plan.interior_only = plan.targets.is_some() && plan.mode == PaddingMode::Zeros;
+        (plan.narrow_forward, plan.narrow_backward) = plan.narrow_shifts(shape);
         if interleaved {
             plan.sources = plan.padded_sources();
             let (q, o) = (plan.q, plan.out);
@@ -362,6 +409,81 @@ impl Plan {
         sources
     }
 
+    /// The `narrow` kernel's taps for 2-D, stride-1, zero-padded depthwise
+    /// shapes (one channel in and out per group): forward
+    /// `y[r][c] += w * x[r + k1*d1 - pad1][c + k2*d2 - pad2]`, and its adjoint
+    /// `dx[r][c] += w * dy[r - k1*d1 + pad1][c - k2*d2 + pad2]`.
+    #[allow(clippy::type_complexity)]
+    fn narrow_shifts(&self, shape: &ConvShape) -> (Option<(Vec<narrow::Shift>, narrow::Planes)>, Option<(Vec<narrow::Shift>, narrow::Planes)>) {
+        let axes = shape.axes();
+        let plain = self.mode == PaddingMode::Zeros
+            && self.cg == 1
+            && self.og == 1
+            && self.stride == [1, 1, 1]
+            && self.input[0] == 1
+            && axes[0].kernel == 1
+            && self.out[0] == 1;
+        if !plain {
+            return (None, None);
+        }
+        let taps = |sign: isize| -> Vec<narrow::Shift> {
+            let (k1, k2) = (axes[1].kernel, axes[2].kernel);
+            (0..k1 * k2)
+                .map(|t| {
+                    let (e1, e2) = (((t / k2) * axes[1].dilation) as isize, ((t % k2) * axes[2].dilation) as isize);
+                    narrow::Shift { row: sign * (e1 - self.pad[1] as isize), column: sign * (e2 - self.pad[2] as isize) }
+                })
+                .collect()
+        };
+        let (input, out) = ([self.input[1], self.input[2]], [self.out[1], self.out[2]]);
+        (Some((taps(1), narrow::Planes { src: input, dst: out })), Some((taps(-1), narrow::Planes { src: out, dst: input })))
+    }
+
+    /// `targets` (see there), None for strides above 2 on the last axis.
+    fn row_targets(&self) -> Option<Vec<[usize; 2]>> {
+        let (s2, pad2) = (self.stride[2], self.pad[2]);
+        if s2 > 2 {
+            return None;
+        }
+        // Column i sits at padded position pad2 + i: phase (pad2 + i) % s2,
+        // element (pad2 + i) / s2 of that phase's row.
+        let column = |i: usize| ((pad2 + i) % s2) * self.volume + (pad2 + i) / s2;
+        let rows = (0..self.input[0] * self.input[1]).map(|r| {
+            let base = self.row_offset(r / self.input[1] + self.pad[0], r % self.input[1] + self.pad[1]);
+            [base + column(0), base + column(1)]
+        });
+        Some(rows.collect())
+    }
+
+    /// Zeroes channel buffers before `fill`s with `interior_only`.
+    fn clear<T: Real>(&self, buffers: &mut [T]) {
+        if self.interior_only {
+            buffers.fill(T::ZERO);
+        }
+    }
+
+    /// Copies input `plane` into channel buffer `dst` in polyphase order
+    /// (see `fill_all`); with `interior_only` only the input's own elements,
+    /// onto the zeros `clear` left (their positions are the same for every
+    /// plane).
+    #[inline(always)]
+    fn fill<T: Real>(&self, plane: &[T], dst: &mut [T], zero_rest: bool) {
+        match &self.targets {
+            Some(targets) if self.interior_only => {
+                let width = self.input[2];
+                for (row, &[a, b]) in plane.chunks_exact(width).zip(targets) {
+                    if self.stride[2] == 1 {
+                        rows::copy_row(row, &mut dst[a..][..width]);
+                    } else {
+                        let (even, odd) = disjoint(dst, a, width.div_ceil(2), b, width / 2);
+                        rows::split_row(row, even, odd);
+                    }
+                }
+            }
+            _ => self.fill_all(plane, dst, zero_rest),
+        }
+    }
+
     /// Offset of tap `t` in a channel buffer.
     fn tap_offset(&self, t: usize) -> usize {
         self.tap_phase[t] * self.volume + self.tap_shift[t]
@@ -379,7 +501,8 @@ impl Plan {
     /// order. With `zero_rest` the gaps after the sub-volumes and the slack
     /// are zeroed too; otherwise they hold anything, which only lanes that
     /// are thrown away read.
-    fn fill<T: Real>(&self, plane: &[T], dst: &mut [T], zero_rest: bool) {
+    #[inline(always)]
+    fn fill_all<T: Real>(&self, plane: &[T], dst: &mut [T], zero_rest: bool) {
         let (s, q, width) = (self.stride, self.q, self.input[2]);
         let real = q.iter().product::<usize>();
         for p0 in 0..s[0] {
@@ -411,6 +534,7 @@ impl Plan {
     }
 
     /// Writes output plane (o, o, o) of `dst` from the flat results, plus `bias`.
+    #[inline(always)]
     fn scatter<T: Real>(&self, flat: &[T], dst: &mut [T], bias: Option<T>) {
         let (q, out) = (self.q, self.out);
         for r in 0..out[0] * out[1] {
@@ -419,20 +543,20 @@ impl Plan {
             let row = &mut dst[r * out[2]..];
             match bias {
                 Some(b) => row[..out[2]].iter_mut().zip(src).for_each(|(d, &v)| *d = v + b),
-                // Rows in order: what a block copy writes past this row's
-                // end, the next row overwrites.
-                None => copy_blocks(row, src, out[2]),
+                None => rows::copy_row(&src[..out[2]], &mut row[..out[2]]),
             }
         }
     }
 
-    /// Lays output-gradient `plane` out flat at `margin` in `dst`, zeros elsewhere.
+    /// Lays output-gradient `plane` out flat at `margin` in `dst`, onto a
+    /// `dst` that is zero elsewhere (zeroed once: every plane writes the
+    /// same positions).
+    #[inline(always)]
     fn flatten<T: Real>(&self, plane: &[T], margin: usize, dst: &mut [T]) {
-        dst.fill(T::ZERO);
         let (q, out) = (self.q, self.out);
         for (r, row) in plane.chunks_exact(out[2]).enumerate() {
             let (o0, o1) = (r / out[1], r % out[1]);
-            dst[margin + (o0 * q[1] + o1) * q[2]..][..out[2]].copy_from_slice(row);
+            rows::copy_row(row, &mut dst[margin + (o0 * q[1] + o1) * q[2]..][..out[2]]);
         }
     }
 
@@ -451,23 +575,40 @@ impl Plan {
 
     /// Output planes of image `n`, groups `g0..`, into `out` (those groups' channels).
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn forward_block<T: Real>(&self, n: usize, g0: usize, input: &[T], weight: &[T], bias: Option<&[T]>, out: &mut [T], scratch: &mut [T]) {
         let (planes, flat) = scratch.split_at_mut(self.cg * self.channel);
-        let mut taps = Vec::with_capacity(self.cg * self.taps);
+        self.clear(planes);
+        let len = self.flat_len.next_multiple_of(VOLUME_ALIGN);
+        let offsets: Vec<usize> = (0..self.cg).flat_map(|c| (0..self.taps).map(move |t| c * self.channel + self.tap_offset(t))).collect();
+        let mut taps = Vec::with_capacity(offsets.len());
+        let mut weights = vec![T::ZERO; OUT_BLOCK * offsets.len()];
         for (gi, out_g) in out.chunks_mut(self.og * self.out_pixels).enumerate() {
             let g = g0 + gi;
             for (c, buffer) in planes.chunks_exact_mut(self.channel).enumerate() {
                 self.fill(self.input_plane(input, n, g * self.cg + c), buffer, false);
             }
-            for (o, dst) in out_g.chunks_exact_mut(self.out_pixels).enumerate() {
-                let oc = g * self.og + o;
-                let w = self.weights_of(weight, oc);
+            if self.og == 1 {
+                let w = self.weights_of(weight, g);
                 taps.clear();
-                for c in 0..self.cg {
-                    taps.extend((0..self.taps).map(|t| (c * self.channel + self.tap_offset(t), w[c * self.taps + t])));
+                taps.extend(offsets.iter().copied().zip(w.iter().copied()));
+                correlate_lanes(planes, &taps, &mut flat[..len], false);
+                self.scatter(flat, out_g, bias.map(|b| b[g]));
+                continue;
+            }
+            // Several output channels per group: each input vector loaded
+            // once for `OUT_BLOCK` of them (the same sums, in the same order).
+            for (ob, dst) in out_g.chunks_mut(OUT_BLOCK * self.out_pixels).enumerate() {
+                let first = g * self.og + ob * OUT_BLOCK;
+                let count = dst.len() / self.out_pixels;
+                for (k, w) in weights.chunks_exact_mut(OUT_BLOCK).enumerate() {
+                    // Outputs past `count` repeat the last; they are dropped.
+                    w.iter_mut().enumerate().for_each(|(o, w)| *w = self.weights_of(weight, first + o.min(count - 1))[k]);
                 }
-                correlate(planes, &taps, &mut flat[..self.flat_len.next_multiple_of(VOLUME_ALIGN)], false);
-                self.scatter(flat, dst, bias.map(|b| b[oc]));
+                correlate_outputs(planes, &offsets, &weights, flat, self.volume, len);
+                for (o, dst) in dst.chunks_exact_mut(self.out_pixels).enumerate() {
+                    self.scatter(&flat[o * self.volume..], dst, bias.map(|b| b[first + o]));
+                }
             }
         }
     }
@@ -513,8 +654,10 @@ impl Plan {
     }
 
     /// Input-gradient planes of image `n`, groups `g0..`, into `dx`.
+    #[inline(always)]
     fn backward_input_block<T: Real>(&self, n: usize, g0: usize, weight: &[T], grad_output: &[T], dx: &mut [T], scratch: &mut [T]) {
         let (padded, dy) = scratch.split_at_mut(self.cg * self.channel);
+        dy.fill(T::ZERO);
         let mut taps = Vec::with_capacity(self.taps);
         for (gi, dx_g) in dx.chunks_mut(self.cg * self.in_pixels).enumerate() {
             let g = g0 + gi;
@@ -526,7 +669,7 @@ impl Plan {
                     for (phase, phase_taps) in self.phase_taps.iter().enumerate() {
                         taps.clear();
                         taps.extend(phase_taps.iter().map(|&t| (self.margin - self.tap_shift[t], w[c * self.taps + t])));
-                        correlate(dy, &taps, &mut buffer[phase * self.volume..][..self.volume], o > 0);
+                        correlate_lanes(dy, &taps, &mut buffer[phase * self.volume..][..self.volume], o > 0);
                     }
                 }
             }
@@ -539,15 +682,23 @@ impl Plan {
     /// The input gradient of one channel from its padded gradient `padded`:
     /// the interior, plus (other than zero padding) every padded element
     /// added to the input element it copied, in padded order.
+    #[inline(always)]
     fn fold<T: Real>(&self, padded: &[T], plane: &mut [T]) {
         let (input, pad, s) = (self.input, self.pad, self.stride);
-        // Where input column i sits in a padded row: phase, then element.
-        let columns: Vec<usize> = (pad[2]..pad[2] + input[2]).map(|pos| (pos % s[2]) * self.volume + pos / s[2]).collect();
-        for (r, row) in plane.chunks_exact_mut(input[2]).enumerate() {
-            let base = self.row_offset(r / input[1] + pad[0], r % input[1] + pad[1]);
-            if s[2] == 1 {
-                row.copy_from_slice(&padded[base + pad[2]..][..input[2]]);
-            } else {
+        let width = input[2];
+        if let Some(targets) = &self.targets {
+            for (row, &[a, b]) in plane.chunks_exact_mut(width).zip(targets) {
+                if s[2] == 1 {
+                    rows::copy_row(&padded[a..][..width], row);
+                } else {
+                    rows::merge_row(&padded[a..][..width.div_ceil(2)], &padded[b..][..width / 2], row);
+                }
+            }
+        } else {
+            // Where input column i sits in a padded row: phase, then element.
+            let columns: Vec<usize> = (pad[2]..pad[2] + width).map(|pos| (pos % s[2]) * self.volume + pos / s[2]).collect();
+            for (r, row) in plane.chunks_exact_mut(width).enumerate() {
+                let base = self.row_offset(r / input[1] + pad[0], r % input[1] + pad[1]);
                 for (d, &column) in row.iter_mut().zip(&columns) {
                     *d = padded[base + column];
                 }
@@ -573,8 +724,11 @@ impl Plan {
     }
 
     /// Weight gradients of groups `g0..` into `dw`, images added in order.
+    #[inline(always)]
     fn backward_weight_block<T: Real>(&self, g0: usize, input: &[T], grad_output: &[T], dw: &mut [T], scratch: &mut [T]) {
         let (planes, dy) = scratch.split_at_mut(self.cg * self.channel);
+        self.clear(planes);
+        dy.fill(T::ZERO);
         let len = self.flat_len.next_multiple_of(DOT_MULTIPLE);
         for (gi, dw_g) in dw.chunks_mut(self.og * self.cg * self.taps).enumerate() {
             let g = g0 + gi;
@@ -587,7 +741,7 @@ impl Plan {
                     for (c, dw_c) in dw_o.chunks_exact_mut(self.taps).enumerate() {
                         for (t, d) in dw_c.iter_mut().enumerate() {
                             let x = &planes[c * self.channel + self.tap_offset(t)..];
-                            let mut sum = dot(&dy[..len], &x[..len]);
+                            let mut sum = dot_lanes(&dy[..len], &x[..len]);
                             if sum.is_nan() {
                                 // The flat layout also multiplies the zeros
                                 // between rows by input elements outside this
@@ -689,6 +843,38 @@ macro_rules! multiversioned {
 }
 
 multiversioned! {
+    /// `Plan::forward_block`, everything in it compiled for the CPU's best
+    /// instruction set (the row copies and sums inline).
+    fn forward_block<T: Real>(plan: &Plan, at: (usize, usize), input: &[T], weight: &[T], bias: Option<&[T]>, out: &mut [T], scratch: &mut [T]) = forward_block_inline
+}
+
+#[inline(always)]
+fn forward_block_inline<T: Real>(plan: &Plan, (n, g0): (usize, usize), input: &[T], weight: &[T], bias: Option<&[T]>, out: &mut [T], scratch: &mut [T]) {
+    plan.forward_block(n, g0, input, weight, bias, out, scratch)
+}
+
+multiversioned! {
+    /// `Plan::backward_input_block`, compiled as `forward_block`.
+    fn backward_input_block<T: Real>(plan: &Plan, at: (usize, usize), weight: &[T], grad_output: &[T], dx: &mut [T], scratch: &mut [T]) = backward_input_inline
+}
+
+#[inline(always)]
+fn backward_input_inline<T: Real>(plan: &Plan, (n, g0): (usize, usize), weight: &[T], grad_output: &[T], dx: &mut [T], scratch: &mut [T]) {
+    plan.backward_input_block(n, g0, weight, grad_output, dx, scratch)
+}
+
+multiversioned! {
+    /// `Plan::backward_weight_block`, compiled as `forward_block`.
+    fn backward_weight_block<T: Real>(plan: &Plan, g0: usize, input: &[T], grad_output: &[T], dw: &mut [T], scratch: &mut [T]) = backward_weight_inline
+}
+
+#[inline(always)]
+fn backward_weight_inline<T: Real>(plan: &Plan, g0: usize, input: &[T], grad_output: &[T], dw: &mut [T], scratch: &mut [T]) {
+    plan.backward_weight_block(g0, input, grad_output, dw, scratch)
+}
+
+multiversioned! {
+    #[cfg(test)]
     /// `dst[j] (+)= sum over taps of weight * src[offset + j]`, taps added in
     /// order (after the value `dst` held when `accumulate`), for a `dst` whose
     /// length is a multiple of `VOLUME_ALIGN`.
@@ -827,6 +1013,47 @@ fn correlate_chunks<T: Real, const BIG: usize, const MID: usize, const SMALL: us
     }
 }
 
+/// `dst[o * stride + j] = sum over k of weights[k * OUT_BLOCK + o] * src[offsets[k] + j]`
+/// for `j < len` (a multiple of `VOLUME_ALIGN`) and the `OUT_BLOCK`
+/// outputs `o`, taps `k` in order: `correlate` of several weight sets at once.
+#[inline(always)]
+fn correlate_outputs<T: Real>(src: &[T], offsets: &[usize], weights: &[T], dst: &mut [T], stride: usize, len: usize) {
+    if std::mem::size_of::<T>() == 4 {
+        outputs_chunks::<T, 32, 16>(src, offsets, weights, dst, stride, len)
+    } else {
+        outputs_chunks::<T, 16, 8>(src, offsets, weights, dst, stride, len)
+    }
+}
+
+#[inline(always)]
+fn outputs_chunks<T: Real, const BIG: usize, const SMALL: usize>(src: &[T], offsets: &[usize], weights: &[T], dst: &mut [T], stride: usize, len: usize) {
+    let mut at = 0;
+    while len - at >= BIG {
+        outputs_chunk::<T, BIG>(src, offsets, weights, dst, stride, at);
+        at += BIG;
+    }
+    while len - at >= SMALL {
+        outputs_chunk::<T, SMALL>(src, offsets, weights, dst, stride, at);
+        at += SMALL;
+    }
+}
+
+#[inline(always)]
+fn outputs_chunk<T: Real, const L: usize>(src: &[T], offsets: &[usize], weights: &[T], dst: &mut [T], stride: usize, at: usize) {
+    let mut acc = [[T::ZERO; L]; OUT_BLOCK];
+    for (&offset, w) in offsets.iter().zip(weights.chunks_exact(OUT_BLOCK)) {
+        let x: &[T; L] = src[offset + at..][..L].try_into().expect("a slice of L elements");
+        for (acc, &w) in acc.iter_mut().zip(w) {
+            for l in 0..L {
+                acc[l] = x[l].fused_mul_add(w, acc[l]);
+            }
+        }
+    }
+    for (o, acc) in acc.iter().enumerate() {
+        dst[o * stride + at..][..L].copy_from_slice(acc);
+    }
+}
+
 /// Outputs `at..at + L` into `dst[..L]`.
 #[inline(always)]
 fn correlate_chunk<T: Real, const L: usize>(src: &[T], taps: &[(usize, T)], at: usize, dst: &mut [T], accumulate: bool) {
@@ -859,6 +1086,7 @@ fn copy_blocks<T: Copy>(dst: &mut [T], src: &[T], len: usize) {
 }
 
 multiversioned! {
+    #[cfg(test)]
     /// `sum a[i] * b[i]` for lengths that are a multiple of `DOT_MULTIPLE`, in
     /// fixed lanes added pairwise at the end.
     fn dot<T: Real>(a: &[T], b: &[T]) -> T = dot_lanes
@@ -891,5 +1119,18 @@ fn dot_fixed<T: Real, const L: usize>(a: &[T], b: &[T]) -> T {
     acc[0]
 }
 
+/// `dst[a..a + a_len]` and `dst[b..b + b_len]`, which must not overlap.
+fn disjoint<T>(dst: &mut [T], a: usize, a_len: usize, b: usize, b_len: usize) -> (&mut [T], &mut [T]) {
+    if a < b {
+        let (lo, hi) = dst.split_at_mut(b);
+        (&mut lo[a..][..a_len], &mut hi[..b_len])
+    } else {
+        let (lo, hi) = dst.split_at_mut(a);
+        (&mut hi[..a_len], &mut lo[b..][..b_len])
+    }
+}
+
+mod narrow;
+mod rows;
 #[cfg(test)]
 mod tests;

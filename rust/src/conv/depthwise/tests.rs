@@ -313,6 +313,40 @@ fn interleaved_channels_give_the_bits_of_one_plane_at_a_time() {
 }
 
 #[test]
+fn narrow_planes_give_the_bits_of_the_flat_path() {
+    if !narrow::available::<f32>(16) {
+        return; // no AVX-512 (or the portable build): only the flat path runs
+    }
+    let mut rng = Rng(0x5EED_0007);
+    let mut checked = 0;
+    while checked < cases(60) {
+        let shape = random_shape(&mut rng);
+        let channels = shape.groups() * 5;
+        let axes = shape.axes().map(|a| Window { stride: 1, ..a });
+        let Ok(shape) = ConvShape::new(shape.batch(), channels, channels, channels, &axes[3 - 2..], PaddingMode::Zeros) else { continue };
+        let plan = Plan::new(&shape);
+        let Some((_, planes)) = plan.narrow_forward else { continue };
+        if planes.dst[1] > 16 || planes.src[1] > 16 {
+            continue;
+        }
+        checked += 1;
+        let f32s = |v: Vec<f64>| -> Vec<f32> { v.into_iter().map(|v| v as f32).collect() };
+        let (x, w, b) = (f32s(rng.values(shape.input_len())), f32s(rng.values(shape.weight_len())), f32s(rng.values(channels)));
+        let dy = f32s(rng.values(shape.output_len()));
+        let mut flat = Plan::new(&shape);
+        (flat.narrow_forward, flat.narrow_backward) = (None, None);
+        let (mut y, mut y_flat) = (vec![0f32; shape.output_len()], vec![0f32; shape.output_len()]);
+        forward_planned(&plan, &shape, &x, &w, Some(&b), &mut y, 2).unwrap();
+        forward_planned(&flat, &shape, &x, &w, Some(&b), &mut y_flat, 2).unwrap();
+        assert_eq!(bits(&y), bits(&y_flat), "forward {shape:?}");
+        let (mut dx, mut dx_flat) = (vec![0f32; shape.input_len()], vec![0f32; shape.input_len()]);
+        backward_input_planned(&plan, &shape, &w, &dy, &mut dx, 2);
+        backward_input_planned(&flat, &shape, &w, &dy, &mut dx_flat, 2);
+        assert_eq!(bits(&dx), bits(&dx_flat), "input gradient {shape:?}");
+    }
+}
+
+#[test]
 fn every_instruction_set_gives_the_same_bits() {
     let mut rng = Rng(0x5EED_0006);
     let src = rng.values(4096);

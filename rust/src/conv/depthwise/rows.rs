@@ -1,0 +1,236 @@
+//! Exact-length row copies between an input plane and the depthwise
+//! kernels' polyphase buffers: a plain copy (stride 1), a split of a row
+//! into its even and odd columns (stride 2) and the merge back. On AVX-512
+//! every row is whole vectors with masked loads and stores (a 7-element row
+//! is one load and one store; nothing outside the row is read or written);
+//! elsewhere plain loops. Only copies: the bits are the same either way.
+//!
+//! The vector code moves 32-bit words, so one body serves f32 (one word per
+//! element) and f64 (two).
+
+use super::Real;
+
+/// `dst.copy_from_slice(src)`.
+#[inline(always)]
+pub(super) fn copy_row<T: Real>(src: &[T], dst: &mut [T]) {
+    assert_eq!(src.len(), dst.len(), "copy_row: lengths differ");
+    #[cfg(x86_simd)]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F was just detected; the lengths are equal (checked).
+        return unsafe { avx512::copy(words(src), words_mut(dst)) };
+    }
+    dst.copy_from_slice(src);
+}
+
+/// `even[i] = src[2i]`, `odd[i] = src[2i + 1]`.
+#[inline(always)]
+pub(super) fn split_row<T: Real>(src: &[T], even: &mut [T], odd: &mut [T]) {
+    assert!(even.len() == src.len().div_ceil(2) && odd.len() == src.len() / 2, "split_row: lengths do not match");
+    #[cfg(x86_simd)]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F was just detected; the lengths match (checked).
+        return unsafe { avx512::split(words(src), words_mut(even), words_mut(odd), word_count::<T>()) };
+    }
+    for (i, &v) in src.iter().enumerate() {
+        if i % 2 == 0 {
+            even[i / 2] = v;
+        } else {
+            odd[i / 2] = v;
+        }
+    }
+}
+
+/// `dst[2i] = even[i]`, `dst[2i + 1] = odd[i]`: the inverse of `split_row`.
+#[inline(always)]
+pub(super) fn merge_row<T: Real>(even: &[T], odd: &[T], dst: &mut [T]) {
+    assert!(even.len() == dst.len().div_ceil(2) && odd.len() == dst.len() / 2, "merge_row: lengths do not match");
+    #[cfg(x86_simd)]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F was just detected; the lengths match (checked).
+        return unsafe { avx512::merge(words(even), words(odd), words_mut(dst), word_count::<T>()) };
+    }
+    for (i, d) in dst.iter_mut().enumerate() {
+        *d = if i % 2 == 0 { even[i / 2] } else { odd[i / 2] };
+    }
+}
+
+/// 32-bit words per element: 1 for f32, 2 for f64.
+#[cfg(x86_simd)]
+fn word_count<T>() -> usize {
+    std::mem::size_of::<T>() / 4
+}
+
+#[cfg(x86_simd)]
+#[inline(always)]
+fn words<T: Real>(v: &[T]) -> &[u32] {
+    // SAFETY: T is f32 or f64 (the only `Real` types): a whole number of
+    // u32 words with at least u32's alignment, and every bit pattern is a
+    // valid u32; the view covers exactly v's bytes and borrows v.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), std::mem::size_of_val(v) / 4) }
+}
+
+#[cfg(x86_simd)]
+#[inline(always)]
+fn words_mut<T: Real>(v: &mut [T]) -> &mut [u32] {
+    // SAFETY: as `words`; and every bit pattern of the words is a valid
+    // f32/f64, so whatever is written through the view leaves v valid.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), std::mem::size_of_val(v) / 4) }
+}
+
+#[cfg(x86_simd)]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    const LANES: usize = 16;
+
+    /// The lanes below `n` (at most 16).
+    #[inline(always)]
+    fn mask(n: usize) -> __mmask16 {
+        if n >= LANES {
+            0xFFFF
+        } else {
+            (1u16 << n) - 1
+        }
+    }
+
+    /// Word indices into a 32-word pair of vectors picking the even (`odd`
+    /// = 0) or odd (1) elements of `w`-word elements, in order.
+    const fn split_index(w: usize, odd: usize) -> [u32; LANES] {
+        let mut index = [0; LANES];
+        let mut l = 0;
+        while l < LANES {
+            index[l] = ((l / w) * 2 * w + odd * w + l % w) as u32;
+            l += 1;
+        }
+        index
+    }
+
+    /// For `merge`: word `l` of the 32-word output run comes from the even
+    /// elements' vector (indices below 16) or the odd ones' (16 up);
+    /// `half` 0 for words 0-15, 1 for 16-31.
+    const fn merge_index(w: usize, half: usize) -> [u32; LANES] {
+        let mut index = [0; LANES];
+        let mut l = 0;
+        while l < LANES {
+            let word = l + half * LANES;
+            let element = word / w;
+            index[l] = ((element / 2) * w + word % w + (element % 2) * LANES) as u32;
+            l += 1;
+        }
+        index
+    }
+
+    /// Per word count (1: f32, 2: f64), the two index vectors.
+    const SPLIT: [[[u32; LANES]; 2]; 2] = [[split_index(1, 0), split_index(1, 1)], [split_index(2, 0), split_index(2, 1)]];
+    const MERGE: [[[u32; LANES]; 2]; 2] = [[merge_index(1, 0), merge_index(1, 1)], [merge_index(2, 0), merge_index(2, 1)]];
+
+    /// # Safety
+    /// The CPU has AVX-512F; `src.len() == dst.len()`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn copy(src: &[u32], dst: &mut [u32]) {
+        let n = src.len();
+        let mut i = 0;
+        while i < n {
+            let m = mask(n - i);
+            // SAFETY: lanes under `m` are words i..min(i + 16, n) of both
+            // slices (equal lengths, the caller's contract); masked-off
+            // lanes are neither read nor written.
+            unsafe {
+                let v = _mm512_maskz_loadu_epi32(m, src.as_ptr().add(i).cast());
+                _mm512_mask_storeu_epi32(dst.as_mut_ptr().add(i).cast(), m, v);
+            }
+            i += LANES;
+        }
+    }
+
+    /// # Safety
+    /// The CPU has AVX-512F; `src` holds `n` elements of `w` words, `even`
+    /// `ceil(n / 2)` and `odd` `floor(n / 2)` of them.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn split(src: &[u32], even: &mut [u32], odd: &mut [u32], w: usize) {
+        let [even_index, odd_index] = &SPLIT[w - 1];
+        // SAFETY: plain loads of two 16-word arrays.
+        let (even_index, odd_index) = unsafe { (_mm512_loadu_si512(even_index.as_ptr().cast()), _mm512_loadu_si512(odd_index.as_ptr().cast())) };
+        let mut i = 0;
+        while i < src.len() {
+            let (rest, at) = (src.len() - i, i / 2);
+            // SAFETY: lanes under each mask are words of the slices (32
+            // source words from i give 16 words of each half from i / 2,
+            // the masks cut each at its slice's end); masked-off lanes
+            // are neither read nor written.
+            unsafe {
+                let lo = _mm512_maskz_loadu_epi32(mask(rest), src.as_ptr().add(i).cast());
+                let hi = _mm512_maskz_loadu_epi32(mask(rest.saturating_sub(LANES)), src.as_ptr().add(i + LANES.min(rest)).cast());
+                let e = _mm512_permutex2var_epi32(lo, even_index, hi);
+                let o = _mm512_permutex2var_epi32(lo, odd_index, hi);
+                _mm512_mask_storeu_epi32(even.as_mut_ptr().add(at).cast(), mask(even.len() - at), e);
+                _mm512_mask_storeu_epi32(odd.as_mut_ptr().add(at.min(odd.len())).cast(), mask(odd.len().saturating_sub(at)), o);
+            }
+            i += 2 * LANES;
+        }
+    }
+
+    /// # Safety
+    /// The CPU has AVX-512F; `dst` holds `n` elements of `w` words, `even`
+    /// `ceil(n / 2)` and `odd` `floor(n / 2)` of them.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn merge(even: &[u32], odd: &[u32], dst: &mut [u32], w: usize) {
+        let [lo_index, hi_index] = &MERGE[w - 1];
+        // SAFETY: plain loads of two 16-word arrays.
+        let (lo_index, hi_index) = unsafe { (_mm512_loadu_si512(lo_index.as_ptr().cast()), _mm512_loadu_si512(hi_index.as_ptr().cast())) };
+        let mut i = 0;
+        while i < dst.len() {
+            let (rest, at) = (dst.len() - i, i / 2);
+            // SAFETY: as in `split`, with the roles of loads and stores swapped.
+            unsafe {
+                let e = _mm512_maskz_loadu_epi32(mask(even.len() - at), even.as_ptr().add(at).cast());
+                let o = _mm512_maskz_loadu_epi32(mask(odd.len().saturating_sub(at)), odd.as_ptr().add(at.min(odd.len())).cast());
+                let lo = _mm512_permutex2var_epi32(e, lo_index, o);
+                let hi = _mm512_permutex2var_epi32(e, hi_index, o);
+                _mm512_mask_storeu_epi32(dst.as_mut_ptr().add(i).cast(), mask(rest), lo);
+                _mm512_mask_storeu_epi32(dst.as_mut_ptr().add(i + LANES.min(rest)).cast(), mask(rest.saturating_sub(LANES)), hi);
+            }
+            i += 2 * LANES;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_of_every_length_copy_split_and_merge_exactly() {
+        for n in 0..80 {
+            let src: Vec<f32> = (0..n).map(|i| i as f32 + 0.5).collect();
+            let src64: Vec<f64> = src.iter().map(|&v| v as f64 * 3.0).collect();
+            check(&src);
+            check(&src64);
+        }
+    }
+
+    fn check<T: Real>(src: &[T]) {
+        let n = src.len();
+        // Guard elements around every destination must stay untouched.
+        let guard = T::from_f64(-7.0);
+        let mut dst = vec![guard; n + 2];
+        copy_row(src, &mut dst[1..n + 1]);
+        assert_eq!(&dst[1..n + 1], src);
+        assert!(dst[0] == guard && dst[n + 1] == guard);
+        let (mut even, mut odd) = (vec![guard; n.div_ceil(2) + 2], vec![guard; n / 2 + 2]);
+        let (e_len, o_len) = (n.div_ceil(2), n / 2);
+        split_row(src, &mut even[1..e_len + 1], &mut odd[1..o_len + 1]);
+        let expected_even: Vec<T> = src.iter().copied().step_by(2).collect();
+        let expected_odd: Vec<T> = src.iter().copied().skip(1).step_by(2).collect();
+        assert_eq!(&even[1..e_len + 1], &expected_even[..]);
+        assert_eq!(&odd[1..o_len + 1], &expected_odd[..]);
+        assert!(even[0] == guard && even[e_len + 1] == guard && odd[0] == guard && odd[o_len + 1] == guard);
+        let mut merged = vec![guard; n + 2];
+        merge_row(&even[1..e_len + 1], &odd[1..o_len + 1], &mut merged[1..n + 1]);
+        assert_eq!(&merged[1..n + 1], src);
+        assert!(merged[0] == guard && merged[n + 1] == guard);
+    }
+}

@@ -50,6 +50,23 @@ impl<T: Copy + Default + Send + Sync> Packed<T> {
         Packed { data, rows, depth }
     }
 
+    /// Packs a row-major `rows x depth` matrix (the common case: weights
+    /// in their own layout), reading each strip's rows as slices.
+    pub fn of_rows(matrix: &[T], rows: usize, depth: usize, threads: usize) -> Self {
+        assert!(matrix.len() == rows * depth, "matrix of the wrong size");
+        let mut data = vec![T::default(); rows * depth];
+        crate::parallel::for_each_chunk_mut(threads, &mut data, ROWS * depth, |s, strip| {
+            let mr = strip.len() / depth.max(1);
+            let source: Vec<&[T]> = (0..mr).map(|i| &matrix[(s * ROWS + i) * depth..][..depth]).collect();
+            for (k, step) in strip.chunks_exact_mut(mr.max(1)).enumerate() {
+                for (v, row) in step.iter_mut().zip(&source) {
+                    *v = row[k];
+                }
+            }
+        });
+        Packed { data, rows, depth }
+    }
+
     /// The packed strips from row `row` (a multiple of `ROWS`) on, for a
     /// `Block` whose reduction starts at step `k0`.
     pub fn rows_from(&self, row: usize, k0: usize) -> PackedRef<T> {

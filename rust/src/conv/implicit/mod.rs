@@ -89,9 +89,9 @@ pub(crate) fn forward_uninit<T: Real>(
 /// `out` must point at `shape.output_len()` elements valid for writes that
 /// nothing else accesses during the call.
 unsafe fn forward_to<T: Real>(shape: &ConvShape, input: &[T], weight: &[T], bias: Option<&[T]>, out: SharedMut<T>, threads: usize) {
-    let k = shape.patch_len();
-    let og = shape.out_channels() / shape.groups();
-    let weights = pack_groups(shape, threads, |g, o, t| weight[(g * og + o) * k + t]);
+    let (og, k) = (shape.out_channels() / shape.groups(), shape.patch_len());
+    let group = |g: usize| Packed::of_rows(&weight[g * og * k..][..og * k], og, k, threads);
+    let weights: Vec<_> = (0..shape.groups()).map(group).collect();
     // SAFETY: the caller's contract.
     unsafe { run(shape, input, &weights, bias, out, threads) };
 }

@@ -217,3 +217,23 @@ def test_offline_html_points_cdn_tags_at_vendored_files(tmp_path):
     assert '<script src="vendor/jquery-3.3.1.min.js" onerror="f()">' in out
     assert 'href="vendor/bootstrap-3.1.0.min.css">' in out and "https://github.com/airspeed-velocity/asv/" in out
     assert all((tmp_path / "vendor" / name).is_file() for name in offline.LOCAL.values())
+
+
+def test_region_benchmark_times_the_slices_of_one_fill():
+    from convinit import init
+    from convinit.tools import bench_regions
+
+    shape, region = bench_regions.region_of(3000, 256)
+    assert region[1][1] - region[1][0] == 256 and shape[1] > region[1][1]
+    full = init.normal(shape, std=0.02, seed=1)
+    assert np.array_equal(init.normal(shape, std=0.02, seed=1, region=region),
+                          full[region[0][0]:region[0][1], region[1][0]:region[1][1]])
+    rates = bench_regions.measure("normal", "float32", 3000, rounds=1)
+    assert set(rates) == {"contiguous", 256, 512, 1024} and all(v > 0 for v in rates.values())
+
+
+def test_cli_init_regions():
+    out = subprocess.run([sys.executable, "-m", "convinit.cli", "bench", "init", "--regions", "--repeats", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "float64 trunc_normal" in out.stdout and "rows of 1024" in out.stdout

@@ -237,3 +237,19 @@ def test_cli_init_regions():
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "float64 trunc_normal" in out.stdout and "rows of 1024" in out.stdout
+
+
+def test_distributed_benchmark_smoke():
+    """`convinit bench init --distributed` on a model of ~0.1M parameters (2 processes) and a 4 MiB Dask tensor:
+    both init paths run, every rank's shard is finite, and the report renders."""
+    from convinit.tools import bench_distributed as bd
+
+    models = [bd.run_model(path, bd.TINY, world=2) for path in ("convinit", "torch")]
+    report = {"models": models, "dask": bd.run_dask((256, 4096), 32, memory_limit=512 << 20), "cpu": "test",
+              "cores": 2}
+    for m in models:
+        assert len(m["ranks"]) == 2 and all(r["finite"] for r in m["ranks"])
+        assert sum(r["local_params"] for r in m["ranks"]) == m["ranks"][0]["params"]
+    assert report["dask"]["bytes"] == 256 * 4096 * 4 and report["dask"]["gbps_per_worker"] > 0
+    text = bd.render(report, markdown=True)
+    assert "| convinit |" in text and "| torch |" in text and "GB/s per worker" in text

@@ -85,7 +85,7 @@ def local_region(dtensor: Any) -> tuple[tuple[int, int], ...]:
         if d not in indices:
             region.append((0, size))
             continue
-        index = [int(i) for i in indices[d]][:size] if size else []
+        index = indices[d].tolist()[:size]
         start = index[0] if index else min(int(indices[d][0]), int(dtensor.shape[d]))
         if index != list(range(start, start + size)):
             raise ValueError(f"tensor: placements {tuple(dtensor.placements)} give this rank indices "

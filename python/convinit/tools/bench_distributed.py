@@ -126,6 +126,8 @@ def _rank_main(rank: int, world: int, port: int, path: str, shape: LlamaShape, o
     import torch.distributed as dist
     from torch.distributed.device_mesh import init_device_mesh
 
+    # One thread per rank for both paths: 4 ranks already fill the 2 cores.
+    os.environ["RAYON_NUM_THREADS"] = "1"  # convinit's pool, created on first use
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
@@ -212,14 +214,16 @@ def _cpu_name() -> str:
 
 def render(report: dict, markdown: bool = False) -> str:
     gb = 1e9
-    lines = [f"{report['cpu']}, {report['cores']} cores; {WORLD} processes (gloo, FSDP2), bfloat16"]
+    world = len(report['models'][0]['ranks'])
+    lines = [f"{report['cpu']}, {report['cores']} cores; {world} processes (gloo, FSDP2), bfloat16"]
     rows = []
     for m in report["models"]:
         peaks = ", ".join(f"{r['peak_above_start'] / gb:.2f}" for r in m["ranks"])
         local = m["ranks"][0]["local_params"]
-        rows.append([m["path"], f"{m['ranks'][0]['params'] / 1e9:.3f}B", f"{m['seconds']:.1f} s", peaks,
+        times = ", ".join(f"{r['seconds']:.1f}" for r in m["ranks"])
+        rows.append([m["path"], f"{m['ranks'][0]['params'] / 1e9:.3f}B", f"{m['seconds']:.1f} s ({times})", peaks,
                      f"{local * 2 / gb:.2f}"])
-    headers = ["init", "parameters", "materialize + init (slowest rank)", "peak RSS growth per rank (GB)",
+    headers = ["init", "parameters", "materialize + init: slowest rank (each rank, s)", "peak RSS growth per rank (GB)",
                "rank 0's shards (GB)"]
     d = report["dask"]
     dask_line = (f"Dask: {d['bytes'] / 2**30:.1f} GiB float32 normal to Zarr in {d['seconds']:.1f} s on "

@@ -65,7 +65,8 @@ def _local_indices(dtensor: Any) -> tuple[list[int], dict]:
 
     mesh, global_shape = dtensor.device_mesh, tuple(int(d) for d in dtensor.shape)
     coordinate = mesh.get_coordinate()
-    sizes, indices = list(global_shape), {}
+    sizes: list[int] = list(global_shape)
+    indices: dict[int, Any] = {}
     for mesh_dim, placement in enumerate(dtensor.placements):
         if isinstance(placement, (Shard, _StridedShard)):
             d = placement.dim

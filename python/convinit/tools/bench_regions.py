@@ -40,7 +40,7 @@ def measure(kind: str, dtype: str, values: int, rounds: int = 11,
     """{"contiguous": G values/s, row_len: G values/s, ...}: medians over ``rounds``."""
     params, seed, stream = FILLS[kind], 1, 2
     flat = np.empty(values, dtype)
-    calls = {"contiguous": (values, lambda: _core.fill_region_into(flat, kind, params, dtype, seed, stream,
+    calls: dict = {"contiguous": (values, lambda: _core.fill_region_into(flat, kind, params, dtype, seed, stream,
                                                                    (values,), ((0, values),), 1))}
     for row_len in row_lengths:
         shape, region = region_of(values, row_len)

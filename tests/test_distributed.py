@@ -152,6 +152,8 @@ def _mesh_2x2_worker(rank, world, port):
         strided = [n for n, p in model.named_parameters() if "_StridedShard" in str(p.placements)]
         assert strided, "FSDP2 over ColwiseParallel should give strided shards"
         assert_same(full_values(model), reference(Transformer, "xavier_uniform"), "FSDP2 x TP on a 2x2 mesh")
+        model = init_module(_fsdp_tp_uneven(mesh), "kaiming_normal", seed=7)
+        assert_same(full_values(model), reference(uneven_mlp, "kaiming_normal"), "FSDP2 x TP, uneven shards")
         _check_striped_shard_is_refused(mesh)
     finally:
         dist.destroy_process_group()
@@ -172,6 +174,22 @@ def _fsdp_tp(mesh):
     parallelize_module(model, mesh["tp"], plan)
     for block in model.layers:
         fully_shard(block, mesh=mesh["dp"])
+    fully_shard(model, mesh=mesh["dp"])
+    return model
+
+
+def uneven_mlp():
+    return nn.Sequential(nn.Linear(12, 7), nn.Linear(7, 5), nn.Linear(5, 3))
+
+
+def _fsdp_tp_uneven(mesh):
+    """Rows that split unevenly under TP and again under FSDP2 (7 -> 4+3 -> 2+2, 2+1; 3 -> 2+1 -> 1+1, 1+0)."""
+    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
+
+    with torch.device("meta"):
+        model = uneven_mlp()
+    parallelize_module(model, mesh["tp"], {"0": ColwiseParallel(), "1": RowwiseParallel(), "2": ColwiseParallel()})
     fully_shard(model, mesh=mesh["dp"])
     return model
 

@@ -1,5 +1,5 @@
 //! Runs one convolution layer repeatedly through the Rust API, for
-//! profilers: `cargo run --release --example conv_profile -- N C H W O K S P [algorithm] [threads] [repeats]`.
+//! profilers: `cargo run --release --example conv_profile -- N C H W O K S P [algorithm] [threads] [repeats] [groups]`.
 
 use _core::conv::{conv_forward_with, Algorithm, ConvShape, PaddingMode, Window};
 use std::time::Instant;
@@ -11,8 +11,9 @@ fn main() {
     let algorithm = Algorithm::parse(args.get(8).map_or("auto", String::as_str)).unwrap();
     let threads = args.get(9).map_or(1, |t| t.parse().unwrap());
     let repeats = args.get(10).map_or(50, |r| r.parse().unwrap());
+    let groups = args.get(11).map_or(1, |g| g.parse().unwrap());
     let axis = |size| Window { input: size, kernel: k, stride: s, dilation: 1, pad_before: p, pad_after: p };
-    let shape = ConvShape::new(n, c, o, 1, &[axis(h), axis(w)], PaddingMode::Zeros).unwrap();
+    let shape = ConvShape::new(n, c, o, groups, &[axis(h), axis(w)], PaddingMode::Zeros).unwrap();
     let x: Vec<f32> = (0..shape.input_len()).map(|i| (i % 7) as f32 * 0.1).collect();
     let wt: Vec<f32> = (0..shape.weight_len()).map(|i| (i % 5) as f32 * 0.1).collect();
     let mut out = vec![0f32; shape.output_len()];

@@ -83,14 +83,16 @@ pub(crate) fn conv_forward_im2col<T: Real>(
 
 /// A stretch of a tile that lies in one image: pixels `pixel..pixel+len` of
 /// image `image`, at tile column `column`.
-struct Run {
-    image: usize,
-    pixel: usize,
-    len: usize,
-    column: usize,
+pub(crate) struct Run {
+    pub image: usize,
+    pub pixel: usize,
+    pub len: usize,
+    pub column: usize,
 }
 
-fn runs(first: usize, len: usize, pixels: usize) -> Vec<Run> {
+/// Columns `first..first+len` of (image, pixel) pairs in C order, cut where
+/// images change.
+pub(crate) fn runs(first: usize, len: usize, pixels: usize) -> Vec<Run> {
     let mut runs = Vec::new();
     let mut c = first;
     while c < first + len {

@@ -5,7 +5,7 @@ use std::ops::{Add, AddAssign, Mul, Sub};
 
 /// The element types the kernels compute in: f32 and f64.
 pub trait Real:
-    super::scratch::Scratch + Copy + Send + Sync + Default + PartialEq + PartialOrd + std::fmt::Debug + 'static
+    super::scratch::Scratch + super::microkernel::TiledProduct + Copy + Send + Sync + Default + PartialEq + PartialOrd + std::fmt::Debug + 'static
     + Add<Output = Self> + AddAssign + Mul<Output = Self> + Sub<Output = Self>
 {
     const ZERO: Self;
@@ -131,6 +131,10 @@ pub(crate) unsafe fn matmul<T: Real>(dst: MatPtr<T>, a: MatRef<'_, T>, b: MatRef
         }
         return;
     }
+    if n == 1 {
+        // SAFETY: the caller's contract, passed on.
+        return unsafe { matvec_as_matmul(dst, a, b, accumulate) };
+    }
     // SAFETY: gemm reads lhs element (i, t) at a.data + i*a.rs + t*a.cs for
     // i < m, t < k and rhs element (t, j) at b.data + t*b.rs + j*b.cs for
     // j < n; the shape asserts and `in_bounds` put the largest such offsets
@@ -161,6 +165,31 @@ pub(crate) unsafe fn matmul<T: Real>(dst: MatPtr<T>, a: MatRef<'_, T>, b: MatRef
             false,
             gemm::Parallelism::None,
         );
+    }
+}
+
+/// A one-column product computed as a two-column one (the column twice).
+/// `gemm` reduces a single column (a matrix-vector product) in another
+/// order than the columns of a wider product, so a column that is alone in
+/// one call (an image's last pixel at a tile's start) and not in another
+/// (the same pixel computed in a larger batch) would differ in its last bits.
+///
+/// # Safety
+/// As `matmul`.
+unsafe fn matvec_as_matmul<T: Real>(dst: MatPtr<T>, a: MatRef<'_, T>, b: MatRef<'_, T>, accumulate: bool) {
+    let (m, k) = (dst.rows, a.cols);
+    let twice: Vec<T> = (0..k).flat_map(|t| [b.data[t * b.rs]; 2]).collect();
+    let mut out = vec![T::ZERO; m * 2];
+    for r in 0..m {
+        // SAFETY: element (r, 0) of `dst`, valid for reads per the contract.
+        out[r * 2] = if accumulate { unsafe { *dst.ptr.add(r * dst.ld) } } else { T::ZERO };
+        out[r * 2 + 1] = out[r * 2];
+    }
+    // SAFETY: `out` is a live, aligned m x 2 buffer (ld 2) owned here.
+    unsafe { matmul(MatPtr { ptr: out.as_mut_ptr(), rows: m, cols: 2, ld: 2 }, a, MatRef::row_major(&twice, k, 2, 2), accumulate) };
+    for r in 0..m {
+        // SAFETY: element (r, 0) of `dst`, valid for writes per the contract.
+        unsafe { *dst.ptr.add(r * dst.ld) = out[r * 2] };
     }
 }
 

@@ -8,6 +8,7 @@ mod geometry;
 mod im2col;
 mod implicit;
 mod matmul;
+mod microkernel;
 mod scratch;
 mod select;
 mod unfold;

@@ -16,8 +16,9 @@ pub enum Algorithm {
     Auto,
     /// im2col into a per-thread tile + GEMM: any shape.
     Im2col,
-    /// A GEMM per kernel tap on a padded copy of a band of input rows, no
-    /// im2col matrix: stride 1 on every axis (1-D to 3-D).
+    /// Own AVX-512 register tiles reading shifted windows of a padded,
+    /// phase-split copy of a band of input rows (or bounded im2col panels
+    /// where those do not suit): any shape, no im2col matrix.
     ImplicitGemm,
     /// Winograd F(2x2, 3x3): one group, 2-D 3x3 kernels, stride 1, no dilation.
     Winograd,
@@ -71,7 +72,6 @@ impl Algorithm {
 
     fn requirement(self) -> &'static str {
         match self {
-            Algorithm::ImplicitGemm => "needs stride 1 on every axis",
             Algorithm::Winograd => "needs groups=1 and a 2-D 3x3 kernel with stride 1 and dilation 1",
             Algorithm::Depthwise => "needs groups > 1 with at most 8 input channels per group",
             _ => "computes every shape",
@@ -81,24 +81,22 @@ impl Algorithm {
 
 /// The rule `Auto` follows, from single-thread CPU-time measurements on the
 /// layers of `convinit bench --suite` (Intel Xeon, Emerald Rapids):
-/// - implicit GEMM beats im2col by 10-15% on stride-1 layers with wide rows
-///   (ResNet's 56x56 layers, 6% on R3D-18's 16x56x56) and loses on narrow
-///   ones, where the padding columns it computes and discards are a larger
-///   share (2 of 9 at 7x7), and on deep 3-D layers (27 short GEMMs; 30%
-///   slower at 128 channels, 8x28x28); 1x1 kernels already read their input
-///   in place in the im2col path;
 /// - grouped layers with few channels per group (depthwise) go to the
 ///   direct kernels: im2col + GEMM with one output channel per group is
 ///   3-14x slower there;
+/// - implicit GEMM (the own AVX-512 tiles on shifted windows of a padded,
+///   phase-split input band) beats im2col + `gemm` by 15-40% wherever its
+///   shifted windows suit the shape: rows whose padding columns are at most
+///   a tenth of the row and at least 192 output pixels per image (ResNet's
+///   56x56, 28x28 and strided layers, stems, 3-D layers). On small images
+///   (7x7, 14x14 at stride 1) and without AVX-512 im2col + `gemm` wins;
 /// - Winograd is opt-in: at best 10% faster than im2col (64 channels at
 ///   56x56) and up to 5x slower on deep layers with few tiles per image,
 ///   where its transformed weights (16 x O x C) are re-read per band.
 fn auto(shape: &ConvShape) -> Algorithm {
-    let [_, _, out_w] = shape.output_dims();
-    let channels_per_group = shape.in_channels() / shape.groups();
     if depthwise::applies(shape) {
         Algorithm::Depthwise
-    } else if implicit::applies(shape) && !shape.is_pointwise() && channels_per_group >= 16 && out_w >= 48 {
+    } else if implicit::prefers(shape) {
         Algorithm::ImplicitGemm
     } else {
         Algorithm::Im2col
@@ -170,6 +168,9 @@ mod tests {
             (6, 1, 1, vec![w(5, 1, 1, 1, 0), w(6, 1, 1, 1, 0)]),
             (4, 6, 2, vec![w(40, 5, 2, 1, 2)]),
             (3, 5, 1, vec![w(4, 3, 1, 1, 1), w(5, 3, 1, 1, 1), w(6, 3, 1, 1, 1)]),
+            // A 1x1 stride-2 layer whose batched tiles start with one column
+            // of an image, which `gemm` once reduced in another order.
+            (16, 24, 1, vec![w(30, 1, 2, 1, 0), w(30, 1, 2, 1, 0)]),
         ];
         for (c, o, groups, axes) in shapes {
             for batch in [2, 5] {

@@ -1,0 +1,389 @@
+//! The shifted-window source, for stride-1 convolutions.
+//!
+//! With stride 1, the im2col row of kernel tap `(th, tw)` and channel `c`
+//! is the padded input plane of `c` shifted by `th * dilation` rows and
+//! `tw * dilation` columns. So once a band of output rows has its input rows
+//! copied with their padding ("slab", `Wp = W + pad` columns wide), row `k`
+//! of the product's right-hand side is the slab itself, read at the tap's
+//! offset: output `(r, x)` of the band is column `r * Wp + x`, and the
+//! columns `x >= OW` of each row are computed and discarded. Compared with
+//! im2col this skips writing and re-reading `kh * kw` copies of the input
+//! (Chellapilla et al.'s matrix is never formed), at the price of `Wp - OW`
+//! wasted columns per row — hence `suits`.
+//!
+//! A stride `s` along an axis is brought back to stride 1 by splitting the
+//! padded rows (or columns) into `s` phases, `r = q * s + phase`: tap `t`
+//! of output `y` reads padded row `y * s + t * dilation`, which is phase
+//! `(t * dilation) % s` at phase row `y + (t * dilation) / s`. So the slab
+//! holds every phase plane of each input row band, `Wq = ceil(Wp / s)`
+//! columns wide, and a tap is again one offset (phase plane plus shift).
+//!
+//! In 3-D the slab of one output depth slice holds the `(kd - 1) * dilation + 1`
+//! input slices it reads, each a band of padded rows, so a tap's shift is
+//! `td * dilation * slice + ...`, still one offset into the slab. An unpadded 1x1 kernel needs no copy at all: the
+//! input planes are the slab, and the output rows are the product's columns.
+
+use super::{pack_weights, ChannelParts, MAX_WASTED_COLUMNS};
+use crate::conv::geometry::{ConvShape, Window};
+use crate::conv::matmul::Real;
+use crate::conv::microkernel::{tile_width, Block, Packed};
+use crate::parallel::{for_each_task, SharedMut};
+
+/// Per-task workspace (slab + output staging) the bands are sized to.
+const WORKSPACE_BYTES: usize = 1 << 20;
+/// Right-hand side bytes per task when the input is read in place.
+const IN_PLACE_BYTES: usize = 512 << 10;
+
+/// Whether this source computes `shape` well: the vector lanes it computes
+/// (output rows padded to the phase width, bands rounded up to whole
+/// vectors) exceed the outputs by little, against what packing im2col
+/// columns would cost instead: a copy of `C/groups * taps` values per
+/// output, worth about `16 / (O/groups)` of its multiply-adds (a copy per
+/// value against `O/groups` FMAs, 32 lanes per cycle). So a 7x7 image
+/// (1.31 lanes per output at 3x3) suits 32 output channels per group but
+/// not 512, and 56x56 (1.04) suits all.
+pub(super) fn suits(shape: &ConvShape) -> bool {
+    let bands = Bands::new::<f32>(shape);
+    let lane = tile_width::<f32>() / super::super::microkernel::VECTORS;
+    let lanes: usize = (0..bands.bands)
+        .map(|b| ((bands.rows(b).1 - 1) * bands.phase_w + bands.out_w).next_multiple_of(lane))
+        .sum();
+    let outputs = (bands.out_h * bands.out_w).max(1);
+    let group_out = (shape.out_channels() / shape.groups()).max(1);
+    lanes as f64 / outputs as f64 <= 1.0 + MAX_WASTED_COLUMNS + 16.0 / group_out as f64
+}
+
+/// Whether some kernel tap reads phase `phase` of `axis` (a 1x1 kernel with
+/// stride 2 reads one phase of four; the others are never filled or read).
+fn read_phase(axis: &Window, phase: usize) -> bool {
+    (0..axis.kernel).any(|t| t * axis.dilation % axis.stride == phase)
+}
+
+/// Columns of a phase row: `ceil(padded width / stride)`.
+fn phase_width(cols: &Window) -> usize {
+    (cols.input + cols.pad_before + cols.pad_after).div_ceil(cols.stride)
+}
+
+/// `output = conv(input, weight) + bias` for a shape that `suits`; buffers checked.
+pub(super) fn forward<T: Real>(
+    shape: &ConvShape,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    output: &mut [T],
+    threads: usize,
+) {
+    if shape.is_pointwise() {
+        // Stride 1, no padding: the input is its own slab.
+        return in_place(shape, input, weight, bias, output, threads);
+    }
+    let bands = Bands::new::<T>(shape);
+    let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
+    let out_d = shape.output_dims()[0];
+    let per_image = shape.groups() * out_d * bands.bands;
+    let parts = ChannelParts::new(og, shape.batch() * per_image, threads);
+    let workspace = bands.slab_len(cg, bands.rows_per_band) + parts.per_part * bands.rows_per_band * bands.phase_w;
+    let weights = pack_weights(shape, weight, threads);
+    let task = Band { shape, input, weights: &weights, bias, bands, parts, out: SharedMut(output.as_mut_ptr()) };
+    for_each_task(threads, shape.batch() * per_image * parts.parts, |t| {
+        let (t, part) = (t / parts.parts, t % parts.parts);
+        let (image, rest) = (t / per_image, t % per_image);
+        let (group, rest) = (rest / (out_d * bands.bands), rest % (out_d * bands.bands));
+        let place = Place { image, group, depth: rest / bands.bands, band: rest % bands.bands, part };
+        T::with_scratch(workspace, |scratch| task.run(place, scratch));
+    });
+}
+
+/// An unpadded 1x1 kernel with stride 1: each output plane is the group's
+/// weights times its input planes, read and written in place, in column
+/// chunks whose right-hand side fits in L2.
+fn in_place<T: Real>(
+    shape: &ConvShape,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    output: &mut [T],
+    threads: usize,
+) {
+    let (cg, og, pixels) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups(), shape.output_pixels());
+    let width = tile_width::<T>();
+    let chunk = (IN_PLACE_BYTES / (cg * std::mem::size_of::<T>()) / width).max(1) * width;
+    let chunks = pixels.div_ceil(chunk);
+    let per_image = shape.groups() * chunks;
+    let parts = ChannelParts::new(og, shape.batch() * per_image, threads);
+    let offsets: Vec<usize> = (0..cg).map(|c| c * pixels).collect();
+    let weights = pack_weights(shape, weight, threads);
+    let out = SharedMut(output.as_mut_ptr());
+    for_each_task(threads, shape.batch() * per_image * parts.parts, |t| {
+        let (t, part) = (t / parts.parts, t % parts.parts);
+        let (image, group, chunk_index) = (t / per_image, t / chunks % shape.groups(), t % chunks);
+        let (first, count) = (chunk_index * chunk, chunk.min(pixels - chunk_index * chunk));
+        let (o0, rows) = parts.range(part, og);
+        let channel = group * og + o0;
+        let b = &input[(image * shape.in_channels() + group * cg) * pixels + first..];
+        let block = Block {
+            a: weights[group].rows_from(o0, 0),
+            b: b.as_ptr(),
+            offsets: offsets.as_ptr(),
+            depth: cg,
+            // SAFETY: (image, channel, first) is inside the output (checked lengths).
+            c: unsafe { out.get().add((image * shape.out_channels() + channel) * pixels + first) },
+            ldc: pixels,
+            rows,
+            cols: count,
+            bias: bias.map(|b| b[channel..].as_ptr()),
+            accumulate: false,
+        };
+        // SAFETY: A is the group's packed rows o0..o0+rows (o0 a multiple
+        // of the strip height, the range ending at a strip or the group); B
+        // element (c, j) at b + c*pixels + j, j < count, lies in the group's
+        // input planes of this image; C element (i, j) is output plane
+        // (image, channel + i) at pixel first + j, inside the output; tasks
+        // are distinct (image, group, chunk, part), so their C elements are
+        // disjoint, and `output` is not otherwise used while they run.
+        unsafe { T::multiply(&block) };
+    });
+}
+
+/// How one image's output rows are cut into bands, and the slab's layout.
+#[derive(Clone, Copy, Debug)]
+struct Bands {
+    out_h: usize,
+    out_w: usize,
+    /// Columns of a phase row (the padded width when the stride is 1).
+    phase_w: usize,
+    /// Phases along rows and columns: the strides.
+    phases: [usize; 2],
+    /// Extra phase rows a band of `rows` output rows reads: (kh - 1) * dilation / stride.
+    halo: usize,
+    /// Input depth slices one output slice reads: (kd - 1) * dilation + 1.
+    depth_span: usize,
+    rows_per_band: usize,
+    bands: usize,
+}
+
+impl Bands {
+    fn new<T>(shape: &ConvShape) -> Self {
+        let [depth, rows, cols] = *shape.axes();
+        let [_, out_h, out_w] = shape.output_dims();
+        let phase_w = phase_width(&cols);
+        let phases = [rows.stride, cols.stride];
+        let halo = (rows.kernel - 1) * rows.dilation / rows.stride;
+        let depth_span = (depth.kernel - 1) * depth.dilation + 1;
+        let group_c = shape.in_channels() / shape.groups();
+        let group_o = shape.out_channels() / shape.groups();
+        let per_row = (group_c * depth_span * phases[0] * phases[1] + group_o) * phase_w * std::mem::size_of::<T>();
+        let most = (WORKSPACE_BYTES / per_row.max(1)).clamp(1, out_h.max(1));
+        // Equal bands rather than full ones and a short remainder.
+        let bands = out_h.div_ceil(most).max(1);
+        let rows_per_band = out_h.div_ceil(bands).max(1);
+        Bands { out_h, out_w, phase_w, phases, halo, depth_span, rows_per_band, bands: out_h.div_ceil(rows_per_band) }
+    }
+
+    /// Output rows `first..first + count` of band `b`.
+    fn rows(&self, b: usize) -> (usize, usize) {
+        let first = b * self.rows_per_band;
+        (first, self.rows_per_band.min(self.out_h - first))
+    }
+
+    /// Elements of one phase plane of a slab for `rows` output rows.
+    fn phase_len(&self, rows: usize) -> usize {
+        (rows + self.halo) * self.phase_w
+    }
+
+    /// Elements of one input slice (all its phase planes).
+    fn slice_len(&self, rows: usize) -> usize {
+        self.phases[0] * self.phases[1] * self.phase_len(rows)
+    }
+
+    /// Elements of a slab for `rows` output rows of `channels` channels.
+    fn slab_len(&self, channels: usize, rows: usize) -> usize {
+        channels * self.depth_span * self.slice_len(rows)
+    }
+}
+
+/// Which band a task computes.
+#[derive(Clone, Copy)]
+struct Place {
+    image: usize,
+    group: usize,
+    /// Output depth slice (0 in 1-D and 2-D).
+    depth: usize,
+    band: usize,
+    /// Which range of the group's output channels.
+    part: usize,
+}
+
+/// What every band task reads, and the output it writes into.
+struct Band<'a, T> {
+    shape: &'a ConvShape,
+    input: &'a [T],
+    weights: &'a [Packed<T>],
+    bias: Option<&'a [T]>,
+    bands: Bands,
+    parts: ChannelParts,
+    out: SharedMut<T>,
+}
+
+impl<T: Real> Band<'_, T> {
+    fn run(&self, at: Place, scratch: &mut [T]) {
+        let s = self.shape;
+        let (cg, og) = (s.in_channels() / s.groups(), s.out_channels() / s.groups());
+        let (first, count) = self.bands.rows(at.band);
+        let (o0, rows) = self.parts.range(at.part, og);
+        let (slab, staging) = scratch.split_at_mut(self.bands.slab_len(cg, count));
+        self.fill_slab(at, first, count, slab);
+        let offsets = self.tap_offsets(count);
+        // Output on the slab grid: position r * Wq + x for output (first + r, x);
+        // the last row stops at out_w, so no tap reads past its phase plane.
+        let columns = (count - 1) * self.bands.phase_w + self.bands.out_w;
+        let channel = at.group * og + o0;
+        // Rows without discarded columns are the output's own layout: the
+        // tiles write there directly.
+        let in_place = self.bands.phase_w == self.bands.out_w;
+        let (c, ldc) = if in_place {
+            let (out_h, out_w, pixels) = (self.bands.out_h, self.bands.out_w, s.output_pixels());
+            let offset = (at.image * s.out_channels() + channel) * pixels + (at.depth * out_h + first) * out_w;
+            // SAFETY: (image, channel, depth, first row) is inside the output.
+            (unsafe { self.out.get().add(offset) }, pixels)
+        } else {
+            (staging.as_mut_ptr(), columns)
+        };
+        let block = Block {
+            a: self.weights[at.group].rows_from(o0, 0),
+            b: slab.as_ptr(),
+            offsets: offsets.as_ptr(),
+            depth: offsets.len(),
+            c,
+            ldc,
+            rows,
+            cols: columns,
+            bias: self.bias.map(|b| b[channel..].as_ptr()),
+            accumulate: false,
+        };
+        // SAFETY: A is the group's packed rows o0..o0+rows (ending at a
+        // strip boundary or the group's last row), cg * taps steps. B
+        // element (k, j) is slab[offsets[k] + j] with offsets[k] + columns
+        // - 1 < slab length (a tap's shift plus the band's last output
+        // position stays inside the tap's phase plane: x * stride + tap *
+        // dilation < padded width for every output x). C is either
+        // `staging`, this worker's scratch of parts.per_part *
+        // rows_per_band * Wq >= rows * columns elements, or (when Wq ==
+        // out_w) output rows first..first+count of planes (image, channel..
+        // channel+rows), count * out_w = columns elements each, which only
+        // this task (its image, group, depth, band and channel part) writes.
+        unsafe { T::multiply(&block) };
+        if !in_place {
+            self.write_rows(staging, columns, at, channel, rows, first, count);
+        }
+    }
+
+    /// Where row `k = c * taps + tap` of the product starts in the slab.
+    fn tap_offsets(&self, count: usize) -> Vec<usize> {
+        let [depth, rows, cols] = *self.shape.axes();
+        let b = &self.bands;
+        let (wq, phase_len, slice) = (b.phase_w, b.phase_len(count), b.slice_len(count));
+        let plane = b.depth_span * slice;
+        let cg = self.shape.in_channels() / self.shape.groups();
+        let mut offsets = Vec::with_capacity(cg * self.shape.kernel_taps());
+        for c in 0..cg {
+            for td in 0..depth.kernel {
+                for th in 0..rows.kernel {
+                    let (ph, qh) = ((th * rows.dilation) % rows.stride, (th * rows.dilation) / rows.stride);
+                    for tw in 0..cols.kernel {
+                        let (pw, qw) = ((tw * cols.dilation) % cols.stride, (tw * cols.dilation) / cols.stride);
+                        let phase = (ph * cols.stride + pw) * phase_len;
+                        offsets.push(c * plane + td * depth.dilation * slice + phase + qh * wq + qw);
+                    }
+                }
+            }
+        }
+        offsets
+    }
+
+    /// Copies, with their padding and split into phases, the input rows
+    /// the band reads.
+    fn fill_slab(&self, at: Place, first: usize, count: usize, slab: &mut [T]) {
+        let s = self.shape;
+        let [depth, rows, cols] = *s.axes();
+        let cg = s.in_channels() / s.groups();
+        let b = &self.bands;
+        let (slice, phase_len) = (b.slice_len(count), b.phase_len(count));
+        let in_plane = rows.input * cols.input;
+        for (c, channel_slab) in slab.chunks_exact_mut(b.depth_span * slice).enumerate() {
+            let volume = &self.input[(at.image * s.in_channels() + at.group * cg + c) * s.input_pixels()..][..s.input_pixels()];
+            for (dz, slab_slice) in channel_slab.chunks_exact_mut(slice).enumerate() {
+                let z = at.depth * depth.stride + dz;
+                let z = s.padding_mode().source(z as isize - depth.pad_before as isize, depth.input);
+                let Some(z) = z else {
+                    slab_slice.fill(T::ZERO);
+                    continue;
+                };
+                let plane = &volume[z * in_plane..][..in_plane];
+                for (phase, phase_plane) in slab_slice.chunks_exact_mut(phase_len).enumerate() {
+                    let (ph, pw) = (phase / cols.stride, phase % cols.stride);
+                    if !(read_phase(&rows, ph) && read_phase(&cols, pw)) {
+                        continue;
+                    }
+                    for (r, out) in phase_plane.chunks_exact_mut(b.phase_w).enumerate() {
+                        self.padded_row(plane, (first + r) * rows.stride + ph, pw, out);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copies the valid columns of the staged band into the output.
+    #[allow(clippy::too_many_arguments)]
+    fn write_rows(&self, staging: &[T], columns: usize, at: Place, channel: usize, channels: usize, first: usize, count: usize) {
+        let s = self.shape;
+        let (out_h, out_w, wq, pixels) = (self.bands.out_h, self.bands.out_w, self.bands.phase_w, s.output_pixels());
+        for o in 0..channels {
+            let offset = (at.image * s.out_channels() + channel + o) * pixels + (at.depth * out_h + first) * out_w;
+            // SAFETY: output rows first .. first + count of depth slice
+            // at.depth of plane (image, channel + o): count * out_w elements
+            // from `offset`, inside the output (image < N, channel + o < O,
+            // depth < OD, first + count <= out_h), aligned (from a `&mut [T]`).
+            // Tasks are distinct (image, group, depth, band, channel part),
+            // so no other task touches them; `output` itself is not used
+            // while the tasks run.
+            let rows = unsafe { std::slice::from_raw_parts_mut(self.out.get().add(offset), count * out_w) };
+            for (r, row) in rows.chunks_exact_mut(out_w).enumerate() {
+                row.copy_from_slice(&staging[o * columns + r * wq..][..out_w]);
+            }
+        }
+    }
+
+    /// Phase `phase` of row `py` of the padded input (padded coordinates:
+    /// `line[q]` is padded column `q * stride + phase`; positions past the
+    /// padding, read only for discarded outputs, are zeros).
+    fn padded_row(&self, plane: &[T], py: usize, phase: usize, line: &mut [T]) {
+        let [_, rows, cols] = self.shape.axes();
+        let mode = self.shape.padding_mode();
+        let inside = py < rows.input + rows.pad_before + rows.pad_after;
+        let source = inside.then(|| mode.source(py as isize - rows.pad_before as isize, rows.input)).flatten();
+        let Some(y) = source else {
+            line.fill(T::ZERO);
+            return;
+        };
+        let src = &plane[y * cols.input..][..cols.input];
+        let (stride, before, width) = (cols.stride, cols.pad_before, cols.input);
+        // Positions q whose column q * stride + phase - before lies in the row.
+        let end = (before + width).saturating_sub(phase).div_ceil(stride).min(line.len());
+        let first = before.saturating_sub(phase).div_ceil(stride).min(end);
+        if first < end {
+            let at = first * stride + phase - before;
+            if stride == 1 {
+                line[first..end].copy_from_slice(&src[at..][..end - first]);
+            } else {
+                line[first..end].iter_mut().zip(src[at..].iter().step_by(stride)).for_each(|(v, &x)| *v = x);
+            }
+        }
+        let padded_w = before + width + cols.pad_after;
+        for q in (0..first).chain(end..line.len()) {
+            let x = q * stride + phase;
+            let value = (x < padded_w).then(|| mode.source(x as isize - before as isize, width)).flatten();
+            line[q] = value.map_or(T::ZERO, |i| src[i]);
+        }
+    }
+}

@@ -1,0 +1,498 @@
+//! The register-blocked product the implicit-GEMM convolution runs on.
+//!
+//! One call computes a block `C (rows x cols) (+)= A (rows x depth) · B (depth x cols)`
+//! where row `k` of B is `cols` contiguous elements at `b + offsets[k]`.
+//! With the offsets a convolution chooses, B is a padded input band read at
+//! each kernel tap's shift (no im2col matrix at all) or rows of a packed
+//! im2col panel; A is the weights in their own (O, C/groups, *kernel) layout.
+//!
+//! Every output element is one chain of fused multiply-adds over `k` in
+//! ascending order, started from zero (or from C, which holds the chain's
+//! earlier part when the caller splits the depth), then `+ bias` once. The
+//! AVX-512 tiles run that chain in each vector lane and the portable
+//! fallback runs the same chain element by element, so an element's bits do
+//! not depend on the tile it falls in, on how a caller cuts rows, columns or
+//! depth into blocks, or on the instruction set: batch, thread and tiling
+//! invariance come from here.
+
+use super::matmul::Real;
+
+/// Rows of A per register tile (the AVX-512 tiles hold `ROWS x VECTORS`
+/// accumulators: 24 of the 32 vector registers).
+pub(crate) const ROWS: usize = 8;
+/// Vectors of C per tile row.
+pub(crate) const VECTORS: usize = 3;
+/// A chunk's A at most this large is kept in L1 whole (see `multiply`).
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+const SMALL_A_BYTES: usize = 16 << 10;
+
+/// A left-hand matrix packed for the tiles: strips of `ROWS` rows (fewer
+/// in the last), each strip holding, step by step, its rows' values at
+/// that step side by side. Packed once per call and shared by all tasks.
+pub(crate) struct Packed<T> {
+    data: Vec<T>,
+    rows: usize,
+    depth: usize,
+}
+
+impl<T: Copy + Default + Send + Sync> Packed<T> {
+    /// Packs the `rows x depth` matrix whose element (i, k) is `value(i, k)`.
+    pub fn new(rows: usize, depth: usize, threads: usize, value: impl Fn(usize, usize) -> T + Sync) -> Self {
+        let mut data = vec![T::default(); rows * depth];
+        crate::parallel::for_each_chunk_mut(threads, &mut data, ROWS * depth, |s, strip| {
+            let mr = strip.len() / depth.max(1);
+            for (k, step) in strip.chunks_exact_mut(mr.max(1)).enumerate() {
+                for (i, v) in step.iter_mut().enumerate() {
+                    *v = value(s * ROWS + i, k);
+                }
+            }
+        });
+        Packed { data, rows, depth }
+    }
+
+    /// The packed strips from row `row` (a multiple of `ROWS`) on, for a
+    /// `Block` whose reduction starts at step `k0`.
+    pub fn rows_from(&self, row: usize, k0: usize) -> PackedRef<T> {
+        assert!(row.is_multiple_of(ROWS) && row <= self.rows && k0 <= self.depth, "packed rows out of range");
+        // SAFETY: row * depth <= rows * depth = data.len().
+        PackedRef { ptr: unsafe { self.data.as_ptr().add(row * self.depth) }, depth: self.depth, k0 }
+    }
+}
+
+/// Where a block's A lives in a `Packed` matrix.
+#[derive(Clone, Copy)]
+pub struct PackedRef<T> {
+    /// Start of the block's first strip.
+    ptr: *const T,
+    /// Steps per packed row.
+    depth: usize,
+    /// The block's first step.
+    k0: usize,
+}
+
+impl<T> PackedRef<T> {
+    /// A(i, k) of a block with `rows` rows.
+    ///
+    /// # Safety
+    /// The block's rows must be packed rows: i < rows with the block's
+    /// rows ending at a strip boundary or at the packed matrix's last row,
+    /// and k0 + k < the packed depth.
+    #[inline(always)]
+    unsafe fn at(&self, rows: usize, i: usize, k: usize) -> *const T {
+        let i0 = i / ROWS * ROWS;
+        let mr = ROWS.min(rows - i0);
+        // SAFETY: the strip of row i starts at i0 * depth; step k0 + k of it
+        // at (k0 + k) * mr, row i at i - i0: inside the packed data.
+        unsafe { self.ptr.add(i0 * self.depth + (self.k0 + k) * mr + (i - i0)) }
+    }
+}
+
+/// One block's operands.
+#[derive(Clone, Copy)]
+pub struct Block<T> {
+    /// A(i, k), packed.
+    pub a: PackedRef<T>,
+    /// B(k, j) at `b + offsets[k] + j`.
+    pub b: *const T,
+    pub offsets: *const usize,
+    pub depth: usize,
+    /// C(i, j) at `c + i * ldc + j`.
+    pub c: *mut T,
+    pub ldc: usize,
+    pub rows: usize,
+    pub cols: usize,
+    /// Added to row i's sums after the last product, when given (`rows` values).
+    pub bias: Option<*const T>,
+    /// Whether C holds the earlier part of each chain (else the chain starts at 0).
+    pub accumulate: bool,
+}
+
+/// Element types with a register-tiled block product (a supertrait of `Real`).
+pub trait TiledProduct: Sized {
+    /// Computes `block`.
+    ///
+    /// # Safety
+    /// `a` as `PackedRef::at` requires; for i < rows, k < depth, j < cols:
+    /// `b + offsets[k] + j` must be readable elements, `offsets` must hold
+    /// `depth` readable entries, and `c + i*ldc + j` must be elements valid
+    /// for reads and writes that nothing else accesses during the call;
+    /// `bias`, when given, must point at `rows` readable elements.
+    unsafe fn multiply(block: &Block<Self>);
+}
+
+/// The portable chain, element by element: the same operations in the same
+/// order as each lane of the vector tiles.
+///
+/// # Safety
+/// As `TiledProduct::multiply`.
+unsafe fn multiply_scalar<T: Real>(m: &Block<T>) {
+    for i in 0..m.rows {
+        for j in 0..m.cols {
+            // SAFETY: every pointer below addresses an element the caller's
+            // contract makes valid (i < rows, j < cols, k < depth).
+            unsafe {
+                let c = m.c.add(i * m.ldc + j);
+                let mut acc = if m.accumulate { *c } else { T::ZERO };
+                for k in 0..m.depth {
+                    let a = *m.a.at(m.rows, i, k);
+                    let b = *m.b.add(*m.offsets.add(k) + j);
+                    acc = a.fused_mul_add(b, acc);
+                }
+                if let Some(bias) = m.bias {
+                    acc += *bias.add(i);
+                }
+                *c = acc;
+            }
+        }
+    }
+}
+
+/// Generates the AVX-512 block product for one element type: a tile
+/// function generic over its shape, and the driver that covers a block
+/// with full tiles plus narrower ones at the edges.
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+macro_rules! avx512_product {
+    ($module:ident, $t:ty, $lanes:expr, $mask:ty, $zero:ident, $loadu:ident, $maskz_loadu:ident,
+     $set1:ident, $fmadd:ident, $add:ident, $mask_storeu:ident) => {
+        mod $module {
+            use super::{Block, ROWS, SMALL_A_BYTES, VECTORS};
+            use std::arch::x86_64::*;
+
+            pub(super) const LANES: usize = $lanes;
+
+            /// Reduction per chunk: one tile's B rows of a chunk (for a
+            /// phase-split slab, a few lines per row) stay in L1 across the strips.
+            const DEPTH_CHUNK: usize = 2048 / (ROWS * std::mem::size_of::<$t>());
+
+            /// One chunk of one strip of rows.
+            struct Strip {
+                /// A(i0 + i, k0 + k) at `a[k * MR + i]`.
+                a: *const $t,
+                i0: usize,
+                k0: usize,
+                depth: usize,
+                accumulate: bool,
+                bias: bool,
+            }
+
+            /// An `MR x NV`-vector tile at columns `j0..j0+cols` of a strip
+            /// (`cols` in `(NV-1)*LANES+1 ..= NV*LANES`; the last vector is masked).
+            ///
+            /// # Safety
+            /// As `TiledProduct::multiply` for the strip's rows and the
+            /// tile's columns, on a CPU with AVX-512F.
+            #[target_feature(enable = "avx512f")]
+            unsafe fn tile<const MR: usize, const NV: usize>(m: &Block<$t>, s: &Strip, j0: usize, cols: usize) {
+                let last = cols - (NV - 1) * LANES;
+                let tail: $mask = if last >= LANES { !0 } else { (1 << last) - 1 };
+                let mask = |v: usize| if v + 1 == NV { tail } else { !0 };
+                // SAFETY: (the whole body) every access is to an element of rows
+                // s.i0..s.i0+MR (< rows), columns j0..j0+cols (<= cols) and
+                // reduction steps s.k0..s.k0+depth (< depth), which the
+                // caller's contract makes valid (A's among them);
+                // masked lanes beyond `cols` are neither read nor written.
+                unsafe {
+                    let c = m.c.add(s.i0 * m.ldc + j0);
+                    let mut acc = [[$zero(); NV]; MR];
+                    if s.accumulate {
+                        for i in 0..MR {
+                            for v in 0..NV {
+                                acc[i][v] = $maskz_loadu(mask(v), c.add(i * m.ldc + v * LANES));
+                            }
+                        }
+                    }
+                    let b = m.b.add(j0);
+                    let offsets = m.offsets.add(s.k0);
+                    let a = s.a;
+                    for k in 0..s.depth {
+                        let row = b.add(*offsets.add(k));
+                        let mut bv = [$zero(); NV];
+                        for v in 0..NV {
+                            bv[v] = if v + 1 == NV { $maskz_loadu(tail, row.add(v * LANES)) } else { $loadu(row.add(v * LANES)) };
+                        }
+                        for i in 0..MR {
+                            let av = $set1(*a.add(k * MR + i));
+                            for v in 0..NV {
+                                acc[i][v] = $fmadd(av, bv[v], acc[i][v]);
+                            }
+                        }
+                    }
+                    if let (true, Some(bias)) = (s.bias, m.bias) {
+                        for i in 0..MR {
+                            let bv = $set1(*bias.add(s.i0 + i));
+                            for v in 0..NV {
+                                acc[i][v] = $add(acc[i][v], bv);
+                            }
+                        }
+                    }
+                    for i in 0..MR {
+                        for v in 0..NV {
+                            $mask_storeu(c.add(i * m.ldc + v * LANES), mask(v), acc[i][v]);
+                        }
+                    }
+                }
+            }
+
+            /// Columns `j0..j0+cols` (at most `NV` vectors) of every row, for
+            /// one chunk of the reduction: the chunk's B for these columns
+            /// stays in L1 while the strips of A stream past it (BLIS's order).
+            ///
+            /// # Safety
+            /// As `tile`.
+            #[target_feature(enable = "avx512f")]
+            unsafe fn column<const NV: usize>(m: &Block<$t>, k0: usize, depth: usize, j0: usize, cols: usize) {
+                let last = k0 + depth == m.depth;
+                let strip = |i0: usize| Strip {
+                    // SAFETY: row i0 < rows and step k0 <= depth of the block,
+                    // whose A the caller vouches for.
+                    a: unsafe { m.a.at(m.rows, i0, k0) },
+                    i0,
+                    k0,
+                    depth,
+                    accumulate: m.accumulate || k0 > 0,
+                    bias: last,
+                };
+                let mut i0 = 0;
+                // SAFETY: each tile covers rows i0..i0+MR inside 0..rows and
+                // columns j0..j0+cols inside 0..cols.
+                unsafe {
+                    while i0 + ROWS <= m.rows {
+                        tile::<ROWS, NV>(m, &strip(i0), j0, cols);
+                        i0 += ROWS;
+                    }
+                    match m.rows - i0 {
+                        0 => {}
+                        1 => tile::<1, NV>(m, &strip(i0), j0, cols),
+                        2 => tile::<2, NV>(m, &strip(i0), j0, cols),
+                        3 => tile::<3, NV>(m, &strip(i0), j0, cols),
+                        4 => tile::<4, NV>(m, &strip(i0), j0, cols),
+                        5 => tile::<5, NV>(m, &strip(i0), j0, cols),
+                        6 => tile::<6, NV>(m, &strip(i0), j0, cols),
+                        _ => tile::<7, NV>(m, &strip(i0), j0, cols),
+                    }
+                }
+            }
+
+            /// Rows `i0..i0+MR` across every column, for one chunk of the
+            /// reduction: the strip's A stays in L1 while B streams past it.
+            ///
+            /// # Safety
+            /// As `tile`.
+            #[target_feature(enable = "avx512f")]
+            unsafe fn row<const MR: usize>(m: &Block<$t>, k0: usize, depth: usize, i0: usize) {
+                let s = Strip {
+                    // SAFETY: row i0 < rows and step k0 <= depth of the block.
+                    a: unsafe { m.a.at(m.rows, i0, k0) },
+                    i0,
+                    k0,
+                    depth,
+                    accumulate: m.accumulate || k0 > 0,
+                    bias: k0 + depth == m.depth,
+                };
+                let width = VECTORS * LANES;
+                let mut j0 = 0;
+                // SAFETY: tiles cover columns j0..j0+n within 0..cols of the
+                // strip's rows.
+                unsafe {
+                    while j0 + width <= m.cols {
+                        tile::<MR, VECTORS>(m, &s, j0, width);
+                        j0 += width;
+                    }
+                    let rest = m.cols - j0;
+                    match rest.div_ceil(LANES) {
+                        0 => {}
+                        1 => tile::<MR, 1>(m, &s, j0, rest),
+                        2 => tile::<MR, 2>(m, &s, j0, rest),
+                        _ => tile::<MR, 3>(m, &s, j0, rest),
+                    }
+                }
+            }
+
+            /// The whole block, a chunk of the reduction at a time. When the
+            /// chunk's A fits in L1 beside a tile's B (short reductions,
+            /// few rows: pointwise layers), the columns go outermost so B
+            /// is read once; otherwise the strips do, so each strip's A is
+            /// read once and B comes from L2. Either order runs the same
+            /// chains.
+            ///
+            /// # Safety
+            /// As `TiledProduct::multiply`, on a CPU with AVX-512F.
+            #[target_feature(enable = "avx512f")]
+            pub(super) unsafe fn multiply(m: &Block<$t>) {
+                let width = VECTORS * LANES;
+                let columns_outer = m.rows * DEPTH_CHUNK.min(m.depth) * std::mem::size_of::<$t>() <= SMALL_A_BYTES;
+                let mut k0 = 0;
+                loop {
+                    let depth = DEPTH_CHUNK.min(m.depth - k0);
+                    // SAFETY: columns j0..j0+n inside 0..cols, rows i0..i0+MR
+                    // inside 0..rows and steps k0..k0+depth inside 0..depth:
+                    // parts of the caller's block.
+                    unsafe {
+                        if columns_outer {
+                            let mut j0 = 0;
+                            while j0 + width <= m.cols {
+                                column::<VECTORS>(m, k0, depth, j0, width);
+                                j0 += width;
+                            }
+                            let rest = m.cols - j0;
+                            match rest.div_ceil(LANES) {
+                                0 => {}
+                                1 => column::<1>(m, k0, depth, j0, rest),
+                                2 => column::<2>(m, k0, depth, j0, rest),
+                                _ => column::<3>(m, k0, depth, j0, rest),
+                            }
+                        } else {
+                            let mut i0 = 0;
+                            while i0 + ROWS <= m.rows {
+                                row::<ROWS>(m, k0, depth, i0);
+                                i0 += ROWS;
+                            }
+                            match m.rows - i0 {
+                                0 => {}
+                                1 => row::<1>(m, k0, depth, i0),
+                                2 => row::<2>(m, k0, depth, i0),
+                                3 => row::<3>(m, k0, depth, i0),
+                                4 => row::<4>(m, k0, depth, i0),
+                                5 => row::<5>(m, k0, depth, i0),
+                                6 => row::<6>(m, k0, depth, i0),
+                                _ => row::<7>(m, k0, depth, i0),
+                            }
+                        }
+                    }
+                    k0 += depth;
+                    if k0 >= m.depth {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+}
+
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+avx512_product!(f32_avx512, f32, 16, __mmask16, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_maskz_loadu_ps,
+    _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_mask_storeu_ps);
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+avx512_product!(f64_avx512, f64, 8, __mmask8, _mm512_setzero_pd, _mm512_loadu_pd, _mm512_maskz_loadu_pd,
+    _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd, _mm512_mask_storeu_pd);
+
+/// Whether the AVX-512 tiles run here (else the portable chain does).
+pub(crate) fn has_vector_tiles() -> bool {
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(feature = "portable"))))]
+    {
+        false
+    }
+}
+
+/// Columns one full tile covers for elements of `T`.
+pub(crate) fn tile_width<T>() -> usize {
+    VECTORS * 64 / std::mem::size_of::<T>()
+}
+
+impl TiledProduct for f32 {
+    unsafe fn multiply(block: &Block<f32>) {
+        #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+        if has_vector_tiles() {
+            // SAFETY: the caller's contract, and AVX-512F was detected.
+            return unsafe { f32_avx512::multiply(block) };
+        }
+        // SAFETY: the caller's contract.
+        unsafe { multiply_scalar(block) }
+    }
+}
+
+impl TiledProduct for f64 {
+    unsafe fn multiply(block: &Block<f64>) {
+        #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+        if has_vector_tiles() {
+            // SAFETY: the caller's contract, and AVX-512F was detected.
+            return unsafe { f64_avx512::multiply(block) };
+        }
+        // SAFETY: the caller's contract.
+        unsafe { multiply_scalar(block) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values<T: Real>(len: usize, salt: usize) -> Vec<T> {
+        (0..len).map(|i| T::from_f64((((i * 2654435761 + salt) % 1000) as f64 - 500.0) / 128.0)).collect()
+    }
+
+    /// Every tile shape (rows and columns 1..=2 full tiles and a bit),
+    /// shifted rows of B, accumulation and bias: the vector tiles agree
+    /// with the portable chain bit for bit.
+    fn vector_tiles_match_the_chain<T: Real>() {
+        let width = tile_width::<T>();
+        // (rows, depth): short reductions with few rows run columns-outer,
+        // the last two (A larger than SMALL_A_BYTES per chunk) strips-outer,
+        // over several chunks.
+        for (rows, depth) in [(1, 37), (3, 37), (7, 37), (8, 37), (9, 37), (17, 37), (41, 300), (70, 150)] {
+            for cols in [1, 5, width / 3, width - 1, width, width + 1, 2 * width + 7] {
+                for accumulate in [false, true] {
+                    let a_full: Vec<T> = values(rows * (depth + 2), 1);
+                    let a = Packed::new(rows, depth + 2, 2, |i, k| a_full[i * (depth + 2) + k]);
+                    let b: Vec<T> = values(depth * 3 + cols + 5, 2);
+                    let offsets: Vec<usize> = (0..depth).map(|k| (k * 7) % (depth * 3)).collect();
+                    let bias: Vec<T> = values(rows, 3);
+                    let start: Vec<T> = values(rows * (cols + 1), 4);
+                    let mut got = start.clone();
+                    let mut want = start;
+                    let block = |c: *mut T| Block {
+                        a: a.rows_from(0, 2),
+                        b: b.as_ptr(),
+                        offsets: offsets.as_ptr(),
+                        depth,
+                        c,
+                        ldc: cols + 1,
+                        rows,
+                        cols,
+                        bias: accumulate.then_some(bias.as_ptr()),
+                        accumulate,
+                    };
+                    // SAFETY: every A, B, offset and C element addressed for
+                    // i < rows, j < cols, k < depth lies inside the vectors above.
+                    unsafe {
+                        T::multiply(&block(got.as_mut_ptr()));
+                        multiply_scalar(&block(want.as_mut_ptr()));
+                    }
+                    let same = got.iter().zip(&want).all(|(x, y)| x.to_f64().to_bits() == y.to_f64().to_bits());
+                    assert!(same, "rows {rows}, cols {cols}, accumulate {accumulate}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn vector_tiles_match_the_chain_f32() {
+        vector_tiles_match_the_chain::<f32>();
+    }
+
+    #[test]
+    fn vector_tiles_match_the_chain_f64() {
+        vector_tiles_match_the_chain::<f64>();
+    }
+
+    #[test]
+    fn the_chain_is_the_exact_sum_for_small_integers() {
+        let (a, b) = ([1.0f64, 2.0, 3.0, 4.0], [5.0f64, 6.0, 7.0, 8.0, 9.0]);
+        let a = Packed::new(2, 2, 1, |i, k| a[i * 2 + k]);
+        let offsets = [0usize, 1];
+        let mut c = [0.0f64; 4];
+        // SAFETY: A is 2x2 (lda 2), B rows at 0 and 1 with 2 columns, C 2x2.
+        unsafe {
+            f64::multiply(&Block {
+                a: a.rows_from(0, 0), b: b.as_ptr(), offsets: offsets.as_ptr(), depth: 2,
+                c: c.as_mut_ptr(), ldc: 2, rows: 2, cols: 2, bias: None, accumulate: false,
+            })
+        };
+        // C = [[1,2],[3,4]] · [[5,6],[6,7]]
+        assert_eq!(c, [17.0, 20.0, 39.0, 46.0]);
+    }
+}

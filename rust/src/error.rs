@@ -33,6 +33,14 @@ impl std::error::Error for KernelError {}
 pub type KernelResult<T> = Result<T, KernelError>;
 
 /// A zero-filled vector of `len` elements, or `OutOfMemory` instead of an abort.
+/// An empty vector with room for `len` elements, or `OutOfMemory` naming
+/// `what` (for outputs a kernel writes whole, see `conv_forward_uninit`).
+pub fn try_with_capacity<T>(len: usize, what: &'static str) -> KernelResult<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| KernelError::OutOfMemory { what, bytes: len as u128 * std::mem::size_of::<T>() as u128 })?;
+    Ok(v)
+}
+
 pub fn try_zeroed<T: Copy + Default>(len: usize, what: &'static str) -> KernelResult<Vec<T>> {
     let oom = || KernelError::OutOfMemory {
         what,

@@ -4,7 +4,7 @@
 
 use super::errors::{guarded, type_error};
 use crate::conv::{self, Algorithm, ConvParams, ConvShape, PaddingMode, Real};
-use crate::error::{try_zeroed, KernelError};
+use crate::error::{try_with_capacity, try_zeroed, KernelError};
 use numpy::{Element, PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
@@ -105,8 +105,12 @@ fn conv_forward_typed<'py, T: Real + Element>(
         guarded(|| {
             let shape = geometry.shape(&in_shape, &w_shape)?;
             algorithm.resolve(&shape)?;
-            let mut out = try_zeroed::<T>(shape.output_len(), "the output")?;
-            conv::conv_forward_with(algorithm, &shape, x, w, b, &mut out, threads)?;
+            let len = shape.output_len();
+            let mut out = try_with_capacity::<T>(len, "the output")?;
+            conv::conv_forward_uninit(algorithm, &shape, x, w, b, &mut out.spare_capacity_mut()[..len], threads)?;
+            // SAFETY: conv_forward_uninit returned Ok, so it initialized all
+            // `len` elements of the spare capacity.
+            unsafe { out.set_len(len) };
             Ok((shape, out))
         })
     })?;

@@ -1,10 +1,12 @@
 //! Convolution backward: the gradients of `conv_forward` with respect to
-//! its input (GEMM with the transposed weights, then col2im) and its
+//! its input (GEMM with the transposed weights, then col2im; or, for
+//! stride-1 zero-padded layers where implicit GEMM suits, the forward
+//! kernel on the output gradient with flipped weights) and its
 //! weights (im2col, then GEMM with the output gradient, summed over the
 //! batch in a fixed order). Any padding mode: col2im is the exact adjoint of
 //! the im2col the forward pass used.
 
-use super::depthwise;
+use super::{depthwise, implicit};
 use super::forward::tiling;
 use super::geometry::{check_backward_input, check_backward_weight, ConvShape};
 use super::im2col::Im2colPlan;
@@ -28,6 +30,9 @@ pub fn conv_backward_input<T: Real>(
 ) -> KernelResult<()> {
     if depthwise::applies(shape) {
         return depthwise::backward_input(shape, weight, grad_output, grad_input, threads);
+    }
+    if let Some(dual) = implicit::transposed(shape).filter(implicit::prefers) {
+        return implicit::backward_input(shape, &dual, weight, grad_output, grad_input, threads);
     }
     im2col_backward_input(shape, weight, grad_output, grad_input, threads)
 }

@@ -370,7 +370,7 @@ pub(crate) fn check_len(argument: &'static str, actual: usize, expected: usize) 
 /// Checks a forward call's buffers against `shape` (every kernel writes
 /// through pointers sized by it); `Ok(false)` when the output is empty and
 /// there is nothing to compute.
-pub(crate) fn check_forward<T>(shape: &ConvShape, input: &[T], weight: &[T], bias: Option<&[T]>, output: &[T]) -> KernelResult<bool> {
+pub(crate) fn check_forward<T, U>(shape: &ConvShape, input: &[T], weight: &[T], bias: Option<&[T]>, output: &[U]) -> KernelResult<bool> {
     check_len("input", input.len(), shape.input_len())?;
     check_len("weight", weight.len(), shape.weight_len())?;
     check_len("output", output.len(), shape.output_len())?;

@@ -15,7 +15,7 @@ mod unfold;
 mod winograd;
 
 pub use backward::{conv_backward_input, conv_backward_weight};
-pub use select::{conv_forward, conv_forward_with, Algorithm};
+pub use select::{conv_forward, conv_forward_uninit, conv_forward_with, Algorithm};
 pub use geometry::{ConvParams, ConvShape, PaddingMode, Window, MAX_SPATIAL_DIMS};
 pub use matmul::Real;
 pub use unfold::{fold, unfold};

@@ -9,6 +9,7 @@ use super::geometry::ConvShape;
 use super::matmul::Real;
 use super::{depthwise, forward, implicit, winograd};
 use crate::error::{KernelError, KernelResult};
+use std::mem::MaybeUninit;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Algorithm {
@@ -121,6 +122,36 @@ pub fn conv_forward_with<T: Real>(
     }
 }
 
+/// `conv_forward_with` into memory that need not be initialized (a fresh
+/// allocation): implicit GEMM writes every element once and reads none, so
+/// no zeroing pass is needed; the other kernels get zeros first.
+pub fn conv_forward_uninit<T: Real>(
+    algorithm: Algorithm,
+    shape: &ConvShape,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    output: &mut [MaybeUninit<T>],
+    threads: usize,
+) -> KernelResult<()> {
+    let algorithm = algorithm.resolve(shape)?;
+    if algorithm == Algorithm::ImplicitGemm {
+        return implicit::forward_uninit(shape, input, weight, bias, output, threads);
+    }
+    let output: &mut [T] = zeroed(output);
+    conv_forward_with(algorithm, shape, input, weight, bias, output, threads)
+}
+
+/// Writes zeros into every element and returns the initialized slice.
+fn zeroed<T: Real>(output: &mut [MaybeUninit<T>]) -> &mut [T] {
+    output.iter_mut().for_each(|v| {
+        v.write(T::ZERO);
+    });
+    // SAFETY: every element was just initialized, and `MaybeUninit<T>` has
+    // the layout of `T`; the returned slice reborrows `output` mutably.
+    unsafe { &mut *(output as *mut [MaybeUninit<T>] as *mut [T]) }
+}
+
 /// `output[n, o, p] = bias[o] + sum_{c, taps} weight[o, c, taps] * input[n, g*C/groups + c, p*stride + taps*dilation - pad]`
 /// (a grouped cross-correlation, as PyTorch's conv) with tensors in C
 /// order: input (N, C, D, H, W), weight (O, C/groups, kd, kh, kw), bias (O),
@@ -191,12 +222,34 @@ mod tests {
         }
     }
 
+    /// Into uninitialized memory, every algorithm gives the bits it gives
+    /// into a zeroed buffer.
+    #[test]
+    fn uninitialized_outputs_get_the_same_bits() {
+        let shape = ConvShape::new(3, 12, 10, 2, &[w(20, 3, 2, 1, 1), w(17, 3, 1, 1, 1)], PaddingMode::Reflect).unwrap();
+        let (x, wt, b) = (values(shape.input_len(), 1), values(shape.weight_len(), 2), values(10, 3));
+        for algorithm in Algorithm::ALL.into_iter().filter(|a| a.supports(&shape)) {
+            let mut want = vec![0f32; shape.output_len()];
+            conv_forward_with(algorithm, &shape, &x, &wt, Some(&b), &mut want, 2).unwrap();
+            let mut got: Vec<f32> = Vec::with_capacity(shape.output_len());
+            // Garbage where an unwritten element would show.
+            got.spare_capacity_mut().iter_mut().for_each(|v| {
+                v.write(f32::NAN);
+            });
+            conv_forward_uninit(algorithm, &shape, &x, &wt, Some(&b), &mut got.spare_capacity_mut()[..shape.output_len()], 2).unwrap();
+            // SAFETY: conv_forward_uninit initialized all output_len elements.
+            unsafe { got.set_len(shape.output_len()) };
+            assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "{algorithm:?}");
+        }
+    }
+
     #[test]
     fn forced_algorithms_that_do_not_apply_are_refused() {
         let strided = ConvShape::new(1, 2, 2, 1, &[w(8, 3, 2, 1, 1), w(8, 3, 2, 1, 1)], PaddingMode::Zeros).unwrap();
         let err = Algorithm::Winograd.resolve(&strided).unwrap_err();
         assert!(matches!(err, KernelError::InvalidArgument { argument: "algorithm", .. }));
-        assert_eq!(Algorithm::Auto.resolve(&strided).unwrap(), Algorithm::Im2col);
+        let picked = Algorithm::Auto.resolve(&strided).unwrap();
+        assert!(picked != Algorithm::Auto && picked != Algorithm::Winograd && picked.supports(&strided));
         assert!(Algorithm::parse("fft").is_err());
         assert!(Algorithm::ALL.iter().all(|a| Algorithm::parse(a.name()) == Ok(*a)));
     }

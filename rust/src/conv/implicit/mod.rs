@@ -17,7 +17,9 @@
 mod panel;
 mod slab;
 
-use super::geometry::{check_forward, ConvShape};
+use super::geometry::{check_backward_input, check_forward, ConvShape, PaddingMode, Window};
+use crate::parallel::SharedMut;
+use std::mem::MaybeUninit;
 use super::matmul::Real;
 use super::microkernel::{Packed, ROWS};
 use crate::error::KernelResult;
@@ -56,23 +58,110 @@ pub(crate) fn forward<T: Real>(
     if !check_forward(shape, input, weight, bias, output)? {
         return Ok(());
     }
-    if slab::suits(shape) {
-        slab::forward(shape, input, weight, bias, output, threads);
-    } else {
-        panel::forward(shape, input, weight, bias, output, threads);
-    }
+    // SAFETY: the whole `output` (output_len elements, checked), borrowed
+    // mutably for the call.
+    unsafe { forward_to(shape, input, weight, bias, SharedMut(output.as_mut_ptr()), threads) };
     Ok(())
 }
 
-/// Each group's weights, `(O/groups) x (C/groups * taps)`, packed for the tiles.
-fn pack_weights<T: Real>(shape: &ConvShape, weight: &[T], threads: usize) -> Vec<Packed<T>> {
+/// `forward` into memory that need not be initialized: every element is
+/// written once and none is read, so the caller skips zeroing it.
+pub(crate) fn forward_uninit<T: Real>(
+    shape: &ConvShape,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    output: &mut [MaybeUninit<T>],
+    threads: usize,
+) -> KernelResult<()> {
+    if !check_forward(shape, input, weight, bias, output)? {
+        return Ok(());
+    }
+    // SAFETY: as in `forward`; writing a `T` into a `MaybeUninit<T>` is
+    // always allowed, and nothing reads an output element before writing it.
+    unsafe { forward_to(shape, input, weight, bias, SharedMut(output.as_mut_ptr().cast::<T>()), threads) };
+    Ok(())
+}
+
+/// The forward product on checked buffers.
+///
+/// # Safety
+/// `out` must point at `shape.output_len()` elements valid for writes that
+/// nothing else accesses during the call.
+unsafe fn forward_to<T: Real>(shape: &ConvShape, input: &[T], weight: &[T], bias: Option<&[T]>, out: SharedMut<T>, threads: usize) {
+    let k = shape.patch_len();
+    let og = shape.out_channels() / shape.groups();
+    let weights = pack_groups(shape, threads, |g, o, t| weight[(g * og + o) * k + t]);
+    // SAFETY: the caller's contract.
+    unsafe { run(shape, input, &weights, bias, out, threads) };
+}
+
+/// The forward product with packed weights, by the source that suits.
+///
+/// # Safety
+/// `out` must point at `shape.output_len()` elements valid for writes that
+/// nothing else accesses during the call.
+unsafe fn run<T: Real>(shape: &ConvShape, input: &[T], weights: &[Packed<T>], bias: Option<&[T]>, out: SharedMut<T>, threads: usize) {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        if slab::suits(shape) {
+            slab::forward(shape, input, weights, bias, out, threads);
+        } else {
+            panel::forward(shape, input, weights, bias, out, threads);
+        }
+    }
+}
+
+/// The gradient of a stride-1, zero-padded convolution with respect to its
+/// input is itself such a convolution: of the output gradient, padded by
+/// `(k - 1) * dilation - pad` on each side, with every kernel flipped and
+/// the roles of input and output channels swapped (within each group). The
+/// shape of that convolution, when it exists.
+pub(crate) fn transposed(shape: &ConvShape) -> Option<ConvShape> {
+    if shape.padding_mode() != PaddingMode::Zeros {
+        return None;
+    }
+    let mut windows = [Window::UNIT; 3];
+    for (d, axis) in shape.axes().iter().enumerate() {
+        let span = (axis.kernel - 1) * axis.dilation;
+        if axis.stride != 1 || axis.pad_before > span || axis.pad_after > span {
+            return None;
+        }
+        windows[d] = Window { input: shape.output_dims()[d], pad_before: span - axis.pad_before, pad_after: span - axis.pad_after, ..*axis };
+    }
+    let dual = ConvShape::new(shape.batch(), shape.out_channels(), shape.in_channels(), shape.groups(), &windows, PaddingMode::Zeros);
+    dual.ok()
+}
+
+/// `grad_input` of `conv_forward` for a shape whose `transposed` is `dual`:
+/// the forward kernel on the output gradient with flipped, swapped weights.
+pub(crate) fn backward_input<T: Real>(
+    shape: &ConvShape,
+    dual: &ConvShape,
+    weight: &[T],
+    grad_output: &[T],
+    grad_input: &mut [T],
+    threads: usize,
+) -> KernelResult<()> {
+    if !check_backward_input(shape, weight, grad_output, grad_input)? {
+        grad_input.fill(T::ZERO);
+        return Ok(());
+    }
+    let (cg, og, taps) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups(), shape.kernel_taps());
+    // The dual's weight (c, o, t) of group g is weight (g*og + o, c, taps - 1 - t).
+    let flipped = |g: usize, c: usize, ot: usize| weight[((g * og + ot / taps) * cg + c) * taps + taps - 1 - ot % taps];
+    let weights = pack_groups(dual, threads, flipped);
+    // SAFETY: `grad_input` (checked: dual.output_len() elements) is
+    // borrowed mutably for the call.
+    unsafe { run(dual, grad_output, &weights, None, SharedMut(grad_input.as_mut_ptr()), threads) };
+    Ok(())
+}
+
+/// Each group's `(O/groups) x (C/groups * taps)` weights, element (o, k)
+/// of group g being `value(g, o, k)`, packed for the tiles.
+fn pack_groups<T: Real>(shape: &ConvShape, threads: usize, value: impl Fn(usize, usize, usize) -> T + Sync) -> Vec<Packed<T>> {
     let (og, k) = (shape.out_channels() / shape.groups(), shape.patch_len());
-    (0..shape.groups())
-        .map(|g| {
-            let rows = &weight[g * og * k..][..og * k];
-            Packed::new(og, k, threads, |i, t| rows[i * k + t])
-        })
-        .collect()
+    (0..shape.groups()).map(|g| Packed::new(og, k, threads, |o, t| value(g, o, t))).collect()
 }
 
 /// Output channels of a group cut into `parts` ranges of whole tiles, so
@@ -114,6 +203,41 @@ mod tests {
         Window { input, kernel, stride, dilation, pad_before: pad.0, pad_after: pad.1 }
     }
 
+    /// grad_input through the transposed forward kernel against col2im.
+    #[test]
+    fn grad_input_by_the_transposed_convolution_matches_col2im() {
+        let cases = [
+            (2, 5, 7, 1, vec![w(9, 3, 1, 1, (1, 1)), w(11, 3, 1, 1, (1, 1))]),
+            (1, 6, 4, 2, vec![w(10, 3, 1, 2, (2, 1)), w(8, 2, 1, 1, (0, 1))]),
+            (3, 4, 9, 1, vec![w(30, 5, 1, 1, (2, 2))]),
+            (1, 3, 2, 1, vec![w(5, 3, 1, 1, (1, 1)), w(6, 3, 1, 1, (0, 2)), w(7, 3, 1, 1, (1, 1))]),
+            (2, 8, 12, 4, vec![w(7, 1, 1, 1, (0, 0)), w(7, 1, 1, 1, (0, 0))]),
+            (2, 16, 16, 1, vec![w(20, 3, 1, 1, (1, 1)), w(20, 3, 1, 1, (1, 1))]),
+        ];
+        for (n, c, o, g, axes) in cases {
+            let shape = ConvShape::new(n, c, o, g, &axes, PaddingMode::Zeros).unwrap();
+            let dual = transposed(&shape).expect("stride 1, zero padding within the kernel span");
+            let (wt, dy) = (values(shape.weight_len(), 2), values(shape.output_len(), 5));
+            let mut want = vec![f64::NAN; shape.input_len()];
+            crate::conv::backward::im2col_backward_input(&shape, &wt, &dy, &mut want, 1).unwrap();
+            let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            let mut first: Option<Vec<f64>> = None;
+            for threads in [1, 3] {
+                let mut got = vec![f64::NAN; shape.input_len()];
+                backward_input(&shape, &dual, &wt, &dy, &mut got, threads).unwrap();
+                for (a, b) in got.iter().zip(&want) {
+                    assert!((a - b).abs() <= 1e-12 * scale, "{a} vs {b} for {shape:?}");
+                }
+                let first = first.get_or_insert_with(|| got.clone());
+                assert!(first.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()));
+            }
+        }
+        let strided = ConvShape::new(1, 2, 2, 1, &[w(8, 3, 2, 1, (1, 1))], PaddingMode::Zeros).unwrap();
+        let reflect = ConvShape::new(1, 2, 2, 1, &[w(8, 3, 1, 1, (1, 1))], PaddingMode::Reflect).unwrap();
+        let wide = ConvShape::new(1, 2, 2, 1, &[w(8, 3, 1, 1, (3, 3))], PaddingMode::Zeros).unwrap();
+        assert!(transposed(&strided).is_none() && transposed(&reflect).is_none() && transposed(&wide).is_none());
+    }
+
     /// Both sources on every padding mode, stride, dilation, group count
     /// and rank: within rounding of the im2col reference, and the two
     /// sources bit-identical to each other for 1, 2 and 3 threads.
@@ -145,14 +269,22 @@ mod tests {
                 let mut want = vec![f64::NAN; shape.output_len()];
                 conv_forward_im2col(&shape, &x, &wt, Some(&b), &mut want, 1).unwrap();
                 let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+                let (k, og) = (shape.patch_len(), shape.out_channels() / shape.groups());
+                let packed = pack_groups(&shape, 2, |g, o, t| wt[(g * og + o) * k + t]);
                 let mut first: Option<Vec<f64>> = None;
                 for threads in [1, 2, 3] {
                     for source in 0..2 {
                         let mut got = vec![f64::NAN; shape.output_len()];
-                        if source == 0 {
-                            slab::forward(&shape, &x, &wt, Some(&b), &mut got, threads);
-                        } else {
-                            panel::forward(&shape, &x, &wt, Some(&b), &mut got, threads);
+                        // SAFETY: `got` is a live vector of output_len elements.
+                        let out = SharedMut(got.as_mut_ptr());
+                        // SAFETY: `out` is `got`, a live vector of output_len
+                        // elements not otherwise used during the call.
+                        unsafe {
+                            if source == 0 {
+                                slab::forward(&shape, &x, &packed, Some(&b), out, threads);
+                            } else {
+                                panel::forward(&shape, &x, &packed, Some(&b), out, threads);
+                            }
                         }
                         for (a, b) in got.iter().zip(&want) {
                             assert!((a - b).abs() <= 1e-12 * scale, "{a} vs {b} for {shape:?}, source {source}");

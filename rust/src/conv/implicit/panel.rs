@@ -8,7 +8,7 @@
 //! its columns into an L2-sized panel and
 //! continues every output's chain through the staged result.
 
-use super::{pack_weights, ChannelParts};
+use super::ChannelParts;
 use crate::conv::forward::runs;
 use crate::conv::geometry::ConvShape;
 use crate::conv::im2col::Im2colPlan;
@@ -21,13 +21,18 @@ const TILES_PER_TASK: usize = 8;
 /// im2col rows packed at a time: `PANEL_BYTES` of them stays in L2.
 const PANEL_BYTES: usize = 256 << 10;
 
-/// `output = conv(input, weight) + bias` for any shape; buffers checked.
-pub(super) fn forward<T: Real>(
+/// `output = conv(input, weight) + bias` for any shape, every element of
+/// the output written once, never read.
+///
+/// # Safety
+/// `out` must point at `shape.output_len()` elements valid for writes
+/// that nothing else accesses during the call; the other buffers are checked.
+pub(super) unsafe fn forward<T: Real>(
     shape: &ConvShape,
     input: &[T],
-    weight: &[T],
+    weights: &[Packed<T>],
     bias: Option<&[T]>,
-    output: &mut [T],
+    out: SharedMut<T>,
     threads: usize,
 ) {
     let og = shape.out_channels() / shape.groups();
@@ -37,8 +42,7 @@ pub(super) fn forward<T: Real>(
     let parts = ChannelParts::new(og, shape.groups() * blocks, threads);
     let depth_block = (PANEL_BYTES / (width * std::mem::size_of::<T>())).max(1);
     let plan = Im2colPlan::new(shape);
-    let weights = pack_weights(shape, weight, threads);
-    let job = Job { shape, plan: &plan, input, weights: &weights, bias, depth_block, out: SharedMut(output.as_mut_ptr()) };
+    let job = Job { shape, plan: &plan, input, weights, bias, depth_block, out };
     let workspace = depth_block * width + parts.per_part * width;
     for_each_task(threads, shape.groups() * blocks * parts.parts, |t| {
         let (t, part) = (t / parts.parts, t % parts.parts);
@@ -99,12 +103,13 @@ impl<T: Real> Job<'_, T> {
         for r in &runs {
             for o in 0..rows {
                 let offset = (r.image * s.out_channels() + channel + o) * pixels + r.pixel;
+                let staged = &staging[o * len + r.column..][..r.len];
                 // SAFETY: pixels r.pixel..r.pixel + r.len of output plane
-                // (r.image, channel + o): in bounds (checked lengths), aligned
-                // (from a `&mut [T]`), and owned by this task alone: tasks are
-                // distinct (group, column block, channel part).
-                let row = unsafe { std::slice::from_raw_parts_mut(self.out.get().add(offset), r.len) };
-                row.copy_from_slice(&staging[o * len + r.column..][..r.len]);
+                // (r.image, channel + o): in bounds (checked lengths) and
+                // owned by this task alone: tasks are distinct (group, column
+                // block, channel part); written whole (the output may be
+                // uninitialized memory).
+                unsafe { std::ptr::copy_nonoverlapping(staged.as_ptr(), self.out.get().add(offset), r.len) };
             }
         }
     }

@@ -23,8 +23,8 @@
 //! `td * dilation * slice + ...`, still one offset into the slab. An unpadded 1x1 kernel needs no copy at all: the
 //! input planes are the slab, and the output rows are the product's columns.
 
-use super::{pack_weights, ChannelParts, MAX_WASTED_COLUMNS};
-use crate::conv::geometry::{ConvShape, Window};
+use super::{ChannelParts, MAX_WASTED_COLUMNS};
+use crate::conv::geometry::{ConvShape, PaddingMode, Window};
 use crate::conv::matmul::Real;
 use crate::conv::microkernel::{tile_width, Block, Packed};
 use crate::parallel::{for_each_task, SharedMut};
@@ -64,18 +64,24 @@ fn phase_width(cols: &Window) -> usize {
     (cols.input + cols.pad_before + cols.pad_after).div_ceil(cols.stride)
 }
 
-/// `output = conv(input, weight) + bias` for a shape that `suits`; buffers checked.
-pub(super) fn forward<T: Real>(
+/// `output = conv(input, weight) + bias` (any shape; best where it
+/// `suits`), every element of the output written once, never read.
+///
+/// # Safety
+/// `out` must point at `shape.output_len()` elements valid for writes
+/// that nothing else accesses during the call; the other buffers are checked.
+pub(super) unsafe fn forward<T: Real>(
     shape: &ConvShape,
     input: &[T],
-    weight: &[T],
+    weights: &[Packed<T>],
     bias: Option<&[T]>,
-    output: &mut [T],
+    out: SharedMut<T>,
     threads: usize,
 ) {
     if shape.is_pointwise() {
         // Stride 1, no padding: the input is its own slab.
-        return in_place(shape, input, weight, bias, output, threads);
+        // SAFETY: the caller's contract, passed on.
+        return unsafe { in_place(shape, input, weights, bias, out, threads) };
     }
     let bands = Bands::new::<T>(shape);
     let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
@@ -83,8 +89,7 @@ pub(super) fn forward<T: Real>(
     let per_image = shape.groups() * out_d * bands.bands;
     let parts = ChannelParts::new(og, shape.batch() * per_image, threads);
     let workspace = bands.slab_len(cg, bands.rows_per_band) + parts.per_part * bands.rows_per_band * bands.phase_w;
-    let weights = pack_weights(shape, weight, threads);
-    let task = Band { shape, input, weights: &weights, bias, bands, parts, out: SharedMut(output.as_mut_ptr()) };
+    let task = Band { shape, input, weights, bias, bands, parts, out };
     for_each_task(threads, shape.batch() * per_image * parts.parts, |t| {
         let (t, part) = (t / parts.parts, t % parts.parts);
         let (image, rest) = (t / per_image, t % per_image);
@@ -97,12 +102,15 @@ pub(super) fn forward<T: Real>(
 /// An unpadded 1x1 kernel with stride 1: each output plane is the group's
 /// weights times its input planes, read and written in place, in column
 /// chunks whose right-hand side fits in L2.
-fn in_place<T: Real>(
+///
+/// # Safety
+/// As `forward`.
+unsafe fn in_place<T: Real>(
     shape: &ConvShape,
     input: &[T],
-    weight: &[T],
+    weights: &[Packed<T>],
     bias: Option<&[T]>,
-    output: &mut [T],
+    out: SharedMut<T>,
     threads: usize,
 ) {
     let (cg, og, pixels) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups(), shape.output_pixels());
@@ -112,8 +120,6 @@ fn in_place<T: Real>(
     let per_image = shape.groups() * chunks;
     let parts = ChannelParts::new(og, shape.batch() * per_image, threads);
     let offsets: Vec<usize> = (0..cg).map(|c| c * pixels).collect();
-    let weights = pack_weights(shape, weight, threads);
-    let out = SharedMut(output.as_mut_ptr());
     for_each_task(threads, shape.batch() * per_image * parts.parts, |t| {
         let (t, part) = (t / parts.parts, t % parts.parts);
         let (image, group, chunk_index) = (t / per_image, t / chunks % shape.groups(), t % chunks);
@@ -140,7 +146,7 @@ fn in_place<T: Real>(
         // input planes of this image; C element (i, j) is output plane
         // (image, channel + i) at pixel first + j, inside the output; tasks
         // are distinct (image, group, chunk, part), so their C elements are
-        // disjoint, and `output` is not otherwise used while they run.
+        // disjoint, and the caller keeps everything else off the output.
         unsafe { T::multiply(&block) };
     });
 }
@@ -343,13 +349,14 @@ impl<T: Real> Band<'_, T> {
             // SAFETY: output rows first .. first + count of depth slice
             // at.depth of plane (image, channel + o): count * out_w elements
             // from `offset`, inside the output (image < N, channel + o < O,
-            // depth < OD, first + count <= out_h), aligned (from a `&mut [T]`).
-            // Tasks are distinct (image, group, depth, band, channel part),
-            // so no other task touches them; `output` itself is not used
-            // while the tasks run.
-            let rows = unsafe { std::slice::from_raw_parts_mut(self.out.get().add(offset), count * out_w) };
-            for (r, row) in rows.chunks_exact_mut(out_w).enumerate() {
-                row.copy_from_slice(&staging[o * columns + r * wq..][..out_w]);
+            // depth < OD, first + count <= out_h). Tasks are distinct (image,
+            // group, depth, band, channel part), so no other task touches
+            // them; the caller keeps everything else off the output. Each
+            // row is written whole (the output may be uninitialized memory).
+            for r in 0..count {
+                let staged = &staging[o * columns + r * wq..][..out_w];
+                // SAFETY: row r of the rows above.
+                unsafe { std::ptr::copy_nonoverlapping(staged.as_ptr(), self.out.get().add(offset + r * out_w), out_w) };
             }
         }
     }
@@ -378,6 +385,11 @@ impl<T: Real> Band<'_, T> {
             } else {
                 line[first..end].iter_mut().zip(src[at..].iter().step_by(stride)).for_each(|(v, &x)| *v = x);
             }
+        }
+        if mode == PaddingMode::Zeros {
+            line[..first].fill(T::ZERO);
+            line[end..].fill(T::ZERO);
+            return;
         }
         let padded_w = before + width + cols.pad_after;
         for q in (0..first).chain(end..line.len()) {

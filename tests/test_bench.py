@@ -217,3 +217,39 @@ def test_offline_html_points_cdn_tags_at_vendored_files(tmp_path):
     assert '<script src="vendor/jquery-3.3.1.min.js" onerror="f()">' in out
     assert 'href="vendor/bootstrap-3.1.0.min.css">' in out and "https://github.com/airspeed-velocity/asv/" in out
     assert all((tmp_path / "vendor" / name).is_file() for name in offline.LOCAL.values())
+
+
+def test_region_benchmark_times_the_slices_of_one_fill():
+    from convinit import init
+    from convinit.tools import bench_regions
+
+    shape, region = bench_regions.region_of(3000, 256)
+    assert region[1][1] - region[1][0] == 256 and shape[1] > region[1][1]
+    full = init.normal(shape, std=0.02, seed=1)
+    assert np.array_equal(init.normal(shape, std=0.02, seed=1, region=region),
+                          full[region[0][0]:region[0][1], region[1][0]:region[1][1]])
+    rates = bench_regions.measure("normal", "float32", 3000, rounds=1)
+    assert set(rates) == {"contiguous", 256, 512, 1024} and all(v > 0 for v in rates.values())
+
+
+def test_cli_init_regions():
+    out = subprocess.run([sys.executable, "-m", "convinit.cli", "bench", "init", "--regions", "--repeats", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "float64 trunc_normal" in out.stdout and "rows of 1024" in out.stdout
+
+
+def test_distributed_benchmark_smoke():
+    """`convinit bench init --distributed` on a model of ~0.1M parameters (one FSDP2 rank per path) and a 4 MiB
+    Dask tensor on one worker: both init paths run, the shards are finite, and the report renders."""
+    from convinit.tools import bench_distributed as bd
+
+    models = [bd.run_model(path, bd.TINY, world=1) for path in ("convinit", "torch")]
+    report = {"models": models, "dask": bd.run_dask((256, 4096), 32, workers=1, memory_limit=512 << 20),
+              "cpu": "test", "cores": 2}
+    for m in models:
+        assert len(m["ranks"]) == 1 and all(r["finite"] for r in m["ranks"])
+        assert sum(r["local_params"] for r in m["ranks"]) == m["ranks"][0]["params"]
+    assert report["dask"]["bytes"] == 256 * 4096 * 4 and report["dask"]["gbps_per_worker"] > 0
+    text = bd.render(report, markdown=True)
+    assert "| convinit |" in text and "| torch |" in text and "GB/s per worker" in text

@@ -148,8 +148,61 @@ def _mesh_2x2_worker(rank, world, port):
             assert np.array_equal(dt.full_tensor().numpy(), expected), placements
         model = init_module(_fsdp(cnn, mesh["dp"]), "kaiming_uniform", seed=7)
         assert_same(full_values(model), reference(cnn, "kaiming_uniform"), "FSDP2 on a 2x2 mesh's dp dim")
+        model = init_module(_fsdp_tp(mesh), "xavier_uniform", seed=7)
+        strided = [n for n, p in model.named_parameters() if "_StridedShard" in str(p.placements)]
+        assert strided, "FSDP2 over ColwiseParallel should give strided shards"
+        assert_same(full_values(model), reference(Transformer, "xavier_uniform"), "FSDP2 x TP on a 2x2 mesh")
+        model = init_module(_fsdp_tp_uneven(mesh), "kaiming_normal", seed=7)
+        assert_same(full_values(model), reference(uneven_mlp, "kaiming_normal"), "FSDP2 x TP, uneven shards")
+        _check_striped_shard_is_refused(mesh)
     finally:
         dist.destroy_process_group()
+
+
+def _fsdp_tp(mesh):
+    """TP (Colwise/Rowwise) on the mesh's tp dim, then FSDP2 on its dp dim, all on the meta device:
+    Colwise weights end up _StridedShard(0) on dp and Shard(0) on tp, one block per rank."""
+    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
+
+    with torch.device("meta"):
+        model = Transformer()
+    plan = {}
+    for i in range(2):
+        plan.update({f"layers.{i}.{n}": ColwiseParallel() for n in ("q", "k", "v", "up")})
+        plan.update({f"layers.{i}.{n}": RowwiseParallel() for n in ("o", "down")})
+    parallelize_module(model, mesh["tp"], plan)
+    for block in model.layers:
+        fully_shard(block, mesh=mesh["dp"])
+    fully_shard(model, mesh=mesh["dp"])
+    return model
+
+
+def uneven_mlp():
+    return nn.Sequential(nn.Linear(12, 7), nn.Linear(7, 5), nn.Linear(5, 3))
+
+
+def _fsdp_tp_uneven(mesh):
+    """Rows that split unevenly under TP and again under FSDP2 (7 -> 4+3 -> 2+2, 2+1; 3 -> 2+1 -> 1+1, 1+0)."""
+    from torch.distributed.fsdp import fully_shard
+    from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
+
+    with torch.device("meta"):
+        model = uneven_mlp()
+    parallelize_module(model, mesh["tp"], {"0": ColwiseParallel(), "1": RowwiseParallel(), "2": ColwiseParallel()})
+    fully_shard(model, mesh=mesh["dp"])
+    return model
+
+
+def _check_striped_shard_is_refused(mesh):
+    """A strided shard without the TP shard that narrows it holds stripes of rows: refused, no collective."""
+    from torch.distributed.tensor import DTensor, Replicate
+    from torch.distributed.tensor.placement_types import _StridedShard
+
+    striped = DTensor.from_local(torch.zeros(4, 3), mesh, [_StridedShard(0, split_factor=2), Replicate()],
+                                 run_check=False, shape=torch.Size((8, 3)), stride=(3, 1))
+    with pytest.raises(ValueError, match="not one block"):
+        init.normal_(striped, seed=0)
 
 
 def test_four_processes_on_a_2x2_mesh():

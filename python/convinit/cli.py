@@ -74,6 +74,14 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--backward", action="store_true",
                        help="conv: forward + input and weight gradients (torch: autograd)")
     bench.add_argument("--size", type=int, default=16 * 2**20, help="init: values per fill")
+    bench.add_argument("--regions", action="store_true",
+                       help="init: region fills (rows of 256, 512, 1024 of a wider tensor) vs a contiguous fill of "
+                            "as many values, one thread, CPU time (float32 and float64)")
+    bench.add_argument("--distributed", action="store_true",
+                       help="init: a >= 1B-parameter Llama-like bfloat16 model on 4 local processes (gloo, FSDP2), "
+                            "convinit.init_module vs torch's meta-device path, time and per-rank peak memory; then "
+                            "a >= 8 GiB Dask tensor to Zarr on a LocalCluster (see convinit.tools.bench_distributed; "
+                            "minutes, ~10 GB of RAM and disk)")
     bench.add_argument("--markdown", action="store_true")
     bench.add_argument("--json", metavar="PATH")
     bench.add_argument("--plot", metavar="PATH", help="bar chart of the speed-ups over torch (PNG)")
@@ -174,6 +182,18 @@ def run_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return 0
     if args.suite and args.what == "init":
         parser.error("--suite: picks conv layers, not fills")
+    if (args.regions or args.distributed) and args.what != "init":
+        parser.error("--regions, --distributed: options of 'convinit bench init'")
+    if args.regions:
+        from .tools import bench_regions
+
+        rows = bench_regions.run(rounds=args.repeats, progress=lambda msg: print(f"  timing {msg} ...", file=sys.stderr))
+        print(bench_regions.render(rows, args.markdown))
+        return 0
+    if args.distributed:
+        from .tools import bench_distributed
+
+        return bench_distributed.main(markdown=args.markdown)
     suite = args.suite or "readme"
     if args.list:
         print(list_layers(suite))

@@ -46,23 +46,54 @@ def parameter_generator(seed: Any, name: str) -> Generator:
 
 def _check_placements(dtensor: Any) -> None:
     from torch.distributed.tensor import Replicate, Shard
+    from torch.distributed.tensor.placement_types import _StridedShard
 
     for dim, placement in enumerate(dtensor.placements):
-        # Strided shards (FSDP2 over a dim TP already shards) are not one
-        # rectangular block of the global tensor, and Partial holds no values.
-        if type(placement) not in (Shard, Replicate):
+        # Partial holds no values of the global tensor (a sum of them).
+        if not isinstance(placement, (Shard, _StridedShard, Replicate)):
             raise ValueError(f"tensor: placement {placement} on mesh dim {dim} is not supported; "
-                             "convinit fills DTensors placed with Shard(d) and Replicate()")
+                             "convinit fills DTensors placed with Shard(d), Replicate() and FSDP2's strided shards")
+
+
+def _local_indices(dtensor: Any) -> tuple[list[int], dict]:
+    """(local shape, {tensor dim: the global indices of this rank's shard
+    along it}) as DTensor computes them: shardings applied in mesh order,
+    FSDP2's ``_StridedShard`` included (with TP on the same dim)."""
+    from torch.distributed.tensor import Shard
+    from torch.distributed.tensor._utils import _get_shard_size_and_offsets
+    from torch.distributed.tensor.placement_types import _StridedShard
+
+    mesh, global_shape = dtensor.device_mesh, tuple(int(d) for d in dtensor.shape)
+    coordinate = mesh.get_coordinate()
+    sizes: list[int] = list(global_shape)
+    indices: dict[int, Any] = {}
+    for mesh_dim, placement in enumerate(dtensor.placements):
+        if isinstance(placement, (Shard, _StridedShard)):
+            d = placement.dim
+            sizes[d], indices[d] = _get_shard_size_and_offsets(sizes[d], mesh.size(mesh_dim), coordinate[mesh_dim],
+                                                               placement, indices.get(d), global_shape[d], False)
+    return sizes, indices
 
 
 def local_region(dtensor: Any) -> tuple[tuple[int, int], ...]:
-    """This rank's block of the global tensor: one (start, stop) per axis."""
-    from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
-
+    """This rank's block of the global tensor: one (start, stop) per axis.
+    ValueError when the shard is not one block (a strided shard whose
+    stripes no later Shard of the same dim narrows to one)."""
     _check_placements(dtensor)
-    local_shape, offset = compute_local_shape_and_global_offset(dtensor.shape, dtensor.device_mesh,
-                                                                 dtensor.placements)
-    return tuple((int(o), int(o) + int(n)) for o, n in zip(offset, local_shape))
+    sizes, indices = _local_indices(dtensor)
+    region = []
+    for d, size in enumerate(sizes):
+        if d not in indices:
+            region.append((0, size))
+            continue
+        index = indices[d].tolist()[:size]
+        start = index[0] if index else min(int(indices[d][0]), int(dtensor.shape[d]))
+        if index != list(range(start, start + size)):
+            raise ValueError(f"tensor: placements {tuple(dtensor.placements)} give this rank indices "
+                             f"{index[:4]}... of dim {d}, not one block; convinit fills shards that are one "
+                             "block of the global tensor")
+        region.append((start, start + size))
+    return tuple(region)
 
 
 def local_block(dtensor: Any, shape: Any, region: Any) -> tuple[Any, tuple[int, ...], tuple[tuple[int, int], ...]]:

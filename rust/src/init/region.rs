@@ -103,11 +103,16 @@ impl RowStarts for Block {
     fn start_of(&self, row: usize) -> u64 {
         let mut rest = row as u64;
         let mut start = self.row_start;
-        for axis in self.outer.iter().rev() {
+        let Some((outermost, inner)) = self.outer.split_first() else {
+            return start;
+        };
+        for axis in inner.iter().rev() {
             start += (axis.start + rest % axis.len) * axis.stride;
             rest /= axis.len;
         }
-        start
+        // `row` lies in the block, so what is left indexes the outermost axis
+        // (no division: most regions are 2-d, and this runs once per row).
+        start + (outermost.start + rest) * outermost.stride
     }
 }
 

@@ -12,7 +12,7 @@
 //! | trunc. normal f64   | 2            | words 2(i%2), 2(i%2)+1 (top 52 bits), inverse CDF |
 
 use super::math::{ln, ndtri, ndtri64, sincos_turn};
-use crate::rng::{batch_part_by_vectors, groups_of_words, pieces_of, Backend, VectorValues, Transform, BATCH_WORDS};
+use crate::rng::{batch_part_by_pieces, groups_of_words, Backend, Pieces, Transform, BATCH_WORDS};
 
 const TWO_POW_M24: f32 = 1.0 / 16_777_216.0;
 const TWO_POW_M53: f64 = 1.0 / 9_007_199_254_740_992.0;
@@ -37,14 +37,22 @@ fn field24<B: Backend>(b: B, words: &B::Words, j: usize) -> B::U {
 }
 
 /// The word groups values `skip .. skip + len` of a `FIELDS24` batch need:
-/// a field below `BATCH_WORDS` is its own word's top bits; the later ones
-/// gather low bytes from across the batch, so they need every group.
+/// a field below `BATCH_WORDS` is its own word's top bits; field
+/// `BATCH_WORDS + 16 g + l` gathers the low bytes of words `48 g + l`,
+/// `48 g + 16 + l` and `48 g + 32 + l`. (One range covering both kinds.)
 #[inline(always)]
 fn field24_groups(skip: usize, len: usize) -> std::ops::Range<usize> {
-    if skip + len <= BATCH_WORDS {
-        groups_of_words(skip, skip + len)
+    let end = skip + len;
+    let top = groups_of_words(skip.min(BATCH_WORDS), end.min(BATCH_WORDS));
+    if end <= BATCH_WORDS {
+        return top;
+    }
+    let (first, last) = (skip.max(BATCH_WORDS) - BATCH_WORDS, end - BATCH_WORDS);
+    let low = groups_of_words(48 * (first / 16), 48 * last.div_ceil(16));
+    if top.is_empty() {
+        low
     } else {
-        0..BATCH_WORDS / 32
+        low.start.min(top.start)..low.end.max(top.end)
     }
 }
 
@@ -69,11 +77,16 @@ pub struct UniformF32 {
     pub top: f32,
 }
 
-impl VectorValues for UniformF32 {
+impl Pieces for UniformF32 {
+    type Out = f32;
     #[inline(always)]
-    fn vector<B: Backend>(&self, b: B, words: &B::Words, j: usize) -> B::F {
+    fn piece_len<B: Backend>() -> usize {
+        B::WIDTH
+    }
+    #[inline(always)]
+    fn piece<B: Backend>(&self, b: B, words: &B::Words, j: usize, out: &mut [f32], at: usize) {
         let u = b.mul(b.i32_to_f(field24(b, words, j)), b.splat(TWO_POW_M24));
-        b.min(b.fma(u, b.splat(self.scale), b.splat(self.low)), b.splat(self.top))
+        b.store_f(out, at, b.min(b.fma(u, b.splat(self.scale), b.splat(self.low)), b.splat(self.top)));
     }
 }
 
@@ -83,13 +96,13 @@ impl Transform for UniformF32 {
     #[inline(always)]
     fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [f32]) {
         for j in 0..FIELDS24 / B::WIDTH {
-            b.store_f(out, j * B::WIDTH, self.vector(b, words, j));
+            self.piece(b, words, j, out, j * B::WIDTH);
         }
     }
 
     #[inline(always)]
     fn batch_part<B: Backend>(&self, b: B, words: &B::Words, skip: usize, out: &mut [f32], scratch: &mut [f32]) {
-        batch_part_by_vectors(self, b, words, skip, out, scratch);
+        batch_part_by_pieces(self, b, words, skip, out, scratch);
     }
 
     #[inline(always)]
@@ -146,10 +159,15 @@ pub struct NormalF32 {
     pub std: f32,
 }
 
-impl NormalF32 {
+impl Pieces for NormalF32 {
+    type Out = f32;
+    #[inline(always)]
+    fn piece_len<B: Backend>() -> usize {
+        32
+    }
     /// Values `32 g .. 32 (g + 1)` of a batch (words of the same indices).
     #[inline(always)]
-    fn group<B: Backend>(&self, b: B, words: &B::Words, g: usize, out: &mut [f32], at: usize) {
+    fn piece<B: Backend>(&self, b: B, words: &B::Words, g: usize, out: &mut [f32], at: usize) {
         let (mean, std, w, group) = (b.splat(self.mean), b.splat(self.std), B::WIDTH, 32 * g);
         for h in 0..16 / w {
             let radius_words = b.word_vec(words, group / w + h);
@@ -169,21 +187,13 @@ impl Transform for NormalF32 {
     #[inline(always)]
     fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [f32]) {
         for g in 0..BATCH_WORDS / 32 {
-            self.group(b, words, g, out, 32 * g);
+            self.piece(b, words, g, out, 32 * g);
         }
     }
 
     #[inline(always)]
     fn batch_part<B: Backend>(&self, b: B, words: &B::Words, skip: usize, out: &mut [f32], scratch: &mut [f32]) {
-        for piece in pieces_of(32, skip, out.len()) {
-            match piece.at {
-                Some(at) => self.group(b, words, piece.index, out, at),
-                None => {
-                    self.group(b, words, piece.index, scratch, 0);
-                    piece.copy(scratch, out);
-                }
-            }
-        }
+        batch_part_by_pieces(self, b, words, skip, out, scratch);
     }
 
     #[inline(always)]
@@ -224,16 +234,15 @@ impl Transform for NormalF64 {
     }
 
     #[inline(always)]
-    fn batch_part<B: Backend>(&self, b: B, words: &B::Words, skip: usize, out: &mut [f64], scratch: &mut [f64]) {
+    fn batch_part<B: Backend>(&self, b: B, words: &B::Words, skip: usize, out: &mut [f64], _: &mut [f64]) {
         let words = &b.to_array(words);
-        for piece in pieces_of(2, skip, out.len()) {
-            match piece.at {
-                Some(at) => self.pair_of(words, piece.index, out, at),
-                None => {
-                    self.pair_of(words, piece.index, scratch, 0);
-                    piece.copy(scratch, out);
-                }
+        let mut pair = [0.0; 2];
+        for (k, v) in out.iter_mut().enumerate() {
+            let i = skip + k;
+            if k == 0 || i.is_multiple_of(2) {
+                self.pair_of(words, i / 2, &mut pair, 0);
             }
+            *v = pair[i % 2];
         }
     }
 
@@ -261,9 +270,14 @@ pub struct TruncNormalF32 {
     pub hi: f32,
 }
 
-impl VectorValues for TruncNormalF32 {
+impl Pieces for TruncNormalF32 {
+    type Out = f32;
     #[inline(always)]
-    fn vector<B: Backend>(&self, b: B, words: &B::Words, j: usize) -> B::F {
+    fn piece_len<B: Backend>() -> usize {
+        B::WIDTH
+    }
+    #[inline(always)]
+    fn piece<B: Backend>(&self, b: B, words: &B::Words, j: usize, out: &mut [f32], at: usize) {
         let (p_low, q_low, p_width) = (b.splat(self.p_low), b.splat(self.q_low), b.splat(self.p_width));
         let neg_width = b.splat(-self.p_width);
         let (scale, mean, lo, hi) = (b.splat(self.scale), b.splat(self.mean), b.splat(self.lo), b.splat(self.hi));
@@ -271,7 +285,7 @@ impl VectorValues for TruncNormalF32 {
         let k = b.i32_to_f(b.shr_u(field24(b, words, j), 1));
         let u = b.mul(b.add(k, b.splat(0.5)), b.splat(2.0 * TWO_POW_M24));
         let z = ndtri(b, b.fma(u, p_width, p_low), b.fma(u, neg_width, q_low), self.tails);
-        b.max(b.min(b.fma(z, scale, mean), hi), lo)
+        b.store_f(out, at, b.max(b.min(b.fma(z, scale, mean), hi), lo));
     }
 }
 
@@ -281,13 +295,13 @@ impl Transform for TruncNormalF32 {
     #[inline(always)]
     fn batch<B: Backend>(&self, b: B, words: &B::Words, out: &mut [f32]) {
         for j in 0..FIELDS24 / B::WIDTH {
-            b.store_f(out, j * B::WIDTH, self.vector(b, words, j));
+            self.piece(b, words, j, out, j * B::WIDTH);
         }
     }
 
     #[inline(always)]
     fn batch_part<B: Backend>(&self, b: B, words: &B::Words, skip: usize, out: &mut [f32], scratch: &mut [f32]) {
-        batch_part_by_vectors(self, b, words, skip, out, scratch);
+        batch_part_by_pieces(self, b, words, skip, out, scratch);
     }
 
     #[inline(always)]

@@ -31,8 +31,8 @@ impl Avx512 {
 /// 5, 7 blocks 4-7 (`_mm512_set_epi64` lists lane 7 first).
 ///
 /// # Safety
-/// The CPU must support AVX-512F. (Called only from `philox_batch`, which
-/// is compiled with it.)
+/// The CPU must support AVX-512F. (Called only from `philox_groups`, inlined
+/// into functions compiled with it.)
 #[inline(always)]
 unsafe fn lane_offsets() -> __m512i {
     _mm512_set_epi64(7, 3, 6, 2, 5, 1, 4, 0)
@@ -42,23 +42,74 @@ unsafe fn lane_offsets() -> __m512i {
 const GROUPS: usize = BATCH_WORDS / 32;
 const VECTORS: usize = BATCH_WORDS / 16;
 
-/// The words of blocks `first_block .. first_block + BATCH_BLOCKS` of
-/// `stream`, computed for the 8-block groups `groups` only (the others are
-/// left zero).
+/// The words of blocks `first_block .. first_block + BATCH_BLOCKS` of `stream`.
 ///
 /// # Safety
 /// The CPU must support AVX-512F (the function is compiled with it enabled).
 /// The body works on registers and local arrays indexed within bounds only.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn philox_batch(key: [u32; 2], stream: u64, first_block: u64, groups: std::ops::Range<usize>) -> [__m512i; VECTORS] {
+unsafe fn philox_batch(key: [u32; 2], stream: u64, first_block: u64) -> [__m512i; VECTORS] {
+    let mut out = [_mm512_setzero_si512(); VECTORS];
+    put(&mut out, 0, &philox_groups::<GROUPS>(key, stream, first_block, 0));
+    out
+}
+
+/// `philox_batch` computed for the 8-block groups `groups` only (the others
+/// left zero), for a row of a region that starts or ends mid-batch. The
+/// groups run up to 4 at a time, each set in registers through all rounds:
+/// a loop over a variable number of groups would keep the state in memory
+/// and put a store and a load into every round.
+///
+/// # Safety
+/// As `philox_batch`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn philox_batch_part(key: [u32; 2], stream: u64, first_block: u64, groups: std::ops::Range<usize>) -> [__m512i; VECTORS] {
+    if groups == (0..GROUPS) {
+        return philox_batch(key, stream, first_block);
+    }
+    let mut out = [_mm512_setzero_si512(); VECTORS];
+    let mut g = groups.start;
+    while g < groups.end {
+        let n = (groups.end - g).min(4);
+        match n {
+            4 => put(&mut out, g, &philox_groups::<4>(key, stream, first_block, g)),
+            3 => put(&mut out, g, &philox_groups::<3>(key, stream, first_block, g)),
+            2 => put(&mut out, g, &philox_groups::<2>(key, stream, first_block, g)),
+            _ => put(&mut out, g, &philox_groups::<1>(key, stream, first_block, g)),
+        }
+        g += n;
+    }
+    out
+}
+
+/// Stores the word vectors of groups `g0 ..` into a batch's words.
+#[inline(always)]
+fn put<const N: usize>(out: &mut [__m512i; VECTORS], g0: usize, groups: &[[__m512i; 2]; N]) {
+    for (i, words) in groups.iter().enumerate() {
+        out[2 * (g0 + i)] = words[0];
+        out[2 * (g0 + i) + 1] = words[1];
+    }
+}
+
+/// Philox4x32-10 on the `N` 8-block groups `g0 .. g0 + N` of a batch (block
+/// `first_block + 8 g + j` in group `g`), all `N` side by side through the
+/// rounds; each group's two word vectors in counter order.
+///
+/// # Safety
+/// The CPU must support AVX-512F: called only from `philox_batch` and
+/// `philox_batch_part`, which are compiled with it (this function is
+/// inlined there). Registers only.
+#[inline(always)]
+unsafe fn philox_groups<const N: usize>(key: [u32; 2], stream: u64, first_block: u64, g0: usize) -> [[__m512i; 2]; N] {
     let (m0, m1) = (_mm512_set1_epi64(i64::from(M0)), _mm512_set1_epi64(i64::from(M1)));
     let first = _mm512_add_epi64(_mm512_set1_epi64(first_block as i64), lane_offsets());
-    let mut a = [first; GROUPS];
+    let mut a = [first; N];
     for (g, v) in a.iter_mut().enumerate() {
-        *v = _mm512_add_epi64(first, _mm512_set1_epi64(8 * g as i64));
+        *v = _mm512_add_epi64(first, _mm512_set1_epi64(8 * (g0 + g) as i64));
     }
-    let mut b = [_mm512_set1_epi64(stream as i64); GROUPS];
+    let mut b = [_mm512_set1_epi64(stream as i64); N];
     // Round keys by vector adds (a broadcast from a general register per round is slower).
     let (mut k0, mut k1) = (_mm512_set1_epi32(key[0] as i32), _mm512_set1_epi32(key[1] as i32));
     let (w0, w1) = (_mm512_set1_epi32(W0 as i32), _mm512_set1_epi32(W1 as i32));
@@ -67,7 +118,7 @@ unsafe fn philox_batch(key: [u32; 2], stream: u64, first_block: u64, groups: std
             k0 = _mm512_add_epi32(k0, w0);
             k1 = _mm512_add_epi32(k1, w1);
         }
-        for g in groups.clone() {
+        for g in 0..N {
             let p0 = _mm512_mul_epu32(a[g], m0); // lo0 | hi0 << 32
             let p1 = _mm512_mul_epu32(b[g], m1); // lo1 | hi1 << 32
             // Odd (high) 32-bit lanes become hi ^ c ^ k; 0x96 is a three-way XOR.
@@ -77,10 +128,9 @@ unsafe fn philox_batch(key: [u32; 2], stream: u64, first_block: u64, groups: std
             b[g] = _mm512_ror_epi64::<32>(t0); // (hi0 ^ c3 ^ k1) | lo0 << 32
         }
     }
-    let mut out = [_mm512_setzero_si512(); VECTORS];
-    for g in groups {
-        out[2 * g] = _mm512_unpacklo_epi64(a[g], b[g]);
-        out[2 * g + 1] = _mm512_unpackhi_epi64(a[g], b[g]);
+    let mut out = [[_mm512_setzero_si512(); 2]; N];
+    for (g, words) in out.iter_mut().enumerate() {
+        *words = [_mm512_unpacklo_epi64(a[g], b[g]), _mm512_unpackhi_epi64(a[g], b[g])];
     }
     out
 }
@@ -130,12 +180,12 @@ impl Backend for Avx512 {
     fn blocks(self, key: [u32; 2], stream: u64, first_block: u64) -> [__m512i; VECTORS] {
         // SAFETY: `self` is an `Avx512` token, so the CPU has the AVX-512F that
         // `philox_batch` is compiled with.
-        unsafe { philox_batch(key, stream, first_block, 0..GROUPS) }
+        unsafe { philox_batch(key, stream, first_block) }
     }
     #[inline(always)]
     fn blocks_in(self, key: [u32; 2], stream: u64, first_block: u64, groups: std::ops::Range<usize>) -> [__m512i; VECTORS] {
         // SAFETY: as in `blocks`; `groups` only narrows which lanes are computed.
-        unsafe { philox_batch(key, stream, first_block, groups.start.min(GROUPS)..groups.end.min(GROUPS)) }
+        unsafe { philox_batch_part(key, stream, first_block, groups.start.min(GROUPS)..groups.end.min(GROUPS)) }
     }
     #[inline(always)]
     fn word_vec(self, words: &[__m512i; VECTORS], i: usize) -> __m512i {

@@ -21,7 +21,7 @@ pub use avx512::Avx512;
 pub use philox::{key_of, philox4x32_10};
 pub use scalar::Scalar;
 pub use simd::{Backend, BATCH_BLOCKS, BATCH_WORDS};
-pub use stream::{batch_part_by_vectors, groups_of_words, pieces_of, Piece, VectorValues, fill_rows, fill_stream, random_raw, RowStarts, Stream, Transform};
+pub use stream::{batch_part_by_pieces, groups_of_words, Pieces, fill_rows, fill_stream, random_raw, RowStarts, Stream, Transform};
 pub use torch_cpu::{TorchCpu, STATE_BYTES};
 
 /// Code generic over the backend; `Isa::dispatch` runs it with the

@@ -58,86 +58,59 @@ pub fn groups_of_words(first: usize, last: usize) -> std::ops::Range<usize> {
     first / 32..(last - 1) / 32 + 1
 }
 
-/// One piece of a batch in `batch_part`, for a transform whose batch is
-/// independent pieces of equal size: `index`, and where it goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Piece {
-    pub index: usize,
-    /// `Some(at)`: the whole piece lies in the output, from `out[at]`.
-    /// `None`: only part of it does; compute it at `scratch[0..]` and `copy`.
-    pub at: Option<usize>,
-    skip: usize,
-    take: usize,
-    to: usize,
-}
-
-impl Piece {
-    /// Copies the wanted part of a piece computed at `scratch[0..]`.
-    #[inline(always)]
-    pub fn copy<T: Copy>(&self, scratch: &[T], out: &mut [T]) {
-        out[self.to..self.to + self.take].copy_from_slice(&scratch[self.skip..self.skip + self.take]);
-    }
-}
-
-/// The pieces of `size` values that values `skip .. skip + len` of a batch
-/// lie in. (Transforms loop over them themselves: a closure would not
-/// inherit the backend's target features, so its vector code would not inline.)
-#[inline(always)]
-pub fn pieces_of(size: usize, skip: usize, len: usize) -> impl Iterator<Item = Piece> {
-    piece_range(size, skip, len).map(move |index| piece_at(size, skip, len, index))
-}
-
-/// The indices of the pieces `pieces_of` lists.
-#[inline(always)]
-pub fn piece_range(size: usize, skip: usize, len: usize) -> std::ops::Range<usize> {
-    if len == 0 {
-        0..0
-    } else {
-        skip / size..(skip + len - 1) / size + 1
-    }
-}
-
-/// Piece `index` of those values `skip .. skip + len` of a batch lie in.
-#[inline(always)]
-pub fn piece_at(size: usize, skip: usize, len: usize, index: usize) -> Piece {
-    let (first, last) = ((index * size).max(skip), ((index + 1) * size).min(skip + len));
-    let whole = first == index * size && last == (index + 1) * size;
-    Piece { index, at: whole.then(|| first - skip), skip: first - index * size, take: last - first, to: first - skip }
-}
-
-/// A float32 transform whose value vector `j` (values `WIDTH j ..`) is a
+/// A transform whose batch is independent pieces of `piece_len` values:
+/// piece `k` holds values `k * piece_len .. (k + 1) * piece_len` and is a
 /// function of the batch's words alone.
-pub trait VectorValues {
-    fn vector<B: Backend>(&self, b: B, words: &B::Words, j: usize) -> B::F;
+pub trait Pieces {
+    type Out: Copy;
+    fn piece_len<B: Backend>() -> usize;
+    /// Writes piece `index` to `out[at .. at + piece_len]`.
+    fn piece<B: Backend>(&self, b: B, words: &B::Words, index: usize, out: &mut [Self::Out], at: usize);
 }
 
-/// Independent vectors computed side by side in `batch_part_by_vectors`.
-const INTERLEAVE: usize = 4;
-
-/// `Transform::batch_part` for a `VectorValues` transform: the vectors the
-/// values lie in, `INTERLEAVE` at a time so that their dependency chains
-/// overlap (one at a time, a polynomial's latency would dominate).
+/// `Transform::batch_part` for a transform made of `Pieces`: every piece
+/// that lies wholly inside values `skip .. skip + out.len()` is written
+/// straight into `out`; only the (at most two) pieces cut by the ends go
+/// through `scratch`.
 #[inline(always)]
-pub fn batch_part_by_vectors<X: VectorValues, B: Backend>(x: &X, b: B, words: &B::Words, skip: usize, out: &mut [f32], scratch: &mut [f32]) {
-    let range = piece_range(B::WIDTH, skip, out.len());
-    let mut first = range.start;
-    while first < range.end {
-        let mut v = [b.splat(0.0); INTERLEAVE];
-        for (k, v) in v.iter_mut().enumerate() {
-            *v = x.vector(b, words, (first + k).min(range.end - 1)); // past the end: the last again
-        }
-        for (k, &v) in v.iter().enumerate().take(range.end - first) {
-            let piece = piece_at(B::WIDTH, skip, out.len(), first + k);
-            match piece.at {
-                Some(at) => b.store_f(out, at, v),
-                None => {
-                    b.store_f(scratch, 0, v);
-                    piece.copy(scratch, out);
-                }
-            }
-        }
-        first += INTERLEAVE;
+pub fn batch_part_by_pieces<X: Pieces, B: Backend>(x: &X, b: B, words: &B::Words, skip: usize, out: &mut [X::Out], scratch: &mut [X::Out]) {
+    if out.is_empty() {
+        return;
     }
+    let (size, end) = (X::piece_len::<B>(), skip + out.len());
+    let (first, last) = (skip / size, (end - 1) / size);
+    let cut = |k: usize| k * size < skip || (k + 1) * size > end;
+    let mut k = first;
+    if cut(first) {
+        cut_piece(x, b, words, first, skip, out, scratch);
+        k += 1;
+    }
+    if k > last {
+        return;
+    }
+    let whole_end = if cut(last) { last } else { last + 1 };
+    // Two pieces per step: their independent dependency chains overlap
+    // (one at a time, the latency of a square root or a polynomial shows).
+    while k + 2 <= whole_end {
+        x.piece(b, words, k, out, k * size - skip);
+        x.piece(b, words, k + 1, out, (k + 1) * size - skip);
+        k += 2;
+    }
+    if k < whole_end {
+        x.piece(b, words, k, out, k * size - skip);
+    }
+    if whole_end == last {
+        cut_piece(x, b, words, last, skip, out, scratch);
+    }
+}
+
+/// The part of piece `k` inside values `skip .. skip + out.len()`, via `scratch`.
+#[inline(always)]
+fn cut_piece<X: Pieces, B: Backend>(x: &X, b: B, words: &B::Words, k: usize, skip: usize, out: &mut [X::Out], scratch: &mut [X::Out]) {
+    let size = X::piece_len::<B>();
+    x.piece(b, words, k, scratch, 0);
+    let (lo, hi) = ((k * size).max(skip), ((k + 1) * size).min(skip + out.len()));
+    out[lo - skip..hi - skip].copy_from_slice(&scratch[lo - k * size..hi - k * size]);
 }
 
 /// Values per parallel task; any size gives the same values.
@@ -166,12 +139,9 @@ fn fill_chunk_via<X: Transform, B: Backend>(x: &X, backend: B, s: Stream, start:
         let dst = &mut out[done..done + take];
         if take == per_batch {
             x.batch(backend, &backend.blocks(s.key, s.stream, first_block), dst);
-        } else if 2 * take >= per_batch {
-            // Most of the batch: the whole batch's unrolled code (independent
-            // pieces interleaved) beats computing the pieces one by one.
-            x.batch(backend, &backend.blocks(s.key, s.stream, first_block), &mut partial[..per_batch]);
-            dst.copy_from_slice(&partial[skip..skip + take]);
         } else {
+            // A row of a region starting or ending mid-batch: Philox for the
+            // word groups these values use, then only the pieces they lie in.
             let words = backend.blocks_in(s.key, s.stream, first_block, X::word_groups(skip, take));
             x.batch_part(backend, &words, skip, dst, &mut partial[..]);
         }
@@ -233,14 +203,14 @@ impl<X: Transform, R: RowStarts> WithBackend for RowSpan<'_, X, R> {
     #[inline(always)]
     fn run<B: Backend>(self, backend: B) {
         let mut partial = [X::Out::default(); MAX_BATCH];
+        let (mut row, mut column) = (self.first / self.row_len, self.first % self.row_len);
         let mut done = 0;
         while done < self.out.len() {
-            let position = self.first + done;
-            let (row, column) = (position / self.row_len, position % self.row_len);
             let take = (self.row_len - column).min(self.out.len() - done);
             let start = self.rows.start_of(row) + column as u64;
             fill_chunk_via(self.x, backend, self.s, start, &mut self.out[done..done + take], &mut partial);
             done += take;
+            (row, column) = (row + 1, 0);
         }
     }
 }

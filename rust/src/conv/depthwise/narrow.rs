@@ -12,7 +12,9 @@
 use super::Real;
 
 /// One tap: `dst[r][c] += weight * src[r + row][c + column]`, zero outside `src`.
+/// (Read only by the AVX-512 kernel: unused where it is compiled out.)
 #[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(x86_simd), allow(dead_code))]
 pub(super) struct Shift {
     pub row: isize,
     pub column: isize,
@@ -34,7 +36,7 @@ pub(super) fn available<T: Real>(columns: usize) -> bool {
     }
     #[cfg(not(x86_simd))]
     {
-        let _ = columns;
+        let _ = (columns, std::mem::size_of::<T>());
         false
     }
 }

@@ -4,7 +4,8 @@
 //! where row `k` of B is `cols` contiguous elements at `b + offsets[k]`.
 //! With the offsets a convolution chooses, B is a padded input band read at
 //! each kernel tap's shift (no im2col matrix at all) or rows of a packed
-//! im2col panel; A is the weights in their own (O, C/groups, *kernel) layout.
+//! im2col panel; A is the weights, packed once per call into strips of
+//! `ROWS` rows (`Packed`) so each step's `ROWS` values are adjacent.
 //!
 //! Every output element is one chain of fused multiply-adds over `k` in
 //! ascending order, started from zero (or from C, which holds the chain's

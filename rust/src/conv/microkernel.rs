@@ -39,31 +39,35 @@ pub(crate) struct Packed<T> {
 impl<T: Copy + Default + Send + Sync> Packed<T> {
     /// Packs the `rows x depth` matrix whose element (i, k) is `value(i, k)`.
     pub fn new(rows: usize, depth: usize, threads: usize, value: impl Fn(usize, usize) -> T + Sync) -> Self {
-        let mut data = vec![T::default(); rows * depth];
-        crate::parallel::for_each_chunk_mut(threads, &mut data, ROWS * depth, |s, strip| {
-            let mr = strip.len() / depth.max(1);
-            for (k, step) in strip.chunks_exact_mut(mr.max(1)).enumerate() {
+        Self::by_strips(rows, depth, threads, |first, mr, strip| {
+            for (k, step) in strip.chunks_exact_mut(mr).enumerate() {
                 for (i, v) in step.iter_mut().enumerate() {
-                    *v = value(s * ROWS + i, k);
+                    *v = value(first + i, k);
                 }
             }
-        });
-        Packed { data, rows, depth }
+        })
     }
 
     /// Packs a row-major `rows x depth` matrix (the common case: weights
     /// in their own layout), reading each strip's rows as slices.
     pub fn of_rows(matrix: &[T], rows: usize, depth: usize, threads: usize) -> Self {
         assert!(matrix.len() == rows * depth, "matrix of the wrong size");
-        let mut data = vec![T::default(); rows * depth];
-        crate::parallel::for_each_chunk_mut(threads, &mut data, ROWS * depth, |s, strip| {
-            let mr = strip.len() / depth.max(1);
-            let source: Vec<&[T]> = (0..mr).map(|i| &matrix[(s * ROWS + i) * depth..][..depth]).collect();
-            for (k, step) in strip.chunks_exact_mut(mr.max(1)).enumerate() {
+        Self::by_strips(rows, depth, threads, |first, mr, strip| {
+            let source: Vec<&[T]> = (first..first + mr).map(|i| &matrix[i * depth..][..depth]).collect();
+            for (k, step) in strip.chunks_exact_mut(mr).enumerate() {
                 for (v, row) in step.iter_mut().zip(&source) {
                     *v = row[k];
                 }
             }
+        })
+    }
+
+    /// Allocates the packed matrix and runs `fill(first row, rows in the
+    /// strip, strip)` for each strip, in parallel.
+    fn by_strips(rows: usize, depth: usize, threads: usize, fill: impl Fn(usize, usize, &mut [T]) + Sync) -> Self {
+        let mut data = vec![T::default(); rows * depth];
+        crate::parallel::for_each_chunk_mut(threads, &mut data, ROWS * depth, |s, strip| {
+            fill(s * ROWS, (strip.len() / depth.max(1)).max(1), strip)
         });
         Packed { data, rows, depth }
     }

@@ -4,8 +4,7 @@
 //! where row `k` of B is `cols` contiguous elements at `b + offsets[k]`.
 //! With the offsets a convolution chooses, B is a padded input band read at
 //! each kernel tap's shift (no im2col matrix at all) or rows of a packed
-//! im2col panel; A is the weights, packed once per call into strips of
-//! `ROWS` rows (`Packed`) so each step's `ROWS` values are adjacent.
+//! im2col panel; A is the weights, read row-major where they lie (`Matrix`).
 //!
 //! Every output element is one chain of fused multiply-adds over `k` in
 //! ascending order, started from zero (or from C, which holds the chain's
@@ -17,6 +16,7 @@
 //! invariance come from here.
 
 use super::matmul::Real;
+use std::borrow::Cow;
 
 /// Rows of A per register tile (the AVX-512 tiles hold `ROWS x VECTORS`
 /// accumulators: 24 of the 32 vector registers).
@@ -27,93 +27,70 @@ pub(crate) const VECTORS: usize = 3;
 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
 const SMALL_A_BYTES: usize = 16 << 10;
 
-/// A left-hand matrix packed for the tiles: strips of `ROWS` rows (fewer
-/// in the last), each strip holding, step by step, its rows' values at
-/// that step side by side. Packed once per call and shared by all tasks.
-pub(crate) struct Packed<T> {
-    data: Vec<T>,
+/// The left-hand matrix of a product: row-major, `depth` elements per row,
+/// either borrowed (a convolution's weights are already `O x (C * taps)`
+/// rows in their own layout, so the forward product reads them in place)
+/// or computed once per call (the flipped weights of `grad_input`). The
+/// tiles broadcast `ROWS` values per step, one from each row of a strip:
+/// `ROWS` sequential streams, which the L1 prefetchers follow, so packing
+/// the rows into strips buys nothing and costs a copy of the weights per call.
+pub(crate) struct Matrix<'a, T: Clone> {
+    data: Cow<'a, [T]>,
     rows: usize,
     depth: usize,
 }
 
-impl<T: Copy + Default + Send + Sync> Packed<T> {
-    /// Packs the `rows x depth` matrix whose element (i, k) is `value(i, k)`.
-    pub fn new(rows: usize, depth: usize, threads: usize, value: impl Fn(usize, usize) -> T + Sync) -> Self {
-        Self::by_strips(rows, depth, threads, |first, mr, strip| {
-            for (k, step) in strip.chunks_exact_mut(mr).enumerate() {
-                for (i, v) in step.iter_mut().enumerate() {
-                    *v = value(first + i, k);
-                }
-            }
-        })
+impl<'a, T: Copy + Default + Send + Sync> Matrix<'a, T> {
+    /// The row-major `rows x depth` matrix `data`, read in place.
+    pub fn borrowed(data: &'a [T], rows: usize, depth: usize) -> Self {
+        assert!(data.len() == rows * depth, "matrix of the wrong size");
+        Matrix { data: Cow::Borrowed(data), rows, depth }
     }
 
-    /// Packs a row-major `rows x depth` matrix (the common case: weights
-    /// in their own layout), reading each strip's rows as slices.
-    pub fn of_rows(matrix: &[T], rows: usize, depth: usize, threads: usize) -> Self {
-        assert!(matrix.len() == rows * depth, "matrix of the wrong size");
-        Self::by_strips(rows, depth, threads, |first, mr, strip| {
-            let source: Vec<&[T]> = (first..first + mr).map(|i| &matrix[i * depth..][..depth]).collect();
-            for (k, step) in strip.chunks_exact_mut(mr).enumerate() {
-                for (v, row) in step.iter_mut().zip(&source) {
-                    *v = row[k];
-                }
-            }
-        })
-    }
-
-    /// Allocates the packed matrix and runs `fill(first row, rows in the
-    /// strip, strip)` for each strip, in parallel.
-    fn by_strips(rows: usize, depth: usize, threads: usize, fill: impl Fn(usize, usize, &mut [T]) + Sync) -> Self {
+    /// The `rows x depth` matrix whose element (i, k) is `value(i, k)`,
+    /// computed a row at a time in parallel.
+    pub fn computed(rows: usize, depth: usize, threads: usize, value: impl Fn(usize, usize) -> T + Sync) -> Matrix<'static, T> {
         let mut data = vec![T::default(); rows * depth];
-        crate::parallel::for_each_chunk_mut(threads, &mut data, ROWS * depth, |s, strip| {
-            fill(s * ROWS, (strip.len() / depth.max(1)).max(1), strip)
+        crate::parallel::for_each_chunk_mut(threads, &mut data, ROWS * depth.max(1), |s, strip| {
+            for (r, row) in strip.chunks_exact_mut(depth.max(1)).enumerate() {
+                row.iter_mut().enumerate().for_each(|(k, v)| *v = value(s * ROWS + r, k));
+            }
         });
-        Packed { data, rows, depth }
+        Matrix { data: Cow::Owned(data), rows, depth }
     }
 
-    /// The packed strips from row `row` (a multiple of `ROWS`) on, for a
-    /// `Block` whose reduction starts at step `k0`.
-    pub fn rows_from(&self, row: usize, k0: usize) -> PackedRef<T> {
-        assert!(row.is_multiple_of(ROWS) && row <= self.rows && k0 <= self.depth, "packed rows out of range");
-        // SAFETY: row * depth <= rows * depth = data.len().
-        PackedRef { ptr: unsafe { self.data.as_ptr().add(row * self.depth) }, depth: self.depth, k0 }
+    /// The rows from `row` on, for a `Block` whose reduction starts at step `k0`.
+    pub fn rows_from(&self, row: usize, k0: usize) -> RowsRef<T> {
+        assert!(row <= self.rows && k0 <= self.depth, "matrix rows out of range");
+        // SAFETY: row * depth + k0 <= rows * depth = data.len().
+        RowsRef { ptr: unsafe { self.data.as_ptr().add(row * self.depth + k0) }, lda: self.depth }
     }
 }
 
-/// Where a block's A lives in a `Packed` matrix.
+/// Where a block's A lives: A(i, k) at `ptr + i * lda + k`.
 #[derive(Clone, Copy)]
-pub struct PackedRef<T> {
-    /// Start of the block's first strip.
+pub struct RowsRef<T> {
     ptr: *const T,
-    /// Steps per packed row.
-    depth: usize,
-    /// The block's first step.
-    k0: usize,
+    lda: usize,
 }
 
-impl<T> PackedRef<T> {
-    /// A(i, k) of a block with `rows` rows.
+impl<T> RowsRef<T> {
+    /// A(i, k).
     ///
     /// # Safety
-    /// The block's rows must be packed rows: i < rows with the block's
-    /// rows ending at a strip boundary or at the packed matrix's last row,
-    /// and k0 + k < the packed depth.
+    /// Row i and step k must lie inside the matrix the reference came from.
     #[inline(always)]
-    unsafe fn at(&self, rows: usize, i: usize, k: usize) -> *const T {
-        let i0 = i / ROWS * ROWS;
-        let mr = ROWS.min(rows - i0);
-        // SAFETY: the strip of row i starts at i0 * depth; step k0 + k of it
-        // at (k0 + k) * mr, row i at i - i0: inside the packed data.
-        unsafe { self.ptr.add(i0 * self.depth + (self.k0 + k) * mr + (i - i0)) }
+    unsafe fn at(&self, i: usize, k: usize) -> *const T {
+        // SAFETY: the caller's contract.
+        unsafe { self.ptr.add(i * self.lda + k) }
     }
 }
 
 /// One block's operands.
 #[derive(Clone, Copy)]
 pub struct Block<T> {
-    /// A(i, k), packed.
-    pub a: PackedRef<T>,
+    /// A(i, k).
+    pub a: RowsRef<T>,
     /// B(k, j) at `b + offsets[k] + j`.
     pub b: *const T,
     pub offsets: *const usize,
@@ -134,7 +111,8 @@ pub trait TiledProduct: Sized {
     /// Computes `block`.
     ///
     /// # Safety
-    /// `a` as `PackedRef::at` requires; for i < rows, k < depth, j < cols:
+    /// for i < rows, k < depth, j < cols: `a.at(i, k)` must be a readable
+    /// element,
     /// `b + offsets[k] + j` must be readable elements, `offsets` must hold
     /// `depth` readable entries, and `c + i*ldc + j` must be elements valid
     /// for reads and writes that nothing else accesses during the call;
@@ -156,7 +134,7 @@ unsafe fn multiply_scalar<T: Real>(m: &Block<T>) {
                 let c = m.c.add(i * m.ldc + j);
                 let mut acc = if m.accumulate { *c } else { T::ZERO };
                 for k in 0..m.depth {
-                    let a = *m.a.at(m.rows, i, k);
+                    let a = *m.a.at(i, k);
                     let b = *m.b.add(*m.offsets.add(k) + j);
                     acc = a.fused_mul_add(b, acc);
                 }
@@ -188,8 +166,9 @@ macro_rules! avx512_product {
 
             /// One chunk of one strip of rows.
             struct Strip {
-                /// A(i0 + i, k0 + k) at `a[k * MR + i]`.
+                /// A(i0 + i, k0 + k) at `a[i * lda + k]`.
                 a: *const $t,
+                lda: usize,
                 i0: usize,
                 k0: usize,
                 depth: usize,
@@ -225,7 +204,7 @@ macro_rules! avx512_product {
                     }
                     let b = m.b.add(j0);
                     let offsets = m.offsets.add(s.k0);
-                    let a = s.a;
+                    let a: [*const $t; MR] = std::array::from_fn(|i| s.a.add(i * s.lda));
                     for k in 0..s.depth {
                         let row = b.add(*offsets.add(k));
                         let mut bv = [$zero(); NV];
@@ -233,7 +212,7 @@ macro_rules! avx512_product {
                             bv[v] = if v + 1 == NV { $maskz_loadu(tail, row.add(v * LANES)) } else { $loadu(row.add(v * LANES)) };
                         }
                         for i in 0..MR {
-                            let av = $set1(*a.add(k * MR + i));
+                            let av = $set1(*a[i].add(k));
                             for v in 0..NV {
                                 acc[i][v] = $fmadd(av, bv[v], acc[i][v]);
                             }
@@ -267,7 +246,8 @@ macro_rules! avx512_product {
                 let strip = |i0: usize| Strip {
                     // SAFETY: row i0 < rows and step k0 <= depth of the block,
                     // whose A the caller vouches for.
-                    a: unsafe { m.a.at(m.rows, i0, k0) },
+                    a: unsafe { m.a.at(i0, k0) },
+                    lda: m.a.lda,
                     i0,
                     k0,
                     depth,
@@ -304,7 +284,8 @@ macro_rules! avx512_product {
             unsafe fn row<const MR: usize>(m: &Block<$t>, k0: usize, depth: usize, i0: usize) {
                 let s = Strip {
                     // SAFETY: row i0 < rows and step k0 <= depth of the block.
-                    a: unsafe { m.a.at(m.rows, i0, k0) },
+                    a: unsafe { m.a.at(i0, k0) },
+                    lda: m.a.lda,
                     i0,
                     k0,
                     depth,
@@ -459,7 +440,7 @@ mod tests {
             for cols in [1, 5, width / 3, width - 1, width, width + 1, 2 * width + 7] {
                 for accumulate in [false, true] {
                     let a_full: Vec<T> = values(rows * (depth + 2), 1);
-                    let a = Packed::new(rows, depth + 2, 2, |i, k| a_full[i * (depth + 2) + k]);
+                    let a = Matrix::borrowed(&a_full, rows, depth + 2);
                     let b: Vec<T> = values(depth * 3 + cols + 5, 2);
                     let offsets: Vec<usize> = (0..depth).map(|k| (k * 7) % (depth * 3)).collect();
                     let bias: Vec<T> = values(rows, 3);
@@ -504,7 +485,7 @@ mod tests {
     #[test]
     fn the_chain_is_the_exact_sum_for_small_integers() {
         let (a, b) = ([1.0f64, 2.0, 3.0, 4.0], [5.0f64, 6.0, 7.0, 8.0, 9.0]);
-        let a = Packed::new(2, 2, 1, |i, k| a[i * 2 + k]);
+        let a = Matrix::computed(2, 2, 1, |i, k| a[i * 2 + k]);
         let offsets = [0usize, 1];
         let mut c = [0.0f64; 4];
         // SAFETY: A is 2x2 (lda 2), B rows at 0 and 1 with 2 columns, C 2x2.

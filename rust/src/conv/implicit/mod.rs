@@ -21,7 +21,7 @@ use super::geometry::{check_backward_input, check_forward, ConvShape, PaddingMod
 use crate::parallel::SharedMut;
 use std::mem::MaybeUninit;
 use super::matmul::Real;
-use super::microkernel::{Packed, ROWS};
+use super::microkernel::{Matrix, ROWS};
 use crate::error::KernelResult;
 use crate::parallel::effective_threads;
 
@@ -90,18 +90,18 @@ pub(crate) fn forward_uninit<T: Real>(
 /// nothing else accesses during the call.
 unsafe fn forward_to<T: Real>(shape: &ConvShape, input: &[T], weight: &[T], bias: Option<&[T]>, out: SharedMut<T>, threads: usize) {
     let (og, k) = (shape.out_channels() / shape.groups(), shape.patch_len());
-    let group = |g: usize| Packed::of_rows(&weight[g * og * k..][..og * k], og, k, threads);
+    let group = |g: usize| Matrix::borrowed(&weight[g * og * k..][..og * k], og, k);
     let weights: Vec<_> = (0..shape.groups()).map(group).collect();
     // SAFETY: the caller's contract.
     unsafe { run(shape, input, &weights, bias, out, threads) };
 }
 
-/// The forward product with packed weights, by the source that suits.
+/// The forward product with each group's weight matrix, by the source that suits.
 ///
 /// # Safety
 /// `out` must point at `shape.output_len()` elements valid for writes that
 /// nothing else accesses during the call.
-unsafe fn run<T: Real>(shape: &ConvShape, input: &[T], weights: &[Packed<T>], bias: Option<&[T]>, out: SharedMut<T>, threads: usize) {
+unsafe fn run<T: Real>(shape: &ConvShape, input: &[T], weights: &[Matrix<'_, T>], bias: Option<&[T]>, out: SharedMut<T>, threads: usize) {
     // SAFETY: the caller's contract, passed on.
     unsafe {
         if slab::suits(shape) {
@@ -150,7 +150,7 @@ pub(crate) fn backward_input<T: Real>(
     let (cg, og, taps) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups(), shape.kernel_taps());
     // The dual's weight (c, o, t) of group g is weight (g*og + o, c, taps - 1 - t).
     let flipped = |g: usize, c: usize, ot: usize| weight[((g * og + ot / taps) * cg + c) * taps + taps - 1 - ot % taps];
-    let weights = pack_groups(dual, threads, flipped);
+    let weights = group_matrices(dual, threads, flipped);
     // SAFETY: `grad_input` (checked: dual.output_len() elements) is
     // borrowed mutably for the call.
     unsafe { run(dual, grad_output, &weights, None, SharedMut(grad_input.as_mut_ptr()), threads) };
@@ -158,10 +158,10 @@ pub(crate) fn backward_input<T: Real>(
 }
 
 /// Each group's `(O/groups) x (C/groups * taps)` weights, element (o, k)
-/// of group g being `value(g, o, k)`, packed for the tiles.
-fn pack_groups<T: Real>(shape: &ConvShape, threads: usize, value: impl Fn(usize, usize, usize) -> T + Sync) -> Vec<Packed<T>> {
+/// of group g being `value(g, o, k)`, computed once for the tiles.
+fn group_matrices<T: Real>(shape: &ConvShape, threads: usize, value: impl Fn(usize, usize, usize) -> T + Sync) -> Vec<Matrix<'static, T>> {
     let (og, k) = (shape.out_channels() / shape.groups(), shape.patch_len());
-    (0..shape.groups()).map(|g| Packed::new(og, k, threads, |o, t| value(g, o, t))).collect()
+    (0..shape.groups()).map(|g| Matrix::computed(og, k, threads, |o, t| value(g, o, t))).collect()
 }
 
 /// Output channels of a group cut into `parts` ranges of whole tiles, so
@@ -270,7 +270,7 @@ mod tests {
                 conv_forward_im2col(&shape, &x, &wt, Some(&b), &mut want, 1).unwrap();
                 let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
                 let (k, og) = (shape.patch_len(), shape.out_channels() / shape.groups());
-                let packed = pack_groups(&shape, 2, |g, o, t| wt[(g * og + o) * k + t]);
+                let matrices = group_matrices(&shape, 2, |g, o, t| wt[(g * og + o) * k + t]);
                 let mut first: Option<Vec<f64>> = None;
                 for threads in [1, 2, 3] {
                     for source in 0..2 {
@@ -281,9 +281,9 @@ mod tests {
                         // elements not otherwise used during the call.
                         unsafe {
                             if source == 0 {
-                                slab::forward(&shape, &x, &packed, Some(&b), out, threads);
+                                slab::forward(&shape, &x, &matrices, Some(&b), out, threads);
                             } else {
-                                panel::forward(&shape, &x, &packed, Some(&b), out, threads);
+                                panel::forward(&shape, &x, &matrices, Some(&b), out, threads);
                             }
                         }
                         for (a, b) in got.iter().zip(&want) {

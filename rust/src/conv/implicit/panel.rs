@@ -13,7 +13,7 @@ use crate::conv::forward::runs;
 use crate::conv::geometry::ConvShape;
 use crate::conv::im2col::Im2colPlan;
 use crate::conv::matmul::Real;
-use crate::conv::microkernel::{tile_width, Block, Packed};
+use crate::conv::microkernel::{tile_width, Block, Matrix};
 use crate::parallel::{for_each_task, SharedMut};
 
 /// Output columns per task, in full tiles.
@@ -30,7 +30,7 @@ const PANEL_BYTES: usize = 256 << 10;
 pub(super) unsafe fn forward<T: Real>(
     shape: &ConvShape,
     input: &[T],
-    weights: &[Packed<T>],
+    weights: &[Matrix<'_, T>],
     bias: Option<&[T]>,
     out: SharedMut<T>,
     threads: usize,
@@ -56,11 +56,11 @@ pub(super) unsafe fn forward<T: Real>(
 }
 
 /// What every task reads, and the output it writes into.
-struct Job<'a, T> {
+struct Job<'a, T: Clone> {
     shape: &'a ConvShape,
     plan: &'a Im2colPlan,
     input: &'a [T],
-    weights: &'a [Packed<T>],
+    weights: &'a [Matrix<'a, T>],
     bias: Option<&'a [T]>,
     depth_block: usize,
     out: SharedMut<T>,
@@ -94,8 +94,8 @@ impl<T: Real> Job<'_, T> {
                 bias: (k0 + depth == k).then(|| self.bias.map(|b| b[channel..].as_ptr())).flatten(),
                 accumulate: k0 > 0,
             };
-            // SAFETY: A is the group's packed rows o0..o0+rows (ending at a
-            // strip boundary or the group's last row), steps k0..k0+depth; B row r is panel[r * len..][..len], all
+            // SAFETY: A is the group's weight rows o0..o0+rows, steps
+            // k0..k0+depth; B row r is panel[r * len..][..len], all
             // packed above (depth * len <= panel length); C is `staging`, this
             // worker's scratch of >= rows * len elements, untouched by others.
             unsafe { T::multiply(&block) };

@@ -26,7 +26,7 @@
 use super::{ChannelParts, MAX_WASTED_COLUMNS};
 use crate::conv::geometry::{ConvShape, PaddingMode, Window};
 use crate::conv::matmul::Real;
-use crate::conv::microkernel::{tile_width, Block, Packed};
+use crate::conv::microkernel::{tile_width, Block, Matrix};
 use crate::parallel::{for_each_task, SharedMut};
 
 /// Per-task workspace (slab + output staging) the bands are sized to.
@@ -73,7 +73,7 @@ fn phase_width(cols: &Window) -> usize {
 pub(super) unsafe fn forward<T: Real>(
     shape: &ConvShape,
     input: &[T],
-    weights: &[Packed<T>],
+    weights: &[Matrix<'_, T>],
     bias: Option<&[T]>,
     out: SharedMut<T>,
     threads: usize,
@@ -108,7 +108,7 @@ pub(super) unsafe fn forward<T: Real>(
 unsafe fn in_place<T: Real>(
     shape: &ConvShape,
     input: &[T],
-    weights: &[Packed<T>],
+    weights: &[Matrix<'_, T>],
     bias: Option<&[T]>,
     out: SharedMut<T>,
     threads: usize,
@@ -140,8 +140,7 @@ unsafe fn in_place<T: Real>(
             bias: bias.map(|b| b[channel..].as_ptr()),
             accumulate: false,
         };
-        // SAFETY: A is the group's packed rows o0..o0+rows (o0 a multiple
-        // of the strip height, the range ending at a strip or the group); B
+        // SAFETY: A is the group's weight rows o0..o0+rows; B
         // element (c, j) at b + c*pixels + j, j < count, lies in the group's
         // input planes of this image; C element (i, j) is output plane
         // (image, channel + i) at pixel first + j, inside the output; tasks
@@ -221,10 +220,10 @@ struct Place {
 }
 
 /// What every band task reads, and the output it writes into.
-struct Band<'a, T> {
+struct Band<'a, T: Clone> {
     shape: &'a ConvShape,
     input: &'a [T],
-    weights: &'a [Packed<T>],
+    weights: &'a [Matrix<'a, T>],
     bias: Option<&'a [T]>,
     bands: Bands,
     parts: ChannelParts,
@@ -267,8 +266,8 @@ impl<T: Real> Band<'_, T> {
             bias: self.bias.map(|b| b[channel..].as_ptr()),
             accumulate: false,
         };
-        // SAFETY: A is the group's packed rows o0..o0+rows (ending at a
-        // strip boundary or the group's last row), cg * taps steps. B
+        // SAFETY: A is the group's weight rows o0..o0+rows, cg * taps
+        // steps. B
         // element (k, j) is slab[offsets[k] + j] with offsets[k] + columns
         // - 1 < slab length (a tap's shift plus the band's last output
         // position stays inside the tap's phase plane: x * stride + tap *

@@ -50,6 +50,8 @@ def bounded(values: tuple[int, ...], name: str) -> tuple[int, ...]:
 
 def per_axis(value: Any, dims: int, name: str) -> tuple[int, ...]:
     """An int repeated ``dims`` times, or a sequence of exactly ``dims`` ints."""
+    if type(value) is int:  # the common case, before the general checks
+        return bounded((value,) * dims, name)
     if isinstance(value, (str, bytes)):
         raise TypeError(f"{name}: expected an int or a tuple of {dims} ints, got {value!r}")
     if isinstance(value, Sequence) or hasattr(value, "__len__"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from typing import Any
@@ -44,6 +45,8 @@ def to_numpy(obj: Any, name: str) -> np.ndarray:
 def float_array(obj: Any, name: str) -> np.ndarray:
     """``obj`` as a native-endian float32/float64 array (any strides)."""
     array = to_numpy(obj, name)
+    if array.dtype in FLOAT_DTYPES:  # native float32/float64: the common case, checked first
+        return array
     if array.dtype.kind != "f" or np.dtype(array.dtype.name) not in FLOAT_DTYPES:
         raise TypeError(f"{name}: expected dtype float32 or float64, got {array.dtype}")
     return array
@@ -52,7 +55,9 @@ def float_array(obj: Any, name: str) -> np.ndarray:
 def same_dtype(arrays: dict[str, np.ndarray | None]) -> np.dtype:
     """The common dtype of the named arrays; TypeError if they differ (as torch)."""
     present = {name: a.dtype for name, a in arrays.items() if a is not None}
-    dtypes = {np.dtype(d.name) for d in present.values()}
+    dtypes = set(present.values())
+    if len(dtypes) > 1 or not dtypes <= set(FLOAT_DTYPES):  # compare by name, whatever the byte order
+        dtypes = {np.dtype(d.name) for d in present.values()}
     if len(dtypes) > 1:
         found = ", ".join(f"{n}={d.name}" for n, d in present.items())
         raise TypeError(f"input, weight and bias must have the same dtype, got {found}")
@@ -65,12 +70,15 @@ def c_contiguous(array: np.ndarray, dtype: np.dtype, name: str = "input") -> np.
     A strided view (a broadcast one costs no memory) can need a copy larger
     than the machine: that is refused with MemoryError before copying.
     """
+    if array.dtype == dtype and dtype in FLOAT_DTYPES and array.flags.c_contiguous:
+        return array
     target = np.dtype(dtype.name)
     if not (array.flags.c_contiguous and array.dtype == target):
         check_allocation(array.shape, target, f"{name}: a C-contiguous copy")
     return np.ascontiguousarray(array, dtype=target)
 
 
+@functools.lru_cache(maxsize=None)
 def physical_memory() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

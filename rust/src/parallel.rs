@@ -3,13 +3,15 @@
 //! Every parallel kernel cuts its work into tasks whose boundaries depend
 //! on the shape only, never on the thread count, and runs them here. A call
 //! with `threads = k` runs its tasks on at most `k` threads: the calling
-//! thread plus `k - 1` workers of rayon's global pool (one worker per core,
-//! or `RAYON_NUM_THREADS`), which is created once. So a sweep over
-//! `threads = 1..1000` or a hundred short-lived Python threads add no OS
-//! threads, and `threads = 1` runs entirely on the caller: several Python
-//! threads making single-threaded calls each compute on their own thread.
+//! thread plus `k - 1` workers of one process-wide team (`team`: one thread
+//! per core but the caller's, or per `RAYON_NUM_THREADS`, the size of
+//! rayon's global pool, which the fills use), which is created once. So a
+//! sweep over `threads = 1..1000` or a hundred short-lived Python threads
+//! add no OS threads, and `threads = 1` runs entirely on the caller:
+//! several Python threads making single-threaded calls each compute on
+//! their own thread.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod team;
 
 /// The number of threads a call with `threads` uses at most: 0 means one
 /// per worker of the pool; more than the pool has are not started.
@@ -34,20 +36,7 @@ where
         (0..tasks).for_each(task);
         return;
     }
-    let next = AtomicUsize::new(0);
-    let work = || loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        if i >= tasks {
-            break;
-        }
-        task(i);
-    };
-    rayon::in_place_scope(|scope| {
-        for _ in 1..threads {
-            scope.spawn(|_| work());
-        }
-        work();
-    });
+    team::run(threads - 1, tasks, &task);
 }
 
 /// Runs `work(i, chunk)` for the consecutive chunks of `chunk_len` elements
@@ -132,6 +121,38 @@ mod tests {
         for_each_chunk_mut(3, &mut data, 10, |i, chunk| chunk.iter_mut().for_each(|v| *v += i + 1));
         assert!(data.iter().enumerate().all(|(j, &v)| v == j / 10 + 1));
         for_each_chunk_mut(2, &mut [0u8; 0], 4, |_, _| panic!("no chunks in an empty slice"));
+    }
+
+    #[test]
+    fn a_panicking_task_reaches_the_caller_and_the_team_carries_on() {
+        let caught = std::panic::catch_unwind(|| {
+            for_each_task(2, 16, |i| {
+                if i == 11 {
+                    panic!("task 11 fails");
+                }
+            })
+        });
+        let message = caught.expect_err("the panic must reach the caller");
+        assert_eq!(message.downcast_ref::<&str>(), Some(&"task 11 fails"));
+        let seen = Mutex::new(vec![0u32; 40]);
+        for_each_task(2, 40, |i| seen.lock().unwrap()[i] += 1);
+        assert!(seen.into_inner().unwrap().iter().all(|&n| n == 1));
+    }
+
+    #[test]
+    fn nested_and_concurrent_calls_run_every_task_once() {
+        let seen = Mutex::new(vec![0u32; 8 * 6 * 5]);
+        std::thread::scope(|scope| {
+            for caller in 0..8 {
+                let seen = &seen;
+                scope.spawn(move || {
+                    for_each_task(2, 6, |outer| {
+                        for_each_task(2, 5, |inner| seen.lock().unwrap()[(caller * 6 + outer) * 5 + inner] += 1)
+                    })
+                });
+            }
+        });
+        assert!(seen.into_inner().unwrap().iter().all(|&n| n == 1));
     }
 
     #[test]

@@ -53,6 +53,28 @@ pub(super) fn suits(shape: &ConvShape) -> bool {
     lanes as f64 / outputs as f64 <= 1.0 + MAX_WASTED_COLUMNS + 16.0 / group_out as f64
 }
 
+/// The positions `first..end` of a phase row (column phase `phase`) that
+/// hold input columns, the first of them being input column `at`: the same
+/// for every row, so worked out once per phase plane.
+#[derive(Clone, Copy)]
+struct PhaseColumns {
+    phase: usize,
+    first: usize,
+    end: usize,
+    at: usize,
+}
+
+impl PhaseColumns {
+    fn new(cols: &Window, phase: usize, len: usize) -> Self {
+        let (stride, before, width) = (cols.stride, cols.pad_before, cols.input);
+        // Positions q whose column q * stride + phase - before lies in the row.
+        let end = (before + width).saturating_sub(phase).div_ceil(stride).min(len);
+        let first = before.saturating_sub(phase).div_ceil(stride).min(end);
+        let at = (first * stride + phase).saturating_sub(before);
+        PhaseColumns { phase, first, end, at }
+    }
+}
+
 /// Whether some kernel tap reads phase `phase` of `axis` (a 1x1 kernel with
 /// stride 2 reads one phase of four; the others are never filled or read).
 fn read_phase(axis: &Window, phase: usize) -> bool {
@@ -330,8 +352,9 @@ impl<T: Real> Band<'_, T> {
                     if !(read_phase(&rows, ph) && read_phase(&cols, pw)) {
                         continue;
                     }
+                    let span = PhaseColumns::new(&cols, pw, b.phase_w);
                     for (r, out) in phase_plane.chunks_exact_mut(b.phase_w).enumerate() {
-                        self.padded_row(plane, (first + r) * rows.stride + ph, pw, out);
+                        self.padded_row(plane, (first + r) * rows.stride + ph, span, out);
                     }
                 }
             }
@@ -360,10 +383,10 @@ impl<T: Real> Band<'_, T> {
         }
     }
 
-    /// Phase `phase` of row `py` of the padded input (padded coordinates:
-    /// `line[q]` is padded column `q * stride + phase`; positions past the
-    /// padding, read only for discarded outputs, are zeros).
-    fn padded_row(&self, plane: &[T], py: usize, phase: usize, line: &mut [T]) {
+    /// Row `py` of the padded input at the column phase `span` describes
+    /// (padded coordinates: `line[q]` is padded column `q * stride + phase`;
+    /// positions past the padding, read only for discarded outputs, are zeros).
+    fn padded_row(&self, plane: &[T], py: usize, span: PhaseColumns, line: &mut [T]) {
         let [_, rows, cols] = self.shape.axes();
         let mode = self.shape.padding_mode();
         let inside = py < rows.input + rows.pad_before + rows.pad_after;
@@ -373,14 +396,14 @@ impl<T: Real> Band<'_, T> {
             return;
         };
         let src = &plane[y * cols.input..][..cols.input];
-        let (stride, before, width) = (cols.stride, cols.pad_before, cols.input);
-        // Positions q whose column q * stride + phase - before lies in the row.
-        let end = (before + width).saturating_sub(phase).div_ceil(stride).min(line.len());
-        let first = before.saturating_sub(phase).div_ceil(stride).min(end);
+        let (stride, before, width, phase) = (cols.stride, cols.pad_before, cols.input, span.phase);
+        let PhaseColumns { first, end, at, .. } = span;
         if first < end {
-            let at = first * stride + phase - before;
             if stride == 1 {
                 line[first..end].copy_from_slice(&src[at..][..end - first]);
+            } else if stride == 2 && src.len() - at >= 2 * (end - first) {
+                // Pairs, so the compiler deinterleaves with vector shuffles.
+                line[first..end].iter_mut().zip(src[at..].chunks_exact(2)).for_each(|(v, pair)| *v = pair[0]);
             } else {
                 line[first..end].iter_mut().zip(src[at..].iter().step_by(stride)).for_each(|(v, &x)| *v = x);
             }

@@ -259,6 +259,9 @@ mod tests {
             (1, 5, 3, 1, vec![w(9, 1, 2, 1, (0, 0)), w(9, 1, 2, 1, (0, 0))]),
             (2, 2, 3, 1, vec![w(7, 3, 2, 1, (1, 1)), w(8, 3, 2, 1, (1, 1)), w(9, 3, 2, 1, (1, 1))]),
             (1, 4, 3, 1, vec![w(50, 4, 3, 1, (2, 1))]),
+            // Rows too long for one slab: cut into segments (long 1-D signals).
+            (1, 64, 5, 1, vec![w(3001, 3, 2, 1, (1, 1))]),
+            (2, 48, 3, 1, vec![w(2900, 5, 1, 2, (3, 4))]),
             // Unpadded 1x1 (the input read in place), and more than 8 output rows.
             (3, 7, 19, 1, vec![w(6, 1, 1, 1, (0, 0)), w(5, 1, 1, 1, (0, 0))]),
         ];

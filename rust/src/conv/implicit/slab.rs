@@ -53,25 +53,27 @@ pub(super) fn suits(shape: &ConvShape) -> bool {
     lanes as f64 / outputs as f64 <= 1.0 + MAX_WASTED_COLUMNS + 16.0 / group_out as f64
 }
 
-/// The positions `first..end` of a phase row (column phase `phase`) that
-/// hold input columns, the first of them being input column `at`: the same
-/// for every row, so worked out once per phase plane.
+/// A slab row holds positions `q0..q0 + len` of a phase row (column phase
+/// `phase`); of those, `first..end` (counted from `q0`) hold input
+/// columns, the first of them being input column `at`: the same for every
+/// row, so worked out once per phase plane.
 #[derive(Clone, Copy)]
 struct PhaseColumns {
     phase: usize,
+    q0: usize,
     first: usize,
     end: usize,
     at: usize,
 }
 
 impl PhaseColumns {
-    fn new(cols: &Window, phase: usize, len: usize) -> Self {
+    fn new(cols: &Window, phase: usize, q0: usize, len: usize) -> Self {
         let (stride, before, width) = (cols.stride, cols.pad_before, cols.input);
         // Positions q whose column q * stride + phase - before lies in the row.
-        let end = (before + width).saturating_sub(phase).div_ceil(stride).min(len);
-        let first = before.saturating_sub(phase).div_ceil(stride).min(end);
+        let end = (before + width).saturating_sub(phase).div_ceil(stride).clamp(q0, q0 + len);
+        let first = before.saturating_sub(phase).div_ceil(stride).clamp(q0, end);
         let at = (first * stride + phase).saturating_sub(before);
-        PhaseColumns { phase, first, end, at }
+        PhaseColumns { phase, q0, first: first - q0, end: end - q0, at }
     }
 }
 
@@ -108,15 +110,18 @@ pub(super) unsafe fn forward<T: Real>(
     let bands = Bands::new::<T>(shape);
     let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
     let out_d = shape.output_dims()[0];
-    let per_image = shape.groups() * out_d * bands.bands;
+    let pieces = bands.bands * bands.segments;
+    let per_image = shape.groups() * out_d * pieces;
     let parts = ChannelParts::new(og, shape.batch() * per_image, threads);
-    let workspace = bands.slab_len(cg, bands.rows_per_band) + parts.per_part * bands.rows_per_band * bands.phase_w;
+    let workspace = bands.slab_len(cg, bands.rows_per_band) + parts.per_part * bands.rows_per_band * bands.row_w;
     let task = Band { shape, input, weights, bias, bands, parts, out };
     for_each_task(threads, shape.batch() * per_image * parts.parts, |t| {
         let (t, part) = (t / parts.parts, t % parts.parts);
         let (image, rest) = (t / per_image, t % per_image);
-        let (group, rest) = (rest / (out_d * bands.bands), rest % (out_d * bands.bands));
-        let place = Place { image, group, depth: rest / bands.bands, band: rest % bands.bands, part };
+        let (group, rest) = (rest / (out_d * pieces), rest % (out_d * pieces));
+        let (depth, piece) = (rest / pieces, rest % pieces);
+        let (band, segment) = (piece / bands.segments, piece % bands.segments);
+        let place = Place { image, group, depth, band, segment, part };
         T::with_scratch(workspace, |scratch| task.run(place, scratch));
     });
 }
@@ -179,6 +184,13 @@ struct Bands {
     out_w: usize,
     /// Columns of a phase row (the padded width when the stride is 1).
     phase_w: usize,
+    /// Columns of a slab row: `phase_w`, or for a row cut into segments,
+    /// a segment's outputs plus the columns its taps reach past them.
+    row_w: usize,
+    /// Output columns per segment, and segments per row (1 unless a single
+    /// output row's slab is larger than the workspace: long 1-D signals).
+    seg_w: usize,
+    segments: usize,
     /// Phases along rows and columns: the strides.
     phases: [usize; 2],
     /// Extra phase rows a band of `rows` output rows reads: (kh - 1) * dilation / stride.
@@ -199,12 +211,31 @@ impl Bands {
         let depth_span = (depth.kernel - 1) * depth.dilation + 1;
         let group_c = shape.in_channels() / shape.groups();
         let group_o = shape.out_channels() / shape.groups();
-        let per_row = (group_c * depth_span * phases[0] * phases[1] + group_o) * phase_w * std::mem::size_of::<T>();
+        let per_column = (group_c * depth_span * phases[0] * phases[1] + group_o) * std::mem::size_of::<T>();
+        let per_row = per_column * phase_w;
         let most = (WORKSPACE_BYTES / per_row.max(1)).clamp(1, out_h.max(1));
         // Equal bands rather than full ones and a short remainder.
         let bands = out_h.div_ceil(most).max(1);
         let rows_per_band = out_h.div_ceil(bands).max(1);
-        Bands { out_h, out_w, phase_w, phases, halo, depth_span, rows_per_band, bands: out_h.div_ceil(rows_per_band) }
+        let (mut row_w, mut seg_w, mut segments) = (phase_w, out_w, 1);
+        if per_row > WORKSPACE_BYTES {
+            // One row is too large: cut it into equal segments of whole vectors.
+            let lane = tile_width::<f32>() / super::super::microkernel::VECTORS;
+            let reach = (cols.kernel - 1) * cols.dilation / cols.stride;
+            let fit = (WORKSPACE_BYTES / per_column.max(1)).saturating_sub(reach).max(lane);
+            segments = out_w.div_ceil(fit).max(1);
+            seg_w = out_w.div_ceil(segments).next_multiple_of(lane).min(out_w.max(1));
+            segments = out_w.div_ceil(seg_w).max(1);
+            row_w = (seg_w + reach).min(phase_w);
+        }
+        let bands = out_h.div_ceil(rows_per_band);
+        Bands { out_h, out_w, phase_w, row_w, seg_w, segments, phases, halo, depth_span, rows_per_band, bands }
+    }
+
+    /// Output columns `first..first + count` of segment `s`.
+    fn columns(&self, s: usize) -> (usize, usize) {
+        let first = s * self.seg_w;
+        (first, self.seg_w.min(self.out_w - first))
     }
 
     /// Output rows `first..first + count` of band `b`.
@@ -215,7 +246,7 @@ impl Bands {
 
     /// Elements of one phase plane of a slab for `rows` output rows.
     fn phase_len(&self, rows: usize) -> usize {
-        (rows + self.halo) * self.phase_w
+        (rows + self.halo) * self.row_w
     }
 
     /// Elements of one input slice (all its phase planes).
@@ -237,6 +268,8 @@ struct Place {
     /// Output depth slice (0 in 1-D and 2-D).
     depth: usize,
     band: usize,
+    /// Which segment of the band's rows (see `Bands::columns`).
+    segment: usize,
     /// Which range of the group's output channels.
     part: usize,
 }
@@ -257,20 +290,22 @@ impl<T: Real> Band<'_, T> {
         let s = self.shape;
         let (cg, og) = (s.in_channels() / s.groups(), s.out_channels() / s.groups());
         let (first, count) = self.bands.rows(at.band);
+        let (x0, width) = self.bands.columns(at.segment);
         let (o0, rows) = self.parts.range(at.part, og);
         let (slab, staging) = scratch.split_at_mut(self.bands.slab_len(cg, count));
-        self.fill_slab(at, first, count, slab);
+        self.fill_slab(at, first, count, x0, slab);
         let offsets = self.tap_offsets(count);
-        // Output on the slab grid: position r * Wq + x for output (first + r, x);
-        // the last row stops at out_w, so no tap reads past its phase plane.
-        let columns = (count - 1) * self.bands.phase_w + self.bands.out_w;
+        // Output on the slab grid: position r * Wq + x for output (first + r,
+        // x0 + x); the last row stops at the segment's width, so no tap reads
+        // past its phase plane.
+        let columns = (count - 1) * self.bands.row_w + width;
         let channel = at.group * og + o0;
-        // Rows without discarded columns are the output's own layout: the
-        // tiles write there directly.
-        let in_place = self.bands.phase_w == self.bands.out_w;
+        // A single row, or rows without discarded columns, are the output's
+        // own layout: the tiles write there directly.
+        let in_place = count == 1 || self.bands.row_w == self.bands.out_w;
         let (c, ldc) = if in_place {
             let (out_h, out_w, pixels) = (self.bands.out_h, self.bands.out_w, s.output_pixels());
-            let offset = (at.image * s.out_channels() + channel) * pixels + (at.depth * out_h + first) * out_w;
+            let offset = (at.image * s.out_channels() + channel) * pixels + (at.depth * out_h + first) * out_w + x0;
             // SAFETY: (image, channel, depth, first row) is inside the output.
             (unsafe { self.out.get().add(offset) }, pixels)
         } else {
@@ -289,16 +324,17 @@ impl<T: Real> Band<'_, T> {
             accumulate: false,
         };
         // SAFETY: A is the group's weight rows o0..o0+rows, cg * taps
-        // steps. B
-        // element (k, j) is slab[offsets[k] + j] with offsets[k] + columns
-        // - 1 < slab length (a tap's shift plus the band's last output
-        // position stays inside the tap's phase plane: x * stride + tap *
-        // dilation < padded width for every output x). C is either
+        // steps. B element (k, j) is slab[offsets[k] + j] with offsets[k] +
+        // columns - 1 < slab length (a tap's shift plus the piece's last
+        // output position stays inside the tap's phase plane: x * stride +
+        // tap * dilation < padded width for every output x, and a segment's
+        // row holds its outputs plus the taps' reach). C is either
         // `staging`, this worker's scratch of parts.per_part *
-        // rows_per_band * Wq >= rows * columns elements, or (when Wq ==
-        // out_w) output rows first..first+count of planes (image, channel..
-        // channel+rows), count * out_w = columns elements each, which only
-        // this task (its image, group, depth, band and channel part) writes.
+        // rows_per_band * Wq >= rows * columns elements, or (one row, or Wq
+        // == out_w) output columns x0..x0+width of rows first..first+count
+        // of planes (image, channel..channel+rows), `columns` elements each
+        // (ldc = the plane), which only this task (its image, group, depth,
+        // band, segment and channel part) writes.
         unsafe { T::multiply(&block) };
         if !in_place {
             self.write_rows(staging, columns, at, channel, rows, first, count);
@@ -309,7 +345,7 @@ impl<T: Real> Band<'_, T> {
     fn tap_offsets(&self, count: usize) -> Vec<usize> {
         let [depth, rows, cols] = *self.shape.axes();
         let b = &self.bands;
-        let (wq, phase_len, slice) = (b.phase_w, b.phase_len(count), b.slice_len(count));
+        let (wq, phase_len, slice) = (b.row_w, b.phase_len(count), b.slice_len(count));
         let plane = b.depth_span * slice;
         let cg = self.shape.in_channels() / self.shape.groups();
         let mut offsets = Vec::with_capacity(cg * self.shape.kernel_taps());
@@ -330,7 +366,7 @@ impl<T: Real> Band<'_, T> {
 
     /// Copies, with their padding and split into phases, the input rows
     /// the band reads.
-    fn fill_slab(&self, at: Place, first: usize, count: usize, slab: &mut [T]) {
+    fn fill_slab(&self, at: Place, first: usize, count: usize, x0: usize, slab: &mut [T]) {
         let s = self.shape;
         let [depth, rows, cols] = *s.axes();
         let cg = s.in_channels() / s.groups();
@@ -352,8 +388,8 @@ impl<T: Real> Band<'_, T> {
                     if !(read_phase(&rows, ph) && read_phase(&cols, pw)) {
                         continue;
                     }
-                    let span = PhaseColumns::new(&cols, pw, b.phase_w);
-                    for (r, out) in phase_plane.chunks_exact_mut(b.phase_w).enumerate() {
+                    let span = PhaseColumns::new(&cols, pw, x0, b.row_w);
+                    for (r, out) in phase_plane.chunks_exact_mut(b.row_w).enumerate() {
                         self.padded_row(plane, (first + r) * rows.stride + ph, span, out);
                     }
                 }
@@ -365,7 +401,7 @@ impl<T: Real> Band<'_, T> {
     #[allow(clippy::too_many_arguments)]
     fn write_rows(&self, staging: &[T], columns: usize, at: Place, channel: usize, channels: usize, first: usize, count: usize) {
         let s = self.shape;
-        let (out_h, out_w, wq, pixels) = (self.bands.out_h, self.bands.out_w, self.bands.phase_w, s.output_pixels());
+        let (out_h, out_w, wq, pixels) = (self.bands.out_h, self.bands.out_w, self.bands.row_w, s.output_pixels());
         for o in 0..channels {
             let offset = (at.image * s.out_channels() + channel + o) * pixels + (at.depth * out_h + first) * out_w;
             // SAFETY: output rows first .. first + count of depth slice
@@ -384,7 +420,7 @@ impl<T: Real> Band<'_, T> {
     }
 
     /// Row `py` of the padded input at the column phase `span` describes
-    /// (padded coordinates: `line[q]` is padded column `q * stride + phase`;
+    /// (padded coordinates: `line[q]` is padded column `(q0 + q) * stride + phase`;
     /// positions past the padding, read only for discarded outputs, are zeros).
     fn padded_row(&self, plane: &[T], py: usize, span: PhaseColumns, line: &mut [T]) {
         let [_, rows, cols] = self.shape.axes();
@@ -397,7 +433,7 @@ impl<T: Real> Band<'_, T> {
         };
         let src = &plane[y * cols.input..][..cols.input];
         let (stride, before, width, phase) = (cols.stride, cols.pad_before, cols.input, span.phase);
-        let PhaseColumns { first, end, at, .. } = span;
+        let PhaseColumns { q0, first, end, at, .. } = span;
         if first < end {
             if stride == 1 {
                 line[first..end].copy_from_slice(&src[at..][..end - first]);
@@ -415,9 +451,33 @@ impl<T: Real> Band<'_, T> {
         }
         let padded_w = before + width + cols.pad_after;
         for q in (0..first).chain(end..line.len()) {
-            let x = q * stride + phase;
+            let x = (q0 + q) * stride + phase;
             let value = (x < padded_w).then(|| mode.source(x as isize - before as isize, width)).flatten();
             line[q] = value.map_or(T::ZERO, |i| src[i]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row whose slab would pass the workspace is cut into segments
+    /// that fit it and cover the row once (`implicit::tests` checks their values).
+    #[test]
+    fn long_rows_are_cut_into_segments_that_fit_the_workspace() {
+        for (channels, out, input, kernel, stride) in [(64, 5, 3001, 3, 2), (512, 512, 3199, 3, 2), (48, 3, 2900, 5, 1)] {
+            let axis = Window { input, kernel, stride, dilation: 1, pad_before: 1, pad_after: 1 };
+            let shape = ConvShape::new(1, channels, out, 1, &[axis], PaddingMode::Zeros).unwrap();
+            let bands = Bands::new::<f64>(&shape);
+            let out_w = shape.output_dims()[2];
+            assert!(bands.segments > 1, "{shape:?}");
+            // Segments are rounded up to whole vectors (16 columns) past the fit.
+            let per_column = (channels * stride + out) * 8;
+            assert!((bands.slab_len(channels, 1) + out * bands.row_w) * 8 <= WORKSPACE_BYTES + 16 * per_column, "{bands:?}");
+            assert!(bands.segments * bands.seg_w >= out_w && (bands.segments - 1) * bands.seg_w < out_w, "{bands:?}");
+        }
+        let short = ConvShape::new(1, 64, 64, 1, &[Window { input: 56, kernel: 3, stride: 1, dilation: 1, pad_before: 1, pad_after: 1 }; 2], PaddingMode::Zeros).unwrap();
+        assert_eq!(Bands::new::<f32>(&short).segments, 1);
     }
 }

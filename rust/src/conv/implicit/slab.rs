@@ -77,6 +77,26 @@ impl PhaseColumns {
     }
 }
 
+/// Positions `span.first..span.end` of a slab row: every `stride`-th
+/// element of the input row `src` from `span.at` on.
+fn copy_columns<T: Real>(src: &[T], stride: usize, span: PhaseColumns, line: &mut [T]) {
+    let PhaseColumns { first, end, at, .. } = span;
+    if first >= end {
+        return;
+    }
+    let (dst, src) = (&mut line[first..end], &src[at..]);
+    if stride == 1 {
+        dst.copy_from_slice(&src[..dst.len()]);
+        return;
+    }
+    // Short rows (small images) are the common case: a plain indexed loop,
+    // its bounds checked once, beats iterator adaptors' set-up.
+    let src = &src[..(dst.len() - 1) * stride + 1];
+    for (i, v) in dst.iter_mut().enumerate() {
+        *v = src[i * stride];
+    }
+}
+
 /// Whether some kernel tap reads phase `phase` of `axis` (a 1x1 kernel with
 /// stride 2 reads one phase of four; the others are never filled or read).
 fn read_phase(axis: &Window, phase: usize) -> bool {
@@ -114,7 +134,8 @@ pub(super) unsafe fn forward<T: Real>(
     let per_image = shape.groups() * out_d * pieces;
     let parts = ChannelParts::new(og, shape.batch() * per_image, threads);
     let workspace = bands.slab_len(cg, bands.rows_per_band) + parts.per_part * bands.rows_per_band * bands.row_w;
-    let task = Band { shape, input, weights, bias, bands, parts, out };
+    let mut task = Band { shape, input, weights, bias, bands, parts, out, full_band_offsets: Vec::new() };
+    task.full_band_offsets = task.tap_offsets(bands.rows_per_band);
     for_each_task(threads, shape.batch() * per_image * parts.parts, |t| {
         let (t, part) = (t / parts.parts, t % parts.parts);
         let (image, rest) = (t / per_image, t % per_image);
@@ -283,6 +304,8 @@ struct Band<'a, T: Clone> {
     bands: Bands,
     parts: ChannelParts,
     out: SharedMut<T>,
+    /// `tap_offsets` of a full band (every band but perhaps the last).
+    full_band_offsets: Vec<usize>,
 }
 
 impl<T: Real> Band<'_, T> {
@@ -294,7 +317,13 @@ impl<T: Real> Band<'_, T> {
         let (o0, rows) = self.parts.range(at.part, og);
         let (slab, staging) = scratch.split_at_mut(self.bands.slab_len(cg, count));
         self.fill_slab(at, first, count, x0, slab);
-        let offsets = self.tap_offsets(count);
+        let short_band_offsets;
+        let offsets = if count == self.bands.rows_per_band {
+            &self.full_band_offsets
+        } else {
+            short_band_offsets = self.tap_offsets(count);
+            &short_band_offsets
+        };
         // Output on the slab grid: position r * Wq + x for output (first + r,
         // x0 + x); the last row stops at the segment's width, so no tap reads
         // past its phase plane.
@@ -373,6 +402,15 @@ impl<T: Real> Band<'_, T> {
         let b = &self.bands;
         let (slice, phase_len) = (b.slice_len(count), b.phase_len(count));
         let in_plane = rows.input * cols.input;
+        // Per phase (row phase, column phase): the columns its rows take
+        // from the input, or None for a phase no tap reads.
+        let spans: Vec<Option<PhaseColumns>> = (0..rows.stride * cols.stride)
+            .map(|phase| {
+                let (ph, pw) = (phase / cols.stride, phase % cols.stride);
+                let read = read_phase(&rows, ph) && read_phase(&cols, pw);
+                read.then(|| PhaseColumns::new(&cols, pw, x0, b.row_w))
+            })
+            .collect();
         for (c, channel_slab) in slab.chunks_exact_mut(b.depth_span * slice).enumerate() {
             let volume = &self.input[(at.image * s.in_channels() + at.group * cg + c) * s.input_pixels()..][..s.input_pixels()];
             for (dz, slab_slice) in channel_slab.chunks_exact_mut(slice).enumerate() {
@@ -383,12 +421,19 @@ impl<T: Real> Band<'_, T> {
                     continue;
                 };
                 let plane = &volume[z * in_plane..][..in_plane];
-                for (phase, phase_plane) in slab_slice.chunks_exact_mut(phase_len).enumerate() {
-                    let (ph, pw) = (phase / cols.stride, phase % cols.stride);
-                    if !(read_phase(&rows, ph) && read_phase(&cols, pw)) {
+                for ((phase, phase_plane), span) in slab_slice.chunks_exact_mut(phase_len).enumerate().zip(&spans) {
+                    let (Some(span), ph) = (*span, phase / cols.stride) else { continue };
+                    if s.padding_mode() == PaddingMode::Zeros {
+                        // Zeros everywhere, then the input's part of each row.
+                        phase_plane.fill(T::ZERO);
+                        for (r, out) in phase_plane.chunks_exact_mut(b.row_w).enumerate() {
+                            let y = ((first + r) * rows.stride + ph).wrapping_sub(rows.pad_before);
+                            if y < rows.input {
+                                copy_columns(&plane[y * cols.input..][..cols.input], cols.stride, span, out);
+                            }
+                        }
                         continue;
                     }
-                    let span = PhaseColumns::new(&cols, pw, x0, b.row_w);
                     for (r, out) in phase_plane.chunks_exact_mut(b.row_w).enumerate() {
                         self.padded_row(plane, (first + r) * rows.stride + ph, span, out);
                     }
@@ -433,17 +478,8 @@ impl<T: Real> Band<'_, T> {
         };
         let src = &plane[y * cols.input..][..cols.input];
         let (stride, before, width, phase) = (cols.stride, cols.pad_before, cols.input, span.phase);
-        let PhaseColumns { q0, first, end, at, .. } = span;
-        if first < end {
-            if stride == 1 {
-                line[first..end].copy_from_slice(&src[at..][..end - first]);
-            } else if stride == 2 && src.len() - at >= 2 * (end - first) {
-                // Pairs, so the compiler deinterleaves with vector shuffles.
-                line[first..end].iter_mut().zip(src[at..].chunks_exact(2)).for_each(|(v, pair)| *v = pair[0]);
-            } else {
-                line[first..end].iter_mut().zip(src[at..].iter().step_by(stride)).for_each(|(v, &x)| *v = x);
-            }
-        }
+        let PhaseColumns { q0, first, end, .. } = span;
+        copy_columns(src, stride, span, line);
         if mode == PaddingMode::Zeros {
             line[..first].fill(T::ZERO);
             line[end..].fill(T::ZERO);

@@ -31,7 +31,7 @@ pub fn conv_backward_input<T: Real>(
     if depthwise::applies(shape) {
         return depthwise::backward_input(shape, weight, grad_output, grad_input, threads);
     }
-    if let Some(dual) = implicit::transposed(shape).filter(implicit::prefers) {
+    if let Some(dual) = implicit::transposed(shape).filter(|_| implicit::has_vector_tiles()) {
         return implicit::backward_input(shape, &dual, weight, grad_output, grad_input, threads);
     }
     im2col_backward_input(shape, weight, grad_output, grad_input, threads)

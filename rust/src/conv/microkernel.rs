@@ -118,7 +118,63 @@ pub trait TiledProduct: Sized {
     /// for reads and writes that nothing else accesses during the call;
     /// `bias`, when given, must point at `rows` readable elements.
     unsafe fn multiply(block: &Block<Self>);
+
+    /// `dst[i] = src[2 * i]` for every `i < dst.len()` (a stride-2 input
+    /// row split into its phases; needs `src.len() >= 2 * dst.len() - 1`).
+    fn take_even(src: &[Self], dst: &mut [Self]);
 }
+
+/// `TiledProduct::take_even`, element by element.
+fn take_even_scalar<T: Copy>(src: &[T], dst: &mut [T]) {
+    let Some(last) = dst.len().checked_sub(1) else { return };
+    let src = &src[..2 * last + 1];
+    for (i, v) in dst.iter_mut().enumerate() {
+        *v = src[2 * i];
+    }
+}
+
+/// `take_even` with AVX-512 permutes: each 16 (or 8) outputs from two
+/// masked loads of the row, one `vpermt2`, one masked store.
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+macro_rules! avx512_take_even {
+    ($name:ident, $t:ty, $lanes:expr, $mask:ty, $indices:expr, $maskz_loadu:ident, $permute:ident, $mask_storeu:ident) => {
+        /// # Safety
+        /// Needs AVX-512F; `src.len() >= 2 * dst.len() - 1` (checked).
+        #[target_feature(enable = "avx512f")]
+        unsafe fn $name(src: &[$t], dst: &mut [$t]) {
+            use std::arch::x86_64::*;
+            let Some(last) = dst.len().checked_sub(1) else { return };
+            assert!(src.len() > 2 * last, "source row too short");
+            let lanes = |n: usize| -> $mask { if n >= $lanes { !0 } else { ((1u32 << n) - 1) as $mask } };
+            let indices = $indices;
+            let mut i = 0;
+            while i < dst.len() {
+                let count = (dst.len() - i).min($lanes);
+                let available = (src.len() - 2 * i).min(2 * $lanes);
+                let (low, high) = (available.min($lanes), available.saturating_sub($lanes));
+                // SAFETY: the masks keep every load inside `src` (lanes
+                // below `available` from 2i) and every store inside `dst`
+                // (lanes below `count` from i); masked-off lanes are not
+                // accessed, so the pointers may point past the ends.
+                unsafe {
+                    let a = $maskz_loadu(lanes(low), src.as_ptr().wrapping_add(2 * i));
+                    let b = $maskz_loadu(lanes(high), src.as_ptr().wrapping_add(2 * i + $lanes));
+                    $mask_storeu(dst.as_mut_ptr().wrapping_add(i), lanes(count), $permute(a, indices, b));
+                }
+                i += $lanes;
+            }
+        }
+    };
+}
+
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+avx512_take_even!(take_even_f32, f32, 16, u16,
+    std::arch::x86_64::_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30),
+    _mm512_maskz_loadu_ps, _mm512_permutex2var_ps, _mm512_mask_storeu_ps);
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+avx512_take_even!(take_even_f64, f64, 8, u8,
+    std::arch::x86_64::_mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14),
+    _mm512_maskz_loadu_pd, _mm512_permutex2var_pd, _mm512_mask_storeu_pd);
 
 /// The portable chain, element by element: the same operations in the same
 /// order as each lane of the vector tiles.
@@ -406,6 +462,15 @@ impl TiledProduct for f32 {
         // SAFETY: the caller's contract.
         unsafe { multiply_scalar(block) }
     }
+
+    fn take_even(src: &[f32], dst: &mut [f32]) {
+        #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+        if has_vector_tiles() {
+            // SAFETY: AVX-512F was detected; lengths are checked inside.
+            return unsafe { take_even_f32(src, dst) };
+        }
+        take_even_scalar(src, dst)
+    }
 }
 
 impl TiledProduct for f64 {
@@ -417,6 +482,15 @@ impl TiledProduct for f64 {
         }
         // SAFETY: the caller's contract.
         unsafe { multiply_scalar(block) }
+    }
+
+    fn take_even(src: &[f64], dst: &mut [f64]) {
+        #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+        if has_vector_tiles() {
+            // SAFETY: AVX-512F was detected; lengths are checked inside.
+            return unsafe { take_even_f64(src, dst) };
+        }
+        take_even_scalar(src, dst)
     }
 }
 
@@ -480,6 +554,27 @@ mod tests {
     #[test]
     fn vector_tiles_match_the_chain_f64() {
         vector_tiles_match_the_chain::<f64>();
+    }
+
+    /// Every length up to three vectors, with the source exactly long
+    /// enough and a bit longer: the even elements, on either path.
+    #[test]
+    fn take_even_picks_every_second_element() {
+        for n in 0..50usize {
+            for extra in [0usize, 1, 2, 40] {
+                let len = (2 * n).saturating_sub(1) + extra;
+                let src32: Vec<f32> = (0..len).map(|i| i as f32).collect();
+                let src64: Vec<f64> = (0..len).map(|i| i as f64 + 0.5).collect();
+                let (mut d32, mut d64) = (vec![-1.0f32; n], vec![-1.0f64; n]);
+                f32::take_even(&src32, &mut d32);
+                f64::take_even(&src64, &mut d64);
+                assert!(d32.iter().enumerate().all(|(i, &v)| v == (2 * i) as f32), "n {n}");
+                assert!(d64.iter().enumerate().all(|(i, &v)| v == (2 * i) as f64 + 0.5), "n {n}");
+                let mut scalar = vec![-1.0f32; n];
+                take_even_scalar(&src32, &mut scalar);
+                assert_eq!(scalar, d32);
+            }
+        }
     }
 
     #[test]

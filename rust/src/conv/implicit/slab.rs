@@ -89,6 +89,9 @@ fn copy_columns<T: Real>(src: &[T], stride: usize, span: PhaseColumns, line: &mu
         dst.copy_from_slice(&src[..dst.len()]);
         return;
     }
+    if stride == 2 {
+        return T::take_even(src, dst);
+    }
     // Short rows (small images) are the common case: a plain indexed loop,
     // its bounds checked once, beats iterator adaptors' set-up.
     let src = &src[..(dst.len() - 1) * stride + 1];

@@ -40,8 +40,8 @@ pub(crate) fn applies(_shape: &ConvShape) -> bool {
 /// Whether `Algorithm::Auto` picks this kernel: the AVX-512 tiles run here
 /// (the portable chain is exact but slow) and either the shifted windows
 /// suit the shape or it is an unpadded stride-1 1x1 kernel, whose input is
-/// read in place (on MobileNetV2's 7x7 pointwise layers that beats im2col
-/// + `gemm` by 1.3-1.9x at batch 8 even with a masked vector per image). A
+/// read in place (on MobileNetV2's 7x7 pointwise layers that beats
+/// im2col with `gemm` by 1.3-1.9x at batch 8 despite a masked vector per image). A
 /// strided 1x1 kernel reads a quarter of its input or less, which im2col
 /// gathers more cheaply than a slab copies.
 pub(crate) fn prefers(shape: &ConvShape) -> bool {

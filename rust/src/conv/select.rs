@@ -89,9 +89,8 @@ impl Algorithm {
 ///   phase-split input band) beats im2col + `gemm` by 15-40% wherever its
 ///   shifted windows suit the shape: rows whose padding columns are at most
 ///   a tenth of the row and at least 192 output pixels per image (ResNet's
-///   56x56, 28x28 and strided layers, stems, 3-D layers), and on every
-///   unpadded stride-1 1x1 layer, whose input it reads in place. On small
-///   images (7x7 at 3x3) and without AVX-512 im2col + `gemm` wins;
+///   56x56, 28x28 and strided layers, stems, 3-D layers). On small images
+///   (7x7, 14x14 at stride 1) and without AVX-512 im2col + `gemm` wins;
 /// - Winograd is opt-in: at best 10% faster than im2col (64 channels at
 ///   56x56) and up to 5x slower on deep layers with few tiles per image,
 ///   where its transformed weights (16 x O x C) are re-read per band.

@@ -37,17 +37,13 @@ pub(crate) fn applies(_shape: &ConvShape) -> bool {
     true
 }
 
-/// Whether `Algorithm::Auto` picks this kernel: the AVX-512 tiles run here
-/// (the portable chain is exact but slow) and either the shifted windows
-/// suit the shape or it is an unpadded stride-1 1x1 kernel, whose input is
-/// read in place (on MobileNetV2's 7x7 pointwise layers that beats
-/// im2col with `gemm` by 1.3-1.9x at batch 8 despite a masked vector per image). A
-/// strided 1x1 kernel reads a quarter of its input or less, which im2col
-/// gathers more cheaply than a slab copies.
+/// Whether `Algorithm::Auto` picks this kernel: the shifted windows suit
+/// the shape and the AVX-512 tiles run here (the portable chain is exact
+/// but slow). A strided 1x1 kernel reads a quarter of its input or less,
+/// which im2col gathers more cheaply than a slab copies.
 pub(crate) fn prefers(shape: &ConvShape) -> bool {
     let strided_pointwise = shape.kernel_taps() == 1 && shape.axes().iter().any(|a| a.stride > 1);
-    let windows = shape.is_pointwise() || (slab::suits(shape) && !strided_pointwise);
-    windows && super::microkernel::has_vector_tiles()
+    slab::suits(shape) && !strided_pointwise && super::microkernel::has_vector_tiles()
 }
 
 /// Whether the AVX-512 tiles run here. `grad_input` of every layer with a

@@ -63,6 +63,17 @@ pub(super) fn narrow_planes<T: Real>(src: &[T], shifts: &[Shift], weights: &[T],
         // SAFETY: as for `f32s`, for the one mutable view of dst.
         let out = unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<f32>(), dst.len()) };
         let (src, weights, bias) = (f32s(src), f32s(weights), bias.map(f32s));
+        if let Some(masks) = avx512::flat_masks(shifts, planes) {
+            for (p, dst) in out.chunks_exact_mut(dst_len).enumerate() {
+                let plane = &src[p * src_len..][..src_len];
+                let w = &weights[p * shifts.len()..][..shifts.len()];
+                // SAFETY: AVX-512F is present (`available`, asserted); the
+                // plane slices have the extents of `planes` and the masks
+                // come from `flat_masks` for them, as `plane_flat` requires.
+                unsafe { avx512::plane_flat(plane, shifts, &masks, w, bias.map(|b| b[p]), dst, planes) };
+            }
+            return;
+        }
         let masks: Vec<u16> = shifts.iter().map(|s| avx512::column_mask(s.column, planes)).collect();
         for (p, dst) in out.chunks_exact_mut(dst_len).enumerate() {
             let plane = &src[p * src_len..][..src_len];
@@ -83,6 +94,71 @@ mod avx512 {
     /// Lanes `c < planes.dst[1]` with `0 <= c + column < planes.src[1]`.
     pub(super) fn column_mask(column: isize, planes: Planes) -> u16 {
         (0..planes.dst[1].min(16)).filter(|&c| (0..planes.src[1] as isize).contains(&(c as isize + column))).fold(0, |m, c| m | 1 << c)
+    }
+
+    /// Vectors of a flattened plane `plane_flat` takes (7x7: 4 for 49 values).
+    pub(super) const FLAT_VECTORS: usize = 4;
+
+    /// For planes whose source and output rows are equally wide and that
+    /// fit `FLAT_VECTORS` vectors flattened: per tap and vector, the lanes
+    /// (flat output positions) whose source lies inside the plane. Lanes
+    /// past the plane are off.
+    pub(super) fn flat_masks(shifts: &[Shift], planes: Planes) -> Option<Vec<[u16; FLAT_VECTORS]>> {
+        let ([rows, columns], [out_rows, out_columns]) = (planes.src, planes.dst);
+        if columns != out_columns || out_rows * out_columns > 16 * FLAT_VECTORS || out_rows > rows {
+            return None;
+        }
+        let inside = |f: usize, shift: &Shift| {
+            let (r, c) = ((f / out_columns) as isize + shift.row, (f % out_columns) as isize + shift.column);
+            f < out_rows * out_columns && (0..rows as isize).contains(&r) && (0..columns as isize).contains(&c)
+        };
+        let masks = shifts
+            .iter()
+            .map(|shift| std::array::from_fn(|v| (0..16).filter(|&l| inside(v * 16 + l, shift)).fold(0u16, |m, l| m | 1 << l)))
+            .collect();
+        Some(masks)
+    }
+
+    /// One plane of `narrow_planes`, flattened: output position `f = r *
+    /// columns + c` in lane `f % 16` of vector `f / 16`, so every tap is
+    /// one masked load per vector at the flat shift `row * columns +
+    /// column` (a 7x7 plane: 4 loads and multiply-adds per tap where one
+    /// vector per row takes 7). The same sums in the same order as `plane`.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; `src` holds `planes.src` and `dst` `planes.dst`
+    /// elements; `masks` is `flat_masks(shifts, planes)`; `weights` has one
+    /// per shift.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn plane_flat(src: &[f32], shifts: &[Shift], masks: &[[u16; FLAT_VECTORS]], weights: &[f32], bias: Option<f32>, dst: &mut [f32], planes: Planes) {
+        let columns = planes.src[1] as isize;
+        let total = planes.dst[0] * planes.dst[1];
+        let mut acc = [_mm512_setzero_ps(); FLAT_VECTORS];
+        for ((shift, masks), &w) in shifts.iter().zip(masks).zip(weights) {
+            let w = _mm512_set1_ps(w);
+            let offset = shift.row * columns + shift.column;
+            for (v, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: the lanes under the mask read src[f + offset] for
+                // flat positions f whose shifted source (row, column) lies
+                // inside the plane, so inside `src`; masked-off lanes are
+                // not accessed (the address may be outside for them, formed
+                // without `offset`'s in-bounds requirement).
+                let x = unsafe { _mm512_maskz_loadu_ps(masks[v], src.as_ptr().wrapping_offset((v * 16) as isize + offset)) };
+                *acc = _mm512_fmadd_ps(x, w, *acc);
+            }
+        }
+        for (v, mut acc) in acc.into_iter().enumerate() {
+            if v * 16 >= total {
+                break;
+            }
+            if let Some(b) = bias {
+                acc = _mm512_add_ps(acc, _mm512_set1_ps(b));
+            }
+            let lanes = (total - v * 16).min(16);
+            let store = ((1u32 << lanes) - 1) as u16;
+            // SAFETY: the lanes under `store` are dst[v * 16 .. v * 16 + lanes], inside dst (total elements).
+            unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr().add(v * 16), store, acc) };
+        }
     }
 
     /// One plane of `narrow_planes`.

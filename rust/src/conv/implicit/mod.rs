@@ -46,14 +46,6 @@ pub(crate) fn prefers(shape: &ConvShape) -> bool {
     slab::suits(shape) && !strided_pointwise && super::microkernel::has_vector_tiles()
 }
 
-/// Whether the AVX-512 tiles run here. `grad_input` of every layer with a
-/// `transposed` dual goes through them then: whichever source the dual
-/// takes (windows or panels), it beats im2col's col2im path, whose products
-/// have only `8 * taps` rows per task (16 x 512 x 7x7 at 3x3: 68 ms against 22 ms for torch, single thread).
-pub(crate) fn has_vector_tiles() -> bool {
-    super::microkernel::has_vector_tiles()
-}
-
 /// `output = conv(input, weight) + bias`; shapes as `conv_forward`.
 pub(crate) fn forward<T: Real>(
     shape: &ConvShape,

@@ -88,7 +88,13 @@ def test_ctrl_c_stops_verify_cleanly():
     """SIGINT (as Ctrl-C sends) during ``convinit verify --full``: exit status
     130 within a few seconds, a one-line message, no traceback."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    verify = subprocess.Popen([sys.executable, "-m", "convinit.cli", "verify", "--full"], stdout=subprocess.PIPE,
+    # Through a shim that restores SIGINT's default action before exec: a
+    # test run started in the background of a non-interactive shell inherits
+    # SIGINT ignored, and Python then (rightly) installs no Ctrl-C handler.
+    command = [sys.executable, "-m", "convinit.cli", "verify", "--full"]
+    shim = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+            "os.execv(sys.argv[1], sys.argv[1:])")
+    verify = subprocess.Popen([sys.executable, "-c", shim, *command], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=env)
     try:
         verify.stdout.readline()  # the run's description: main() is running

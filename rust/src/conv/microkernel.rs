@@ -47,6 +47,12 @@ impl<'a, T: Copy + Default + Send + Sync> Matrix<'a, T> {
         Matrix { data: Cow::Borrowed(data), rows, depth }
     }
 
+    /// The row-major `rows x depth` matrix `data`, owned.
+    pub fn owned(data: Vec<T>, rows: usize, depth: usize) -> Matrix<'static, T> {
+        assert!(data.len() == rows * depth, "matrix of the wrong size");
+        Matrix { data: Cow::Owned(data), rows, depth }
+    }
+
     /// The `rows x depth` matrix whose element (i, k) is `value(i, k)`,
     /// computed a row at a time in parallel.
     pub fn computed(rows: usize, depth: usize, threads: usize, value: impl Fn(usize, usize) -> T + Sync) -> Matrix<'static, T> {
@@ -57,6 +63,14 @@ impl<'a, T: Copy + Default + Send + Sync> Matrix<'a, T> {
             }
         });
         Matrix { data: Cow::Owned(data), rows, depth }
+    }
+
+    /// Every `step`-th row from `row` on (`row`, `row + step`, ...), from
+    /// reduction step 0: a `Block`'s A taken from interleaved matrices.
+    pub fn rows_every(&self, row: usize, step: usize) -> RowsRef<T> {
+        assert!(row <= self.rows && step >= 1, "matrix rows out of range");
+        // SAFETY: row * depth <= rows * depth = data.len().
+        RowsRef { ptr: unsafe { self.data.as_ptr().add(row * self.depth) }, lda: step * self.depth }
     }
 
     /// The rows from `row` on, for a `Block` whose reduction starts at step `k0`.
@@ -141,6 +155,7 @@ macro_rules! avx512_take_even {
         /// # Safety
         /// Needs AVX-512F; `src.len() >= 2 * dst.len() - 1` (checked).
         #[target_feature(enable = "avx512f")]
+        #[inline]
         unsafe fn $name(src: &[$t], dst: &mut [$t]) {
             use std::arch::x86_64::*;
             let Some(last) = dst.len().checked_sub(1) else { return };
@@ -463,6 +478,7 @@ impl TiledProduct for f32 {
         unsafe { multiply_scalar(block) }
     }
 
+    #[inline]
     fn take_even(src: &[f32], dst: &mut [f32]) {
         #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
         if has_vector_tiles() {
@@ -484,6 +500,7 @@ impl TiledProduct for f64 {
         unsafe { multiply_scalar(block) }
     }
 
+    #[inline]
     fn take_even(src: &[f64], dst: &mut [f64]) {
         #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
         if has_vector_tiles() {

@@ -6,31 +6,34 @@
 //! for the 4x4 input patch `d_c` of channel `c` and the 3x3 kernel `g_c`:
 //! 16 products per tile and channel instead of 36, so 2.25x fewer
 //! multiplications. The sum over channels at each of the 16 positions `xi`
-//! is a matrix product `M_xi (O x tiles) = U_xi (O x C) . V_xi (C x tiles)`.
+//! is a matrix product `M_xi (O x tiles) = U_xi (O x C) . V_xi (C x tiles)`,
+//! run on the register tiles of `microkernel`.
 //!
-//! Work is cut into (image, band of tile rows) tasks whose size depends on
-//! the per-image shape only, and the channel sum is split into fixed chunks
-//! of at most `CHANNEL_CHUNK`, so every output element is computed by the
-//! same operations in the same order whatever the batch size or the thread
-//! count: results are thread- and batch-invariant.
+//! A task takes a run of consecutive tiles of the whole batch (they may
+//! span tile rows and images) and a range of output channels. Each product
+//! element is one chain of fused multiply-adds over the channels in
+//! ascending order in a vector lane, and the transforms are element-wise,
+//! so which task, which column of a product and which thread a tile falls
+//! in changes no operation: results are thread- and batch-invariant.
 //!
 //! Rounding: the transforms only add, subtract and halve, so the error stays
 //! within a small multiple of the direct method's (measured by the tests
 //! and by `convinit verify`).
 
 use super::geometry::{check_forward, ConvShape, Window};
-use super::matmul::{matmul, MatPtr, MatRef, Real};
+use super::matmul::Real;
+use super::microkernel::{Block, Matrix};
 use crate::error::KernelResult;
 use crate::parallel::{for_each_chunk_mut, for_each_task, SharedMut};
 
 /// Transformed positions per tile (a 4x4 patch).
 const XI: usize = 16;
-/// Channels per matrix product: the `gemm` crate then always reduces in a
-/// single block, whatever the number of tiles, which keeps every output
-/// element's summation order independent of the batch.
-const CHANNEL_CHUNK: usize = 256;
-/// Per-task workspace: transformed inputs and products of one band.
-const WORKSPACE_BYTES: usize = 1 << 19;
+/// Budget for one task's transformed inputs (`XI x C x tiles`), which the
+/// products re-read once per block of output channels: half the L2.
+const INPUT_BYTES: usize = 1 << 20;
+/// Output channels per block of products; the block's `XI` products
+/// (`XI x OUT_BLOCK x tiles`) stay in L2 until the output transform reads them.
+const OUT_BLOCK: usize = 64;
 
 /// Whether F(2x2, 3x3) computes `shape`: one group, a 2-D 3x3 kernel with
 /// stride 1 and no dilation (any padding and padding mode).
@@ -40,72 +43,131 @@ pub(crate) fn applies(shape: &ConvShape) -> bool {
     shape.groups() == 1 && *depth == Window::UNIT && is_3x3(rows) && is_3x3(cols)
 }
 
-/// The layout of one image's tiles and of the work split over them.
+/// The batch's tiles and how they are cut into tasks.
 #[derive(Clone, Copy, Debug)]
-struct Bands {
-    /// Output rows and columns.
+struct Tiles {
     out_h: usize,
     out_w: usize,
-    /// Tiles per row and tile rows per image.
-    tiles_x: usize,
-    tiles_y: usize,
-    /// Tile rows per task, and tasks per image.
-    rows_per_band: usize,
-    bands: usize,
+    /// Tiles per row, per image and in the batch.
+    per_row: usize,
+    per_image: usize,
+    total: usize,
+    /// Tiles per task (the columns of its products), and tasks.
+    per_task: usize,
+    runs: usize,
 }
 
-impl Bands {
-    fn new<T>(shape: &ConvShape) -> Self {
+impl Tiles {
+    /// At most 96 or 48 tiles per task (whole register tiles for f32 and
+    /// f64, with the task's transformed inputs within `INPUT_BYTES`), and
+    /// a multiple of `threads` tasks of equal size. Any split gives the same
+    /// results: it only decides which columns of which product a tile is in.
+    fn new<T>(shape: &ConvShape, threads: usize) -> Self {
         let [_, out_h, out_w] = shape.output_dims();
-        let (tiles_x, tiles_y) = (out_w.div_ceil(2), out_h.div_ceil(2));
-        let chunk = shape.in_channels().min(CHANNEL_CHUNK);
-        let per_tile = XI * (chunk + shape.out_channels()) * std::mem::size_of::<T>();
-        let tiles = (WORKSPACE_BYTES / per_tile).max(1);
-        let rows_per_band = (tiles / tiles_x).clamp(1, tiles_y);
-        Bands { out_h, out_w, tiles_x, tiles_y, rows_per_band, bands: tiles_y.div_ceil(rows_per_band) }
+        let (per_row, tile_rows) = (out_w.div_ceil(2), out_h.div_ceil(2));
+        let per_image = per_row * tile_rows;
+        let total = shape.batch() * per_image;
+        let wide = XI * shape.in_channels() * 96 * std::mem::size_of::<T>() <= INPUT_BYTES;
+        let most = if wide { 96 } else { 48 };
+        let runs = total.div_ceil(most).next_multiple_of(threads.max(1)).min(total);
+        let per_task = total.div_ceil(runs);
+        Tiles { out_h, out_w, per_row, per_image, total, per_task, runs: total.div_ceil(per_task) }
     }
 
-    /// Tile rows `first..first + count` of band `b`.
-    fn rows(&self, b: usize) -> (usize, usize) {
-        let first = b * self.rows_per_band;
-        (first, self.rows_per_band.min(self.tiles_y - first))
+    /// Calls `f(image, tile_row, first_tile_in_row, count, column)` for each
+    /// piece of tile run `run` that lies in one tile row.
+    fn for_each_segment(&self, run: usize, mut f: impl FnMut(usize, usize, usize, usize, usize)) {
+        let first = run * self.per_task;
+        let end = (first + self.per_task).min(self.total);
+        let mut g = first;
+        while g < end {
+            let (image, r) = (g / self.per_image, g % self.per_image);
+            let (ty, tx) = (r / self.per_row, r % self.per_row);
+            let count = (self.per_row - tx).min(end - g);
+            f(image, ty, tx, count, g - first);
+            g += count;
+        }
     }
 }
 
-/// `U = G g G^T` for every (output, input) channel pair, as `XI` matrices
-/// of `out_channels x in_channels` (`u[xi][o][c]`), computed in f64 and
-/// rounded once.
+/// `U = G g G^T` for every (output, input) channel pair, computed in f64
+/// and rounded once, laid out `u[o][xi][c]`: for each output channel the
+/// `XI` rows of C elements that the products of position `xi` read.
 fn transform_weights<T: Real>(shape: &ConvShape, weight: &[T], threads: usize) -> Vec<T> {
     let (o_n, c_n) = (shape.out_channels(), shape.in_channels());
-    let mut u = vec![T::ZERO; XI * o_n * c_n];
-    // One task per output channel writes u[xi][o][..] for all xi: chunks of
-    // the transposed layout `[o][xi][c]`, reordered afterwards.
-    let mut per_o = vec![T::ZERO; o_n * XI * c_n];
-    for_each_chunk_mut(threads, &mut per_o, XI * c_n, |o, block| {
-        for c in 0..c_n {
-            let g: [f64; 9] = std::array::from_fn(|i| weight[(o * c_n + c) * 9 + i].to_f64());
-            // G g: rows g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2 of the kernel's rows.
-            let row = |r: usize| [g[3 * r], g[3 * r + 1], g[3 * r + 2]];
-            let gg = [
-                row(0),
-                std::array::from_fn::<f64, 3, _>(|j| 0.5 * (g[j] + g[3 + j] + g[6 + j])),
-                std::array::from_fn::<f64, 3, _>(|j| 0.5 * (g[j] - g[3 + j] + g[6 + j])),
-                row(2),
-            ];
-            for (i, [a, b, cc]) in gg.into_iter().enumerate() {
-                let cols = [a, 0.5 * (a + b + cc), 0.5 * (a - b + cc), cc];
-                for (j, v) in cols.into_iter().enumerate() {
-                    block[(4 * i + j) * c_n + c] = T::from_f64(v);
-                }
-            }
+    let mut u = vec![T::ZERO; o_n * XI * c_n];
+    for_each_chunk_mut(threads, &mut u, XI * c_n, |o, rows| {
+        let kernels = &weight[o * c_n * 9..][..c_n * 9];
+        let mut work = vec![0f64; 21 * c_n];
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above), the
+            // only requirement of a `target_feature` function.
+            return unsafe { transform_kernels_avx512(kernels, rows, &mut work) };
         }
+        transform_kernels(kernels, rows, &mut work)
     });
-    for o in 0..o_n {
-        for xi in 0..XI {
-            u[(xi * o_n + o) * c_n..][..c_n].copy_from_slice(&per_o[(o * XI + xi) * c_n..][..c_n]);
+    u
+}
+
+/// `transform_kernels` compiled for AVX-512.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn transform_kernels_avx512<T: Real>(kernels: &[T], rows: &mut [T], work: &mut [f64]) {
+    transform_kernels(kernels, rows, work)
+}
+
+/// One output channel's `U`: `kernels` holds its C 3x3 kernels, `rows`
+/// gets the `XI` rows of C transformed values, `work` is `21 * C` scratch.
+#[inline(always)]
+fn transform_kernels<T: Real>(kernels: &[T], rows: &mut [T], work: &mut [f64]) {
+    let c_n = kernels.len() / 9;
+    let (taps, gg) = work.split_at_mut(9 * c_n);
+    // Tap i of every input channel, so that the transform below runs
+    // across the channels on contiguous values.
+    for (i, tap) in taps.chunks_exact_mut(c_n).enumerate() {
+        for (c, v) in tap.iter_mut().enumerate() {
+            *v = kernels[9 * c + i].to_f64();
         }
     }
-    u
+    let tap = |i: usize| &taps[i * c_n..][..c_n];
+    // G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2 of the kernel's rows.
+    for j in 0..3 {
+        let (g0, g1, g2) = (tap(j), tap(3 + j), tap(6 + j));
+        let (r0, rest) = gg[j * c_n..].split_at_mut(c_n);
+        for (c, r) in r0.iter_mut().enumerate() {
+            *r = g0[c];
+        }
+        let (r1, rest) = rest[2 * c_n..].split_at_mut(c_n);
+        for (c, r) in r1.iter_mut().enumerate() {
+            *r = 0.5 * (g0[c] + g1[c] + g2[c]);
+        }
+        let (r2, rest) = rest[2 * c_n..].split_at_mut(c_n);
+        for (c, r) in r2.iter_mut().enumerate() {
+            *r = 0.5 * (g0[c] - g1[c] + g2[c]);
+        }
+        for (c, r) in rest[2 * c_n..][..c_n].iter_mut().enumerate() {
+            *r = g2[c];
+        }
+    }
+    // ... times G^T: the same combination of each row's three columns.
+    for i in 0..4 {
+        let col = |j: usize| &gg[(3 * i + j) * c_n..][..c_n];
+        let (a, b, cc) = (col(0), col(1), col(2));
+        let out = &mut rows[4 * i * c_n..][..4 * c_n];
+        let (out0, rest) = out.split_at_mut(c_n);
+        let (out1, rest) = rest.split_at_mut(c_n);
+        let (out2, out3) = rest.split_at_mut(c_n);
+        for c in 0..c_n {
+            out0[c] = T::from_f64(a[c]);
+            out1[c] = T::from_f64(0.5 * (a[c] + b[c] + cc[c]));
+            out2[c] = T::from_f64(0.5 * (a[c] - b[c] + cc[c]));
+            out3[c] = T::from_f64(cc[c]);
+        }
+    }
 }
 
 /// `output = conv(input, weight) + bias` by F(2x2, 3x3); shapes as `conv_forward`.
@@ -121,42 +183,45 @@ pub(crate) fn forward<T: Real>(
     if !check_forward(shape, input, weight, bias, output)? {
         return Ok(());
     }
-    let u = transform_weights(shape, weight, threads);
-    let bands = Bands::new::<T>(shape);
-    let chunk = shape.in_channels().min(CHANNEL_CHUNK);
-    let band_tiles = bands.rows_per_band * bands.tiles_x;
-    let workspace = XI * (chunk + shape.out_channels()) * band_tiles + (10 + XI) * (bands.tiles_x + 1);
-    let out = SharedMut(output.as_mut_ptr());
-    let task = Band { shape, input, u: &u, bias, bands, chunk, out };
-    for_each_task(threads, shape.batch() * bands.bands, |t| {
-        T::with_scratch(workspace, |scratch| task.run(t / bands.bands, t % bands.bands, scratch));
+    let (c_n, o_n) = (shape.in_channels(), shape.out_channels());
+    let u = Matrix::owned(transform_weights(shape, weight, threads), o_n * XI, c_n);
+    let tiles = Tiles::new::<T>(shape, threads);
+    let offsets: Vec<usize> = (0..c_n).map(|c| c * tiles.per_task).collect();
+    let workspace = XI * (c_n + OUT_BLOCK + 2) * tiles.per_task + 4 * (tiles.per_row + 1);
+    let task = Task { shape, input, u: &u, offsets: &offsets, bias, tiles, out: SharedMut(output.as_mut_ptr()) };
+    for_each_task(threads, tiles.runs, |run| {
+        T::with_scratch(workspace, |scratch| task.run(run, scratch));
     });
     Ok(())
 }
 
-/// What every band task reads, and the output it writes into.
-struct Band<'a, T> {
+/// What every task reads, and the output it writes into.
+struct Task<'a, T: Clone> {
     shape: &'a ConvShape,
     input: &'a [T],
-    u: &'a [T],
+    /// `U_xi` as rows `o * XI + xi` of an `(O * XI) x C` matrix.
+    u: &'a Matrix<'a, T>,
+    /// `c * per_task`: where row `c` of a transformed input starts.
+    offsets: &'a [usize],
     bias: Option<&'a [T]>,
-    bands: Bands,
-    chunk: usize,
+    tiles: Tiles,
     out: SharedMut<T>,
 }
 
-impl<T: Real> Band<'_, T> {
-    /// Computes band `band` of image `image`: with AVX-512 code when the CPU
-    /// has it (the crate itself targets baseline x86-64), the same
-    /// operations in the same order either way.
-    fn run(&self, image: usize, band: usize, scratch: &mut [T]) {
+impl<T: Real> Task<'_, T> {
+    /// Tile run `run`: transforms the run's inputs, then per block of
+    /// output channels the `XI` products and the
+    /// output transform. The transforms are compiled for AVX-512 when the
+    /// CPU has it (the crate targets baseline x86-64): the same operations
+    /// in the same order either way.
+    fn run(&self, run: usize, scratch: &mut [T]) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports AVX-512F (checked just above), the only
             // requirement of a `target_feature` function.
-            return unsafe { self.run_avx512(image, band, scratch) };
+            return unsafe { self.run_avx512(run, scratch) };
         }
-        self.run_portable(image, band, scratch)
+        self.run_portable(run, scratch)
     }
 
     /// `run_portable` compiled for AVX-512.
@@ -165,94 +230,79 @@ impl<T: Real> Band<'_, T> {
     /// The CPU must support AVX-512F.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn run_avx512(&self, image: usize, band: usize, scratch: &mut [T]) {
-        self.run_portable(image, band, scratch)
+    unsafe fn run_avx512(&self, run: usize, scratch: &mut [T]) {
+        self.run_portable(run, scratch)
     }
 
     #[inline(always)]
-    fn run_portable(&self, image: usize, band: usize, scratch: &mut [T]) {
+    fn run_portable(&self, run: usize, scratch: &mut [T]) {
         let s = self.shape;
         let (c_n, o_n) = (s.in_channels(), s.out_channels());
-        let (first_row, rows) = self.bands.rows(band);
-        let tiles = rows * self.bands.tiles_x;
-        let (v, rest) = scratch.split_at_mut(XI * self.chunk * tiles);
-        let (m, rows_buf) = rest.split_at_mut(XI * o_n * tiles);
+        let per_task = self.tiles.per_task;
+        let columns = per_task.min(self.tiles.total - run * per_task);
+        let (v, rest) = scratch.split_at_mut(XI * c_n * per_task);
+        let (m, rest) = rest.split_at_mut(XI * OUT_BLOCK * per_task);
+        let (buf, line) = rest.split_at_mut(2 * XI * per_task);
         let plane_len = s.input_pixels();
-        for c0 in (0..c_n).step_by(self.chunk) {
-            let cc = self.chunk.min(c_n - c0);
-            for c in 0..cc {
-                let plane = &self.input[(image * c_n + c0 + c) * plane_len..][..plane_len];
-                for r in 0..rows {
-                    self.transform_input_row(plane, first_row + r, rows_buf, v, c * tiles + r * self.bands.tiles_x, self.chunk * tiles);
+        for c in 0..c_n {
+            let rows = &mut buf[..XI * per_task];
+            self.tiles.for_each_segment(run, |image, ty, tx, count, column| {
+                let plane = &self.input[(image * c_n + c) * plane_len..][..plane_len];
+                let (line, rest) = line.split_at_mut(2 * count + 2);
+                let (even, rest) = rest.split_at_mut(count + 1);
+                let odd = &mut rest[..count + 1];
+                for i in 0..4 {
+                    // Tile t's patch row i is even[t], odd[t], even[t+1], odd[t+1].
+                    self.padded_row(plane, 2 * ty + i, 2 * tx, line);
+                    T::take_even(line, even);
+                    T::take_even(&line[1..], odd);
+                    let (e0, e1, o0, o1) = (&even[..count], &even[1..], &odd[..count], &odd[1..]);
+                    let r = &mut rows[4 * i * per_task + column..];
+                    transform_row(r, per_task, count, [e0, o0, e1, o1]);
                 }
-            }
+            });
+            transform_columns(rows, per_task, columns, &mut v[c * per_task..], c_n * per_task);
+        }
+        for o0 in (0..o_n).step_by(OUT_BLOCK) {
+            let rows = OUT_BLOCK.min(o_n - o0);
             for xi in 0..XI {
-                let a = MatRef::row_major(&self.u[(xi * o_n) * c_n + c0..], o_n, cc, c_n);
-                let b = MatRef::row_major(&v[xi * self.chunk * tiles..], cc, tiles, tiles);
-                let dst = MatPtr { ptr: m[xi * o_n * tiles..].as_mut_ptr(), rows: o_n, cols: tiles, ld: tiles };
-                // SAFETY: `dst` is the xi-th o_n x tiles block of `m`, this
-                // worker's private scratch (XI * o_n * tiles elements), with
-                // no other reference to it during the call.
-                unsafe { matmul(dst, a, b, c0 > 0) };
+                let block = Block {
+                    a: self.u.rows_every(o0 * XI + xi, XI),
+                    b: v[xi * c_n * per_task..].as_ptr(),
+                    offsets: self.offsets.as_ptr(),
+                    depth: c_n,
+                    c: m[xi * OUT_BLOCK * per_task..].as_mut_ptr(),
+                    ldc: per_task,
+                    rows,
+                    cols: columns,
+                    bias: None,
+                    accumulate: false,
+                };
+                // SAFETY: A is rows (o0 + i) * XI + xi, i < rows, of the
+                // (O * XI) x C transformed weights; B element (c, j) at
+                // v[xi*C*per_task + c*per_task + j], j < columns <= per_task,
+                // inside `v`; C element (i, j) at
+                // m[xi*OUT_BLOCK*per_task + i*per_task + j], i < rows <=
+                // OUT_BLOCK, inside `m`, this worker's private scratch.
+                unsafe { T::multiply(&block) };
             }
-        }
-        for o in 0..o_n {
-            let b = self.bias.map_or(T::ZERO, |b| b[o]);
-            for r in 0..rows {
-                self.transform_output_row(m, o * tiles + r * self.bands.tiles_x, o_n * tiles, image, o, first_row + r, b, rows_buf);
+            for o in 0..rows {
+                let bias = self.bias.map_or(T::ZERO, |b| b[o0 + o]);
+                let products = &m[o * per_task..];
+                let (sums, corners) = buf.split_at_mut(4 * per_task);
+                transform_products(products, OUT_BLOCK * per_task, per_task, columns, sums, corners);
+                self.tiles.for_each_segment(run, |image, ty, tx, count, column| {
+                    self.store_tiles(corners, per_task, column, image, o0 + o, ty, tx, count, bias);
+                });
             }
         }
     }
 
-    /// `V = B^T d B` for the tiles of tile row `ty` of one channel plane,
-    /// written to `v[xi * xi_stride + at + t]`.
+    /// Padded input row `py`, columns `px0..px0 + line.len()` (padded
+    /// coordinates) of a plane into `line`; coordinates past the padded
+    /// input, read only by the discarded outputs of odd-sized tiles, are 0.
     #[inline(always)]
-    fn transform_input_row(&self, plane: &[T], ty: usize, buf: &mut [T], v: &mut [T], at: usize, xi_stride: usize) {
-        let tx = self.bands.tiles_x;
-        let (line, rest) = buf.split_at_mut(2 * (tx + 1));
-        let (even, rest) = rest.split_at_mut(4 * (tx + 1));
-        let (odd, rest) = rest.split_at_mut(4 * (tx + 1));
-        let rows_t = &mut rest[..XI * tx];
-        // Each of the 4 input rows split into even and odd padded columns, so
-        // that every tap of every tile below is a contiguous slice.
-        for i in 0..4 {
-            self.padded_row(plane, 2 * ty + i, line);
-            let (e, o) = (&mut even[i * (tx + 1)..][..tx + 1], &mut odd[i * (tx + 1)..][..tx + 1]);
-            for ((pair, e), o) in line.chunks_exact(2).zip(e.iter_mut()).zip(o.iter_mut()) {
-                *e = pair[0];
-                *o = pair[1];
-            }
-        }
-        // Row transform d B of row i: (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
-        // for tile t, whose columns are even[t], odd[t], even[t+1], odd[t+1].
-        for i in 0..4 {
-            let (e0, e1) = (&even[i * (tx + 1)..][..tx], &even[i * (tx + 1) + 1..][..tx]);
-            let (o0, o1) = (&odd[i * (tx + 1)..][..tx], &odd[i * (tx + 1) + 1..][..tx]);
-            let r = &mut rows_t[4 * i * tx..][..4 * tx];
-            let (r0, r) = r.split_at_mut(tx);
-            let (r1, r) = r.split_at_mut(tx);
-            let (r2, r3) = r.split_at_mut(tx);
-            combine(r0, e0, e1, |a, b| a - b);
-            combine(r1, o0, e1, |a, b| a + b);
-            combine(r2, e1, o0, |a, b| a - b);
-            combine(r3, o0, o1, |a, b| a - b);
-        }
-        // Column transform B^T: (r0 - r2, r1 + r2, r2 - r1, r1 - r3).
-        let row = |i: usize, k: usize| &rows_t[(4 * i + k) * tx..][..tx];
-        for k in 0..4 {
-            let (r0, r1, r2, r3) = (row(0, k), row(1, k), row(2, k), row(3, k));
-            combine(&mut v[k * xi_stride + at..][..tx], r0, r2, |a, b| a - b);
-            combine(&mut v[(4 + k) * xi_stride + at..][..tx], r1, r2, |a, b| a + b);
-            combine(&mut v[(8 + k) * xi_stride + at..][..tx], r2, r1, |a, b| a - b);
-            combine(&mut v[(12 + k) * xi_stride + at..][..tx], r1, r3, |a, b| a - b);
-        }
-    }
-
-    /// Padded input row `py` (padded coordinates) of a plane into `line`
-    /// (2 * (tiles_x + 1) columns); coordinates past the padded input, read
-    /// only by the discarded outputs of odd-sized tiles, are 0.
-    #[inline(always)]
-    fn padded_row(&self, plane: &[T], py: usize, line: &mut [T]) {
+    fn padded_row(&self, plane: &[T], py: usize, px0: usize, line: &mut [T]) {
         let [_, rows, cols] = self.shape.axes();
         let mode = self.shape.padding_mode();
         let source = |pos: usize, axis: &Window| -> Option<usize> {
@@ -266,62 +316,97 @@ impl<T: Real> Band<'_, T> {
             return;
         };
         let src = &plane[y * cols.input..][..cols.input];
-        let (before, after) = (cols.pad_before.min(line.len()), (cols.pad_before + cols.input).min(line.len()));
-        line[before..after].copy_from_slice(&src[..after - before]);
-        for px in (0..before).chain(after..line.len()) {
-            line[px] = source(px, cols).map_or(T::ZERO, |x| src[x]);
+        // line[i] for lo <= i < hi lies inside the row: one copy.
+        let lo = cols.pad_before.saturating_sub(px0).min(line.len());
+        let hi = (cols.pad_before + cols.input).saturating_sub(px0).clamp(lo, line.len());
+        line[lo..hi].copy_from_slice(&src[px0 + lo - cols.pad_before..][..hi - lo]);
+        for i in (0..lo).chain(hi..line.len()) {
+            line[i] = source(px0 + i, cols).map_or(T::ZERO, |x| src[x]);
         }
     }
 
-    /// `Y = A^T M A` plus the bias for the tiles of tile row `ty`, output
-    /// channel `o`; `m[xi * xi_stride + at + t]` holds tile t's products.
+    /// Stores tiles `tx..tx + count` of tile row `ty`, output channel `o`,
+    /// plus the bias: output (dy, dx) of tile t is `corners[(2 * dy + dx) * ld + column + t]`.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn transform_output_row(&self, m: &[T], at: usize, xi_stride: usize, image: usize, o: usize, ty: usize, bias: T, buf: &mut [T]) {
-        let (out_h, out_w, tx) = (self.bands.out_h, self.bands.out_w, self.bands.tiles_x);
-        let mm = |xi: usize| &m[xi * xi_stride + at..][..tx];
-        let (sums, rest) = buf.split_at_mut(4 * tx);
-        let (y_even, rest) = rest.split_at_mut(tx);
-        let y_odd = &mut rest[..tx];
+    fn store_tiles(&self, corners: &[T], ld: usize, column: usize, image: usize, o: usize, ty: usize, tx: usize, count: usize, bias: T) {
+        let (out_h, out_w) = (self.tiles.out_h, self.tiles.out_w);
         let plane = (image * self.shape.out_channels() + o) * out_h * out_w;
-        for dy in 0..2 {
-            let y = 2 * ty + dy;
-            if y >= out_h {
-                break;
-            }
-            // A^T over rows: m0 + m1 + m2 (output row 0), m1 - m2 - m3 (row 1),
-            // for each column k of the 4x4 products.
-            for k in 0..4 {
-                let s = &mut sums[k * tx..][..tx];
-                if dy == 0 {
-                    combine(s, mm(k), mm(4 + k), |a, b| a + b);
-                    accumulate(s, mm(8 + k), |a, b| a + b);
-                } else {
-                    combine(s, mm(4 + k), mm(8 + k), |a, b| a - b);
-                    accumulate(s, mm(12 + k), |a, b| a - b);
-                }
-            }
-            // ... then over columns, the same way.
-            let s = |k: usize| &sums[k * tx..][..tx];
-            combine(y_even, s(0), s(1), |a, b| a + b);
-            accumulate(y_even, s(2), |a, b| a + b);
-            combine(y_odd, s(1), s(2), |a, b| a - b);
-            accumulate(y_odd, s(3), |a, b| a - b);
-            // SAFETY: row y < out_h of output plane (image, o): elements
-            // plane + y*out_w .. + out_w lie inside the output (image < N,
-            // o < O), aligned (from a `&mut [T]`). Tasks are distinct
-            // (image, band) pairs and bands own disjoint tile rows, so no
-            // other task touches this row, and `output` itself is not used
-            // while the tasks run.
-            let row = unsafe { std::slice::from_raw_parts_mut(self.out.get().add(plane + y * out_w), out_w) };
-            for (pair, (&a, &b)) in row.chunks_exact_mut(2).zip(y_even.iter().zip(y_odd.iter())) {
+        let (x0, width) = (2 * tx, (2 * count).min(out_w - 2 * tx));
+        for dy in 0..2.min(out_h - 2 * ty) {
+            let left = &corners[2 * dy * ld + column..][..count];
+            let right = &corners[(2 * dy + 1) * ld + column..][..count];
+            // SAFETY: columns x0 .. x0 + width <= out_w of row 2*ty + dy < out_h
+            // of output plane (image, o) lie inside the output (image < N,
+            // o < O), aligned (from a `&mut [T]`). Each (tile, channel) is
+            // in exactly one task, so no other task touches these elements,
+            // and `output` itself is not used while the tasks run.
+            let row = unsafe { std::slice::from_raw_parts_mut(self.out.get().add(plane + (2 * ty + dy) * out_w + x0), width) };
+            for (pair, (&a, &b)) in row.chunks_exact_mut(2).zip(left.iter().zip(right)) {
                 pair[0] = a + bias;
                 pair[1] = b + bias;
             }
-            if out_w % 2 == 1 {
-                row[out_w - 1] = y_even[tx - 1] + bias;
+            if width % 2 == 1 {
+                row[width - 1] = left[count - 1] + bias;
             }
         }
+    }
+}
+
+/// Row transform `d B` of one patch row for `count` tiles: from the row's
+/// four columns `d`, writes (d0 - d2, d1 + d2, d2 - d1, d1 - d3) to
+/// `rows[k * ld + t]` for k = 0..4.
+#[inline(always)]
+fn transform_row<T: Real>(rows: &mut [T], ld: usize, count: usize, d: [&[T]; 4]) {
+    let [d0, d1, d2, d3] = d;
+    combine(&mut rows[..count], d0, d2, |a, b| a - b);
+    combine(&mut rows[ld..][..count], d1, d2, |a, b| a + b);
+    combine(&mut rows[2 * ld..][..count], d2, d1, |a, b| a - b);
+    combine(&mut rows[3 * ld..][..count], d1, d3, |a, b| a - b);
+}
+
+/// Column transform `B^T (d B)` for `columns` tiles: `rows[(4 * i + k) * ld + t]`
+/// is element (i, k) of tile t's `d B`; writes `V` to `v[xi * xi_stride + t]`:
+/// (r0 - r2, r1 + r2, r2 - r1, r1 - r3) down each column k.
+#[inline(always)]
+fn transform_columns<T: Real>(rows: &[T], ld: usize, columns: usize, v: &mut [T], xi_stride: usize) {
+    let row = |i: usize, k: usize| &rows[(4 * i + k) * ld..][..columns];
+    for k in 0..4 {
+        let (r0, r1, r2, r3) = (row(0, k), row(1, k), row(2, k), row(3, k));
+        combine(&mut v[k * xi_stride..][..columns], r0, r2, |a, b| a - b);
+        combine(&mut v[(4 + k) * xi_stride..][..columns], r1, r2, |a, b| a + b);
+        combine(&mut v[(8 + k) * xi_stride..][..columns], r2, r1, |a, b| a - b);
+        combine(&mut v[(12 + k) * xi_stride..][..columns], r1, r3, |a, b| a - b);
+    }
+}
+
+/// `Y = A^T M A` for `columns` tiles of one output channel: `m[xi * xi_stride + t]`
+/// holds tile t's products; output (dy, dx) goes to `corners[(2 * dy + dx) * ld + t]`,
+/// with `sums` (`4 * ld` elements) for the row pass.
+#[inline(always)]
+fn transform_products<T: Real>(m: &[T], xi_stride: usize, ld: usize, columns: usize, sums: &mut [T], corners: &mut [T]) {
+    let mm = |xi: usize| &m[xi * xi_stride..][..columns];
+    for dy in 0..2 {
+        // A^T over rows: m0 + m1 + m2 (output row 0), m1 - m2 - m3 (row 1),
+        // for each column k of the 4x4 products.
+        for k in 0..4 {
+            let s = &mut sums[k * ld..][..columns];
+            if dy == 0 {
+                combine(s, mm(k), mm(4 + k), |a, b| a + b);
+                accumulate(s, mm(8 + k), |a, b| a + b);
+            } else {
+                combine(s, mm(4 + k), mm(8 + k), |a, b| a - b);
+                accumulate(s, mm(12 + k), |a, b| a - b);
+            }
+        }
+        // ... then over columns, the same way.
+        let s = |k: usize| &sums[k * ld..][..columns];
+        let (left, right) = corners[2 * dy * ld..].split_at_mut(ld);
+        let (left, right) = (&mut left[..columns], &mut right[..columns]);
+        combine(left, s(0), s(1), |a, b| a + b);
+        accumulate(left, s(2), |a, b| a + b);
+        combine(right, s(1), s(2), |a, b| a - b);
+        accumulate(right, s(3), |a, b| a - b);
     }
 }
 

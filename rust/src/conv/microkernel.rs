@@ -47,12 +47,6 @@ impl<'a, T: Copy + Default + Send + Sync> Matrix<'a, T> {
         Matrix { data: Cow::Borrowed(data), rows, depth }
     }
 
-    /// The row-major `rows x depth` matrix `data`, owned.
-    pub fn owned(data: Vec<T>, rows: usize, depth: usize) -> Matrix<'static, T> {
-        assert!(data.len() == rows * depth, "matrix of the wrong size");
-        Matrix { data: Cow::Owned(data), rows, depth }
-    }
-
     /// The `rows x depth` matrix whose element (i, k) is `value(i, k)`,
     /// computed a row at a time in parallel.
     pub fn computed(rows: usize, depth: usize, threads: usize, value: impl Fn(usize, usize) -> T + Sync) -> Matrix<'static, T> {

@@ -11,23 +11,38 @@ use std::thread::LocalKey;
 thread_local! {
     static F32: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     static F64: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+    static F32_CALL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    static F64_CALL: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Element types with a per-thread scratch buffer.
 pub trait Scratch: Copy + Default + 'static {
     /// Runs `work` on this thread's scratch buffer of at least `len` elements.
     fn with_scratch<R>(len: usize, work: impl FnOnce(&mut [Self]) -> R) -> R;
+
+    /// As `with_scratch`, for a buffer the calling thread fills once per
+    /// call and its tasks then share (Winograd's transformed weights): a
+    /// second buffer, so the tasks the caller also runs can borrow the first.
+    fn with_call_scratch<R>(len: usize, work: impl FnOnce(&mut [Self]) -> R) -> R;
 }
 
 impl Scratch for f32 {
     fn with_scratch<R>(len: usize, work: impl FnOnce(&mut [Self]) -> R) -> R {
         borrow(&F32, len, work)
     }
+
+    fn with_call_scratch<R>(len: usize, work: impl FnOnce(&mut [Self]) -> R) -> R {
+        borrow(&F32_CALL, len, work)
+    }
 }
 
 impl Scratch for f64 {
     fn with_scratch<R>(len: usize, work: impl FnOnce(&mut [Self]) -> R) -> R {
         borrow(&F64, len, work)
+    }
+
+    fn with_call_scratch<R>(len: usize, work: impl FnOnce(&mut [Self]) -> R) -> R {
+        borrow(&F64_CALL, len, work)
     }
 }
 

@@ -91,9 +91,12 @@ impl Algorithm {
 ///   a tenth of the row and at least 192 output pixels per image (ResNet's
 ///   56x56, 28x28 and strided layers, stems, 3-D layers). On small images
 ///   (7x7, 14x14 at stride 1) and without AVX-512 im2col + `gemm` wins;
-/// - Winograd is opt-in: at best 10% faster than im2col (64 channels at
-///   56x56) and up to 5x slower on deep layers with few tiles per image,
-///   where its transformed weights (16 x O x C) are re-read per band.
+/// - Winograd is opt-in. Its products run on the same register tiles, and
+///   with many tiles per call (batch 8-16) it beats the rule's choice by
+///   5-25% on ResNet's 3x3 layers (56x56 to 14x14). But every call first
+///   writes its transformed weights (16/9 of the weights) and streams them
+///   through the products, so at batch 1 it is 1.1-3.5x slower, and the
+///   rule may not depend on the batch.
 fn auto(shape: &ConvShape) -> Algorithm {
     if depthwise::applies(shape) {
         Algorithm::Depthwise

@@ -91,83 +91,29 @@ impl Tiles {
 }
 
 /// `U = G g G^T` for every (output, input) channel pair, computed in f64
-/// and rounded once, laid out `u[o][xi][c]`: for each output channel the
-/// `XI` rows of C elements that the products of position `xi` read.
-fn transform_weights<T: Real>(shape: &ConvShape, weight: &[T], threads: usize) -> Vec<T> {
-    let (o_n, c_n) = (shape.out_channels(), shape.in_channels());
-    let mut u = vec![T::ZERO; o_n * XI * c_n];
-    for_each_chunk_mut(threads, &mut u, XI * c_n, |o, rows| {
-        let kernels = &weight[o * c_n * 9..][..c_n * 9];
-        let mut work = vec![0f64; 21 * c_n];
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked just above), the
-            // only requirement of a `target_feature` function.
-            return unsafe { transform_kernels_avx512(kernels, rows, &mut work) };
+/// and rounded once, into `u` laid out `u[o][xi][c]`: for each output
+/// channel the `XI` rows of C elements that the products of position `xi` read.
+fn transform_weights<T: Real>(shape: &ConvShape, weight: &[T], u: &mut [T], threads: usize) {
+    let c_n = shape.in_channels();
+    for_each_chunk_mut(threads, u, XI * c_n, |o, rows| {
+        for (c, g) in weight[o * c_n * 9..][..c_n * 9].chunks_exact(9).enumerate() {
+            let g: [f64; 9] = std::array::from_fn(|i| g[i].to_f64());
+            // G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2 of the kernel's rows.
+            let gg: [[f64; 3]; 4] = [
+                [g[0], g[1], g[2]],
+                std::array::from_fn(|j| 0.5 * (g[j] + g[3 + j] + g[6 + j])),
+                std::array::from_fn(|j| 0.5 * (g[j] - g[3 + j] + g[6 + j])),
+                [g[6], g[7], g[8]],
+            ];
+            // ... times G^T: the same combination of each row's three columns.
+            for (i, [a, b, cc]) in gg.into_iter().enumerate() {
+                let values = [a, 0.5 * (a + b + cc), 0.5 * (a - b + cc), cc];
+                for (j, v) in values.into_iter().enumerate() {
+                    rows[(4 * i + j) * c_n + c] = T::from_f64(v);
+                }
+            }
         }
-        transform_kernels(kernels, rows, &mut work)
     });
-    u
-}
-
-/// `transform_kernels` compiled for AVX-512.
-///
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn transform_kernels_avx512<T: Real>(kernels: &[T], rows: &mut [T], work: &mut [f64]) {
-    transform_kernels(kernels, rows, work)
-}
-
-/// One output channel's `U`: `kernels` holds its C 3x3 kernels, `rows`
-/// gets the `XI` rows of C transformed values, `work` is `21 * C` scratch.
-#[inline(always)]
-fn transform_kernels<T: Real>(kernels: &[T], rows: &mut [T], work: &mut [f64]) {
-    let c_n = kernels.len() / 9;
-    let (taps, gg) = work.split_at_mut(9 * c_n);
-    // Tap i of every input channel, so that the transform below runs
-    // across the channels on contiguous values.
-    for (i, tap) in taps.chunks_exact_mut(c_n).enumerate() {
-        for (c, v) in tap.iter_mut().enumerate() {
-            *v = kernels[9 * c + i].to_f64();
-        }
-    }
-    let tap = |i: usize| &taps[i * c_n..][..c_n];
-    // G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2 of the kernel's rows.
-    for j in 0..3 {
-        let (g0, g1, g2) = (tap(j), tap(3 + j), tap(6 + j));
-        let (r0, rest) = gg[j * c_n..].split_at_mut(c_n);
-        for (c, r) in r0.iter_mut().enumerate() {
-            *r = g0[c];
-        }
-        let (r1, rest) = rest[2 * c_n..].split_at_mut(c_n);
-        for (c, r) in r1.iter_mut().enumerate() {
-            *r = 0.5 * (g0[c] + g1[c] + g2[c]);
-        }
-        let (r2, rest) = rest[2 * c_n..].split_at_mut(c_n);
-        for (c, r) in r2.iter_mut().enumerate() {
-            *r = 0.5 * (g0[c] - g1[c] + g2[c]);
-        }
-        for (c, r) in rest[2 * c_n..][..c_n].iter_mut().enumerate() {
-            *r = g2[c];
-        }
-    }
-    // ... times G^T: the same combination of each row's three columns.
-    for i in 0..4 {
-        let col = |j: usize| &gg[(3 * i + j) * c_n..][..c_n];
-        let (a, b, cc) = (col(0), col(1), col(2));
-        let out = &mut rows[4 * i * c_n..][..4 * c_n];
-        let (out0, rest) = out.split_at_mut(c_n);
-        let (out1, rest) = rest.split_at_mut(c_n);
-        let (out2, out3) = rest.split_at_mut(c_n);
-        for c in 0..c_n {
-            out0[c] = T::from_f64(a[c]);
-            out1[c] = T::from_f64(0.5 * (a[c] + b[c] + cc[c]));
-            out2[c] = T::from_f64(0.5 * (a[c] - b[c] + cc[c]));
-            out3[c] = T::from_f64(cc[c]);
-        }
-    }
 }
 
 /// `output = conv(input, weight) + bias` by F(2x2, 3x3); shapes as `conv_forward`.
@@ -184,13 +130,20 @@ pub(crate) fn forward<T: Real>(
         return Ok(());
     }
     let (c_n, o_n) = (shape.in_channels(), shape.out_channels());
-    let u = Matrix::owned(transform_weights(shape, weight, threads), o_n * XI, c_n);
     let tiles = Tiles::new::<T>(shape, threads);
     let offsets: Vec<usize> = (0..c_n).map(|c| c * tiles.per_task).collect();
     let workspace = XI * (c_n + OUT_BLOCK + 2) * tiles.per_task + 4 * (tiles.per_row + 1);
-    let task = Task { shape, input, u: &u, offsets: &offsets, bias, tiles, out: SharedMut(output.as_mut_ptr()) };
-    for_each_task(threads, tiles.runs, |run| {
-        T::with_scratch(workspace, |scratch| task.run(run, scratch));
+    let out = SharedMut(output.as_mut_ptr());
+    // The transformed weights (16/9 of the weights' size) in a buffer kept
+    // between calls: a fresh one per call cost more in page faults than
+    // the products of a batch-1 layer.
+    T::with_call_scratch(o_n * XI * c_n, |u| {
+        transform_weights(shape, weight, u, threads);
+        let u = Matrix::borrowed(u, o_n * XI, c_n);
+        let task = Task { shape, input, u: &u, offsets: &offsets, bias, tiles, out };
+        for_each_task(threads, tiles.runs, |run| {
+            T::with_scratch(workspace, |scratch| task.run(run, scratch));
+        });
     });
     Ok(())
 }

@@ -130,6 +130,13 @@ pub trait TiledProduct: Sized {
     /// `dst[i] = src[2 * i]` for every `i < dst.len()` (a stride-2 input
     /// row split into its phases; needs `src.len() >= 2 * dst.len() - 1`).
     fn take_even(src: &[Self], dst: &mut [Self]);
+
+    /// `dst[j][t] = src[start + 2 * t + j]` for j < 4 and every
+    /// `t < dst[j].len()` (all four the same length), 0 where that index
+    /// falls outside `src`: the four columns of a row of 4-wide windows
+    /// taken every second element (Winograd F(2x2, 3x3)'s input patches),
+    /// with zero padding around the row.
+    fn take_quads(src: &[Self], start: isize, dst: [&mut [Self]; 4]);
 }
 
 /// `TiledProduct::take_even`, element by element.
@@ -140,6 +147,72 @@ fn take_even_scalar<T: Copy>(src: &[T], dst: &mut [T]) {
         *v = src[2 * i];
     }
 }
+
+/// `TiledProduct::take_quads`, element by element.
+fn take_quads_scalar<T: Copy + Default>(src: &[T], start: isize, dst: [&mut [T]; 4]) {
+    for (j, dst) in dst.into_iter().enumerate() {
+        for (t, v) in dst.iter_mut().enumerate() {
+            let at = start + (2 * t + j) as isize;
+            *v = if at >= 0 && (at as usize) < src.len() { src[at as usize] } else { T::default() };
+        }
+    }
+}
+
+/// `take_quads` with AVX-512 permutes: each `LANES / 2` windows from two
+/// masked loads (the masks supply the zero padding) and one `vpermt2` and
+/// one masked store per column.
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+macro_rules! avx512_take_quads {
+    ($name:ident, $t:ty, $lanes:expr, $mask:ty, $indices:expr, $add:ident, $set1:ident,
+     $maskz_loadu:ident, $permute:ident, $mask_storeu:ident) => {
+        /// # Safety
+        /// Needs AVX-512F; the four `dst` the same length (checked).
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn $name(src: &[$t], start: isize, mut dst: [&mut [$t]; 4]) {
+            use std::arch::x86_64::*;
+            let count = dst[0].len();
+            assert!(dst.iter().all(|d| d.len() == count), "columns of different lengths");
+            let half = $lanes / 2;
+            // Lanes l of a load at element `first` that lie inside `src`.
+            let inside = |first: isize| -> $mask {
+                let lo = (-first).clamp(0, $lanes) as u32;
+                let hi = (src.len() as isize - first).clamp(0, $lanes) as u32;
+                let below = |n: u32| if n >= 32 { !0u32 } else { (1u32 << n) - 1 };
+                (below(hi) & !below(lo)) as $mask
+            };
+            let base = $indices;
+            let mut t0 = 0;
+            while t0 < count {
+                let n = (count - t0).min(half);
+                let first = start + 2 * t0 as isize;
+                let store: $mask = ((1u32 << n) - 1) as $mask;
+                // SAFETY: the `inside` masks keep every load within `src` and
+                // `store` keeps every store within lanes t0..t0+n of each
+                // `dst`; masked-off lanes are not accessed, so the (wrapping)
+                // pointers may point outside the slices.
+                unsafe {
+                    let a = $maskz_loadu(inside(first), src.as_ptr().wrapping_offset(first));
+                    let b = $maskz_loadu(inside(first + $lanes), src.as_ptr().wrapping_offset(first + $lanes));
+                    for (j, d) in dst.iter_mut().enumerate() {
+                        let column = $permute(a, $add(base, $set1(j as _)), b);
+                        $mask_storeu(d.as_mut_ptr().wrapping_add(t0), store, column);
+                    }
+                }
+                t0 += half;
+            }
+        }
+    };
+}
+
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+avx512_take_quads!(take_quads_f32, f32, 16, u16,
+    std::arch::x86_64::_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 0, 0, 0, 0, 0, 0, 0),
+    _mm512_add_epi32, _mm512_set1_epi32, _mm512_maskz_loadu_ps, _mm512_permutex2var_ps, _mm512_mask_storeu_ps);
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+avx512_take_quads!(take_quads_f64, f64, 8, u8,
+    std::arch::x86_64::_mm512_setr_epi64(0, 2, 4, 6, 0, 0, 0, 0),
+    _mm512_add_epi64, _mm512_set1_epi64, _mm512_maskz_loadu_pd, _mm512_permutex2var_pd, _mm512_mask_storeu_pd);
 
 /// `take_even` with AVX-512 permutes: each 16 (or 8) outputs from two
 /// masked loads of the row, one `vpermt2`, one masked store.
@@ -481,6 +554,16 @@ impl TiledProduct for f32 {
         }
         take_even_scalar(src, dst)
     }
+
+    #[inline]
+    fn take_quads(src: &[f32], start: isize, dst: [&mut [f32]; 4]) {
+        #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+        if has_vector_tiles() {
+            // SAFETY: AVX-512F was detected; lengths are checked inside.
+            return unsafe { take_quads_f32(src, start, dst) };
+        }
+        take_quads_scalar(src, start, dst)
+    }
 }
 
 impl TiledProduct for f64 {
@@ -502,6 +585,16 @@ impl TiledProduct for f64 {
             return unsafe { take_even_f64(src, dst) };
         }
         take_even_scalar(src, dst)
+    }
+
+    #[inline]
+    fn take_quads(src: &[f64], start: isize, dst: [&mut [f64]; 4]) {
+        #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+        if has_vector_tiles() {
+            // SAFETY: AVX-512F was detected; lengths are checked inside.
+            return unsafe { take_quads_f64(src, start, dst) };
+        }
+        take_quads_scalar(src, start, dst)
     }
 }
 
@@ -586,6 +679,39 @@ mod tests {
                 assert_eq!(scalar, d32);
             }
         }
+    }
+
+    /// Windows starting before, inside and past the row, every count up
+    /// to three vectors: each column is the row's element (start + 2t + j)
+    /// or 0 outside the row, on either path.
+    fn take_quads_reads_windows_with_zero_padding<T: Real>() {
+        for len in [0usize, 1, 5, 16, 17, 40] {
+            let src: Vec<T> = (0..len).map(|i| T::from_f64(i as f64 + 1.0)).collect();
+            for start in [-5isize, -1, 0, 1, 3, 14, 39] {
+                for n in [0usize, 1, 3, 4, 7, 8, 9, 16, 25] {
+                    let mut got: Vec<Vec<T>> = (0..4).map(|_| vec![T::from_f64(-1.0); n]).collect();
+                    let [a, b, c, d] = &mut got[..] else { unreachable!() };
+                    T::take_quads(&src, start, [a, b, c, d]);
+                    for (j, column) in got.iter().enumerate() {
+                        for (t, &v) in column.iter().enumerate() {
+                            let at = start + (2 * t + j) as isize;
+                            let want = if at >= 0 && (at as usize) < len { at as f64 + 1.0 } else { 0.0 };
+                            assert_eq!(v, T::from_f64(want), "len {len} start {start} n {n} column {j} t {t}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn take_quads_reads_windows_with_zero_padding_f32() {
+        take_quads_reads_windows_with_zero_padding::<f32>();
+    }
+
+    #[test]
+    fn take_quads_reads_windows_with_zero_padding_f64() {
+        take_quads_reads_windows_with_zero_padding::<f64>();
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //! within a small multiple of the direct method's (measured by the tests
 //! and by `convinit verify`).
 
-use super::geometry::{check_forward, ConvShape, Window};
+use super::geometry::{check_forward, ConvShape, PaddingMode, Window};
 use super::matmul::Real;
 use super::microkernel::{Block, Matrix};
 use crate::error::KernelResult;
@@ -198,22 +198,23 @@ impl<T: Real> Task<'_, T> {
         let (buf, line) = rest.split_at_mut(2 * XI * per_task);
         let plane_len = s.input_pixels();
         for c in 0..c_n {
-            let rows = &mut buf[..XI * per_task];
+            let plane = |image: usize| &self.input[(image * c_n + c) * plane_len..][..plane_len];
+            let (patches, rows) = buf.split_at_mut(XI * per_task);
             self.tiles.for_each_segment(run, |image, ty, tx, count, column| {
-                let plane = &self.input[(image * c_n + c) * plane_len..][..plane_len];
-                let (line, rest) = line.split_at_mut(2 * count + 2);
-                let (even, rest) = rest.split_at_mut(count + 1);
-                let odd = &mut rest[..count + 1];
                 for i in 0..4 {
-                    // Tile t's patch row i is even[t], odd[t], even[t+1], odd[t+1].
-                    self.padded_row(plane, 2 * ty + i, 2 * tx, line);
-                    T::take_even(line, even);
-                    T::take_even(&line[1..], odd);
-                    let (e0, e1, o0, o1) = (&even[..count], &even[1..], &odd[..count], &odd[1..]);
-                    let r = &mut rows[4 * i * per_task + column..];
-                    transform_row(r, per_task, count, [e0, o0, e1, o1]);
+                    let quad = &mut patches[4 * i * per_task..][..4 * per_task];
+                    let (d0, rest) = quad.split_at_mut(per_task);
+                    let (d1, rest) = rest.split_at_mut(per_task);
+                    let (d2, d3) = rest.split_at_mut(per_task);
+                    let span = column..column + count;
+                    let dst = [&mut d0[span.clone()], &mut d1[span.clone()], &mut d2[span.clone()], &mut d3[span]];
+                    self.patch_row(plane(image), 2 * ty + i, 2 * tx, dst, line);
                 }
             });
+            let d = |q: usize| &patches[q * per_task..][..columns];
+            for i in 0..4 {
+                transform_row(&mut rows[4 * i * per_task..], per_task, columns, [d(4 * i), d(4 * i + 1), d(4 * i + 2), d(4 * i + 3)]);
+            }
             transform_columns(rows, per_task, columns, &mut v[c * per_task..], c_n * per_task);
         }
         for o0 in (0..o_n).step_by(OUT_BLOCK) {
@@ -248,6 +249,24 @@ impl<T: Real> Task<'_, T> {
                     self.store_tiles(corners, per_task, column, image, o0 + o, ty, tx, count, bias);
                 });
             }
+        }
+    }
+
+    /// Row `py` of the 4x4 input patches of tiles whose windows start at
+    /// padded columns `px0, px0 + 2, ...`: `dst[j][t]` is padded input
+    /// (py, px0 + 2t + j). Zero padding comes from the masked loads of
+    /// `take_quads`; other modes build the padded row in `line` first.
+    #[inline(always)]
+    fn patch_row(&self, plane: &[T], py: usize, px0: usize, dst: [&mut [T]; 4], line: &mut [T]) {
+        let [_, rows, cols] = self.shape.axes();
+        if self.shape.padding_mode() == PaddingMode::Zeros {
+            let y = py as isize - rows.pad_before as isize;
+            let row = if (0..rows.input as isize).contains(&y) { &plane[y as usize * cols.input..][..cols.input] } else { &[] };
+            T::take_quads(row, px0 as isize - cols.pad_before as isize, dst);
+        } else {
+            let line = &mut line[..2 * dst[0].len() + 2];
+            self.padded_row(plane, py, px0, line);
+            T::take_quads(line, 0, dst);
         }
     }
 

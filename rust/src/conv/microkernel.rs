@@ -164,7 +164,7 @@ fn take_quads_scalar<T: Copy + Default>(src: &[T], start: isize, dst: [&mut [T];
 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
 macro_rules! avx512_take_quads {
     ($name:ident, $t:ty, $lanes:expr, $mask:ty, $indices:expr, $add:ident, $set1:ident,
-     $maskz_loadu:ident, $permute:ident, $mask_storeu:ident) => {
+     $loadu:ident, $maskz_loadu:ident, $permute:ident, $mask_storeu:ident) => {
         /// # Safety
         /// Needs AVX-512F; the four `dst` the same length (checked).
         #[target_feature(enable = "avx512f")]
@@ -187,13 +187,20 @@ macro_rules! avx512_take_quads {
                 let n = (count - t0).min(half);
                 let first = start + 2 * t0 as isize;
                 let store: $mask = ((1u32 << n) - 1) as $mask;
-                // SAFETY: the `inside` masks keep every load within `src` and
-                // `store` keeps every store within lanes t0..t0+n of each
-                // `dst`; masked-off lanes are not accessed, so the (wrapping)
-                // pointers may point outside the slices.
+                let within = first >= 0 && first + 2 * $lanes <= src.len() as isize;
+                // SAFETY: both vectors lie inside `src` (`within`) or the
+                // `inside` masks keep every load within it, and `store` keeps
+                // every store within lanes t0..t0+n of each `dst`; masked-off
+                // lanes are not accessed, so the (wrapping) pointers may
+                // point outside the slices.
                 unsafe {
-                    let a = $maskz_loadu(inside(first), src.as_ptr().wrapping_offset(first));
-                    let b = $maskz_loadu(inside(first + $lanes), src.as_ptr().wrapping_offset(first + $lanes));
+                    let (a, b) = if within {
+                        let at = src.as_ptr().add(first as usize);
+                        ($loadu(at), $loadu(at.add($lanes)))
+                    } else {
+                        let at = |first: isize| src.as_ptr().wrapping_offset(first);
+                        ($maskz_loadu(inside(first), at(first)), $maskz_loadu(inside(first + $lanes), at(first + $lanes)))
+                    };
                     for (j, d) in dst.iter_mut().enumerate() {
                         let column = $permute(a, $add(base, $set1(j as _)), b);
                         $mask_storeu(d.as_mut_ptr().wrapping_add(t0), store, column);
@@ -208,11 +215,11 @@ macro_rules! avx512_take_quads {
 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
 avx512_take_quads!(take_quads_f32, f32, 16, u16,
     std::arch::x86_64::_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 0, 0, 0, 0, 0, 0, 0),
-    _mm512_add_epi32, _mm512_set1_epi32, _mm512_maskz_loadu_ps, _mm512_permutex2var_ps, _mm512_mask_storeu_ps);
+    _mm512_add_epi32, _mm512_set1_epi32, _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_permutex2var_ps, _mm512_mask_storeu_ps);
 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
 avx512_take_quads!(take_quads_f64, f64, 8, u8,
     std::arch::x86_64::_mm512_setr_epi64(0, 2, 4, 6, 0, 0, 0, 0),
-    _mm512_add_epi64, _mm512_set1_epi64, _mm512_maskz_loadu_pd, _mm512_permutex2var_pd, _mm512_mask_storeu_pd);
+    _mm512_add_epi64, _mm512_set1_epi64, _mm512_loadu_pd, _mm512_maskz_loadu_pd, _mm512_permutex2var_pd, _mm512_mask_storeu_pd);
 
 /// `take_even` with AVX-512 permutes: each 16 (or 8) outputs from two
 /// masked loads of the row, one `vpermt2`, one masked store.

@@ -92,16 +92,24 @@ def test_unknown_and_unsupported_algorithms_are_value_errors():
         convinit.conv3d(np.ones((1, 2, 4, 8, 8)), np.ones((2, 2, 3, 3, 3)), algorithm="depthwise")
 
 
-def test_auto_picks_implicit_gemm_where_its_shifted_windows_suit():
+def test_auto_picks_winograd_implicit_gemm_or_im2col_by_shape():
     pick = convinit.conv_algorithm
     wide = convinit.conv_algorithm(np.empty((1, 64, 56, 56)), np.empty((64, 64, 3, 3)), padding=1,
                                    algorithm="implicit_gemm")
     assert wide == "implicit_gemm"
     if pick(np.empty((1, 64, 56, 56)), np.empty((64, 64, 3, 3)), padding=1) == "im2col":
         pytest.skip("no AVX-512 here: auto keeps im2col + gemm")
-    # Lanes computed per output (padding columns, vector tails) at most
-    # 1.1 + 16 / (output channels per group).
-    assert pick(np.empty((1, 64, 56, 56)), np.empty((64, 64, 3, 3)), padding=1) == "implicit_gemm"
+    # Winograd: 3x3 stride 1, at least 64 channels in and out, outputs of
+    # at least 28x28 (any batch: the rule sees the per-image shape only).
+    for batch in (1, 16):
+        assert pick(np.empty((batch, 64, 56, 56)), np.empty((64, 64, 3, 3)), padding=1) == "winograd"
+        assert pick(np.empty((batch, 128, 28, 28)), np.empty((128, 128, 3, 3)), padding=1) == "winograd"
+    assert pick(np.empty((1, 128, 28, 28)), np.empty((128, 128, 3, 3)), padding=1, padding_mode="reflect") == "winograd"
+    assert pick(np.empty((1, 32, 56, 56)), np.empty((64, 32, 3, 3)), padding=1) == "implicit_gemm"
+    assert pick(np.empty((1, 64, 56, 56)), np.empty((32, 64, 3, 3)), padding=1) == "implicit_gemm"
+    assert pick(np.empty((1, 64, 56, 56)), np.empty((64, 64, 3, 3)), padding=1, dilation=2) == "implicit_gemm"
+    # Implicit GEMM: lanes computed per output (padding columns, vector
+    # tails) at most 1.1 + 16 / (output channels per group).
     assert pick(np.empty((1, 64, 56, 56)), np.empty((128, 64, 3, 3)), stride=2, padding=1) == "implicit_gemm"
     assert pick(np.empty((1, 3, 224, 224)), np.empty((64, 3, 7, 7)), stride=2, padding=3) == "implicit_gemm"
     assert pick(np.empty((1, 64, 56, 56)), np.empty((128, 64, 1, 1))) == "implicit_gemm"

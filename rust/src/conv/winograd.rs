@@ -24,7 +24,8 @@ use super::geometry::{check_forward, ConvShape, PaddingMode, Window};
 use super::matmul::Real;
 use super::microkernel::{Block, Matrix};
 use crate::error::KernelResult;
-use crate::parallel::{for_each_chunk_mut, for_each_task, SharedMut};
+use std::mem::MaybeUninit;
+use crate::parallel::{effective_threads, for_each_chunk_mut, for_each_task, SharedMut};
 
 /// Transformed positions per tile (a 4x4 patch).
 const XI: usize = 16;
@@ -43,6 +44,20 @@ pub(crate) fn applies(shape: &ConvShape) -> bool {
     shape.groups() == 1 && *depth == Window::UNIT && is_3x3(rows) && is_3x3(cols)
 }
 
+/// Whether the automatic choice takes F(2x2, 3x3) for `shape`: with the
+/// AVX-512 tiles, at least 64 input and output channels (fewer leave the
+/// transforms as much work as the products) and outputs of at least 28x28
+/// (on smaller ones, a batch-1 call is dominated by transforming the
+/// weights and streaming them through the products once).
+pub(crate) fn prefers(shape: &ConvShape) -> bool {
+    let [_, out_h, out_w] = shape.output_dims();
+    applies(shape)
+        && super::microkernel::has_vector_tiles()
+        && shape.in_channels() >= 64
+        && shape.out_channels() >= 64
+        && out_h.min(out_w) >= 28
+}
+
 /// The batch's tiles and how they are cut into tasks.
 #[derive(Clone, Copy, Debug)]
 struct Tiles {
@@ -55,23 +70,45 @@ struct Tiles {
     /// Tiles per task (the columns of its products), and tasks.
     per_task: usize,
     runs: usize,
+    /// Output channels per task: all of them, or, when the batch has no
+    /// more than one task's worth of tiles, an equal share per thread (in
+    /// whole strips of 8), so each thread streams only its share of the
+    /// transformed weights.
+    out_per_task: usize,
+    parts: usize,
 }
 
 impl Tiles {
-    /// At most 96 or 48 tiles per task (whole register tiles for f32 and
-    /// f64, with the task's transformed inputs within `INPUT_BYTES`), and
-    /// a multiple of `threads` tasks of equal size. Any split gives the same
+    /// Tasks of about 96 or 48 tiles (whole register tiles for f32 and
+    /// f64, with the task's transformed inputs within `INPUT_BYTES`), in a
+    /// multiple of `threads`, sized so that the threads' loads, counted in
+    /// register-tile passes, come out least. Any split gives the same
     /// results: it only decides which columns of which product a tile is in.
     fn new<T>(shape: &ConvShape, threads: usize) -> Self {
         let [_, out_h, out_w] = shape.output_dims();
         let (per_row, tile_rows) = (out_w.div_ceil(2), out_h.div_ceil(2));
         let per_image = per_row * tile_rows;
         let total = shape.batch() * per_image;
-        let wide = XI * shape.in_channels() * 96 * std::mem::size_of::<T>() <= INPUT_BYTES;
-        let most = if wide { 96 } else { 48 };
-        let runs = total.div_ceil(most).next_multiple_of(threads.max(1)).min(total);
-        let per_task = total.div_ceil(runs);
-        Tiles { out_h, out_w, per_row, per_image, total, per_task, runs: total.div_ceil(per_task) }
+        let width = super::microkernel::tile_width::<T>();
+        let wide = XI * shape.in_channels() * 2 * width * std::mem::size_of::<T>() <= INPUT_BYTES;
+        let most = if wide { 2 * width } else { width };
+        let threads = effective_threads(threads);
+        let out_channels = shape.out_channels();
+        if total <= most + width / 3 {
+            let out_per_task = out_channels.div_ceil(threads).next_multiple_of(8).max(1);
+            let parts = out_channels.div_ceil(out_per_task).max(1);
+            return Tiles { out_h, out_w, per_row, per_image, total, per_task: total.max(1), runs: 1, out_per_task, parts };
+        }
+        let fewest = total.div_ceil(most + width / 3).next_multiple_of(threads);
+        let load = |runs: usize| {
+            let per_task = total.div_ceil(runs);
+            runs.div_ceil(threads) as f64 * tile_passes(per_task, width)
+        };
+        let candidates = (0..4).map(|k| fewest + k * threads).filter(|&runs| runs <= total.max(1));
+        let runs = candidates.min_by(|&a, &b| load(a).total_cmp(&load(b))).unwrap_or(1);
+        let per_task = total.div_ceil(runs).max(1);
+        let runs = total.div_ceil(per_task);
+        Tiles { out_h, out_w, per_row, per_image, total, per_task, runs, out_per_task: out_channels, parts: 1 }
     }
 
     /// Calls `f(image, tile_row, first_tile_in_row, count, column)` for each
@@ -88,6 +125,20 @@ impl Tiles {
             g += count;
         }
     }
+}
+
+/// Register-tile passes over `columns` columns, relative to a full tile
+/// (`width` columns): a partial tile of one or two vectors of the three
+/// costs less, as it loads fewer B vectors but still every A value.
+fn tile_passes(columns: usize, width: usize) -> f64 {
+    let lanes = width / 3;
+    let partial = match (columns % width).div_ceil(lanes) {
+        0 => 0.0,
+        1 => 0.4,
+        2 => 0.7,
+        _ => 1.0,
+    };
+    (columns / width) as f64 + partial
 }
 
 /// `U = G g G^T` for every (output, input) channel pair, computed in f64
@@ -129,11 +180,42 @@ pub(crate) fn forward<T: Real>(
     if !check_forward(shape, input, weight, bias, output)? {
         return Ok(());
     }
+    // SAFETY: the whole `output` (output_len elements, checked), borrowed
+    // mutably for the call.
+    unsafe { forward_to(shape, input, weight, bias, SharedMut(output.as_mut_ptr()), threads) };
+    Ok(())
+}
+
+/// `forward` into memory that need not be initialized: every element is
+/// written once (each tile's outputs inside the image) and none is read.
+pub(crate) fn forward_uninit<T: Real>(
+    shape: &ConvShape,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    output: &mut [MaybeUninit<T>],
+    threads: usize,
+) -> KernelResult<()> {
+    debug_assert!(applies(shape));
+    if !check_forward(shape, input, weight, bias, output)? {
+        return Ok(());
+    }
+    // SAFETY: as in `forward`; writing a `T` into a `MaybeUninit<T>` is
+    // always allowed, and nothing reads an output element.
+    unsafe { forward_to(shape, input, weight, bias, SharedMut(output.as_mut_ptr().cast::<T>()), threads) };
+    Ok(())
+}
+
+/// The transform, products and output transform on checked buffers.
+///
+/// # Safety
+/// `out` must point at `shape.output_len()` elements valid for writes that
+/// nothing else accesses during the call.
+unsafe fn forward_to<T: Real>(shape: &ConvShape, input: &[T], weight: &[T], bias: Option<&[T]>, out: SharedMut<T>, threads: usize) {
     let (c_n, o_n) = (shape.in_channels(), shape.out_channels());
     let tiles = Tiles::new::<T>(shape, threads);
     let offsets: Vec<usize> = (0..c_n).map(|c| c * tiles.per_task).collect();
     let workspace = XI * (c_n + OUT_BLOCK + 2) * tiles.per_task + 4 * (tiles.per_row + 1);
-    let out = SharedMut(output.as_mut_ptr());
     // The transformed weights (16/9 of the weights' size) in a buffer kept
     // between calls: a fresh one per call cost more in page faults than
     // the products of a batch-1 layer.
@@ -141,11 +223,10 @@ pub(crate) fn forward<T: Real>(
         transform_weights(shape, weight, u, threads);
         let u = Matrix::borrowed(u, o_n * XI, c_n);
         let task = Task { shape, input, u: &u, offsets: &offsets, bias, tiles, out };
-        for_each_task(threads, tiles.runs, |run| {
-            T::with_scratch(workspace, |scratch| task.run(run, scratch));
+        for_each_task(threads, tiles.runs * tiles.parts, |t| {
+            T::with_scratch(workspace, |scratch| task.run(t / tiles.parts, t % tiles.parts, scratch));
         });
     });
-    Ok(())
 }
 
 /// What every task reads, and the output it writes into.
@@ -162,19 +243,19 @@ struct Task<'a, T: Clone> {
 }
 
 impl<T: Real> Task<'_, T> {
-    /// Tile run `run`: transforms the run's inputs, then per block of
-    /// output channels the `XI` products and the
+    /// Tile run `run`, output channels of part `part`: transforms the run's
+    /// inputs, then per block of output channels the `XI` products and the
     /// output transform. The transforms are compiled for AVX-512 when the
     /// CPU has it (the crate targets baseline x86-64): the same operations
     /// in the same order either way.
-    fn run(&self, run: usize, scratch: &mut [T]) {
+    fn run(&self, run: usize, part: usize, scratch: &mut [T]) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports AVX-512F (checked just above), the only
             // requirement of a `target_feature` function.
-            return unsafe { self.run_avx512(run, scratch) };
+            return unsafe { self.run_avx512(run, part, scratch) };
         }
-        self.run_portable(run, scratch)
+        self.run_portable(run, part, scratch)
     }
 
     /// `run_portable` compiled for AVX-512.
@@ -183,12 +264,12 @@ impl<T: Real> Task<'_, T> {
     /// The CPU must support AVX-512F.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn run_avx512(&self, run: usize, scratch: &mut [T]) {
-        self.run_portable(run, scratch)
+    unsafe fn run_avx512(&self, run: usize, part: usize, scratch: &mut [T]) {
+        self.run_portable(run, part, scratch)
     }
 
     #[inline(always)]
-    fn run_portable(&self, run: usize, scratch: &mut [T]) {
+    fn run_portable(&self, run: usize, part: usize, scratch: &mut [T]) {
         let s = self.shape;
         let (c_n, o_n) = (s.in_channels(), s.out_channels());
         let per_task = self.tiles.per_task;
@@ -217,8 +298,9 @@ impl<T: Real> Task<'_, T> {
             }
             transform_columns(rows, per_task, columns, &mut v[c * per_task..], c_n * per_task);
         }
-        for o0 in (0..o_n).step_by(OUT_BLOCK) {
-            let rows = OUT_BLOCK.min(o_n - o0);
+        let (first, end) = (part * self.tiles.out_per_task, ((part + 1) * self.tiles.out_per_task).min(o_n));
+        for o0 in (first..end).step_by(OUT_BLOCK) {
+            let rows = OUT_BLOCK.min(end - o0);
             for xi in 0..XI {
                 let block = Block {
                     a: self.u.rows_every(o0 * XI + xi, XI),
@@ -310,16 +392,19 @@ impl<T: Real> Task<'_, T> {
             let right = &corners[(2 * dy + 1) * ld + column..][..count];
             // SAFETY: columns x0 .. x0 + width <= out_w of row 2*ty + dy < out_h
             // of output plane (image, o) lie inside the output (image < N,
-            // o < O), aligned (from a `&mut [T]`). Each (tile, channel) is
-            // in exactly one task, so no other task touches these elements,
-            // and `output` itself is not used while the tasks run.
-            let row = unsafe { std::slice::from_raw_parts_mut(self.out.get().add(plane + (2 * ty + dy) * out_w + x0), width) };
-            for (pair, (&a, &b)) in row.chunks_exact_mut(2).zip(left.iter().zip(right)) {
-                pair[0] = a + bias;
-                pair[1] = b + bias;
-            }
-            if width % 2 == 1 {
-                row[width - 1] = left[count - 1] + bias;
+            // o < O), which `forward_to`'s caller vouches for. Each (tile,
+            // channel) is in exactly one task, so no other task touches
+            // these elements. Written through the pointer, never read: the
+            // memory may be uninitialized.
+            unsafe {
+                let row = self.out.get().add(plane + (2 * ty + dy) * out_w + x0);
+                for t in 0..width / 2 {
+                    row.add(2 * t).write(left[t] + bias);
+                    row.add(2 * t + 1).write(right[t] + bias);
+                }
+                if width % 2 == 1 {
+                    row.add(width - 1).write(left[count - 1] + bias);
+                }
             }
         }
     }

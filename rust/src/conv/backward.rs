@@ -7,7 +7,7 @@
 //! the im2col the forward pass used.
 
 use super::microkernel::has_vector_tiles;
-use super::{depthwise, implicit};
+use super::{depthwise, implicit, winograd};
 use super::forward::tiling;
 use super::geometry::{check_backward_input, check_backward_weight, ConvShape};
 use super::im2col::Im2colPlan;
@@ -37,6 +37,10 @@ pub fn conv_backward_input<T: Real>(
     // of `8 * taps` rows per task (16 x 512 x 7x7 at 3x3: 38 ms against 68,
     // one thread).
     if let Some(dual) = implicit::transposed(shape).filter(|_| has_vector_tiles()) {
+        // The dual is the forward convolution the rule would give F(2x2, 3x3).
+        if winograd::prefers(&dual) {
+            return winograd::backward_input(shape, &dual, weight, grad_output, grad_input, threads);
+        }
         return implicit::backward_input(shape, &dual, weight, grad_output, grad_input, threads);
     }
     im2col_backward_input(shape, weight, grad_output, grad_input, threads)

@@ -20,7 +20,7 @@
 //! within a small multiple of the direct method's (measured by the tests
 //! and by `convinit verify`).
 
-use super::geometry::{check_forward, ConvShape, PaddingMode, Window};
+use super::geometry::{check_backward_input, check_forward, ConvShape, PaddingMode, Window};
 use super::matmul::Real;
 use super::microkernel::{Block, Matrix};
 use crate::error::KernelResult;
@@ -204,6 +204,34 @@ pub(crate) fn forward_uninit<T: Real>(
     // always allowed, and nothing reads an output element.
     unsafe { forward_to(shape, input, weight, bias, SharedMut(output.as_mut_ptr().cast::<T>()), threads) };
     Ok(())
+}
+
+/// `grad_input` of `conv_forward` for a shape whose `transposed` dual
+/// Winograd computes (3x3, stride 1, zero padding of at most 2): the dual's
+/// forward on the output gradient with flipped, channel-swapped weights.
+pub(crate) fn backward_input<T: Real>(
+    shape: &ConvShape,
+    dual: &ConvShape,
+    weight: &[T],
+    grad_output: &[T],
+    grad_input: &mut [T],
+    threads: usize,
+) -> KernelResult<()> {
+    debug_assert!(applies(dual));
+    if !check_backward_input(shape, weight, grad_output, grad_input)? {
+        grad_input.fill(T::ZERO);
+        return Ok(());
+    }
+    let (c_n, o_n) = (shape.in_channels(), shape.out_channels());
+    // The dual's weight (c, o, t) is weight (o, c, 8 - t).
+    let mut flipped = vec![T::ZERO; weight.len()];
+    for_each_chunk_mut(threads, &mut flipped, o_n * 9, |c, kernels| {
+        for (o, kernel) in kernels.chunks_exact_mut(9).enumerate() {
+            let source = &weight[(o * c_n + c) * 9..][..9];
+            kernel.iter_mut().zip(source.iter().rev()).for_each(|(k, &w)| *k = w);
+        }
+    });
+    forward(dual, grad_output, &flipped, None, grad_input, threads)
 }
 
 /// The transform, products and output transform on checked buffers.
@@ -522,6 +550,24 @@ mod tests {
                 for (a, b) in fast.iter().zip(&reference) {
                     assert!((a - b).abs() <= 1e-12 * scale, "{a} vs {b} for {shape:?}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn input_gradient_matches_im2col() {
+        for pad in [(1, 1), (2, 0), (0, 2)] {
+            let shape = ConvShape::new(2, 5, 4, 1, &[axis(9, pad), axis(7, (1, 1))], PaddingMode::Zeros).unwrap();
+            let dual = crate::conv::implicit::transposed(&shape).unwrap();
+            assert!(applies(&dual));
+            let w = values(shape.weight_len(), 2);
+            let dy = values(shape.output_len(), 4);
+            let (mut fast, mut reference) = (vec![f64::NAN; shape.input_len()], vec![f64::NAN; shape.input_len()]);
+            backward_input(&shape, &dual, &w, &dy, &mut fast, 2).unwrap();
+            crate::conv::backward::im2col_backward_input(&shape, &w, &dy, &mut reference, 2).unwrap();
+            let scale = reference.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (a, b) in fast.iter().zip(&reference) {
+                assert!((a - b).abs() <= 1e-12 * scale, "{a} vs {b} for padding {pad:?}");
             }
         }
     }

@@ -114,7 +114,8 @@ def test_auto_picks_winograd_implicit_gemm_or_im2col_by_shape():
     assert pick(np.empty((1, 3, 224, 224)), np.empty((64, 3, 7, 7)), stride=2, padding=3) == "implicit_gemm"
     assert pick(np.empty((1, 64, 56, 56)), np.empty((128, 64, 1, 1))) == "implicit_gemm"
     assert pick(np.empty((1, 64, 16, 56, 56)), np.empty((64, 64, 3, 3, 3)), padding=1) == "implicit_gemm"
-    assert pick(np.empty((1, 256, 14, 14)), np.empty((256, 256, 3, 3)), padding=1) == "implicit_gemm"  # 1.14
+    assert pick(np.empty((1, 256, 14, 14)), np.empty((256, 256, 3, 3)), padding=1) == "winograd"
+    assert pick(np.empty((1, 128, 14, 14)), np.empty((128, 128, 3, 3)), padding=1) == "implicit_gemm"
     assert pick(np.empty((8, 1024, 7, 7)), np.empty((1024, 32, 3, 3)), padding=1, groups=32) == "implicit_gemm"
     assert pick(np.empty((1, 512, 7, 7)), np.empty((512, 512, 3, 3)), padding=1) == "im2col"
     assert pick(np.empty((1, 64, 56, 56)), np.empty((128, 64, 1, 1)), stride=2) == "im2col"

@@ -92,11 +92,13 @@ impl Algorithm {
 ///   56x56, 28x28 and strided layers, stems, 3-D layers). On small images
 ///   (7x7, 14x14 at stride 1) and without AVX-512 im2col + `gemm` wins;
 /// - Winograd F(2x2, 3x3) (the products on the same register tiles, 2.25x
-///   fewer multiplications) for 3x3 stride-1 layers with at least 64 input
-///   and output channels and outputs of at least 28x28: 1.1-1.4x faster
-///   than implicit GEMM there, in float32 and float64, at batch 1 and 16.
-///   On 14x14 and 7x7 outputs it wins at batch 8-16 but loses at batch 1
-///   (each call transforms the weights and streams them through the
+///   fewer multiplications) for 3x3 stride-1 layers with outputs of at
+///   least 28x28 and at least 64 channels in and out, or at least 14x14
+///   and 256: 1.04-1.5x faster than implicit GEMM at 56x56 and 28x28, in
+///   float32 and float64, at batch 1 to 16; at 14x14 with 256 channels
+///   1.45x at batch 16 and 0.95x at batch 1, with 512 channels faster at
+///   every batch. With fewer channels or on 7x7 outputs it loses at batch
+///   1 (each call transforms the weights and streams them through the
 ///   products once), and the rule may not depend on the batch.
 fn auto(shape: &ConvShape) -> Algorithm {
     if depthwise::applies(shape) {

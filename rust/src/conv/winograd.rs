@@ -44,18 +44,17 @@ pub(crate) fn applies(shape: &ConvShape) -> bool {
     shape.groups() == 1 && *depth == Window::UNIT && is_3x3(rows) && is_3x3(cols)
 }
 
-/// Whether the automatic choice takes F(2x2, 3x3) for `shape`: with the
-/// AVX-512 tiles, at least 64 input and output channels (fewer leave the
-/// transforms as much work as the products) and outputs of at least 28x28
-/// (on smaller ones, a batch-1 call is dominated by transforming the
-/// weights and streaming them through the products once).
+/// Whether the automatic choice takes F(2x2, 3x3) for `shape`, with the
+/// AVX-512 tiles: outputs of at least 28x28 with at least 64 input and
+/// output channels (fewer leave the transforms as much work as the
+/// products), or of at least 14x14 with at least 256. Below that, a
+/// batch-1 call is dominated by transforming the weights and streaming
+/// them through the products once, which deeper layers amortize better.
 pub(crate) fn prefers(shape: &ConvShape) -> bool {
     let [_, out_h, out_w] = shape.output_dims();
-    applies(shape)
-        && super::microkernel::has_vector_tiles()
-        && shape.in_channels() >= 64
-        && shape.out_channels() >= 64
-        && out_h.min(out_w) >= 28
+    let channels = shape.in_channels().min(shape.out_channels());
+    let size = out_h.min(out_w);
+    applies(shape) && super::microkernel::has_vector_tiles() && ((size >= 28 && channels >= 64) || (size >= 14 && channels >= 256))
 }
 
 /// The batch's tiles and how they are cut into tasks.
@@ -147,24 +146,93 @@ fn tile_passes(columns: usize, width: usize) -> f64 {
 fn transform_weights<T: Real>(shape: &ConvShape, weight: &[T], u: &mut [T], threads: usize) {
     let c_n = shape.in_channels();
     for_each_chunk_mut(threads, u, XI * c_n, |o, rows| {
-        for (c, g) in weight[o * c_n * 9..][..c_n * 9].chunks_exact(9).enumerate() {
-            let g: [f64; 9] = std::array::from_fn(|i| g[i].to_f64());
-            // G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2 of the kernel's rows.
-            let gg: [[f64; 3]; 4] = [
-                [g[0], g[1], g[2]],
-                std::array::from_fn(|j| 0.5 * (g[j] + g[3 + j] + g[6 + j])),
-                std::array::from_fn(|j| 0.5 * (g[j] - g[3 + j] + g[6 + j])),
-                [g[6], g[7], g[8]],
-            ];
-            // ... times G^T: the same combination of each row's three columns.
-            for (i, [a, b, cc]) in gg.into_iter().enumerate() {
-                let values = [a, 0.5 * (a + b + cc), 0.5 * (a - b + cc), cc];
-                for (j, v) in values.into_iter().enumerate() {
-                    rows[(4 * i + j) * c_n + c] = T::from_f64(v);
-                }
+        let kernels = &weight[o * c_n * 9..][..c_n * 9];
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above), the
+            // only requirement of a `target_feature` function.
+            return unsafe { transform_kernels_avx512(kernels, rows) };
+        }
+        transform_kernels(kernels, rows)
+    });
+}
+
+/// `transform_kernels` compiled for AVX-512.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn transform_kernels_avx512<T: Real>(kernels: &[T], rows: &mut [T]) {
+    transform_kernels(kernels, rows)
+}
+
+/// Kernels per step of `transform_kernels`' vectorized loop.
+const KERNEL_LANES: usize = 8;
+
+/// One output channel's `U`: `kernels` holds its C 3x3 kernels, `rows` gets
+/// the `XI` rows of C transformed values. Whole groups of `KERNEL_LANES`
+/// kernels are computed lane by lane (fixed-size arrays, so the arithmetic
+/// vectorizes), the rest one at a time, by the same formulas.
+#[inline(always)]
+fn transform_kernels<T: Real>(kernels: &[T], rows: &mut [T]) {
+    let c_n = kernels.len() / 9;
+    let whole = c_n - c_n % KERNEL_LANES;
+    for c0 in (0..whole).step_by(KERNEL_LANES) {
+        let block = &kernels[9 * c0..][..9 * KERNEL_LANES];
+        let mut g = [[0f64; KERNEL_LANES]; 9];
+        for l in 0..KERNEL_LANES {
+            for i in 0..9 {
+                g[i][l] = block[9 * l + i].to_f64();
             }
         }
-    });
+        let u = transform_kernel(&g);
+        for (q, values) in u.iter().enumerate() {
+            let row = &mut rows[q * c_n + c0..][..KERNEL_LANES];
+            for l in 0..KERNEL_LANES {
+                row[l] = T::from_f64(values[l]);
+            }
+        }
+    }
+    for c in whole..c_n {
+        let mut g = [[0f64; 1]; 9];
+        for i in 0..9 {
+            g[i][0] = kernels[9 * c + i].to_f64();
+        }
+        for (q, [value]) in transform_kernel(&g).into_iter().enumerate() {
+            rows[q * c_n + c] = T::from_f64(value);
+        }
+    }
+}
+
+/// `G g G^T` for `L` kernels at once, in f64: `g[i][l]` is tap i (row-major)
+/// of kernel l; returns the 16 transformed values of each kernel.
+#[inline(always)]
+fn transform_kernel<const L: usize>(g: &[[f64; L]; 9]) -> [[f64; L]; XI] {
+    // G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2 of the kernel's
+    // rows (`gg[i][j]` is row i, column j) ...
+    let mut gg = [[[0f64; L]; 3]; 4];
+    for j in 0..3 {
+        for l in 0..L {
+            let (g0, g1, g2) = (g[j][l], g[3 + j][l], g[6 + j][l]);
+            gg[0][j][l] = g0;
+            gg[1][j][l] = 0.5 * (g0 + g1 + g2);
+            gg[2][j][l] = 0.5 * (g0 - g1 + g2);
+            gg[3][j][l] = g2;
+        }
+    }
+    // ... times G^T: the same combination of each row's three columns.
+    let mut u = [[0f64; L]; XI];
+    for i in 0..4 {
+        for l in 0..L {
+            let (a, b, c) = (gg[i][0][l], gg[i][1][l], gg[i][2][l]);
+            u[4 * i][l] = a;
+            u[4 * i + 1][l] = 0.5 * (a + b + c);
+            u[4 * i + 2][l] = 0.5 * (a - b + c);
+            u[4 * i + 3][l] = c;
+        }
+    }
+    u
 }
 
 /// `output = conv(input, weight) + bias` by F(2x2, 3x3); shapes as `conv_forward`.

@@ -311,7 +311,8 @@ unsafe fn forward_to<T: Real>(shape: &ConvShape, input: &[T], weight: &[T], bias
     let (c_n, o_n) = (shape.in_channels(), shape.out_channels());
     let tiles = Tiles::new::<T>(shape, threads);
     let offsets: Vec<usize> = (0..c_n).map(|c| c * tiles.per_task).collect();
-    let workspace = XI * (c_n + OUT_BLOCK + 2) * tiles.per_task + 4 * (tiles.per_row + 1);
+    // Transformed inputs, products, two 16-row buffers and one padded row per task.
+    let workspace = XI * (c_n + OUT_BLOCK + 2) * tiles.per_task + 2 * (tiles.per_row + 1);
     // The transformed weights (16/9 of the weights' size) in a buffer kept
     // between calls: a fresh one per call cost more in page faults than
     // the products of a batch-1 layer.

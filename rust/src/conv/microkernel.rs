@@ -127,9 +127,24 @@ pub trait TiledProduct: Sized {
     /// `bias`, when given, must point at `rows` readable elements.
     unsafe fn multiply(block: &Block<Self>);
 
-    /// `dst[i] = src[2 * i]` for every `i < dst.len()` (a stride-2 input
-    /// row split into its phases; needs `src.len() >= 2 * dst.len() - 1`).
-    fn take_even(src: &[Self], dst: &mut [Self]);
+    /// For each of `rows` rows (`src` rows `src_stride` apart, `dst` rows
+    /// `dst_stride` apart): `dst[0][i] = src[2 * i]` for `i < widths[0]` and
+    /// `dst[1][i] = src[2 * i + 1]` for `i < widths[1]`, the two phases of
+    /// a stride-2 row in one pass (`widths[1] == 0`: the even phase only).
+    ///
+    /// # Safety
+    /// Each source row readable up to the elements named, each destination
+    /// row writable for its width, destinations disjoint from the source
+    /// and from each other.
+    unsafe fn deinterleave_rows(src: *const Self, src_stride: usize, dst: [*mut Self; 2], dst_stride: usize, widths: [usize; 2], rows: usize);
+
+    /// `rows` rows of `width` elements from `src` (rows `src_stride` apart)
+    /// to `dst` (`dst_stride` apart), in masked vectors: the short rows of
+    /// small images cost less this way than a `memcpy` call per row.
+    ///
+    /// # Safety
+    /// Source rows readable, destination rows writable, disjoint.
+    unsafe fn copy_rows(src: *const Self, src_stride: usize, dst: *mut Self, dst_stride: usize, width: usize, rows: usize);
 
     /// `dst[j][t] = src[start + 2 * t + j]` for j < 4 and every
     /// `t < dst[j].len()` (all four the same length), 0 where that index
@@ -139,12 +154,18 @@ pub trait TiledProduct: Sized {
     fn take_quads(src: &[Self], start: isize, dst: [&mut [Self]; 4]);
 }
 
-/// `TiledProduct::take_even`, element by element.
-fn take_even_scalar<T: Copy>(src: &[T], dst: &mut [T]) {
-    let Some(last) = dst.len().checked_sub(1) else { return };
-    let src = &src[..2 * last + 1];
-    for (i, v) in dst.iter_mut().enumerate() {
-        *v = src[2 * i];
+/// `TiledProduct::deinterleave_rows`, element by element.
+///
+/// # Safety
+/// As `deinterleave_rows`.
+unsafe fn deinterleave_rows_scalar<T: Copy>(src: *const T, src_stride: usize, dst: [*mut T; 2], dst_stride: usize, widths: [usize; 2], rows: usize) {
+    for r in 0..rows {
+        for phase in 0..2 {
+            for i in 0..widths[phase] {
+                // SAFETY: the caller's contract names these elements.
+                unsafe { *dst[phase].add(r * dst_stride + i) = *src.add(r * src_stride + 2 * i + phase) };
+            }
+        }
     }
 }
 
@@ -221,48 +242,73 @@ avx512_take_quads!(take_quads_f64, f64, 8, u8,
     std::arch::x86_64::_mm512_setr_epi64(0, 2, 4, 6, 0, 0, 0, 0),
     _mm512_add_epi64, _mm512_set1_epi64, _mm512_loadu_pd, _mm512_maskz_loadu_pd, _mm512_permutex2var_pd, _mm512_mask_storeu_pd);
 
-/// `take_even` with AVX-512 permutes: each 16 (or 8) outputs from two
-/// masked loads of the row, one `vpermt2`, one masked store.
+/// `deinterleave_rows` and `copy_rows` with AVX-512 masked loads and
+/// stores: each 16 (or 8) outputs of both phases from two loads and two
+/// `vpermt2`.
 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-macro_rules! avx512_take_even {
-    ($name:ident, $t:ty, $lanes:expr, $mask:ty, $indices:expr, $maskz_loadu:ident, $permute:ident, $mask_storeu:ident) => {
+macro_rules! avx512_row_moves {
+    ($deinterleave:ident, $copy:ident, $t:ty, $lanes:expr, $mask:ty, $even:expr, $odd:expr,
+     $maskz_loadu:ident, $permute:ident, $mask_storeu:ident) => {
         /// # Safety
-        /// Needs AVX-512F; `src.len() >= 2 * dst.len() - 1` (checked).
+        /// Needs AVX-512F; as `TiledProduct::deinterleave_rows`.
         #[target_feature(enable = "avx512f")]
-        #[inline]
-        unsafe fn $name(src: &[$t], dst: &mut [$t]) {
+        unsafe fn $deinterleave(src: *const $t, src_stride: usize, dst: [*mut $t; 2], dst_stride: usize, widths: [usize; 2], rows: usize) {
             use std::arch::x86_64::*;
-            let Some(last) = dst.len().checked_sub(1) else { return };
-            assert!(src.len() > 2 * last, "source row too short");
             let lanes = |n: usize| -> $mask { if n >= $lanes { !0 } else { ((1u32 << n) - 1) as $mask } };
-            let indices = $indices;
-            let mut i = 0;
-            while i < dst.len() {
-                let count = (dst.len() - i).min($lanes);
-                let available = (src.len() - 2 * i).min(2 * $lanes);
-                let (low, high) = (available.min($lanes), available.saturating_sub($lanes));
-                // SAFETY: the masks keep every load inside `src` (lanes
-                // below `available` from 2i) and every store inside `dst`
-                // (lanes below `count` from i); masked-off lanes are not
-                // accessed, so the pointers may point past the ends.
-                unsafe {
-                    let a = $maskz_loadu(lanes(low), src.as_ptr().wrapping_add(2 * i));
-                    let b = $maskz_loadu(lanes(high), src.as_ptr().wrapping_add(2 * i + $lanes));
-                    $mask_storeu(dst.as_mut_ptr().wrapping_add(i), lanes(count), $permute(a, indices, b));
+            let [even, odd] = widths;
+            // Source elements read: up to 2 * (even - 1) and 2 * (odd - 1) + 1.
+            let needed = (2 * even).saturating_sub(1).max(2 * odd);
+            let (even_at, odd_at) = ($even, $odd);
+            for r in 0..rows {
+                let (src, e_row, o_row) = (src.wrapping_add(r * src_stride), dst[0].wrapping_add(r * dst_stride), dst[1].wrapping_add(r * dst_stride));
+                let mut i = 0;
+                while i < even.max(odd) {
+                    let available = needed - 2 * i;
+                    // SAFETY: the masks keep every load among the row's
+                    // `needed` elements and every store inside each phase's
+                    // width (the caller's contract); masked-off lanes are
+                    // not accessed, so the pointers may point past the ends.
+                    unsafe {
+                        let a = $maskz_loadu(lanes(available), src.wrapping_add(2 * i));
+                        let b = $maskz_loadu(lanes(available.saturating_sub($lanes)), src.wrapping_add(2 * i + $lanes));
+                        $mask_storeu(e_row.wrapping_add(i), lanes(even.saturating_sub(i)), $permute(a, even_at, b));
+                        $mask_storeu(o_row.wrapping_add(i), lanes(odd.saturating_sub(i)), $permute(a, odd_at, b));
+                    }
+                    i += $lanes;
                 }
-                i += $lanes;
+            }
+        }
+
+        /// # Safety
+        /// Needs AVX-512F; as `TiledProduct::copy_rows`.
+        #[target_feature(enable = "avx512f")]
+        unsafe fn $copy(src: *const $t, src_stride: usize, dst: *mut $t, dst_stride: usize, width: usize, rows: usize) {
+            use std::arch::x86_64::*;
+            let tail: $mask = if width % $lanes == 0 { !0 } else { ((1u32 << (width % $lanes)) - 1) as $mask };
+            for r in 0..rows {
+                let (src, dst) = (src.wrapping_add(r * src_stride), dst.wrapping_add(r * dst_stride));
+                let mut i = 0;
+                while i < width {
+                    let m: $mask = if width - i >= $lanes { !0 } else { tail };
+                    // SAFETY: lanes below width - i from i, inside both rows
+                    // (the caller's contract); the rest are not accessed.
+                    unsafe { $mask_storeu(dst.wrapping_add(i), m, $maskz_loadu(m, src.wrapping_add(i))) };
+                    i += $lanes;
+                }
             }
         }
     };
 }
 
 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-avx512_take_even!(take_even_f32, f32, 16, u16,
+avx512_row_moves!(deinterleave_rows_f32, copy_rows_f32, f32, 16, u16,
     std::arch::x86_64::_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30),
+    std::arch::x86_64::_mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31),
     _mm512_maskz_loadu_ps, _mm512_permutex2var_ps, _mm512_mask_storeu_ps);
 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-avx512_take_even!(take_even_f64, f64, 8, u8,
+avx512_row_moves!(deinterleave_rows_f64, copy_rows_f64, f64, 8, u8,
     std::arch::x86_64::_mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14),
+    std::arch::x86_64::_mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15),
     _mm512_maskz_loadu_pd, _mm512_permutex2var_pd, _mm512_mask_storeu_pd);
 
 /// The portable chain, element by element: the same operations in the same
@@ -553,13 +599,27 @@ impl TiledProduct for f32 {
     }
 
     #[inline]
-    fn take_even(src: &[f32], dst: &mut [f32]) {
+    unsafe fn deinterleave_rows(src: *const f32, src_stride: usize, dst: [*mut f32; 2], dst_stride: usize, widths: [usize; 2], rows: usize) {
         #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
         if has_vector_tiles() {
-            // SAFETY: AVX-512F was detected; lengths are checked inside.
-            return unsafe { take_even_f32(src, dst) };
+            // SAFETY: AVX-512F was detected; the caller's contract.
+            return unsafe { deinterleave_rows_f32(src, src_stride, dst, dst_stride, widths, rows) };
         }
-        take_even_scalar(src, dst)
+        // SAFETY: the caller's contract.
+        unsafe { deinterleave_rows_scalar(src, src_stride, dst, dst_stride, widths, rows) }
+    }
+
+    #[inline]
+    unsafe fn copy_rows(src: *const f32, src_stride: usize, dst: *mut f32, dst_stride: usize, width: usize, rows: usize) {
+        #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+        if has_vector_tiles() {
+            // SAFETY: AVX-512F was detected; the caller's contract.
+            return unsafe { copy_rows_f32(src, src_stride, dst, dst_stride, width, rows) };
+        }
+        for r in 0..rows {
+            // SAFETY: row r of the caller's rows.
+            unsafe { std::ptr::copy_nonoverlapping(src.add(r * src_stride), dst.add(r * dst_stride), width) };
+        }
     }
 
     #[inline]
@@ -585,13 +645,27 @@ impl TiledProduct for f64 {
     }
 
     #[inline]
-    fn take_even(src: &[f64], dst: &mut [f64]) {
+    unsafe fn deinterleave_rows(src: *const f64, src_stride: usize, dst: [*mut f64; 2], dst_stride: usize, widths: [usize; 2], rows: usize) {
         #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
         if has_vector_tiles() {
-            // SAFETY: AVX-512F was detected; lengths are checked inside.
-            return unsafe { take_even_f64(src, dst) };
+            // SAFETY: AVX-512F was detected; the caller's contract.
+            return unsafe { deinterleave_rows_f64(src, src_stride, dst, dst_stride, widths, rows) };
         }
-        take_even_scalar(src, dst)
+        // SAFETY: the caller's contract.
+        unsafe { deinterleave_rows_scalar(src, src_stride, dst, dst_stride, widths, rows) }
+    }
+
+    #[inline]
+    unsafe fn copy_rows(src: *const f64, src_stride: usize, dst: *mut f64, dst_stride: usize, width: usize, rows: usize) {
+        #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+        if has_vector_tiles() {
+            // SAFETY: AVX-512F was detected; the caller's contract.
+            return unsafe { copy_rows_f64(src, src_stride, dst, dst_stride, width, rows) };
+        }
+        for r in 0..rows {
+            // SAFETY: row r of the caller's rows.
+            unsafe { std::ptr::copy_nonoverlapping(src.add(r * src_stride), dst.add(r * dst_stride), width) };
+        }
     }
 
     #[inline]
@@ -667,25 +741,74 @@ mod tests {
         vector_tiles_match_the_chain::<f64>();
     }
 
-    /// Every length up to three vectors, with the source exactly long
-    /// enough and a bit longer: the even elements, on either path.
-    #[test]
-    fn take_even_picks_every_second_element() {
-        for n in 0..50usize {
-            for extra in [0usize, 1, 2, 40] {
-                let len = (2 * n).saturating_sub(1) + extra;
-                let src32: Vec<f32> = (0..len).map(|i| i as f32).collect();
-                let src64: Vec<f64> = (0..len).map(|i| i as f64 + 0.5).collect();
-                let (mut d32, mut d64) = (vec![-1.0f32; n], vec![-1.0f64; n]);
-                f32::take_even(&src32, &mut d32);
-                f64::take_even(&src64, &mut d64);
-                assert!(d32.iter().enumerate().all(|(i, &v)| v == (2 * i) as f32), "n {n}");
-                assert!(d64.iter().enumerate().all(|(i, &v)| v == (2 * i) as f64 + 0.5), "n {n}");
-                let mut scalar = vec![-1.0f32; n];
-                take_even_scalar(&src32, &mut scalar);
-                assert_eq!(scalar, d32);
+    /// Every width of either phase up to three vectors, over two rows
+    /// with the source exactly long enough: every second element from 0
+    /// and from 1 of each row, on either path.
+    fn deinterleave_rows_splits_rows_into_their_phases<T: Real>() {
+        for even in 0..50usize {
+            for odd in [even.saturating_sub(1), even, even + 1, 0] {
+                let width = (2 * even).saturating_sub(1).max(2 * odd);
+                let src: Vec<T> = (0..2 * width + 3).map(|i| T::from_f64(i as f64 + 0.5)).collect();
+                let stride = width + 3;
+                let expected = |phase: usize, r: usize, i: usize| T::from_f64((r * stride + 2 * i + phase) as f64 + 0.5);
+                let d = even.max(odd) + 1;
+                let mut results = Vec::new();
+                for vector in [true, false] {
+                    let (mut e, mut o) = (vec![T::from_f64(-1.0); 2 * d], vec![T::from_f64(-1.0); 2 * d]);
+                    // SAFETY: two source rows of `width` (< stride) elements;
+                    // destination rows of `even` / `odd` (< d) elements, `d` apart.
+                    unsafe {
+                        if vector {
+                            T::deinterleave_rows(src.as_ptr(), stride, [e.as_mut_ptr(), o.as_mut_ptr()], d, [even, odd], 2);
+                        } else {
+                            deinterleave_rows_scalar(src.as_ptr(), stride, [e.as_mut_ptr(), o.as_mut_ptr()], d, [even, odd], 2);
+                        }
+                    }
+                    for r in 0..2 {
+                        assert!((0..even).all(|i| e[r * d + i] == expected(0, r, i)), "even {even} odd {odd} row {r}");
+                        assert!((0..odd).all(|i| o[r * d + i] == expected(1, r, i)), "even {even} odd {odd} row {r}");
+                        assert!(e[r * d + even..][..d - even].iter().chain(&o[r * d + odd..][..d - odd]).all(|&v| v == T::from_f64(-1.0)));
+                    }
+                    results.push((e, o));
+                }
+                assert!(results[0] == results[1]);
             }
         }
+    }
+
+    #[test]
+    fn deinterleave_rows_splits_rows_into_their_phases_f32() {
+        deinterleave_rows_splits_rows_into_their_phases::<f32>();
+    }
+
+    #[test]
+    fn deinterleave_rows_splits_rows_into_their_phases_f64() {
+        deinterleave_rows_splits_rows_into_their_phases::<f64>();
+    }
+
+    /// Every width up to three vectors, three rows: exactly the rows' elements.
+    fn copy_rows_copies_exactly_the_rows<T: Real>() {
+        for width in 0..50usize {
+            let (src_stride, dst_stride) = (width + 5, width + 2);
+            let src: Vec<T> = (0..3 * src_stride).map(|i| T::from_f64(i as f64 + 1.0)).collect();
+            let mut dst = vec![T::from_f64(-1.0); 3 * dst_stride];
+            // SAFETY: three rows of `width` elements inside each buffer.
+            unsafe { T::copy_rows(src.as_ptr(), src_stride, dst.as_mut_ptr(), dst_stride, width, 3) };
+            for r in 0..3 {
+                assert!(dst[r * dst_stride..][..width] == src[r * src_stride..][..width], "width {width}");
+                assert!(dst[r * dst_stride + width..][..2].iter().all(|&v| v == T::from_f64(-1.0)), "width {width}");
+            }
+        }
+    }
+
+    #[test]
+    fn copy_rows_copies_exactly_the_rows_f32() {
+        copy_rows_copies_exactly_the_rows::<f32>();
+    }
+
+    #[test]
+    fn copy_rows_copies_exactly_the_rows_f64() {
+        copy_rows_copies_exactly_the_rows::<f64>();
     }
 
     /// Windows starting before, inside and past the row, every count up

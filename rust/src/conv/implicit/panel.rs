@@ -109,7 +109,7 @@ impl<T: Real> Job<'_, T> {
                 // owned by this task alone: tasks are distinct (group, column
                 // block, channel part); written whole (the output may be
                 // uninitialized memory).
-                unsafe { std::ptr::copy_nonoverlapping(staged.as_ptr(), self.out.get().add(offset), r.len) };
+                unsafe { T::copy_rows(staged.as_ptr(), 0, self.out.get().add(offset), 0, r.len, 1) };
             }
         }
     }

@@ -77,26 +77,45 @@ impl PhaseColumns {
     }
 }
 
-/// Positions `span.first..span.end` of a slab row: every `stride`-th
-/// element of the input row `src` from `span.at` on.
-fn copy_columns<T: Real>(src: &[T], stride: usize, span: PhaseColumns, line: &mut [T]) {
+/// Positions `span.first..span.end` of `rows` slab rows (`line_stride`
+/// apart in `lines`): every `stride`-th element of input rows `src` (rows
+/// `src_stride` apart) from `span.at` on. With `odd` (column stride 2, the
+/// other phase starting at the next input element), that phase's rows too,
+/// in the same pass.
+#[allow(clippy::too_many_arguments)]
+fn copy_columns<T: Real>(src: &[T], src_stride: usize, stride: usize, span: PhaseColumns, lines: &mut [T], line_stride: usize, rows: usize, odd: Option<(PhaseColumns, &mut [T])>) {
     let PhaseColumns { first, end, at, .. } = span;
-    if first >= end {
+    let width = end.saturating_sub(first);
+    let odd_width = odd.as_ref().map_or(0, |(o, _)| o.end - o.first);
+    if rows == 0 || (width == 0 && odd_width == 0) {
         return;
     }
-    let (dst, src) = (&mut line[first..end], &src[at..]);
-    if stride == 1 {
-        dst.copy_from_slice(&src[..dst.len()]);
-        return;
-    }
-    if stride == 2 {
-        return T::take_even(src, dst);
-    }
-    // Short rows (small images) are the common case: a plain indexed loop,
-    // its bounds checked once, beats iterator adaptors' set-up.
-    let src = &src[..(dst.len() - 1) * stride + 1];
-    for (i, v) in dst.iter_mut().enumerate() {
-        *v = src[i * stride];
+    // Elements of a source row read from `at`, and slab positions written.
+    let needed = (stride * width).saturating_sub(stride - 1).max(2 * odd_width);
+    assert!((rows - 1) * src_stride + at + needed <= src.len(), "source rows too short");
+    assert!((rows - 1) * line_stride + end <= lines.len(), "slab rows too short");
+    let src = src[at..].as_ptr();
+    let dst = lines[first..].as_mut_ptr();
+    // SAFETY: the asserts above keep `rows` source rows of `needed`
+    // elements from `at` inside `src` and `rows` lines of positions
+    // first..end inside `lines` (and the odd phase's inside its own
+    // buffer, checked below); the source and the slab are distinct buffers.
+    unsafe {
+        match (stride, odd) {
+            (1, _) => T::copy_rows(src, src_stride, dst, line_stride, width, rows),
+            (2, None) => T::deinterleave_rows(src, src_stride, [dst, std::ptr::null_mut()], line_stride, [width, 0], rows),
+            (2, Some((o, odd_lines))) => {
+                assert!((rows - 1) * line_stride + o.end <= odd_lines.len(), "slab rows too short");
+                T::deinterleave_rows(src, src_stride, [dst, odd_lines[o.first..].as_mut_ptr()], line_stride, [width, odd_width], rows);
+            }
+            _ => {
+                for r in 0..rows {
+                    for i in 0..width {
+                        *dst.add(r * line_stride + i) = *src.add(r * src_stride + i * stride);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -424,22 +443,55 @@ impl<T: Real> Band<'_, T> {
                     continue;
                 };
                 let plane = &volume[z * in_plane..][..in_plane];
+                if s.padding_mode() == PaddingMode::Zeros {
+                    self.zero_padded_slice(plane, first, &spans, slab_slice);
+                    continue;
+                }
                 for ((phase, phase_plane), span) in slab_slice.chunks_exact_mut(phase_len).enumerate().zip(&spans) {
                     let (Some(span), ph) = (*span, phase / cols.stride) else { continue };
-                    if s.padding_mode() == PaddingMode::Zeros {
-                        // Zeros everywhere, then the input's part of each row.
-                        phase_plane.fill(T::ZERO);
-                        for (r, out) in phase_plane.chunks_exact_mut(b.row_w).enumerate() {
-                            let y = ((first + r) * rows.stride + ph).wrapping_sub(rows.pad_before);
-                            if y < rows.input {
-                                copy_columns(&plane[y * cols.input..][..cols.input], cols.stride, span, out);
-                            }
-                        }
-                        continue;
-                    }
                     for (r, out) in phase_plane.chunks_exact_mut(b.row_w).enumerate() {
                         self.padded_row(plane, (first + r) * rows.stride + ph, span, out);
                     }
+                }
+            }
+        }
+    }
+
+    /// One input slice's phase planes with zero padding: zeros, then the
+    /// input's part of each row, a phase plane's rows in one call. At
+    /// column stride 2 one pass over the input rows fills both column
+    /// phases (their columns interleave in the row).
+    fn zero_padded_slice(&self, plane: &[T], first: usize, spans: &[Option<PhaseColumns>], slice: &mut [T]) {
+        let [_, rows, cols] = *self.shape.axes();
+        let (row_w, phase_len) = (self.bands.row_w, slice.len() / spans.len());
+        if spans.iter().all(Option::is_some) {
+            slice.fill(T::ZERO);
+        } else {
+            for (phase_plane, _) in slice.chunks_exact_mut(phase_len).zip(spans).filter(|(_, span)| span.is_some()) {
+                phase_plane.fill(T::ZERO);
+            }
+        }
+        for (ph, row_phase) in slice.chunks_exact_mut(cols.stride * phase_len).enumerate() {
+            // Phase rows r read input row (first + r) * stride + ph - pad: those inside the input.
+            let y = |r: usize| ((first + r) * rows.stride + ph).wrapping_sub(rows.pad_before);
+            let Some(r0) = (0..phase_len / row_w).find(|&r| y(r) < rows.input) else { continue };
+            let count = (r0..phase_len / row_w).take_while(|&r| y(r) < rows.input).count();
+            let src = &plane[y(r0) * cols.input..];
+            let src_stride = rows.stride * cols.input;
+            let spans = &spans[ph * cols.stride..][..cols.stride];
+            if let [Some(a), Some(b)] = *spans {
+                let (p0, p1) = row_phase.split_at_mut(phase_len);
+                let (l0, l1) = (&mut p0[r0 * row_w..], &mut p1[r0 * row_w..]);
+                // The phase whose columns start first in the row takes its even elements.
+                let ((even, even_lines), (odd, odd_lines)) = if a.at < b.at { ((a, l0), (b, l1)) } else { ((b, l1), (a, l0)) };
+                if odd.at == even.at + 1 {
+                    copy_columns(src, src_stride, 2, even, even_lines, row_w, count, Some((odd, odd_lines)));
+                    continue;
+                }
+            }
+            for (pw, span) in spans.iter().enumerate() {
+                if let Some(span) = *span {
+                    copy_columns(src, src_stride, cols.stride, span, &mut row_phase[pw * phase_len + r0 * row_w..], row_w, count, None);
                 }
             }
         }
@@ -459,11 +511,9 @@ impl<T: Real> Band<'_, T> {
             // group, depth, band, channel part), so no other task touches
             // them; the caller keeps everything else off the output. Each
             // row is written whole (the output may be uninitialized memory).
-            for r in 0..count {
-                let staged = &staging[o * columns + r * wq..][..out_w];
-                // SAFETY: row r of the rows above.
-                unsafe { std::ptr::copy_nonoverlapping(staged.as_ptr(), self.out.get().add(offset + r * out_w), out_w) };
-            }
+            let staged = &staging[o * columns..][..(count - 1) * wq + out_w];
+            // SAFETY: the rows above, from `staged` (rows wq apart, checked).
+            unsafe { T::copy_rows(staged.as_ptr(), wq, self.out.get().add(offset), out_w, out_w, count) };
         }
     }
 
@@ -482,7 +532,7 @@ impl<T: Real> Band<'_, T> {
         let src = &plane[y * cols.input..][..cols.input];
         let (stride, before, width, phase) = (cols.stride, cols.pad_before, cols.input, span.phase);
         let PhaseColumns { q0, first, end, .. } = span;
-        copy_columns(src, stride, span, line);
+        copy_columns(src, width, stride, span, line, line.len(), 1, None);
         if mode == PaddingMode::Zeros {
             line[..first].fill(T::ZERO);
             line[end..].fill(T::ZERO);

@@ -70,6 +70,48 @@ def test_gradients_match_torch_autograd(p):
         assert_grad_close(g, r, dt)
 
 
+@pytest.mark.parametrize("batch, cg, og, groups, size, kernel, stride, padding, dilation, mode", [
+    (3, 16, 16, 4, (15, 13), (3, 3), (2, 2), (1, 1), (1, 1), "zeros"),
+    (2, 12, 20, 3, (9, 11), (5, 3), (2, 1), (2, 1), (2, 1), "zeros"),
+    (2, 9, 32, 2, (7, 7), (3, 3), (1, 1), (1, 1), (1, 1), "reflect"),
+    (1, 32, 32, 4, (14, 14), (3, 3), (2, 2), (1, 1), (1, 1), "circular"),
+    (4, 10, 8, 3, (6, 30), (1, 1), (1, 2), (0, 0), (1, 1), "zeros"),
+    (2, 16, 16, 2, (8, 8), (3, 3), (1, 1), (1, 1), (1, 1), "replicate"),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_grouped_weight_gradient_matches_torch(batch, cg, og, groups, size, kernel, stride, padding, dilation, mode, dtype):
+    """Grouped layers with more than 8 channels per group take the slab
+    products for grad_weight: against float64 autograd, the same bits for
+    every thread count."""
+    rng = np.random.default_rng(cg * og + groups)
+    x = rng.standard_normal((batch, groups * cg, *size)).astype(dtype)
+    w = rng.standard_normal((groups * og, cg, *kernel)).astype(dtype)
+    b = np.zeros(groups * og, dtype)
+    args = (stride, padding, dilation, groups)
+    dy = rng.standard_normal(convinit.conv2d(x, w, b, *args, padding_mode=mode).shape).astype(dtype)
+    ref = torch_grads(x, w, b, dy, *args, mode)[1]
+    grads = [convinit.conv2d_backward(x, w, dy, *args, (False, True, False), padding_mode=mode, threads=t)[1]
+             for t in (1, 2, 3)]
+    assert_grad_close(grads[0], ref, dtype)
+    assert all(np.array_equal(g, grads[0]) for g in grads[1:])
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_grouped_weight_gradient_of_non_finite_input_matches_torch(value):
+    """A non-finite input on the right edge: the slab's discarded columns
+    must not turn it into NaN where autograd's sums never read it."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 32, 6, 6))
+    x[1, 3, 2, 5] = value
+    w = rng.standard_normal((32, 16, 3, 3))
+    dy = rng.standard_normal((2, 32, 6, 6))
+    got = convinit.conv2d_backward(x, w, dy, 1, 1, 1, 2, (False, True, False))[1]
+    ref = torch_grads(x, w, np.zeros(32), dy, 1, 1, 1, 2, "zeros")[1]
+    assert np.array_equal(np.isfinite(got), np.isfinite(ref))
+    finite = np.isfinite(ref)
+    assert np.allclose(got[finite], ref[finite], rtol=1e-9, atol=1e-9)
+
+
 def test_output_mask_skips_and_returns_none(rng):
     x, w = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))
     dy = rng.standard_normal((2, 4, 4, 4))

@@ -112,6 +112,9 @@ pub fn conv_backward_weight<T: Real>(
     if depthwise::applies(shape) {
         return depthwise::backward_weight(shape, input, grad_output, grad_weight, threads);
     }
+    if implicit::prefers_backward_weight(shape) {
+        return implicit::backward_weight(shape, input, grad_output, grad_weight, threads);
+    }
     im2col_backward_weight(shape, input, grad_output, grad_weight, threads)
 }
 

@@ -83,6 +83,13 @@ pub struct RowsRef<T> {
 }
 
 impl<T> RowsRef<T> {
+    /// `rows` rows of `depth` elements, `lda` apart, from the start of `data`
+    /// (a channel's plane in a slab, read at a kernel tap's shift).
+    pub fn strided(data: &[T], rows: usize, lda: usize, depth: usize) -> Self {
+        assert!(rows == 0 || (rows - 1) * lda + depth <= data.len(), "rows out of range");
+        RowsRef { ptr: data.as_ptr(), lda }
+    }
+
     /// A(i, k).
     ///
     /// # Safety

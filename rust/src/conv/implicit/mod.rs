@@ -17,7 +17,7 @@
 mod panel;
 mod slab;
 
-use super::geometry::{check_backward_input, check_forward, ConvShape, PaddingMode, Window};
+use super::geometry::{check_backward_input, check_backward_weight, check_forward, ConvShape, PaddingMode, Window};
 use crate::parallel::SharedMut;
 use std::mem::MaybeUninit;
 use super::matmul::Real;
@@ -155,6 +155,45 @@ pub(crate) fn backward_input<T: Real>(
     // borrowed mutably for the call.
     unsafe { run(dual, grad_output, &weights, None, SharedMut(grad_input.as_mut_ptr()), threads) };
     Ok(())
+}
+
+/// Whether `backward_weight` computes `shape`'s weight gradient well:
+/// grouped layers (a task per group) whose rows fit a slab whole, with the
+/// AVX-512 tiles. There im2col + GEMM spends more time packing short rows
+/// than multiplying (ResNeXt's 32 groups: 2.5-4x slower than this).
+pub(crate) fn prefers_backward_weight(shape: &ConvShape) -> bool {
+    shape.groups() > 1 && slab::fits_whole_rows(shape) && super::microkernel::has_vector_tiles()
+}
+
+/// `grad_weight` of `conv_forward` by slab products (see `slab::backward_weight`),
+/// for finite inputs: a non-finite input element would meet a zero of the
+/// discarded columns, so those inputs go to im2col + GEMM.
+pub(crate) fn backward_weight<T: Real>(shape: &ConvShape, input: &[T], grad_output: &[T], grad_weight: &mut [T], threads: usize) -> KernelResult<()> {
+    if !check_backward_weight(shape, input, grad_output, grad_weight)? {
+        grad_weight.fill(T::ZERO);
+        return Ok(());
+    }
+    if !all_finite(input) {
+        return super::backward::im2col_backward_weight(shape, input, grad_output, grad_weight, threads);
+    }
+    slab::backward_weight(shape, input, grad_output, grad_weight, threads);
+    Ok(())
+}
+
+/// Whether every value is finite: `v - v` is 0 for those and NaN for the
+/// others, summed in 16 independent lanes (so the loop vectorizes).
+fn all_finite<T: Real>(values: &[T]) -> bool {
+    let mut lanes = [T::ZERO; 16];
+    let chunks = values.chunks_exact(16);
+    for &v in chunks.remainder() {
+        lanes[0] += v - v;
+    }
+    for chunk in chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane += v - v;
+        }
+    }
+    lanes.iter().all(|&lane| lane == T::ZERO)
 }
 
 /// Each group's `(O/groups) x (C/groups * taps)` weights, element (o, k)

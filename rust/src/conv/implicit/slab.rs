@@ -26,8 +26,8 @@
 use super::{ChannelParts, MAX_WASTED_COLUMNS};
 use crate::conv::geometry::{ConvShape, PaddingMode, Window};
 use crate::conv::matmul::Real;
-use crate::conv::microkernel::{tile_width, Block, Matrix};
-use crate::parallel::{for_each_task, SharedMut};
+use crate::conv::microkernel::{tile_width, Block, Matrix, RowsRef};
+use crate::parallel::{for_each_chunk_mut, for_each_task, SharedMut};
 
 /// Per-task workspace (slab + output staging) the bands are sized to.
 const WORKSPACE_BYTES: usize = 1 << 20;
@@ -51,6 +51,12 @@ pub(super) fn suits(shape: &ConvShape) -> bool {
     let outputs = (bands.out_h * bands.out_w).max(1);
     let group_out = (shape.out_channels() / shape.groups()).max(1);
     lanes as f64 / outputs as f64 <= 1.0 + MAX_WASTED_COLUMNS + 16.0 / group_out as f64
+}
+
+/// Whether a whole output row's slab fits the workspace (rows are not cut
+/// into segments).
+pub(super) fn fits_whole_rows(shape: &ConvShape) -> bool {
+    Bands::new::<f64>(shape).segments == 1
 }
 
 /// A slab row holds positions `q0..q0 + len` of a phase row (column phase
@@ -166,6 +172,30 @@ pub(super) unsafe fn forward<T: Real>(
         let (band, segment) = (piece / bands.segments, piece % bands.segments);
         let place = Place { image, group, depth, band, segment, part };
         T::with_scratch(workspace, |scratch| task.run(place, scratch));
+    });
+}
+
+/// `grad_weight` of `conv_forward`, one task per group: each band of
+/// each image is copied into a slab as the forward pass does, its output
+/// gradient transposed onto the slab's grid (zeros in the discarded
+/// columns), and every tap's `(C/groups) x (O/groups)` gradient block is
+/// then one product on the tiles — A the slab's channel rows at the tap's
+/// shift, B the transposed gradient — added over bands and images in order.
+/// So each element is one chain over (image, band, grid column), fixed by
+/// the shape: thread-invariant. The discarded columns add `0 * x`, exact
+/// for finite inputs (the caller sends the others elsewhere).
+pub(super) fn backward_weight<T: Real>(shape: &ConvShape, input: &[T], grad_output: &[T], grad_weight: &mut [T], threads: usize) {
+    let bands = Bands::new::<T>(shape);
+    assert!(bands.segments == 1, "rows cut into segments");
+    let (cg, og, taps) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups(), shape.kernel_taps());
+    let grid = bands.rows_per_band * bands.row_w;
+    let workspace = bands.slab_len(cg, bands.rows_per_band) + grid * og + taps * cg * og;
+    let parts = ChannelParts { per_part: og, parts: 1 };
+    let mut task = Band { shape, input, weights: &[], bias: None, bands, parts, out: SharedMut(std::ptr::null_mut()), full_band_offsets: Vec::new() };
+    task.full_band_offsets = task.tap_offsets(bands.rows_per_band);
+    let grid_rows: Vec<usize> = (0..grid).map(|j| j * og).collect();
+    for_each_chunk_mut(threads, grad_weight, og * cg * taps, |group, dw| {
+        T::with_scratch(workspace, |scratch| task.weight_gradient(group, grad_output, &grid_rows, dw, scratch));
     });
 }
 
@@ -389,6 +419,81 @@ impl<T: Real> Band<'_, T> {
         unsafe { T::multiply(&block) };
         if !in_place {
             self.write_rows(staging, columns, at, channel, rows, first, count);
+        }
+    }
+
+    /// Group `group`'s weight gradient into `dw` (see `backward_weight`);
+    /// `grid_rows[j] = j * O/groups`.
+    fn weight_gradient(&self, group: usize, grad_output: &[T], grid_rows: &[usize], dw: &mut [T], scratch: &mut [T]) {
+        let s = self.shape;
+        let b = &self.bands;
+        let (cg, og, taps) = (s.in_channels() / s.groups(), s.out_channels() / s.groups(), s.kernel_taps());
+        let (slabs, rest) = scratch.split_at_mut(b.slab_len(cg, b.rows_per_band));
+        let (gradient, sums) = rest.split_at_mut(b.rows_per_band * b.row_w * og);
+        let sums = &mut sums[..taps * cg * og];
+        let pixels = s.output_pixels();
+        let mut started = false;
+        for image in 0..s.batch() {
+            for depth in 0..s.output_dims()[0] {
+                for band in 0..b.bands {
+                    let (first, count) = b.rows(band);
+                    let slab = &mut slabs[..b.slab_len(cg, count)];
+                    self.fill_slab(Place { image, group, depth, band, segment: 0, part: 0 }, first, count, 0, slab);
+                    let short_band_offsets;
+                    let offsets = if count == b.rows_per_band {
+                        &self.full_band_offsets
+                    } else {
+                        short_band_offsets = self.tap_offsets(count);
+                        &short_band_offsets
+                    };
+                    // The output gradient on the slab grid, grid column j = r * Wq + x in row j.
+                    let columns = (count - 1) * b.row_w + b.out_w;
+                    let gradient = &mut gradient[..columns * og];
+                    gradient.fill(T::ZERO);
+                    for o in 0..og {
+                        let plane = &grad_output[(image * s.out_channels() + group * og + o) * pixels..][..pixels];
+                        let rows = &plane[(depth * b.out_h + first) * b.out_w..][..count * b.out_w];
+                        for (r, row) in rows.chunks_exact(b.out_w).enumerate() {
+                            for (x, &v) in row.iter().enumerate() {
+                                gradient[(r * b.row_w + x) * og + o] = v;
+                            }
+                        }
+                    }
+                    let plane_stride = if cg > 1 { offsets[taps] - offsets[0] } else { slab.len() };
+                    for (t, block_sums) in sums.chunks_exact_mut(cg * og).enumerate() {
+                        let block = Block {
+                            a: RowsRef::strided(&slab[offsets[t]..], cg, plane_stride, columns),
+                            b: gradient.as_ptr(),
+                            offsets: grid_rows.as_ptr(),
+                            depth: columns,
+                            c: block_sums.as_mut_ptr(),
+                            ldc: og,
+                            rows: cg,
+                            cols: og,
+                            bias: None,
+                            accumulate: started,
+                        };
+                        // SAFETY: A(c, j) = slab[offsets[t] + c * plane + j]
+                        // for j < columns, inside the slab (checked by
+                        // `strided`: the tap's shifted window stays in its
+                        // phase plane, as in the forward pass); B(j, o) =
+                        // gradient[j * og + o] with j < columns <= grid_rows.len(),
+                        // o < og; C is this task's `block_sums` (cg * og, ldc og).
+                        unsafe { T::multiply(&block) };
+                    }
+                    started = true;
+                }
+            }
+        }
+        if !started {
+            sums.fill(T::ZERO);
+        }
+        // dw[(o * cg + c) * taps + t] = sums[(t * cg + c) * og + o]
+        for (o, kernel) in dw.chunks_exact_mut(cg * taps).enumerate() {
+            for (k, v) in kernel.iter_mut().enumerate() {
+                let (c, t) = (k / taps, k % taps);
+                *v = sums[(t * cg + c) * og + o];
+            }
         }
     }
 

@@ -180,17 +180,17 @@ pub(crate) fn backward_weight<T: Real>(shape: &ConvShape, input: &[T], grad_outp
     Ok(())
 }
 
-/// Whether every value is finite: `v - v` is 0 for those and NaN for the
+/// Whether every value is finite: `v * 0` is 0 for those and NaN for the
 /// others, summed in 16 independent lanes (so the loop vectorizes).
 fn all_finite<T: Real>(values: &[T]) -> bool {
     let mut lanes = [T::ZERO; 16];
     let chunks = values.chunks_exact(16);
     for &v in chunks.remainder() {
-        lanes[0] += v - v;
+        lanes[0] += v * T::ZERO;
     }
     for chunk in chunks {
         for (lane, &v) in lanes.iter_mut().zip(chunk) {
-            *lane += v - v;
+            *lane += v * T::ZERO;
         }
     }
     lanes.iter().all(|&lane| lane == T::ZERO)

@@ -3,8 +3,10 @@
 //! stride-1 zero-padded layers on CPUs with the AVX-512 tiles, the forward
 //! implicit-GEMM kernel on the output gradient with flipped weights) and its
 //! weights (im2col, then GEMM with the output gradient, summed over the
-//! batch in a fixed order). Any padding mode: col2im is the exact adjoint of
-//! the im2col the forward pass used.
+//! batch in a fixed order; grouped layers with the AVX-512 tiles: products
+//! of the forward pass's input slabs with the transposed output gradient,
+//! `implicit::backward_weight`). Any padding mode: col2im is the exact
+//! adjoint of the im2col the forward pass used.
 
 use super::microkernel::has_vector_tiles;
 use super::{depthwise, implicit, winograd};

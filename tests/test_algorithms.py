@@ -31,6 +31,8 @@ LAYERS = [
     ((1, 3, 60, 58), (9, 3, 7, 7), 2, 3, 1, 1, "zeros"),
     ((2, 8, 33, 35), (12, 4, 3, 3), (2, 3), (2, 1), 2, 2, "circular"),
     ((2, 16, 30, 30), (24, 16, 1, 1), 2, 0, 1, 1, "zeros"),
+    # Grouped 3x3 stride 1 with 16 channels per group: Winograd when forced.
+    ((2, 32, 9, 10), (48, 16, 3, 3), 1, 1, 1, 2, "replicate"),
 ]
 
 
@@ -76,7 +78,7 @@ def test_each_algorithm_matches_torch(layer, algorithm, dtype, tol):
 
 
 def test_each_algorithm_applies_exactly_where_documented():
-    assert [supports("winograd", layer) for layer in LAYERS] == [True] * 4 + [False] * 7
+    assert [supports("winograd", layer) for layer in LAYERS] == [True] * 4 + [False, False, True] + [False] * 4 + [True]
     assert all(supports(a, layer) for a in ("auto", "im2col", "implicit_gemm") for layer in LAYERS)
 
 

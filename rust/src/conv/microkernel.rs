@@ -16,7 +16,6 @@
 //! invariance come from here.
 
 use super::matmul::Real;
-use std::borrow::Cow;
 
 /// Rows of A per register tile (the AVX-512 tiles hold `ROWS x VECTORS`
 /// accumulators: 24 of the 32 vector registers).
@@ -28,14 +27,14 @@ pub(crate) const VECTORS: usize = 3;
 const SMALL_A_BYTES: usize = 16 << 10;
 
 /// The left-hand matrix of a product: row-major, `depth` elements per row,
-/// either borrowed (a convolution's weights are already `O x (C * taps)`
-/// rows in their own layout, so the forward product reads them in place)
-/// or computed once per call (the flipped weights of `grad_input`). The
+/// read in place (a convolution's weights are already `O x (C * taps)`
+/// rows in their own layout; `grad_input`'s flipped weights are computed
+/// once per call in the same layout). The
 /// tiles broadcast `ROWS` values per step, one from each row of a strip:
 /// `ROWS` sequential streams, which the L1 prefetchers follow, so packing
 /// the rows into strips buys nothing and costs a copy of the weights per call.
-pub(crate) struct Matrix<'a, T: Clone> {
-    data: Cow<'a, [T]>,
+pub(crate) struct Matrix<'a, T> {
+    data: &'a [T],
     rows: usize,
     depth: usize,
 }
@@ -44,19 +43,7 @@ impl<'a, T: Copy + Default + Send + Sync> Matrix<'a, T> {
     /// The row-major `rows x depth` matrix `data`, read in place.
     pub fn borrowed(data: &'a [T], rows: usize, depth: usize) -> Self {
         assert!(data.len() == rows * depth, "matrix of the wrong size");
-        Matrix { data: Cow::Borrowed(data), rows, depth }
-    }
-
-    /// The `rows x depth` matrix whose element (i, k) is `value(i, k)`,
-    /// computed a row at a time in parallel.
-    pub fn computed(rows: usize, depth: usize, threads: usize, value: impl Fn(usize, usize) -> T + Sync) -> Matrix<'static, T> {
-        let mut data = vec![T::default(); rows * depth];
-        crate::parallel::for_each_chunk_mut(threads, &mut data, ROWS * depth.max(1), |s, strip| {
-            for (r, row) in strip.chunks_exact_mut(depth.max(1)).enumerate() {
-                row.iter_mut().enumerate().for_each(|(k, v)| *v = value(s * ROWS + r, k));
-            }
-        });
-        Matrix { data: Cow::Owned(data), rows, depth }
+        Matrix { data, rows, depth }
     }
 
     /// Every `step`-th row from `row` on (`row`, `row + step`, ...), from
@@ -854,7 +841,7 @@ mod tests {
     #[test]
     fn the_chain_is_the_exact_sum_for_small_integers() {
         let (a, b) = ([1.0f64, 2.0, 3.0, 4.0], [5.0f64, 6.0, 7.0, 8.0, 9.0]);
-        let a = Matrix::computed(2, 2, 1, |i, k| a[i * 2 + k]);
+        let a = Matrix::borrowed(&a, 2, 2);
         let offsets = [0usize, 1];
         let mut c = [0.0f64; 4];
         // SAFETY: A is 2x2 (lda 2), B rows at 0 and 1 with 2 columns, C 2x2.

@@ -21,7 +21,7 @@ pub enum Algorithm {
     /// phase-split copy of a band of input rows (or bounded im2col panels
     /// where those do not suit): any shape, no im2col matrix.
     ImplicitGemm,
-    /// Winograd F(2x2, 3x3): one group, 2-D 3x3 kernels, stride 1, no dilation.
+    /// Winograd F(2x2, 3x3): 2-D 3x3 kernels, stride 1, no dilation.
     Winograd,
     /// Direct depthwise / small-group kernels: groups > 1 with at most 8
     /// input channels per group.
@@ -73,7 +73,7 @@ impl Algorithm {
 
     fn requirement(self) -> &'static str {
         match self {
-            Algorithm::Winograd => "needs groups=1 and a 2-D 3x3 kernel with stride 1 and dilation 1",
+            Algorithm::Winograd => "needs a 2-D 3x3 kernel with stride 1 and dilation 1",
             Algorithm::Depthwise => "needs groups > 1 with at most 8 input channels per group",
             _ => "computes every shape",
         }

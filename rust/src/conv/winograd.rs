@@ -36,12 +36,12 @@ const INPUT_BYTES: usize = 1 << 20;
 /// (`XI x OUT_BLOCK x tiles`) stay in L2 until the output transform reads them.
 const OUT_BLOCK: usize = 64;
 
-/// Whether F(2x2, 3x3) computes `shape`: one group, a 2-D 3x3 kernel with
-/// stride 1 and no dilation (any padding and padding mode).
+/// Whether F(2x2, 3x3) computes `shape`: a 2-D 3x3 kernel with stride 1
+/// and no dilation (any groups, padding and padding mode).
 pub(crate) fn applies(shape: &ConvShape) -> bool {
     let [depth, rows, cols] = shape.axes();
     let is_3x3 = |a: &Window| a.kernel == 3 && a.stride == 1 && a.dilation == 1;
-    shape.groups() == 1 && *depth == Window::UNIT && is_3x3(rows) && is_3x3(cols)
+    *depth == Window::UNIT && is_3x3(rows) && is_3x3(cols)
 }
 
 /// Whether the automatic choice takes F(2x2, 3x3) for `shape`, with the
@@ -50,11 +50,15 @@ pub(crate) fn applies(shape: &ConvShape) -> bool {
 /// products), or of at least 14x14 with at least 256. Below that, a
 /// batch-1 call is dominated by transforming the weights and streaming
 /// them through the products once, which deeper layers amortize better.
+/// Grouped layers compute correctly but stay with implicit GEMM: with
+/// 16-32 channels per group the per-channel transforms of small images
+/// outweigh the products (ResNeXt's 7x7 and 14x14 groups: 2x slower).
 pub(crate) fn prefers(shape: &ConvShape) -> bool {
     let [_, out_h, out_w] = shape.output_dims();
     let channels = shape.in_channels().min(shape.out_channels());
     let size = out_h.min(out_w);
-    applies(shape) && super::microkernel::has_vector_tiles() && ((size >= 28 && channels >= 64) || (size >= 14 && channels >= 256))
+    let ungrouped = shape.groups() == 1;
+    applies(shape) && ungrouped && super::microkernel::has_vector_tiles() && ((size >= 28 && channels >= 64) || (size >= 14 && channels >= 256))
 }
 
 /// The batch's tiles and how they are cut into tasks.
@@ -69,10 +73,10 @@ struct Tiles {
     /// Tiles per task (the columns of its products), and tasks.
     per_task: usize,
     runs: usize,
-    /// Output channels per task: all of them, or, when the batch has no
-    /// more than one task's worth of tiles, an equal share per thread (in
-    /// whole strips of 8), so each thread streams only its share of the
-    /// transformed weights.
+    /// Output channels of a group per task: all of them, or, when the batch
+    /// has no more than one task's worth of tiles, an equal share per
+    /// thread (in whole strips of 8), so each thread streams only its share
+    /// of the transformed weights.
     out_per_task: usize,
     parts: usize,
 }
@@ -89,12 +93,16 @@ impl Tiles {
         let per_image = per_row * tile_rows;
         let total = shape.batch() * per_image;
         let width = super::microkernel::tile_width::<T>();
-        let wide = XI * shape.in_channels() * 2 * width * std::mem::size_of::<T>() <= INPUT_BYTES;
+        let group_c = shape.in_channels() / shape.groups();
+        let wide = XI * group_c * 2 * width * std::mem::size_of::<T>() <= INPUT_BYTES;
         let most = if wide { 2 * width } else { width };
         let threads = effective_threads(threads);
-        let out_channels = shape.out_channels();
+        // Output channels of a group; the groups already give every
+        // thread a task when there are as many as threads.
+        let out_channels = shape.out_channels() / shape.groups();
         if total <= most + width / 3 {
-            let out_per_task = out_channels.div_ceil(threads).next_multiple_of(8).max(1);
+            let shares = threads.div_ceil(shape.groups());
+            let out_per_task = out_channels.div_ceil(shares).next_multiple_of(8).max(1).min(out_channels.max(1));
             let parts = out_channels.div_ceil(out_per_task).max(1);
             return Tiles { out_h, out_w, per_row, per_image, total, per_task: total.max(1), runs: 1, out_per_task, parts };
         }
@@ -140,11 +148,11 @@ fn tile_passes(columns: usize, width: usize) -> f64 {
     (columns / width) as f64 + partial
 }
 
-/// `U = G g G^T` for every (output, input) channel pair, computed in f64
+/// `U = G g G^T` for every (output, input-of-its-group) channel pair, computed in f64
 /// and rounded once, into `u` laid out `u[o][xi][c]`: for each output
 /// channel the `XI` rows of C elements that the products of position `xi` read.
 fn transform_weights<T: Real>(shape: &ConvShape, weight: &[T], u: &mut [T], threads: usize) {
-    let c_n = shape.in_channels();
+    let c_n = shape.in_channels() / shape.groups();
     for_each_chunk_mut(threads, u, XI * c_n, |o, rows| {
         let kernels = &weight[o * c_n * 9..][..c_n * 9];
         #[cfg(target_arch = "x86_64")]
@@ -290,12 +298,13 @@ pub(crate) fn backward_input<T: Real>(
         grad_input.fill(T::ZERO);
         return Ok(());
     }
-    let (c_n, o_n) = (shape.in_channels(), shape.out_channels());
-    // The dual's weight (c, o, t) is weight (o, c, 8 - t).
+    let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
+    // The dual's weight (g * cg + c, o, t) is weight (g * og + o, c, 8 - t).
     let mut flipped = vec![T::ZERO; weight.len()];
-    for_each_chunk_mut(threads, &mut flipped, o_n * 9, |c, kernels| {
+    for_each_chunk_mut(threads, &mut flipped, og * 9, |gc, kernels| {
+        let (g, c) = (gc / cg, gc % cg);
         for (o, kernel) in kernels.chunks_exact_mut(9).enumerate() {
-            let source = &weight[(o * c_n + c) * 9..][..9];
+            let source = &weight[((g * og + o) * cg + c) * 9..][..9];
             kernel.iter_mut().zip(source.iter().rev()).for_each(|(k, &w)| *k = w);
         }
     });
@@ -308,7 +317,7 @@ pub(crate) fn backward_input<T: Real>(
 /// `out` must point at `shape.output_len()` elements valid for writes that
 /// nothing else accesses during the call.
 unsafe fn forward_to<T: Real>(shape: &ConvShape, input: &[T], weight: &[T], bias: Option<&[T]>, out: SharedMut<T>, threads: usize) {
-    let (c_n, o_n) = (shape.in_channels(), shape.out_channels());
+    let (c_n, o_n) = (shape.in_channels() / shape.groups(), shape.out_channels());
     let tiles = Tiles::new::<T>(shape, threads);
     let offsets: Vec<usize> = (0..c_n).map(|c| c * tiles.per_task).collect();
     // Transformed inputs, products, two 16-row buffers and one padded row per task.
@@ -320,17 +329,28 @@ unsafe fn forward_to<T: Real>(shape: &ConvShape, input: &[T], weight: &[T], bias
         transform_weights(shape, weight, u, threads);
         let u = Matrix::borrowed(u, o_n * XI, c_n);
         let task = Task { shape, input, u: &u, offsets: &offsets, bias, tiles, out };
-        for_each_task(threads, tiles.runs * tiles.parts, |t| {
-            T::with_scratch(workspace, |scratch| task.run(t / tiles.parts, t % tiles.parts, scratch));
+        let (groups, parts) = (shape.groups(), tiles.parts);
+        for_each_task(threads, tiles.runs * groups * parts, |t| {
+            let place = Place { run: t / (groups * parts), group: t / parts % groups, part: t % parts };
+            T::with_scratch(workspace, |scratch| task.run(place, scratch));
         });
     });
+}
+
+/// Which tiles and output channels a task computes.
+#[derive(Clone, Copy)]
+struct Place {
+    run: usize,
+    group: usize,
+    /// Which share of the group's output channels.
+    part: usize,
 }
 
 /// What every task reads, and the output it writes into.
 struct Task<'a, T: Clone> {
     shape: &'a ConvShape,
     input: &'a [T],
-    /// `U_xi` as rows `o * XI + xi` of an `(O * XI) x C` matrix.
+    /// `U_xi` as rows `o * XI + xi` of an `(O * XI) x (C / groups)` matrix.
     u: &'a Matrix<'a, T>,
     /// `c * per_task`: where row `c` of a transformed input starts.
     offsets: &'a [usize],
@@ -340,19 +360,19 @@ struct Task<'a, T: Clone> {
 }
 
 impl<T: Real> Task<'_, T> {
-    /// Tile run `run`, output channels of part `part`: transforms the run's
-    /// inputs, then per block of output channels the `XI` products and the
-    /// output transform. The transforms are compiled for AVX-512 when the
+    /// Tile run `at.run`, output channels of part `at.part` of group
+    /// `at.group`: transforms the run's inputs of the group's channels, then
+    /// per block of output channels the `XI` products and the output transform. The transforms are compiled for AVX-512 when the
     /// CPU has it (the crate targets baseline x86-64): the same operations
     /// in the same order either way.
-    fn run(&self, run: usize, part: usize, scratch: &mut [T]) {
+    fn run(&self, at: Place, scratch: &mut [T]) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports AVX-512F (checked just above), the only
             // requirement of a `target_feature` function.
-            return unsafe { self.run_avx512(run, part, scratch) };
+            return unsafe { self.run_avx512(at, scratch) };
         }
-        self.run_portable(run, part, scratch)
+        self.run_portable(at, scratch)
     }
 
     /// `run_portable` compiled for AVX-512.
@@ -361,14 +381,15 @@ impl<T: Real> Task<'_, T> {
     /// The CPU must support AVX-512F.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn run_avx512(&self, run: usize, part: usize, scratch: &mut [T]) {
-        self.run_portable(run, part, scratch)
+    unsafe fn run_avx512(&self, at: Place, scratch: &mut [T]) {
+        self.run_portable(at, scratch)
     }
 
     #[inline(always)]
-    fn run_portable(&self, run: usize, part: usize, scratch: &mut [T]) {
+    fn run_portable(&self, at: Place, scratch: &mut [T]) {
         let s = self.shape;
-        let (c_n, o_n) = (s.in_channels(), s.out_channels());
+        let (c_n, o_n) = (s.in_channels() / s.groups(), s.out_channels() / s.groups());
+        let run = at.run;
         let per_task = self.tiles.per_task;
         let columns = per_task.min(self.tiles.total - run * per_task);
         let (v, rest) = scratch.split_at_mut(XI * c_n * per_task);
@@ -376,7 +397,8 @@ impl<T: Real> Task<'_, T> {
         let (buf, line) = rest.split_at_mut(2 * XI * per_task);
         let plane_len = s.input_pixels();
         for c in 0..c_n {
-            let plane = |image: usize| &self.input[(image * c_n + c) * plane_len..][..plane_len];
+            let channel = at.group * c_n + c;
+            let plane = |image: usize| &self.input[(image * s.in_channels() + channel) * plane_len..][..plane_len];
             let (patches, rows) = buf.split_at_mut(XI * per_task);
             self.tiles.for_each_segment(run, |image, ty, tx, count, column| {
                 for i in 0..4 {
@@ -395,7 +417,8 @@ impl<T: Real> Task<'_, T> {
             }
             transform_columns(rows, per_task, columns, &mut v[c * per_task..], c_n * per_task);
         }
-        let (first, end) = (part * self.tiles.out_per_task, ((part + 1) * self.tiles.out_per_task).min(o_n));
+        let per_part = self.tiles.out_per_task;
+        let (first, end) = (at.group * o_n + at.part * per_part, at.group * o_n + ((at.part + 1) * per_part).min(o_n));
         for o0 in (first..end).step_by(OUT_BLOCK) {
             let rows = OUT_BLOCK.min(end - o0);
             for xi in 0..XI {
@@ -624,9 +647,24 @@ mod tests {
     }
 
     #[test]
+    fn grouped_layers_match_im2col_for_every_thread_count() {
+        for (n, c, o, groups, h, w) in [(3, 12, 8, 4, 7, 7), (1, 66, 44, 2, 9, 6), (2, 32, 96, 8, 5, 11)] {
+            let shape = ConvShape::new(n, c, o, groups, &[axis(h, (1, 1)), axis(w, (1, 1))], PaddingMode::Zeros).unwrap();
+            let (fast, reference) = both(&shape, 2);
+            let scale = reference.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (a, b) in fast.iter().zip(&reference) {
+                assert!((a - b).abs() <= 1e-12 * scale, "{a} vs {b} for {shape:?}");
+            }
+            for threads in [1, 3, 8] {
+                assert!(both(&shape, threads).0.iter().zip(&fast).all(|(a, b)| a.to_bits() == b.to_bits()), "{shape:?}");
+            }
+        }
+    }
+
+    #[test]
     fn input_gradient_matches_im2col() {
-        for pad in [(1, 1), (2, 0), (0, 2)] {
-            let shape = ConvShape::new(2, 5, 4, 1, &[axis(9, pad), axis(7, (1, 1))], PaddingMode::Zeros).unwrap();
+        for (pad, groups) in [((1, 1), 1), ((2, 0), 1), ((0, 2), 1), ((1, 1), 2)] {
+            let shape = ConvShape::new(2, 6, 4, groups, &[axis(9, pad), axis(7, (1, 1))], PaddingMode::Zeros).unwrap();
             let dual = crate::conv::implicit::transposed(&shape).unwrap();
             assert!(applies(&dual));
             let w = values(shape.weight_len(), 2);

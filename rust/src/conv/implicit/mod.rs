@@ -147,10 +147,9 @@ pub(crate) fn backward_input<T: Real>(
         grad_input.fill(T::ZERO);
         return Ok(());
     }
+    let flipped = flipped_weights(shape, weight, threads);
     let (cg, og, taps) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups(), shape.kernel_taps());
-    // The dual's weight (c, o, t) of group g is weight (g*og + o, c, taps - 1 - t).
-    let flipped = |g: usize, c: usize, ot: usize| weight[((g * og + ot / taps) * cg + c) * taps + taps - 1 - ot % taps];
-    let weights = group_matrices(dual, threads, flipped);
+    let weights: Vec<_> = flipped.chunks_exact(cg * og * taps).map(|group| Matrix::borrowed(group, cg, og * taps)).collect();
     // SAFETY: `grad_input` (checked: dual.output_len() elements) is
     // borrowed mutably for the call.
     unsafe { run(dual, grad_output, &weights, None, SharedMut(grad_input.as_mut_ptr()), threads) };
@@ -196,11 +195,47 @@ fn all_finite<T: Real>(values: &[T]) -> bool {
     lanes.iter().all(|&lane| lane == T::ZERO)
 }
 
-/// Each group's `(O/groups) x (C/groups * taps)` weights, element (o, k)
-/// of group g being `value(g, o, k)`, computed once for the tiles.
-fn group_matrices<T: Real>(shape: &ConvShape, threads: usize, value: impl Fn(usize, usize, usize) -> T + Sync) -> Vec<Matrix<'static, T>> {
-    let (og, k) = (shape.out_channels() / shape.groups(), shape.patch_len());
-    (0..shape.groups()).map(|g| Matrix::computed(og, k, threads, |o, t| value(g, o, t))).collect()
+/// The dual's weights (see `transposed`): row `g * cg + c` holds, for
+/// each output channel `o` of group `g`, the kernel of weight
+/// `(g * og + o, c)` reversed. Written a row at a time from the kernels
+/// (contiguous in the weights): no index arithmetic per element.
+fn flipped_weights<T: Real>(shape: &ConvShape, weight: &[T], threads: usize) -> Vec<T> {
+    let (cg, og, taps) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups(), shape.kernel_taps());
+    let mut flipped = vec![T::ZERO; weight.len()];
+    let row_len = og * taps;
+    crate::parallel::for_each_chunk_mut(threads, &mut flipped, ROWS * row_len.max(1), |strip, rows| {
+        // Output channel outermost: the strip's rows read neighbouring
+        // kernels of one weight row (a cache line serves several rows).
+        // Row g * cg + c reads the kernels from weight row (g * og) * cg + c on.
+        let mut rows: Vec<(usize, &mut [T])> = rows
+            .chunks_exact_mut(row_len.max(1))
+            .enumerate()
+            .map(|(r, row)| {
+                let (g, c) = ((strip * ROWS + r) / cg, (strip * ROWS + r) % cg);
+                ((g * og * cg + c) * taps, row)
+            })
+            .collect();
+        if taps == 1 {
+            // A transpose, in blocks of 16 output channels: the block's
+            // cache lines serve every row of the strip.
+            for o0 in (0..og).step_by(16) {
+                for (first, row) in rows.iter_mut() {
+                    for (o, d) in row.iter_mut().enumerate().take(og.min(o0 + 16)).skip(o0) {
+                        *d = weight[*first + o * cg];
+                    }
+                }
+            }
+            return;
+        }
+        for o in 0..og {
+            for (first, row) in rows.iter_mut() {
+                let source = &weight[*first + o * cg * taps..][..taps];
+                let kernel = &mut row[o * taps..][..taps];
+                kernel.iter_mut().zip(source.iter().rev()).for_each(|(d, &w)| *d = w);
+            }
+        }
+    });
+    flipped
 }
 
 /// Output channels of a group cut into `parts` ranges of whole tiles, so
@@ -312,7 +347,7 @@ mod tests {
                 conv_forward_im2col(&shape, &x, &wt, Some(&b), &mut want, 1).unwrap();
                 let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
                 let (k, og) = (shape.patch_len(), shape.out_channels() / shape.groups());
-                let matrices = group_matrices(&shape, 2, |g, o, t| wt[(g * og + o) * k + t]);
+                let matrices: Vec<_> = wt.chunks_exact(og * k).map(|group| Matrix::borrowed(group, og, k)).collect();
                 let mut first: Option<Vec<f64>> = None;
                 for threads in [1, 2, 3] {
                     for source in 0..2 {

@@ -8,14 +8,14 @@
 //! `implicit::backward_weight`). Any padding mode: col2im is the exact
 //! adjoint of the im2col the forward pass used.
 
-use super::microkernel::{has_vector_tiles, Block, Matrix, ROWS};
+use super::microkernel::{has_vector_tiles, Block, Matrix};
 use super::{depthwise, implicit, winograd};
 use super::forward::tiling;
 use super::geometry::{check_backward_input, check_backward_weight, ConvShape};
 use super::im2col::Im2colPlan;
 use super::matmul::{matmul, MatPtr, MatRef, Real};
 use crate::error::KernelResult;
-use crate::parallel::{for_each_chunk_mut, for_each_task, SharedMut};
+use crate::parallel::{for_each_task, SharedMut};
 
 /// Input channels per grad-input task and weight rows per grad-weight task:
 /// fixed sizes, so the work split never depends on the thread count.
@@ -64,10 +64,10 @@ pub(crate) fn im2col_backward_input<T: Real>(
     let plan = Im2colPlan::new(shape);
     let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
     let (taps, k, pixels, in_pixels) = (shape.kernel_taps(), shape.patch_len(), shape.output_pixels(), shape.input_pixels());
-    // With the AVX-512 tiles, W^T is laid out once per call so that its
-    // rows are contiguous, and each block's product runs on the tiles (the
-    // `gemm` crate is slow on the short reductions of grouped layers).
-    let tiled = has_vector_tiles().then(|| transposed_weights(shape, weight, threads));
+    // With the AVX-512 tiles each block's product runs on them, reading W^T
+    // in place as a transposed matrix (the `gemm` crate is slow on the
+    // short reductions of grouped layers).
+    let tiled = has_vector_tiles();
     let dy_rows: Vec<usize> = (0..og).map(|o| o * pixels).collect();
     let blocks = cg.div_ceil(CHANNEL_BLOCK);
     let t = tiling(pixels, CHANNEL_BLOCK.min(cg) * taps, usize::MAX, std::mem::size_of::<T>());
@@ -94,12 +94,12 @@ pub(crate) fn im2col_backward_input<T: Real>(
             let wt = MatRef::transposed(&weight[g * og * k + c0 * taps..], rows, og, k);
             for first in (0..pixels).step_by(t.tile) {
                 let len = t.tile.min(pixels - first);
-                if let Some(tiled) = &tiled {
-                    let a = Matrix::borrowed(&tiled[(g * k + c0 * taps) * og..][..rows * og], rows, og);
+                if tiled {
+                    let a = Matrix::transpose_of(&weight[g * og * k..][..og * k], k, og);
                     let dy = &dy[first..];
                     assert!((og - 1) * pixels + len <= dy.len() && rows * len <= dcols.len());
                     let block = Block {
-                        a: a.rows_from(0, 0),
+                        a: a.rows_from(c0 * taps, 0),
                         b: dy.as_ptr(),
                         offsets: dy_rows.as_ptr(),
                         depth: og,
@@ -110,7 +110,8 @@ pub(crate) fn im2col_backward_input<T: Real>(
                         bias: None,
                         accumulate: false,
                     };
-                    // SAFETY: A is `rows` rows of og elements of `tiled`;
+                    // SAFETY: A is rows c0*taps .. c0*taps + rows (<= k) of
+                    // the group's W^T (k x og);
                     // B(o, j) = dy[o * pixels + j], j < len, inside `dy`
                     // (asserted); C is `dcols`, this worker's private buffer
                     // of at least rows * len elements (asserted).
@@ -128,27 +129,6 @@ pub(crate) fn im2col_backward_input<T: Real>(
         })
     });
     Ok(())
-}
-
-/// `W^T` of every group: row `g * k + c * taps + t` (k = cg * taps) holds
-/// weight `(g * og + o, c, t)` for o < og. Strips of 8 rows read 8
-/// neighbouring elements of one weight row per output channel.
-fn transposed_weights<T: Real>(shape: &ConvShape, weight: &[T], threads: usize) -> Vec<T> {
-    let (cg, og, taps) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups(), shape.kernel_taps());
-    let k = cg * taps;
-    let mut transposed = vec![T::ZERO; weight.len()];
-    for_each_chunk_mut(threads, &mut transposed, ROWS * og.max(1), |strip, rows| {
-        // Row r = g * k + kk reads weight (g * og + o) * k + kk.
-        let firsts: Vec<usize> = (0..rows.len() / og.max(1)).map(|r| (strip * ROWS + r) / k * og * k + (strip * ROWS + r) % k).collect();
-        for o0 in (0..og).step_by(16) {
-            for (row, &first) in rows.chunks_exact_mut(og.max(1)).zip(&firsts) {
-                for (o, d) in row.iter_mut().enumerate().take(og.min(o0 + 16)).skip(o0) {
-                    *d = weight[first + o * k];
-                }
-            }
-        }
-    });
-    transposed
 }
 
 /// `grad_weight = sum over the batch of grad_output · im2col(input)^T`,

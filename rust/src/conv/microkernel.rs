@@ -37,36 +37,52 @@ pub(crate) struct Matrix<'a, T> {
     data: &'a [T],
     rows: usize,
     depth: usize,
+    /// Stored as its transpose: element (i, k) at `data[k * rows + i]`.
+    transposed: bool,
 }
 
 impl<'a, T: Copy + Default + Send + Sync> Matrix<'a, T> {
     /// The row-major `rows x depth` matrix `data`, read in place.
     pub fn borrowed(data: &'a [T], rows: usize, depth: usize) -> Self {
         assert!(data.len() == rows * depth, "matrix of the wrong size");
-        Matrix { data, rows, depth }
+        Matrix { data, rows, depth, transposed: false }
+    }
+
+    /// The `rows x depth` matrix whose transpose is the row-major `data`
+    /// (a 1x1 layer's weights, read in place as `W^T` by `grad_input`):
+    /// the tiles then broadcast a strip's 8 values from one contiguous run.
+    pub fn transpose_of(data: &'a [T], rows: usize, depth: usize) -> Self {
+        assert!(data.len() == rows * depth, "matrix of the wrong size");
+        Matrix { data, rows, depth, transposed: true }
     }
 
     /// Every `step`-th row from `row` on (`row`, `row + step`, ...), from
     /// reduction step 0: a `Block`'s A taken from interleaved matrices.
     pub fn rows_every(&self, row: usize, step: usize) -> RowsRef<T> {
-        assert!(row <= self.rows && step >= 1, "matrix rows out of range");
+        assert!(row <= self.rows && step >= 1 && !self.transposed, "matrix rows out of range");
         // SAFETY: row * depth <= rows * depth = data.len().
-        RowsRef { ptr: unsafe { self.data.as_ptr().add(row * self.depth) }, lda: step * self.depth }
+        RowsRef { ptr: unsafe { self.data.as_ptr().add(row * self.depth) }, lda: step * self.depth, transposed: false }
     }
 
     /// The rows from `row` on, for a `Block` whose reduction starts at step `k0`.
     pub fn rows_from(&self, row: usize, k0: usize) -> RowsRef<T> {
         assert!(row <= self.rows && k0 <= self.depth, "matrix rows out of range");
+        if self.transposed {
+            // SAFETY: k0 * rows + row <= depth * rows = data.len().
+            return RowsRef { ptr: unsafe { self.data.as_ptr().add(k0 * self.rows + row) }, lda: self.rows, transposed: true };
+        }
         // SAFETY: row * depth + k0 <= rows * depth = data.len().
-        RowsRef { ptr: unsafe { self.data.as_ptr().add(row * self.depth + k0) }, lda: self.depth }
+        RowsRef { ptr: unsafe { self.data.as_ptr().add(row * self.depth + k0) }, lda: self.depth, transposed: false }
     }
 }
 
-/// Where a block's A lives: A(i, k) at `ptr + i * lda + k`.
+/// Where a block's A lives: A(i, k) at `ptr + i * lda + k`, or with
+/// `transposed` at `ptr + k * lda + i`.
 #[derive(Clone, Copy)]
 pub struct RowsRef<T> {
     ptr: *const T,
     lda: usize,
+    transposed: bool,
 }
 
 impl<T> RowsRef<T> {
@@ -74,7 +90,7 @@ impl<T> RowsRef<T> {
     /// (a channel's plane in a slab, read at a kernel tap's shift).
     pub fn strided(data: &[T], rows: usize, lda: usize, depth: usize) -> Self {
         assert!(rows == 0 || (rows - 1) * lda + depth <= data.len(), "rows out of range");
-        RowsRef { ptr: data.as_ptr(), lda }
+        RowsRef { ptr: data.as_ptr(), lda, transposed: false }
     }
 
     /// A(i, k).
@@ -84,7 +100,7 @@ impl<T> RowsRef<T> {
     #[inline(always)]
     unsafe fn at(&self, i: usize, k: usize) -> *const T {
         // SAFETY: the caller's contract.
-        unsafe { self.ptr.add(i * self.lda + k) }
+        unsafe { if self.transposed { self.ptr.add(k * self.lda + i) } else { self.ptr.add(i * self.lda + k) } }
     }
 }
 
@@ -351,7 +367,8 @@ macro_rules! avx512_product {
 
             /// One chunk of one strip of rows.
             struct Strip {
-                /// A(i0 + i, k0 + k) at `a[i * lda + k]`.
+                /// A(i0 + i, k0 + k) at `a[i * lda + k]` (`a[k * lda + i]` in
+                /// the tiles of a transposed A).
                 a: *const $t,
                 lda: usize,
                 i0: usize,
@@ -368,7 +385,7 @@ macro_rules! avx512_product {
             /// As `TiledProduct::multiply` for the strip's rows and the
             /// tile's columns, on a CPU with AVX-512F.
             #[target_feature(enable = "avx512f")]
-            unsafe fn tile<const MR: usize, const NV: usize>(m: &Block<$t>, s: &Strip, j0: usize, cols: usize) {
+            unsafe fn tile<const MR: usize, const NV: usize, const AT: bool>(m: &Block<$t>, s: &Strip, j0: usize, cols: usize) {
                 let last = cols - (NV - 1) * LANES;
                 let tail: $mask = if last >= LANES { !0 } else { (1 << last) - 1 };
                 let mask = |v: usize| if v + 1 == NV { tail } else { !0 };
@@ -397,7 +414,7 @@ macro_rules! avx512_product {
                             bv[v] = if v + 1 == NV { $maskz_loadu(tail, row.add(v * LANES)) } else { $loadu(row.add(v * LANES)) };
                         }
                         for i in 0..MR {
-                            let av = $set1(*a[i].add(k));
+                            let av = if AT { $set1(*s.a.add(k * s.lda + i)) } else { $set1(*a[i].add(k)) };
                             for v in 0..NV {
                                 acc[i][v] = $fmadd(av, bv[v], acc[i][v]);
                             }
@@ -426,7 +443,7 @@ macro_rules! avx512_product {
             /// # Safety
             /// As `tile`.
             #[target_feature(enable = "avx512f")]
-            unsafe fn column<const NV: usize>(m: &Block<$t>, k0: usize, depth: usize, j0: usize, cols: usize) {
+            unsafe fn column<const NV: usize, const AT: bool>(m: &Block<$t>, k0: usize, depth: usize, j0: usize, cols: usize) {
                 let last = k0 + depth == m.depth;
                 let strip = |i0: usize| Strip {
                     // SAFETY: row i0 < rows and step k0 <= depth of the block,
@@ -444,18 +461,18 @@ macro_rules! avx512_product {
                 // columns j0..j0+cols inside 0..cols.
                 unsafe {
                     while i0 + ROWS <= m.rows {
-                        tile::<ROWS, NV>(m, &strip(i0), j0, cols);
+                        tile::<ROWS, NV, AT>(m, &strip(i0), j0, cols);
                         i0 += ROWS;
                     }
                     match m.rows - i0 {
                         0 => {}
-                        1 => tile::<1, NV>(m, &strip(i0), j0, cols),
-                        2 => tile::<2, NV>(m, &strip(i0), j0, cols),
-                        3 => tile::<3, NV>(m, &strip(i0), j0, cols),
-                        4 => tile::<4, NV>(m, &strip(i0), j0, cols),
-                        5 => tile::<5, NV>(m, &strip(i0), j0, cols),
-                        6 => tile::<6, NV>(m, &strip(i0), j0, cols),
-                        _ => tile::<7, NV>(m, &strip(i0), j0, cols),
+                        1 => tile::<1, NV, AT>(m, &strip(i0), j0, cols),
+                        2 => tile::<2, NV, AT>(m, &strip(i0), j0, cols),
+                        3 => tile::<3, NV, AT>(m, &strip(i0), j0, cols),
+                        4 => tile::<4, NV, AT>(m, &strip(i0), j0, cols),
+                        5 => tile::<5, NV, AT>(m, &strip(i0), j0, cols),
+                        6 => tile::<6, NV, AT>(m, &strip(i0), j0, cols),
+                        _ => tile::<7, NV, AT>(m, &strip(i0), j0, cols),
                     }
                 }
             }
@@ -466,7 +483,7 @@ macro_rules! avx512_product {
             /// # Safety
             /// As `tile`.
             #[target_feature(enable = "avx512f")]
-            unsafe fn row<const MR: usize>(m: &Block<$t>, k0: usize, depth: usize, i0: usize) {
+            unsafe fn row<const MR: usize, const AT: bool>(m: &Block<$t>, k0: usize, depth: usize, i0: usize) {
                 let s = Strip {
                     // SAFETY: row i0 < rows and step k0 <= depth of the block.
                     a: unsafe { m.a.at(i0, k0) },
@@ -483,15 +500,15 @@ macro_rules! avx512_product {
                 // strip's rows.
                 unsafe {
                     while j0 + width <= m.cols {
-                        tile::<MR, VECTORS>(m, &s, j0, width);
+                        tile::<MR, VECTORS, AT>(m, &s, j0, width);
                         j0 += width;
                     }
                     let rest = m.cols - j0;
                     match rest.div_ceil(LANES) {
                         0 => {}
-                        1 => tile::<MR, 1>(m, &s, j0, rest),
-                        2 => tile::<MR, 2>(m, &s, j0, rest),
-                        _ => tile::<MR, 3>(m, &s, j0, rest),
+                        1 => tile::<MR, 1, AT>(m, &s, j0, rest),
+                        2 => tile::<MR, 2, AT>(m, &s, j0, rest),
+                        _ => tile::<MR, 3, AT>(m, &s, j0, rest),
                     }
                 }
             }
@@ -507,6 +524,22 @@ macro_rules! avx512_product {
             /// As `TiledProduct::multiply`, on a CPU with AVX-512F.
             #[target_feature(enable = "avx512f")]
             pub(super) unsafe fn multiply(m: &Block<$t>) {
+                // SAFETY: the caller's contract, passed on.
+                unsafe {
+                    if m.a.transposed {
+                        multiply_with::<true>(m)
+                    } else {
+                        multiply_with::<false>(m)
+                    }
+                }
+            }
+
+            /// `multiply` for A stored row-major (`AT` false) or transposed.
+            ///
+            /// # Safety
+            /// As `multiply`.
+            #[target_feature(enable = "avx512f")]
+            unsafe fn multiply_with<const AT: bool>(m: &Block<$t>) {
                 let width = VECTORS * LANES;
                 let columns_outer = m.rows * DEPTH_CHUNK.min(m.depth) * std::mem::size_of::<$t>() <= SMALL_A_BYTES;
                 let mut k0 = 0;
@@ -519,31 +552,31 @@ macro_rules! avx512_product {
                         if columns_outer {
                             let mut j0 = 0;
                             while j0 + width <= m.cols {
-                                column::<VECTORS>(m, k0, depth, j0, width);
+                                column::<VECTORS, AT>(m, k0, depth, j0, width);
                                 j0 += width;
                             }
                             let rest = m.cols - j0;
                             match rest.div_ceil(LANES) {
                                 0 => {}
-                                1 => column::<1>(m, k0, depth, j0, rest),
-                                2 => column::<2>(m, k0, depth, j0, rest),
-                                _ => column::<3>(m, k0, depth, j0, rest),
+                                1 => column::<1, AT>(m, k0, depth, j0, rest),
+                                2 => column::<2, AT>(m, k0, depth, j0, rest),
+                                _ => column::<3, AT>(m, k0, depth, j0, rest),
                             }
                         } else {
                             let mut i0 = 0;
                             while i0 + ROWS <= m.rows {
-                                row::<ROWS>(m, k0, depth, i0);
+                                row::<ROWS, AT>(m, k0, depth, i0);
                                 i0 += ROWS;
                             }
                             match m.rows - i0 {
                                 0 => {}
-                                1 => row::<1>(m, k0, depth, i0),
-                                2 => row::<2>(m, k0, depth, i0),
-                                3 => row::<3>(m, k0, depth, i0),
-                                4 => row::<4>(m, k0, depth, i0),
-                                5 => row::<5>(m, k0, depth, i0),
-                                6 => row::<6>(m, k0, depth, i0),
-                                _ => row::<7>(m, k0, depth, i0),
+                                1 => row::<1, AT>(m, k0, depth, i0),
+                                2 => row::<2, AT>(m, k0, depth, i0),
+                                3 => row::<3, AT>(m, k0, depth, i0),
+                                4 => row::<4, AT>(m, k0, depth, i0),
+                                5 => row::<5, AT>(m, k0, depth, i0),
+                                6 => row::<6, AT>(m, k0, depth, i0),
+                                _ => row::<7, AT>(m, k0, depth, i0),
                             }
                         }
                     }
@@ -694,11 +727,15 @@ mod tests {
                 for accumulate in [false, true] {
                     let a_full: Vec<T> = values(rows * (depth + 2), 1);
                     let a = Matrix::borrowed(&a_full, rows, depth + 2);
+                    // The same matrix stored as its transpose.
+                    let a_t: Vec<T> = (0..rows * (depth + 2)).map(|q| a_full[(q % rows) * (depth + 2) + q / rows]).collect();
+                    let a_t = Matrix::transpose_of(&a_t, rows, depth + 2);
                     let b: Vec<T> = values(depth * 3 + cols + 5, 2);
                     let offsets: Vec<usize> = (0..depth).map(|k| (k * 7) % (depth * 3)).collect();
                     let bias: Vec<T> = values(rows, 3);
                     let start: Vec<T> = values(rows * (cols + 1), 4);
                     let mut got = start.clone();
+                    let mut got_t = start.clone();
                     let mut want = start;
                     let block = |c: *mut T| Block {
                         a: a.rows_from(0, 2),
@@ -716,10 +753,12 @@ mod tests {
                     // i < rows, j < cols, k < depth lies inside the vectors above.
                     unsafe {
                         T::multiply(&block(got.as_mut_ptr()));
+                        T::multiply(&Block { a: a_t.rows_from(0, 2), ..block(got_t.as_mut_ptr()) });
                         multiply_scalar(&block(want.as_mut_ptr()));
                     }
-                    let same = got.iter().zip(&want).all(|(x, y)| x.to_f64().to_bits() == y.to_f64().to_bits());
-                    assert!(same, "rows {rows}, cols {cols}, accumulate {accumulate}");
+                    let same = |got: &[T]| got.iter().zip(&want).all(|(x, y)| x.to_f64().to_bits() == y.to_f64().to_bits());
+                    assert!(same(&got), "rows {rows}, cols {cols}, accumulate {accumulate}");
+                    assert!(same(&got_t), "transposed A: rows {rows}, cols {cols}, accumulate {accumulate}");
                 }
             }
         }

@@ -147,9 +147,15 @@ pub(crate) fn backward_input<T: Real>(
         grad_input.fill(T::ZERO);
         return Ok(());
     }
-    let flipped = flipped_weights(shape, weight, threads);
     let (cg, og, taps) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups(), shape.kernel_taps());
-    let weights: Vec<_> = flipped.chunks_exact(cg * og * taps).map(|group| Matrix::borrowed(group, cg, og * taps)).collect();
+    // A 1x1 kernel needs no flip: the dual's weights are W^T, which the
+    // tiles read in place.
+    let flipped = if taps == 1 { Vec::new() } else { flipped_weights(shape, weight, threads) };
+    let weights: Vec<_> = if taps == 1 {
+        weight.chunks_exact(cg * og).map(|group| Matrix::transpose_of(group, cg, og)).collect()
+    } else {
+        flipped.chunks_exact(cg * og * taps).map(|group| Matrix::borrowed(group, cg, og * taps)).collect()
+    };
     // SAFETY: `grad_input` (checked: dual.output_len() elements) is
     // borrowed mutably for the call.
     unsafe { run(dual, grad_output, &weights, None, SharedMut(grad_input.as_mut_ptr()), threads) };
@@ -215,18 +221,6 @@ fn flipped_weights<T: Real>(shape: &ConvShape, weight: &[T], threads: usize) -> 
                 ((g * og * cg + c) * taps, row)
             })
             .collect();
-        if taps == 1 {
-            // A transpose, in blocks of 16 output channels: the block's
-            // cache lines serve every row of the strip.
-            for o0 in (0..og).step_by(16) {
-                for (first, row) in rows.iter_mut() {
-                    for (o, d) in row.iter_mut().enumerate().take(og.min(o0 + 16)).skip(o0) {
-                        *d = weight[*first + o * cg];
-                    }
-                }
-            }
-            return;
-        }
         for o in 0..og {
             for (first, row) in rows.iter_mut() {
                 let source = &weight[*first + o * cg * taps..][..taps];

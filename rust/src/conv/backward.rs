@@ -1,7 +1,8 @@
 //! Convolution backward: the gradients of `conv_forward` with respect to
 //! its input (GEMM with the transposed weights, then col2im; or, for
-//! stride-1 zero-padded layers on CPUs with the AVX-512 tiles, the forward
-//! implicit-GEMM kernel on the output gradient with flipped weights) and its
+//! zero-padded layers on CPUs with the AVX-512 tiles, the forward kernels
+//! on the output gradient with flipped weights: one convolution at stride
+//! 1, one per phase of the input (`phases`) when strided) and its
 //! weights (im2col, then GEMM with the output gradient, summed over the
 //! batch in a fixed order; grouped layers with the AVX-512 tiles: products
 //! of the forward pass's input slabs with the transposed output gradient,
@@ -9,7 +10,7 @@
 //! adjoint of the im2col the forward pass used.
 
 use super::microkernel::{has_vector_tiles, Block, Matrix};
-use super::{depthwise, implicit, winograd};
+use super::{depthwise, implicit, phases, winograd};
 use super::forward::tiling;
 use super::geometry::{check_backward_input, check_backward_weight, ConvShape};
 use super::im2col::Im2colPlan;
@@ -44,6 +45,11 @@ pub fn conv_backward_input<T: Real>(
             return winograd::backward_input(shape, &dual, weight, grad_output, grad_input, threads);
         }
         return implicit::backward_input(shape, &dual, weight, grad_output, grad_input, threads);
+    }
+    // Strided zero-padded layers: a stride-1 convolution per phase of the
+    // input (col2im's scattered adds cost more than the products there).
+    if phases::applies(shape) {
+        return phases::backward_input(shape, weight, grad_output, grad_input, threads);
     }
     im2col_backward_input(shape, weight, grad_output, grad_input, threads)
 }

@@ -9,6 +9,7 @@ mod im2col;
 mod implicit;
 mod matmul;
 mod microkernel;
+mod phases;
 mod scratch;
 mod select;
 mod unfold;

@@ -98,6 +98,33 @@ pub(crate) fn applies(shape: &ConvShape) -> bool {
     super::microkernel::has_vector_tiles() && shape.weight_len() <= 2 * image && all_phases(shape).is_some()
 }
 
+/// One phase combination of the three axes, and the stride-1 convolution
+/// of the output gradient that computes it (`None`: no tap reaches it).
+type PhaseWork<'a> = ([&'a AxisPhase; 3], Option<ConvShape>);
+
+/// Every phase combination with input positions, with its convolution;
+/// `None` when one of those cannot be formed (then col2im computes the
+/// gradient).
+fn phase_work<'a>(shape: &ConvShape, phases: &'a [Vec<AxisPhase>; 3]) -> Option<Vec<PhaseWork<'a>>> {
+    let [pd, ph, pw] = phases;
+    let mut work = Vec::new();
+    for a in pd.iter().filter(|p| p.count > 0) {
+        for b in ph.iter().filter(|p| p.count > 0) {
+            for c in pw.iter().filter(|p| p.count > 0) {
+                let dual = match (a.window, b.window, c.window) {
+                    (Some(wa), Some(wb), Some(wc)) => {
+                        let dual = ConvShape::new(shape.batch(), shape.out_channels(), shape.in_channels(), shape.groups(), &[wa, wb, wc], PaddingMode::Zeros);
+                        Some(dual.ok()?)
+                    }
+                    _ => None,
+                };
+                work.push(([a, b, c], dual));
+            }
+        }
+    }
+    Some(work)
+}
+
 /// `grad_input` of `conv_forward` by phases (see the module notes).
 pub(crate) fn backward_input<T: Real>(
     shape: &ConvShape,
@@ -106,28 +133,25 @@ pub(crate) fn backward_input<T: Real>(
     grad_input: &mut [T],
     threads: usize,
 ) -> KernelResult<()> {
-    let phases = all_phases(shape).expect("phases::backward_input on a shape it does not apply to");
+    let phases = all_phases(shape);
+    let Some(work) = phases.as_ref().and_then(|phases| phase_work(shape, phases)) else {
+        return super::backward::im2col_backward_input(shape, weight, grad_output, grad_input, threads);
+    };
     if !check_backward_input(shape, weight, grad_output, grad_input)? {
         grad_input.fill(T::ZERO);
         return Ok(());
     }
-    let [pd, ph, pw] = &phases;
-    if [pd, ph, pw].iter().any(|axis| axis.iter().any(|p| p.count > 0 && p.window.is_none())) {
+    if work.iter().any(|(_, dual)| dual.is_none()) {
         grad_input.fill(T::ZERO);
     }
     let mut staging = Vec::new();
-    for a in pd.iter().filter(|p| p.count > 0) {
-        for b in ph.iter().filter(|p| p.count > 0) {
-            for c in pw.iter().filter(|p| p.count > 0) {
-                let (Some(wa), Some(wb), Some(wc)) = (a.window, b.window, c.window) else { continue };
-                let dual = ConvShape::new(shape.batch(), shape.out_channels(), shape.in_channels(), shape.groups(), &[wa, wb, wc], PaddingMode::Zeros)?;
-                let sub_weight = sub_kernels(shape, weight, [&a.taps, &b.taps, &c.taps], threads);
-                staging.clear();
-                staging.resize(dual.output_len(), T::ZERO);
-                conv_forward_with(Algorithm::Auto, &dual, grad_output, &sub_weight, None, &mut staging, threads)?;
-                scatter(shape, [a, b, c], &staging, grad_input);
-            }
-        }
+    for ([a, b, c], dual) in &work {
+        let Some(dual) = dual else { continue };
+        let sub_weight = sub_kernels(shape, weight, [&a.taps, &b.taps, &c.taps], threads);
+        staging.clear();
+        staging.resize(dual.output_len(), T::ZERO);
+        conv_forward_with(Algorithm::Auto, dual, grad_output, &sub_weight, None, &mut staging, threads)?;
+        scatter(shape, [a, b, c], &staging, grad_input);
     }
     Ok(())
 }

@@ -10,7 +10,8 @@
 //! `d / gcd(s, d)` read over `dy` from offset `e` of the largest, so each
 //! phase of the input gradient is a stride-1 convolution of the output
 //! gradient with that sub-kernel (channels swapped within each group),
-//! which the forward kernels compute: implicit GEMM, no col2im. Each
+//! which the forward kernels compute (the automatic choice for that
+//! stride-1 shape; no col2im). Each
 //! phase's result is then written to its strided positions. A phase that no
 //! tap reaches (a kernel shorter than the stride) gets zeros.
 

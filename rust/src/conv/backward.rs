@@ -96,8 +96,6 @@ pub(crate) fn im2col_backward_input<T: Real>(
                 std::slice::from_raw_parts_mut(dx.get().add((n * shape.in_channels() + g * cg + c0) * in_pixels), channels * in_pixels)
             };
             let dy = &grad_output[(n * shape.out_channels() + g * og) * pixels..][..og * pixels];
-            // W^T rows for these channels: columns c0*taps.. of the group's (og x k) weights.
-            let wt = MatRef::transposed(&weight[g * og * k + c0 * taps..], rows, og, k);
             for first in (0..pixels).step_by(t.tile) {
                 let len = t.tile.min(pixels - first);
                 if tiled {
@@ -123,12 +121,14 @@ pub(crate) fn im2col_backward_input<T: Real>(
                     // of at least rows * len elements (asserted).
                     unsafe { T::multiply(&block) };
                 } else {
+                    // W^T rows for these channels: columns c0*taps.. of the group's (og x k) weights.
+                    let wt = MatRef::transposed(&weight[g * og * k + c0 * taps..], rows, og, k);
                     let dst = MatPtr { ptr: dcols.as_mut_ptr(), rows, cols: len, ld: len };
                     // SAFETY: `dst` is `dcols`, this worker's private buffer of
                     // CHANNEL_BLOCK.min(cg) * taps * tile >= rows * len elements
                     // (rows = channels * taps, len <= tile, ld = len); nothing
                     // else reads or writes it during the call.
-                    unsafe { matmul(dst, MatRef { ..wt }, MatRef::row_major(&dy[first..], og, len, pixels), false) };
+                    unsafe { matmul(dst, wt, MatRef::row_major(&dy[first..], og, len, pixels), false) };
                 }
                 plan.unpack_add(planes, 0..rows, first, len, dcols, len);
             }

@@ -614,97 +614,60 @@ pub(crate) fn tile_width<T>() -> usize {
     VECTORS * 64 / std::mem::size_of::<T>()
 }
 
-impl TiledProduct for f32 {
-    unsafe fn multiply(block: &Block<f32>) {
-        #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-        if has_vector_tiles() {
-            // SAFETY: the caller's contract, and AVX-512F was detected.
-            return unsafe { f32_avx512::multiply(block) };
-        }
-        // SAFETY: the caller's contract.
-        unsafe { multiply_scalar(block) }
-    }
+/// `TiledProduct` for one element type: the AVX-512 routines where the
+/// CPU has them (and the build is not `portable`), the scalar ones elsewhere.
+macro_rules! tiled_product {
+    ($t:ty, $avx512:ident, $deinterleave:ident, $copy:ident, $take_quads:ident) => {
+        impl TiledProduct for $t {
+            unsafe fn multiply(block: &Block<$t>) {
+                #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+                if has_vector_tiles() {
+                    // SAFETY: the caller's contract, and AVX-512F was detected.
+                    return unsafe { $avx512::multiply(block) };
+                }
+                // SAFETY: the caller's contract.
+                unsafe { multiply_scalar(block) }
+            }
 
-    #[inline]
-    unsafe fn deinterleave_rows(src: *const f32, src_stride: usize, dst: [*mut f32; 2], dst_stride: usize, widths: [usize; 2], rows: usize) {
-        #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-        if has_vector_tiles() {
-            // SAFETY: AVX-512F was detected; the caller's contract.
-            return unsafe { deinterleave_rows_f32(src, src_stride, dst, dst_stride, widths, rows) };
-        }
-        // SAFETY: the caller's contract.
-        unsafe { deinterleave_rows_scalar(src, src_stride, dst, dst_stride, widths, rows) }
-    }
+            #[inline]
+            unsafe fn deinterleave_rows(src: *const $t, src_stride: usize, dst: [*mut $t; 2], dst_stride: usize, widths: [usize; 2], rows: usize) {
+                #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+                if has_vector_tiles() {
+                    // SAFETY: AVX-512F was detected; the caller's contract.
+                    return unsafe { $deinterleave(src, src_stride, dst, dst_stride, widths, rows) };
+                }
+                // SAFETY: the caller's contract.
+                unsafe { deinterleave_rows_scalar(src, src_stride, dst, dst_stride, widths, rows) }
+            }
 
-    #[inline]
-    unsafe fn copy_rows(src: *const f32, src_stride: usize, dst: *mut f32, dst_stride: usize, width: usize, rows: usize) {
-        #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-        if has_vector_tiles() {
-            // SAFETY: AVX-512F was detected; the caller's contract.
-            return unsafe { copy_rows_f32(src, src_stride, dst, dst_stride, width, rows) };
-        }
-        for r in 0..rows {
-            // SAFETY: row r of the caller's rows.
-            unsafe { std::ptr::copy_nonoverlapping(src.add(r * src_stride), dst.add(r * dst_stride), width) };
-        }
-    }
+            #[inline]
+            unsafe fn copy_rows(src: *const $t, src_stride: usize, dst: *mut $t, dst_stride: usize, width: usize, rows: usize) {
+                #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+                if has_vector_tiles() {
+                    // SAFETY: AVX-512F was detected; the caller's contract.
+                    return unsafe { $copy(src, src_stride, dst, dst_stride, width, rows) };
+                }
+                for r in 0..rows {
+                    // SAFETY: row r of the caller's rows.
+                    unsafe { std::ptr::copy_nonoverlapping(src.add(r * src_stride), dst.add(r * dst_stride), width) };
+                }
+            }
 
-    #[inline]
-    fn take_quads(src: &[f32], start: isize, dst: [&mut [f32]; 4]) {
-        #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-        if has_vector_tiles() {
-            // SAFETY: AVX-512F was detected; lengths are checked inside.
-            return unsafe { take_quads_f32(src, start, dst) };
+            #[inline]
+            fn take_quads(src: &[$t], start: isize, dst: [&mut [$t]; 4]) {
+                #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+                if has_vector_tiles() {
+                    // SAFETY: AVX-512F was detected; lengths are checked inside.
+                    return unsafe { $take_quads(src, start, dst) };
+                }
+                take_quads_scalar(src, start, dst)
+            }
         }
-        take_quads_scalar(src, start, dst)
-    }
+    };
 }
 
-impl TiledProduct for f64 {
-    unsafe fn multiply(block: &Block<f64>) {
-        #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-        if has_vector_tiles() {
-            // SAFETY: the caller's contract, and AVX-512F was detected.
-            return unsafe { f64_avx512::multiply(block) };
-        }
-        // SAFETY: the caller's contract.
-        unsafe { multiply_scalar(block) }
-    }
-
-    #[inline]
-    unsafe fn deinterleave_rows(src: *const f64, src_stride: usize, dst: [*mut f64; 2], dst_stride: usize, widths: [usize; 2], rows: usize) {
-        #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-        if has_vector_tiles() {
-            // SAFETY: AVX-512F was detected; the caller's contract.
-            return unsafe { deinterleave_rows_f64(src, src_stride, dst, dst_stride, widths, rows) };
-        }
-        // SAFETY: the caller's contract.
-        unsafe { deinterleave_rows_scalar(src, src_stride, dst, dst_stride, widths, rows) }
-    }
-
-    #[inline]
-    unsafe fn copy_rows(src: *const f64, src_stride: usize, dst: *mut f64, dst_stride: usize, width: usize, rows: usize) {
-        #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-        if has_vector_tiles() {
-            // SAFETY: AVX-512F was detected; the caller's contract.
-            return unsafe { copy_rows_f64(src, src_stride, dst, dst_stride, width, rows) };
-        }
-        for r in 0..rows {
-            // SAFETY: row r of the caller's rows.
-            unsafe { std::ptr::copy_nonoverlapping(src.add(r * src_stride), dst.add(r * dst_stride), width) };
-        }
-    }
-
-    #[inline]
-    fn take_quads(src: &[f64], start: isize, dst: [&mut [f64]; 4]) {
-        #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-        if has_vector_tiles() {
-            // SAFETY: AVX-512F was detected; lengths are checked inside.
-            return unsafe { take_quads_f64(src, start, dst) };
-        }
-        take_quads_scalar(src, start, dst)
-    }
-}
+tiled_product!(f32, f32_avx512, deinterleave_rows_f32, copy_rows_f32, take_quads_f32);
+tiled_product!(f64, f64_avx512, deinterleave_rows_f64, copy_rows_f64, take_quads_f64);
 
 #[cfg(test)]
 mod tests {

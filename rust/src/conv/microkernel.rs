@@ -22,6 +22,10 @@ use super::matmul::Real;
 pub(crate) const ROWS: usize = 8;
 /// Vectors of C per tile row.
 pub(crate) const VECTORS: usize = 3;
+/// Trailing columns (past the full tiles) that a transposed A computes
+/// along its rows instead of in a masked tile.
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+const TAIL_COLUMNS: usize = 4;
 /// A chunk's A at most this large is kept in L1 whole (see `multiply`).
 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
 const SMALL_A_BYTES: usize = 16 << 10;
@@ -356,7 +360,7 @@ macro_rules! avx512_product {
     ($module:ident, $t:ty, $lanes:expr, $mask:ty, $zero:ident, $loadu:ident, $maskz_loadu:ident,
      $set1:ident, $fmadd:ident, $add:ident, $mask_storeu:ident) => {
         mod $module {
-            use super::{Block, ROWS, SMALL_A_BYTES, VECTORS};
+            use super::{Block, ROWS, SMALL_A_BYTES, TAIL_COLUMNS, VECTORS};
             use std::arch::x86_64::*;
 
             pub(super) const LANES: usize = $lanes;
@@ -483,7 +487,7 @@ macro_rules! avx512_product {
             /// # Safety
             /// As `tile`.
             #[target_feature(enable = "avx512f")]
-            unsafe fn row<const MR: usize, const AT: bool>(m: &Block<$t>, k0: usize, depth: usize, i0: usize) {
+            unsafe fn row<const MR: usize, const AT: bool>(m: &Block<$t>, k0: usize, depth: usize, i0: usize, cols: usize) {
                 let s = Strip {
                     // SAFETY: row i0 < rows and step k0 <= depth of the block.
                     a: unsafe { m.a.at(i0, k0) },
@@ -499,16 +503,73 @@ macro_rules! avx512_product {
                 // SAFETY: tiles cover columns j0..j0+n within 0..cols of the
                 // strip's rows.
                 unsafe {
-                    while j0 + width <= m.cols {
+                    while j0 + width <= cols {
                         tile::<MR, VECTORS, AT>(m, &s, j0, width);
                         j0 += width;
                     }
-                    let rest = m.cols - j0;
+                    let rest = cols - j0;
                     match rest.div_ceil(LANES) {
                         0 => {}
                         1 => tile::<MR, 1, AT>(m, &s, j0, rest),
                         2 => tile::<MR, 2, AT>(m, &s, j0, rest),
                         _ => tile::<MR, 3, AT>(m, &s, j0, rest),
+                    }
+                }
+            }
+
+            /// Columns `j0..j0+NC` of every row for one chunk of the
+            /// reduction, with A stored transposed: vectors along the rows,
+            /// one multiply-add per `LANES` rows and step for each column,
+            /// where a masked tile would spend one per row (a 7x7 image's
+            /// 49th pixel cost a quarter of a 1x1 `grad_input`). Each lane
+            /// runs the same chain as a tile's: `fma(A(i, k), B(k, j), acc)`
+            /// over ascending k, then `+ bias`.
+            ///
+            /// # Safety
+            /// As `tile` for these columns and every row; A transposed.
+            #[target_feature(enable = "avx512f")]
+            unsafe fn tail_by_rows<const NC: usize>(m: &Block<$t>, k0: usize, depth: usize, j0: usize) {
+                let accumulate = m.accumulate || k0 > 0;
+                let bias = if k0 + depth == m.depth { m.bias } else { None };
+                let mut lanes = [<$t>::default(); LANES];
+                let mut i0 = 0;
+                // SAFETY: (the whole body) rows i0..i0+n < rows, columns
+                // j0..j0+NC and steps k0..k0+depth of the caller's block; a
+                // transposed A keeps rows i0..i0+n of step k contiguous
+                // from `at(i0, k)`, and masked lanes past n are not touched.
+                unsafe {
+                    while i0 < m.rows {
+                        let n = LANES.min(m.rows - i0);
+                        let mask: $mask = if n >= LANES { !0 } else { (1 << n) - 1 };
+                        let c = m.c.add(i0 * m.ldc + j0);
+                        let mut acc = [$zero(); NC];
+                        if accumulate {
+                            for (col, acc) in acc.iter_mut().enumerate() {
+                                for (i, lane) in lanes[..n].iter_mut().enumerate() {
+                                    *lane = *c.add(i * m.ldc + col);
+                                }
+                                *acc = $maskz_loadu(mask, lanes.as_ptr());
+                            }
+                        }
+                        let a = m.a.at(i0, k0);
+                        for k in 0..depth {
+                            let av = $maskz_loadu(mask, a.add(k * m.a.lda));
+                            let row = m.b.add(*m.offsets.add(k0 + k) + j0);
+                            for (col, acc) in acc.iter_mut().enumerate() {
+                                *acc = $fmadd(av, $set1(*row.add(col)), *acc);
+                            }
+                        }
+                        for (col, acc) in acc.iter().enumerate() {
+                            let sums = match bias {
+                                Some(bias) => $add(*acc, $maskz_loadu(mask, bias.add(i0))),
+                                None => *acc,
+                            };
+                            $mask_storeu(lanes.as_mut_ptr(), mask, sums);
+                            for (i, lane) in lanes[..n].iter().enumerate() {
+                                *c.add(i * m.ldc + col) = *lane;
+                            }
+                        }
+                        i0 += LANES;
                     }
                 }
             }
@@ -541,6 +602,9 @@ macro_rules! avx512_product {
             #[target_feature(enable = "avx512f")]
             unsafe fn multiply_with<const AT: bool>(m: &Block<$t>) {
                 let width = VECTORS * LANES;
+                // The last few columns of a transposed A go along the rows (`tail_by_rows`).
+                let tail = if AT && (1..=TAIL_COLUMNS).contains(&(m.cols % width)) { m.cols % width } else { 0 };
+                let cols = m.cols - tail;
                 let columns_outer = m.rows * DEPTH_CHUNK.min(m.depth) * std::mem::size_of::<$t>() <= SMALL_A_BYTES;
                 let mut k0 = 0;
                 loop {
@@ -551,11 +615,11 @@ macro_rules! avx512_product {
                     unsafe {
                         if columns_outer {
                             let mut j0 = 0;
-                            while j0 + width <= m.cols {
+                            while j0 + width <= cols {
                                 column::<VECTORS, AT>(m, k0, depth, j0, width);
                                 j0 += width;
                             }
-                            let rest = m.cols - j0;
+                            let rest = cols - j0;
                             match rest.div_ceil(LANES) {
                                 0 => {}
                                 1 => column::<1, AT>(m, k0, depth, j0, rest),
@@ -565,19 +629,30 @@ macro_rules! avx512_product {
                         } else {
                             let mut i0 = 0;
                             while i0 + ROWS <= m.rows {
-                                row::<ROWS, AT>(m, k0, depth, i0);
+                                row::<ROWS, AT>(m, k0, depth, i0, cols);
                                 i0 += ROWS;
                             }
                             match m.rows - i0 {
                                 0 => {}
-                                1 => row::<1, AT>(m, k0, depth, i0),
-                                2 => row::<2, AT>(m, k0, depth, i0),
-                                3 => row::<3, AT>(m, k0, depth, i0),
-                                4 => row::<4, AT>(m, k0, depth, i0),
-                                5 => row::<5, AT>(m, k0, depth, i0),
-                                6 => row::<6, AT>(m, k0, depth, i0),
-                                _ => row::<7, AT>(m, k0, depth, i0),
+                                1 => row::<1, AT>(m, k0, depth, i0, cols),
+                                2 => row::<2, AT>(m, k0, depth, i0, cols),
+                                3 => row::<3, AT>(m, k0, depth, i0, cols),
+                                4 => row::<4, AT>(m, k0, depth, i0, cols),
+                                5 => row::<5, AT>(m, k0, depth, i0, cols),
+                                6 => row::<6, AT>(m, k0, depth, i0, cols),
+                                _ => row::<7, AT>(m, k0, depth, i0, cols),
                             }
+                        }
+                    }
+                    // SAFETY: columns cols..cols+tail of every row, steps
+                    // k0..k0+depth: part of the caller's block.
+                    unsafe {
+                        match tail {
+                            0 => {}
+                            1 => tail_by_rows::<1>(m, k0, depth, cols),
+                            2 => tail_by_rows::<2>(m, k0, depth, cols),
+                            3 => tail_by_rows::<3>(m, k0, depth, cols),
+                            _ => tail_by_rows::<4>(m, k0, depth, cols),
                         }
                     }
                     k0 += depth;
@@ -686,7 +761,7 @@ mod tests {
         // the last two (A larger than SMALL_A_BYTES per chunk) strips-outer,
         // over several chunks.
         for (rows, depth) in [(1, 37), (3, 37), (7, 37), (8, 37), (9, 37), (17, 37), (41, 300), (70, 150)] {
-            for cols in [1, 5, width / 3, width - 1, width, width + 1, 2 * width + 7] {
+            for cols in [1, 4, 5, width / 3, width - 1, width, width + 1, width + 2, width + 4, 2 * width + 7] {
                 for accumulate in [false, true] {
                     let a_full: Vec<T> = values(rows * (depth + 2), 1);
                     let a = Matrix::borrowed(&a_full, rows, depth + 2);

@@ -201,23 +201,29 @@ fn all_finite<T: Real>(values: &[T]) -> bool {
     lanes.iter().all(|&lane| lane == T::ZERO)
 }
 
+/// Rows of the dual's weights one task writes. For each output channel
+/// the kernels of these rows are one contiguous run of the weights, so the
+/// weights are read in order; the rows' current cache lines (one per row)
+/// stay in L1 meanwhile. Blocks of 8 rows read the weights 8 kernels at a
+/// time at a stride of a whole weight row: 512 x 512 x 3x3 took 2.9 ms.
+const FLIP_ROWS: usize = 64;
+
 /// The dual's weights (see `transposed`): row `g * cg + c` holds, for
 /// each output channel `o` of group `g`, the kernel of weight
-/// `(g * og + o, c)` reversed. Written a row at a time from the kernels
-/// (contiguous in the weights): no index arithmetic per element.
+/// `(g * og + o, c)` reversed. Every element is written once, so the
+/// buffer is not zeroed first.
 fn flipped_weights<T: Real>(shape: &ConvShape, weight: &[T], threads: usize) -> Vec<T> {
     let (cg, og, taps) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups(), shape.kernel_taps());
-    let mut flipped = vec![T::ZERO; weight.len()];
     let row_len = og * taps;
-    crate::parallel::for_each_chunk_mut(threads, &mut flipped, ROWS * row_len.max(1), |strip, rows| {
-        // Output channel outermost: the strip's rows read neighbouring
-        // kernels of one weight row (a cache line serves several rows).
+    let mut flipped: Vec<T> = Vec::with_capacity(weight.len());
+    let spare = &mut flipped.spare_capacity_mut()[..weight.len()];
+    crate::parallel::for_each_chunk_mut(threads, spare, FLIP_ROWS * row_len.max(1), |part, rows| {
         // Row g * cg + c reads the kernels from weight row (g * og) * cg + c on.
-        let mut rows: Vec<(usize, &mut [T])> = rows
+        let mut rows: Vec<(usize, &mut [MaybeUninit<T>])> = rows
             .chunks_exact_mut(row_len.max(1))
             .enumerate()
             .map(|(r, row)| {
-                let (g, c) = ((strip * ROWS + r) / cg, (strip * ROWS + r) % cg);
+                let (g, c) = ((part * FLIP_ROWS + r) / cg, (part * FLIP_ROWS + r) % cg);
                 ((g * og * cg + c) * taps, row)
             })
             .collect();
@@ -225,10 +231,14 @@ fn flipped_weights<T: Real>(shape: &ConvShape, weight: &[T], threads: usize) -> 
             for (first, row) in rows.iter_mut() {
                 let source = &weight[*first + o * cg * taps..][..taps];
                 let kernel = &mut row[o * taps..][..taps];
-                kernel.iter_mut().zip(source.iter().rev()).for_each(|(d, &w)| *d = w);
+                kernel.iter_mut().zip(source.iter().rev()).for_each(|(d, &w)| *d = MaybeUninit::new(w));
             }
         }
     });
+    // SAFETY: the chunks cover all weight.len() = (groups * cg) rows of
+    // og * taps elements, and each row's element o * taps + t was written
+    // above for every o < og and t < taps.
+    unsafe { flipped.set_len(weight.len()) };
     flipped
 }
 

@@ -93,10 +93,21 @@ fn all_phases(shape: &ConvShape) -> Option<[Vec<AxisPhase>; MAX_SPATIAL_DIMS]> {
 /// lays the weights out again per phase, which for ResNet-18's 14x14 ->
 /// 7x7 layer at batch 1 (weights 23x the image) costs 2.7x col2im's time,
 /// while ResNeXt's grouped stride-2 layers (0.2-1.5x) take 0.55x of it.
+/// Each phase's convolution has one output row per input channel of a
+/// group and about `taps / strides` taps, so it does that many multiply-adds
+/// per element of the output gradient it lays out; with fewer than a
+/// tile's rows' worth the layout costs more than col2im (wav2vec 2.0's
+/// one-channel, 10-tap, stride-5 front end: 3.7 ms against 0.47, while
+/// the 3-channel 7x7 stride-2 stem takes 0.77x of col2im's time).
 /// A function of the per-image shape, so grad_input stays batch-invariant.
 pub(crate) fn applies(shape: &ConvShape) -> bool {
     let image = shape.in_channels() * shape.input_pixels();
-    super::microkernel::has_vector_tiles() && shape.weight_len() <= 2 * image && all_phases(shape).is_some()
+    let strides: usize = shape.axes().iter().map(|a| a.stride).product();
+    let work_per_element = shape.in_channels() / shape.groups() * shape.kernel_taps();
+    super::microkernel::has_vector_tiles()
+        && work_per_element >= super::microkernel::ROWS * strides
+        && shape.weight_len() <= 2 * image
+        && all_phases(shape).is_some()
 }
 
 /// One phase combination of the three axes, and the stride-1 convolution

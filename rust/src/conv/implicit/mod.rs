@@ -205,7 +205,8 @@ fn all_finite<T: Real>(values: &[T]) -> bool {
 /// the kernels of these rows are one contiguous run of the weights, so the
 /// weights are read in order; the rows' current cache lines (one per row)
 /// stay in L1 meanwhile. Blocks of 8 rows read the weights 8 kernels at a
-/// time at a stride of a whole weight row: 512 x 512 x 3x3 took 2.9 ms.
+/// time at a stride of a whole weight row (512 x 512 x 3x3 grad_input at
+/// 7x7, batch 1, one core: 4.7 ms with those against 4.1 with these).
 const FLIP_ROWS: usize = 64;
 
 /// The dual's weights (see `transposed`): row `g * cg + c` holds, for

@@ -366,8 +366,14 @@ macro_rules! avx512_product {
             pub(super) const LANES: usize = $lanes;
 
             /// Reduction per chunk: one tile's B rows of a chunk (for a
-            /// phase-split slab, a few lines per row) stay in L1 across the strips.
-            const DEPTH_CHUNK: usize = 2048 / (ROWS * std::mem::size_of::<$t>());
+            /// phase-split slab, a few lines per row) stay in L1 across the
+            /// strips, and each tile reloads and stores its accumulators once
+            /// per chunk. The same step count for both element types: a
+            /// tile's B row is 192 bytes either way. Single-core forward
+            /// times with 128 against the earlier 64 (float32) and 32
+            /// (float64): 1-11% faster on every layer measured, up to 19% on
+            /// float64 3x3 layers; 192 made 512-channel 7x7 layers 40% slower.
+            const DEPTH_CHUNK: usize = 128;
 
             /// One chunk of one strip of rows.
             struct Strip {

@@ -371,9 +371,25 @@ macro_rules! avx512_product {
             /// per chunk. The same step count for both element types: a
             /// tile's B row is 192 bytes either way. Single-core forward
             /// times with 128 against the earlier 64 (float32) and 32
-            /// (float64): 1-11% faster on every layer measured, up to 19% on
-            /// float64 3x3 layers; 192 made 512-channel 7x7 layers 40% slower.
+            /// (float64), on 14 layers: 1-11% faster in float32, 7-19% in
+            /// float64; 192 made 512-channel 7x7 layers 40% slower.
             const DEPTH_CHUNK: usize = 128;
+            /// The chunk where consecutive B rows lie a page or more apart
+            /// (a 1x1 layer's input planes, read in place): each row of a
+            /// chunk is then another page, and 128 of them overflow the
+            /// L1 TLB (MobileNetV2's 144 x 56x56 -> 24, one core: 15% slower
+            /// in float64 with 128 steps than with these).
+            const SPREAD_DEPTH_CHUNK: usize = 2048 / (ROWS * std::mem::size_of::<$t>());
+
+            /// The reduction steps per chunk for `m` (see `DEPTH_CHUNK`).
+            ///
+            /// # Safety
+            /// `m.offsets` must hold `m.depth` readable entries.
+            unsafe fn depth_chunk(m: &Block<$t>) -> usize {
+                // SAFETY: entries 0 and 1 exist when depth >= 2.
+                let step = if m.depth >= 2 { unsafe { (*m.offsets.add(1)).abs_diff(*m.offsets) } } else { 0 };
+                if step * std::mem::size_of::<$t>() >= 4096 { SPREAD_DEPTH_CHUNK } else { DEPTH_CHUNK }
+            }
 
             /// One chunk of one strip of rows.
             struct Strip {
@@ -611,10 +627,12 @@ macro_rules! avx512_product {
                 // The last few columns of a transposed A go along the rows (`tail_by_rows`).
                 let tail = if AT && (1..=TAIL_COLUMNS).contains(&(m.cols % width)) { m.cols % width } else { 0 };
                 let cols = m.cols - tail;
-                let columns_outer = m.rows * DEPTH_CHUNK.min(m.depth) * std::mem::size_of::<$t>() <= SMALL_A_BYTES;
+                // SAFETY: the caller's contract covers the offsets.
+                let chunk = unsafe { depth_chunk(m) };
+                let columns_outer = m.rows * chunk.min(m.depth) * std::mem::size_of::<$t>() <= SMALL_A_BYTES;
                 let mut k0 = 0;
                 loop {
-                    let depth = DEPTH_CHUNK.min(m.depth - k0);
+                    let depth = chunk.min(m.depth - k0);
                     // SAFETY: columns j0..j0+n inside 0..cols, rows i0..i0+MR
                     // inside 0..rows and steps k0..k0+depth inside 0..depth:
                     // parts of the caller's block.

@@ -781,10 +781,13 @@ mod tests {
     /// with the portable chain bit for bit.
     fn vector_tiles_match_the_chain<T: Real>() {
         let width = tile_width::<T>();
-        // (rows, depth): short reductions with few rows run columns-outer,
-        // the last two (A larger than SMALL_A_BYTES per chunk) strips-outer,
-        // over several chunks.
-        for (rows, depth) in [(1, 37), (3, 37), (7, 37), (8, 37), (9, 37), (17, 37), (41, 300), (70, 150)] {
+        // (rows, depth, B row spacing): short reductions with few rows run
+        // columns-outer, (41, 300) and (70, 150) (A larger than
+        // SMALL_A_BYTES per chunk) strips-outer over several chunks, and the
+        // last case's B rows lie a page or more apart, which takes the
+        // shorter chunk (`depth_chunk`).
+        let cases = [(1, 37, 7), (3, 37, 7), (7, 37, 7), (8, 37, 7), (9, 37, 7), (17, 37, 7), (41, 300, 7), (70, 150, 7), (9, 150, 1100)];
+        for (rows, depth, spacing) in cases {
             for cols in [1, 4, 5, width / 3, width - 1, width, width + 1, width + 2, width + 4, 2 * width + 7] {
                 for accumulate in [false, true] {
                     let a_full: Vec<T> = values(rows * (depth + 2), 1);
@@ -792,8 +795,13 @@ mod tests {
                     // The same matrix stored as its transpose.
                     let a_t: Vec<T> = (0..rows * (depth + 2)).map(|q| a_full[(q % rows) * (depth + 2) + q / rows]).collect();
                     let a_t = Matrix::transpose_of(&a_t, rows, depth + 2);
-                    let b: Vec<T> = values(depth * 3 + cols + 5, 2);
-                    let offsets: Vec<usize> = (0..depth).map(|k| (k * 7) % (depth * 3)).collect();
+                    let reach = if spacing < 1000 { depth * 3 } else { (depth - 1) * spacing + 1 };
+                    let b: Vec<T> = values(reach + cols + 5, 2);
+                    let offsets: Vec<usize> = if spacing < 1000 {
+                        (0..depth).map(|k| (k * spacing) % (depth * 3)).collect()
+                    } else {
+                        (0..depth).map(|k| k * spacing).collect()
+                    };
                     let bias: Vec<T> = values(rows, 3);
                     let start: Vec<T> = values(rows * (cols + 1), 4);
                     let mut got = start.clone();

@@ -380,6 +380,7 @@ macro_rules! avx512_product {
             /// L1 TLB (MobileNetV2's 144 x 56x56 -> 24, one core: 15% slower
             /// in float64 with 128 steps than with these).
             const SPREAD_DEPTH_CHUNK: usize = 2048 / (ROWS * std::mem::size_of::<$t>());
+            const PAGE_BYTES: usize = 4096;
 
             /// The reduction steps per chunk for `m` (see `DEPTH_CHUNK`).
             ///
@@ -388,7 +389,7 @@ macro_rules! avx512_product {
             unsafe fn depth_chunk(m: &Block<$t>) -> usize {
                 // SAFETY: entries 0 and 1 exist when depth >= 2.
                 let step = if m.depth >= 2 { unsafe { (*m.offsets.add(1)).abs_diff(*m.offsets) } } else { 0 };
-                if step * std::mem::size_of::<$t>() >= 4096 { SPREAD_DEPTH_CHUNK } else { DEPTH_CHUNK }
+                if step * std::mem::size_of::<$t>() >= PAGE_BYTES { SPREAD_DEPTH_CHUNK } else { DEPTH_CHUNK }
             }
 
             /// One chunk of one strip of rows.
@@ -795,13 +796,10 @@ mod tests {
                     // The same matrix stored as its transpose.
                     let a_t: Vec<T> = (0..rows * (depth + 2)).map(|q| a_full[(q % rows) * (depth + 2) + q / rows]).collect();
                     let a_t = Matrix::transpose_of(&a_t, rows, depth + 2);
-                    let reach = if spacing < 1000 { depth * 3 } else { (depth - 1) * spacing + 1 };
+                    // Short spacings wrap around a B of 3 rows' worth per step.
+                    let reach = depth * if spacing < 1000 { 3 } else { spacing };
                     let b: Vec<T> = values(reach + cols + 5, 2);
-                    let offsets: Vec<usize> = if spacing < 1000 {
-                        (0..depth).map(|k| (k * spacing) % (depth * 3)).collect()
-                    } else {
-                        (0..depth).map(|k| k * spacing).collect()
-                    };
+                    let offsets: Vec<usize> = (0..depth).map(|k| (k * spacing) % reach).collect();
                     let bias: Vec<T> = values(rows, 3);
                     let start: Vec<T> = values(rows * (cols + 1), 4);
                     let mut got = start.clone();

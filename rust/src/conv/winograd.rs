@@ -23,6 +23,8 @@
 use super::geometry::{check_backward_input, check_forward, ConvShape, PaddingMode, Window};
 use super::matmul::Real;
 use super::microkernel::{Block, Matrix};
+#[cfg(target_arch = "x86_64")]
+use super::microkernel::{tile_isa, TileIsa};
 use crate::error::KernelResult;
 use std::mem::MaybeUninit;
 use crate::parallel::{effective_threads, for_each_chunk_mut, for_each_task, SharedMut};
@@ -156,10 +158,13 @@ fn transform_weights<T: Real>(shape: &ConvShape, weight: &[T], u: &mut [T], thre
     for_each_chunk_mut(threads, u, XI * c_n, |o, rows| {
         let kernels = &weight[o * c_n * 9..][..c_n * 9];
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked just above), the
-            // only requirement of a `target_feature` function.
-            return unsafe { transform_kernels_avx512(kernels, rows) };
+        match tile_isa() {
+            // SAFETY: the CPU supports AVX-512F (detected), the only
+            // requirement of a `target_feature` function.
+            TileIsa::Avx512 => return unsafe { transform_kernels_avx512(kernels, rows) },
+            // SAFETY: the CPU supports AVX2 and FMA (detected).
+            TileIsa::Avx2 => return unsafe { transform_kernels_avx2(kernels, rows) },
+            TileIsa::Portable => {}
         }
         transform_kernels(kernels, rows)
     });
@@ -172,6 +177,16 @@ fn transform_weights<T: Real>(shape: &ConvShape, weight: &[T], u: &mut [T], thre
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn transform_kernels_avx512<T: Real>(kernels: &[T], rows: &mut [T]) {
+    transform_kernels(kernels, rows)
+}
+
+/// `transform_kernels` compiled for AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn transform_kernels_avx2<T: Real>(kernels: &[T], rows: &mut [T]) {
     transform_kernels(kernels, rows)
 }
 
@@ -362,15 +377,18 @@ struct Task<'a, T: Clone> {
 impl<T: Real> Task<'_, T> {
     /// Tile run `at.run`, output channels of part `at.part` of group
     /// `at.group`: transforms the run's inputs of the group's channels, then
-    /// per block of output channels the `XI` products and the output transform. The transforms are compiled for AVX-512 when the
+    /// per block of output channels the `XI` products and the output transform. The transforms are compiled for AVX-512 or AVX2 when the
     /// CPU has it (the crate targets baseline x86-64): the same operations
     /// in the same order either way.
     fn run(&self, at: Place, scratch: &mut [T]) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked just above), the only
+        match tile_isa() {
+            // SAFETY: the CPU supports AVX-512F (detected), the only
             // requirement of a `target_feature` function.
-            return unsafe { self.run_avx512(at, scratch) };
+            TileIsa::Avx512 => return unsafe { self.run_avx512(at, scratch) },
+            // SAFETY: the CPU supports AVX2 and FMA (detected).
+            TileIsa::Avx2 => return unsafe { self.run_avx2(at, scratch) },
+            TileIsa::Portable => {}
         }
         self.run_portable(at, scratch)
     }
@@ -382,6 +400,16 @@ impl<T: Real> Task<'_, T> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn run_avx512(&self, at: Place, scratch: &mut [T]) {
+        self.run_portable(at, scratch)
+    }
+
+    /// `run_portable` compiled for AVX2 and FMA.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2(&self, at: Place, scratch: &mut [T]) {
         self.run_portable(at, scratch)
     }
 

@@ -3,7 +3,7 @@
 //! into its even and odd columns (stride 2) and the merge back. On AVX-512
 //! every row is whole vectors with masked loads and stores (a 7-element row
 //! is one load and one store; nothing outside the row is read or written);
-//! elsewhere plain loops. Only copies: the bits are the same either way.
+//! elsewhere loops over whole pairs, which the compiler vectorizes. Only copies: the bits are the same either way.
 //!
 //! The vector code moves 32-bit words, so one body serves f32 (one word per
 //! element) and f64 (two).
@@ -31,12 +31,15 @@ pub(super) fn split_row<T: Real>(src: &[T], even: &mut [T], odd: &mut [T]) {
         // SAFETY: AVX-512F was just detected; the lengths match (checked).
         return unsafe { avx512::split(words(src), words_mut(even), words_mut(odd), word_count::<T>()) };
     }
-    for (i, &v) in src.iter().enumerate() {
-        if i % 2 == 0 {
-            even[i / 2] = v;
-        } else {
-            odd[i / 2] = v;
-        }
+    // Whole pairs, then the last even element: a loop the compiler
+    // vectorizes with shuffles where the caller is compiled for AVX2.
+    let pairs = src.chunks_exact(2);
+    if let [last] = pairs.remainder() {
+        even[src.len() / 2] = *last;
+    }
+    for ((pair, e), o) in pairs.zip(even.iter_mut()).zip(odd.iter_mut()) {
+        *e = pair[0];
+        *o = pair[1];
     }
 }
 
@@ -49,8 +52,14 @@ pub(super) fn merge_row<T: Real>(even: &[T], odd: &[T], dst: &mut [T]) {
         // SAFETY: AVX-512F was just detected; the lengths match (checked).
         return unsafe { avx512::merge(words(even), words(odd), words_mut(dst), word_count::<T>()) };
     }
-    for (i, d) in dst.iter_mut().enumerate() {
-        *d = if i % 2 == 0 { even[i / 2] } else { odd[i / 2] };
+    let n = dst.len();
+    let mut pairs = dst.chunks_exact_mut(2);
+    for ((pair, &e), &o) in pairs.by_ref().zip(even).zip(odd) {
+        pair[0] = e;
+        pair[1] = o;
+    }
+    if let [last] = pairs.into_remainder() {
+        *last = even[n / 2];
     }
 }
 

@@ -115,12 +115,12 @@ fn forward_planned<T: Real>(
     threads: usize,
 ) -> KernelResult<()> {
     let block = plan.group_block * plan.og * plan.out_pixels;
-    if let Some((shifts, planes)) = plan.narrow_forward.as_ref().filter(|(_, p)| narrow::available::<T>(p.dst[1])) {
+    if let Some((shifts, planes, masks)) = plan.narrow_forward.as_ref().and_then(|(s, p)| Some((s, p, narrow::Masks::new::<T>(s, *p)?))) {
         for_each_block(threads, output, shape.out_channels() * plan.out_pixels, block, |n, b, out| {
             let (g0, count) = (b * plan.group_block, out.len() / plan.out_pixels);
             let x = &input[(n * plan.in_channels + g0) * plan.in_pixels..][..count * plan.in_pixels];
             let w = &weight[g0 * plan.taps..][..count * plan.taps];
-            narrow::narrow_planes(x, shifts, w, bias.map(|b| &b[g0..g0 + count]), out, *planes)
+            narrow::narrow_planes(x, shifts, &masks, w, bias.map(|b| &b[g0..g0 + count]), out, *planes)
         });
         return Ok(());
     }
@@ -156,12 +156,12 @@ pub(crate) fn backward_input<T: Real>(
 
 fn backward_input_planned<T: Real>(plan: &Plan, shape: &ConvShape, weight: &[T], grad_output: &[T], grad_input: &mut [T], threads: usize) {
     let block = plan.group_block * plan.cg * plan.in_pixels;
-    if let Some((shifts, planes)) = plan.narrow_backward.as_ref().filter(|(_, p)| narrow::available::<T>(p.dst[1])) {
+    if let Some((shifts, planes, masks)) = plan.narrow_backward.as_ref().and_then(|(s, p)| Some((s, p, narrow::Masks::new::<T>(s, *p)?))) {
         for_each_block(threads, grad_input, shape.in_channels() * plan.in_pixels, block, |n, b, dx| {
             let (g0, count) = (b * plan.group_block, dx.len() / plan.in_pixels);
             let dy = &grad_output[(n * plan.out_channels + g0) * plan.out_pixels..][..count * plan.out_pixels];
             let w = &weight[g0 * plan.taps..][..count * plan.taps];
-            narrow::narrow_planes(dy, shifts, w, None, dx, *planes)
+            narrow::narrow_planes(dy, shifts, &masks, w, None, dx, *planes)
         });
         return;
     }

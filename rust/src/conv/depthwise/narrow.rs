@@ -3,11 +3,13 @@
 //! vector, and each tap one masked load straight from the unpadded source
 //! plane (lanes that would read padding are masked off and read as zero)
 //! and one fused multiply-add. No padded copy, no row copies, no buffer.
+//! With AVX2 (8 lanes), planes of at most 64 values (7x7, 8x8) are
+//! computed flattened the same way.
 //!
 //! Each output element is the same sum in the same order as the flat path
 //! computes it (taps in order, from zero, padding read as zeros and
 //! multiplied too, then the bias), so the bits are the same with or
-//! without AVX-512; the flat path remains the fallback.
+//! without AVX-512 or AVX2; the flat path remains the fallback.
 
 use super::Real;
 
@@ -27,29 +29,53 @@ pub(super) struct Planes {
     pub dst: [usize; 2],
 }
 
-/// Whether `narrow_plane` computes `T` planes of `columns` output columns
-/// on this CPU.
-pub(super) fn available<T: Real>(columns: usize) -> bool {
+/// Whether `narrow_planes` computes `T` planes of these extents on this
+/// CPU: float32 planes at most 16 columns wide with AVX-512, or planes of
+/// at most 64 values flattened (`flat_fits`) with AVX2 and FMA.
+pub(super) fn available<T: Real>(planes: Planes) -> bool {
     #[cfg(x86_simd)]
     {
-        std::mem::size_of::<T>() == 4 && columns <= 16 && std::arch::is_x86_feature_detected!("avx512f")
+        std::mem::size_of::<T>() == 4
+            && if std::arch::is_x86_feature_detected!("avx512f") {
+                planes.dst[1] <= 16
+            } else {
+                std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") && flat_fits(planes, avx2::FLAT_LANES)
+            }
     }
     #[cfg(not(x86_simd))]
     {
-        let _ = (columns, std::mem::size_of::<T>());
+        let _ = (planes, std::mem::size_of::<T>());
         false
     }
+}
+
+/// Whether output and source rows are equally wide and the output plane
+/// holds at most `capacity` values, so that flattened, every tap is one
+/// shift of the whole plane (`plane_flat`).
+#[cfg_attr(not(x86_simd), allow(dead_code))]
+fn flat_fits(planes: Planes, capacity: usize) -> bool {
+    let ([rows, columns], [out_rows, out_columns]) = (planes.src, planes.dst);
+    columns == out_columns && out_rows * out_columns <= capacity && out_rows <= rows
+}
+
+/// Whether flat output position `f` reads a source element inside the
+/// plane at `shift` (else padding, read as zero).
+#[cfg_attr(not(x86_simd), allow(dead_code))]
+fn flat_lane_inside(f: usize, shift: &Shift, planes: Planes) -> bool {
+    let ([rows, columns], [out_rows, out_columns]) = (planes.src, planes.dst);
+    let (r, c) = ((f / out_columns) as isize + shift.row, (f % out_columns) as isize + shift.column);
+    f < out_rows * out_columns && (0..rows as isize).contains(&r) && (0..columns as isize).contains(&c)
 }
 
 /// `dst[r][c] = sum over taps t (in order) of weights[t] * src[r + shifts[t].row][c + shifts[t].column]
 /// (+ bias)`, for every plane of `src` and `dst` (consecutive planes of the
 /// given extents, `weights` holding `shifts.len()` per plane).
 /// Only when `available::<T>(planes.dst[1])`.
-pub(super) fn narrow_planes<T: Real>(src: &[T], shifts: &[Shift], weights: &[T], bias: Option<&[T]>, dst: &mut [T], planes: Planes) {
+pub(super) fn narrow_planes<T: Real>(src: &[T], shifts: &[Shift], masks: &Masks, weights: &[T], bias: Option<&[T]>, dst: &mut [T], planes: Planes) {
     let (src_len, dst_len) = (planes.src[0] * planes.src[1], planes.dst[0] * planes.dst[1]);
     let count = dst.len() / dst_len.max(1);
     assert!(
-        available::<T>(planes.dst[1]) && src.len() == count * src_len && dst.len() == count * dst_len && weights.len() == count * shifts.len(),
+        available::<T>(planes) && src.len() == count * src_len && dst.len() == count * dst_len && weights.len() == count * shifts.len(),
         "narrow_planes: unsupported or inconsistent arguments"
     );
     assert!(bias.is_none_or(|b| b.len() == count), "narrow_planes: one bias per plane");
@@ -63,25 +89,136 @@ pub(super) fn narrow_planes<T: Real>(src: &[T], shifts: &[Shift], weights: &[T],
         // SAFETY: as for `f32s`, for the one mutable view of dst.
         let out = unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<f32>(), dst.len()) };
         let (src, weights, bias) = (f32s(src), f32s(weights), bias.map(f32s));
-        if let Some(masks) = avx512::flat_masks(shifts, planes) {
-            for (p, dst) in out.chunks_exact_mut(dst_len).enumerate() {
-                let plane = &src[p * src_len..][..src_len];
-                let w = &weights[p * shifts.len()..][..shifts.len()];
-                // SAFETY: AVX-512F is present (`available`, asserted); the
-                // plane slices have the extents of `planes` and the masks
-                // come from `flat_masks` for them, as `plane_flat` requires.
-                unsafe { avx512::plane_flat(plane, shifts, &masks, w, bias.map(|b| b[p]), dst, planes) };
-            }
-            return;
-        }
-        let masks: Vec<u16> = shifts.iter().map(|s| avx512::column_mask(s.column, planes)).collect();
         for (p, dst) in out.chunks_exact_mut(dst_len).enumerate() {
             let plane = &src[p * src_len..][..src_len];
             let w = &weights[p * shifts.len()..][..shifts.len()];
-            // SAFETY: AVX-512F is present (`available`, asserted); the plane
-            // slices have the extents of `planes` and the masks come from
-            // `column_mask` for those extents, as `plane` requires.
-            unsafe { avx512::plane(plane, shifts, &masks, w, bias.map(|b| b[p]), dst, planes) };
+            let bias = bias.map(|b| b[p]);
+            assert_eq!(masks.taps(), shifts.len(), "narrow_planes: masks of other taps");
+            // SAFETY: (each arm) `masks` was made by `Masks::new` for these
+            // shifts and planes on this CPU, so its kind is one the CPU runs
+            // (`available`, asserted) and its masks are those the kernel
+            // requires; the plane slices have the extents of `planes`.
+            match masks {
+                Masks::Avx2Flat(masks) => unsafe { avx2::plane_flat(plane, shifts, masks, w, bias, dst, planes) },
+                Masks::Avx512Flat(masks) => unsafe { avx512::plane_flat(plane, shifts, masks, w, bias, dst, planes) },
+                Masks::Avx512Rows(masks) => unsafe { avx512::plane(plane, shifts, masks, w, bias, dst, planes) },
+            }
+        }
+    }
+    #[cfg(not(x86_simd))]
+    let _ = masks;
+}
+
+/// The lane masks of `narrow_planes`' kernel for one layer's taps and
+/// plane extents, made once per call (not per block of planes: building
+/// them cost a fifth of a batch-8 7x7 layer).
+pub(super) enum Masks {
+    #[cfg(x86_simd)]
+    Avx2Flat(Vec<[[i32; 8]; avx2::FLAT_VECTORS]>),
+    #[cfg(x86_simd)]
+    Avx512Flat(Vec<[u16; avx512::FLAT_VECTORS]>),
+    #[cfg(x86_simd)]
+    Avx512Rows(Vec<u16>),
+}
+
+impl Masks {
+    /// The masks for the kernel this CPU runs on `planes`; None where
+    /// `narrow_planes` does not apply (see `available`).
+    pub(super) fn new<T: Real>(shifts: &[Shift], planes: Planes) -> Option<Masks> {
+        if !available::<T>(planes) {
+            return None;
+        }
+        #[cfg(x86_simd)]
+        {
+            if !std::arch::is_x86_feature_detected!("avx512f") {
+                return Some(Masks::Avx2Flat(avx2::flat_masks(shifts, planes)));
+            }
+            if let Some(masks) = avx512::flat_masks(shifts, planes) {
+                return Some(Masks::Avx512Flat(masks));
+            }
+            Some(Masks::Avx512Rows(shifts.iter().map(|s| avx512::column_mask(s.column, planes)).collect()))
+        }
+        #[cfg(not(x86_simd))]
+        {
+            let _ = shifts;
+            None
+        }
+    }
+
+    /// Taps the masks are for.
+    #[cfg_attr(not(x86_simd), allow(dead_code))]
+    fn taps(&self) -> usize {
+        match *self {
+            #[cfg(x86_simd)]
+            Masks::Avx2Flat(ref m) => m.len(),
+            #[cfg(x86_simd)]
+            Masks::Avx512Flat(ref m) => m.len(),
+            #[cfg(x86_simd)]
+            Masks::Avx512Rows(ref m) => m.len(),
+        }
+    }
+}
+
+/// `plane_flat` in AVX2: 8 lanes per vector, masks as vectors of lane
+/// signs (`vmaskmovps` reads nothing under a clear lane).
+#[cfg(x86_simd)]
+mod avx2 {
+    use super::{Planes, Shift};
+    use std::arch::x86_64::*;
+
+    /// Vectors of a flattened plane (a 7x7 plane: 7 of them for 49 values).
+    pub(super) const FLAT_VECTORS: usize = 8;
+    /// Values of a flattened plane `plane_flat` takes.
+    pub(super) const FLAT_LANES: usize = 8 * FLAT_VECTORS;
+
+    /// Per tap and vector, -1 in the lanes whose flat output position reads
+    /// a source element inside the plane, 0 elsewhere (and past the plane).
+    pub(super) fn flat_masks(shifts: &[Shift], planes: Planes) -> Vec<[[i32; 8]; FLAT_VECTORS]> {
+        let lane = |f: usize, shift: &Shift| if super::flat_lane_inside(f, shift, planes) { -1 } else { 0 };
+        shifts.iter().map(|shift| std::array::from_fn(|v| std::array::from_fn(|l| lane(v * 8 + l, shift)))).collect()
+    }
+
+    /// `avx512::plane_flat` with 8-lane vectors: the same sums in the same order.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; `src` holds `planes.src` and `dst`
+    /// `planes.dst` elements, which `flat_fits` (FLAT_LANES); `masks` is
+    /// `flat_masks(shifts, planes)`; `weights` has one per shift.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn plane_flat(src: &[f32], shifts: &[Shift], masks: &[[[i32; 8]; FLAT_VECTORS]], weights: &[f32], bias: Option<f32>, dst: &mut [f32], planes: Planes) {
+        let columns = planes.src[1] as isize;
+        let total = planes.dst[0] * planes.dst[1];
+        let vectors = total.div_ceil(8);
+        let mut acc = [_mm256_setzero_ps(); FLAT_VECTORS];
+        for ((shift, masks), &w) in shifts.iter().zip(masks).zip(weights) {
+            let w = _mm256_set1_ps(w);
+            let offset = shift.row * columns + shift.column;
+            for (v, acc) in acc.iter_mut().enumerate().take(vectors) {
+                // SAFETY: the set lanes of the mask read src[f + offset] for
+                // flat positions f whose shifted source lies inside the
+                // plane, so inside `src`; clear lanes are not accessed (the
+                // address may be outside for them, formed with wrapping).
+                let x = unsafe {
+                    let mask = _mm256_loadu_si256(masks[v].as_ptr().cast());
+                    _mm256_maskload_ps(src.as_ptr().wrapping_offset((v * 8) as isize + offset), mask)
+                };
+                *acc = _mm256_fmadd_ps(x, w, *acc);
+            }
+        }
+        let mut lanes = [0f32; 8];
+        for (v, mut acc) in acc.into_iter().enumerate().take(vectors) {
+            if let Some(b) = bias {
+                acc = _mm256_add_ps(acc, _mm256_set1_ps(b));
+            }
+            let n = (total - v * 8).min(8);
+            if n == 8 {
+                // SAFETY: dst[v * 8 .. v * 8 + 8] lies inside dst (total elements).
+                unsafe { _mm256_storeu_ps(dst.as_mut_ptr().add(v * 8), acc) };
+            } else {
+                // SAFETY: a store into the local array of 8.
+                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
+                dst[v * 8..total].copy_from_slice(&lanes[..n]);
+            }
         }
     }
 }
@@ -104,17 +241,12 @@ mod avx512 {
     /// (flat output positions) whose source lies inside the plane. Lanes
     /// past the plane are off.
     pub(super) fn flat_masks(shifts: &[Shift], planes: Planes) -> Option<Vec<[u16; FLAT_VECTORS]>> {
-        let ([rows, columns], [out_rows, out_columns]) = (planes.src, planes.dst);
-        if columns != out_columns || out_rows * out_columns > 16 * FLAT_VECTORS || out_rows > rows {
+        if !super::flat_fits(planes, 16 * FLAT_VECTORS) {
             return None;
         }
-        let inside = |f: usize, shift: &Shift| {
-            let (r, c) = ((f / out_columns) as isize + shift.row, (f % out_columns) as isize + shift.column);
-            f < out_rows * out_columns && (0..rows as isize).contains(&r) && (0..columns as isize).contains(&c)
-        };
         let masks = shifts
             .iter()
-            .map(|shift| std::array::from_fn(|v| (0..16).filter(|&l| inside(v * 16 + l, shift)).fold(0u16, |m, l| m | 1 << l)))
+            .map(|shift| std::array::from_fn(|v| (0..16).filter(|&l| super::flat_lane_inside(v * 16 + l, shift, planes)).fold(0u16, |m, l| m | 1 << l)))
             .collect();
         Some(masks)
     }

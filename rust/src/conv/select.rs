@@ -244,13 +244,18 @@ mod tests {
         let grouped = ConvShape::new(3, 12, 10, 2, &[w(20, 3, 2, 1, 1), w(17, 3, 1, 1, 1)], PaddingMode::Reflect).unwrap();
         // Odd output sizes: Winograd's 2x2 tiles hang over the edges.
         let odd = ConvShape::new(3, 5, 10, 1, &[w(13, 3, 1, 1, 1), w(11, 3, 1, 1, 1)], PaddingMode::Zeros).unwrap();
-        for shape in [grouped, odd] {
+        // Depthwise: MobileNet-like 7x7 planes (the narrow kernel where the
+        // CPU has one), stride 2 with zero padding, and two channels per group.
+        let narrow = ConvShape::new(2, 40, 40, 40, &[w(7, 3, 1, 1, 1), w(7, 3, 1, 1, 1)], PaddingMode::Zeros).unwrap();
+        let strided = ConvShape::new(2, 24, 24, 24, &[w(30, 3, 2, 1, 1), w(29, 3, 2, 1, 1)], PaddingMode::Zeros).unwrap();
+        let pairs = ConvShape::new(2, 16, 16, 8, &[w(12, 3, 1, 1, 1), w(11, 3, 1, 1, 1)], PaddingMode::Zeros).unwrap();
+        for shape in [grouped, odd, narrow, strided, pairs] {
             every_algorithm_writes_every_element(&shape);
         }
     }
 
     fn every_algorithm_writes_every_element(shape: &ConvShape) {
-        let (x, wt, b) = (values(shape.input_len(), 1), values(shape.weight_len(), 2), values(10, 3));
+        let (x, wt, b) = (values(shape.input_len(), 1), values(shape.weight_len(), 2), values(shape.out_channels(), 3));
         for algorithm in Algorithm::ALL.into_iter().filter(|a| a.supports(shape)) {
             let mut want = vec![0f32; shape.output_len()];
             conv_forward_with(algorithm, shape, &x, &wt, Some(&b), &mut want, 2).unwrap();

@@ -176,3 +176,27 @@ def test_conv1d_and_conv3d_algorithms_match_torch(spatial, algorithm):
     got = conv(x, w, None, 1, 2, 2, 2, algorithm=algorithm)
     want = ref(torch.from_numpy(x).double(), torch.from_numpy(w).double(), None, 1, 2, 2, 2).numpy()
     assert np.abs(got - want).max() / np.abs(want).max() <= 1e-5
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    pytest.skip("no /proc/cpuinfo to read the CPU's flags from")
+
+
+def test_conv_tiles_names_the_widest_instruction_set_the_cpu_has():
+    import platform
+
+    from convinit import _core
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        assert _core.conv_tiles() == "portable"
+        return
+    flags = _cpu_flags()
+    expected = "avx512" if "avx512f" in flags else "avx2" if {"avx2", "fma"} <= flags else "portable"
+    assert _core.conv_tiles() == expected

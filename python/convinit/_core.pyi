@@ -14,6 +14,7 @@ __all__ = [
     "__version__",
     "conv_forward",
     "conv_algorithm",
+    "conv_tiles",
     "unfold",
     "fold",
     "conv_backward_input",
@@ -56,6 +57,7 @@ def conv_algorithm(
     geometry: _Geometry,
     algorithm: str = "auto",
 ) -> str: ...
+def conv_tiles() -> str: ...
 def unfold(
     input: npt.NDArray[np.floating],
     kernel_size: Sequence[int],

@@ -288,6 +288,21 @@ def probes(threads: int) -> dict:
             "write_gbps": _core.write_gbps(threads, 1 << 28, 4)}
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo, else the platform's
+    processor string), for naming the machine beside every figure."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def _rows(suite: str, case: str, measured: dict, work: float, unit: str, peak: Optional[float],
           shape: str = "") -> list[Row]:
     torch_seconds = measured.get("torch", (None,))[0]
@@ -348,7 +363,10 @@ def run(suites: Sequence[str] = ("conv", "init"), vs: Sequence[str] = ("torch", 
             progress(f"init {fill}")
             # A share of the write bandwidth: 4 bytes stored per float32 value.
             rows += _rows("init", fill, median_times(fns, timing), size, "G values/s", peak["write_gbps"] / 4)
-    machine = {"cpus": os.cpu_count(), "threads": threads, "dtype": dtype, "repeats": timing.repeats,
+    from .. import _core
+
+    machine = {"cpu": cpu_model(), "tiles": _core.conv_tiles(),
+               "cpus": os.cpu_count(), "threads": threads, "dtype": dtype, "repeats": timing.repeats,
                "timing": asdict(timing), "suite": suite, "algorithm": algorithm,
                "convinit": __version__, "torch": torch.__version__, "numpy": np.__version__,
                "load_average": os.getloadavg()}
@@ -376,7 +394,8 @@ def render(report: dict, markdown: bool = False) -> str:
                                                         f"{theirs['seconds'] / ours['seconds']:.2f}x"]
         table.append(line)
     p, machine = report["probes"], report["machine"]
-    head = (f"peak probes: {p['fma_gflops_f32']:.0f} GFLOP/s float32 FMA, {p['write_gbps']:.0f} GB/s memory write; "
+    cpu = f"{machine['cpu']}, {machine['tiles']} tiles; " if "cpu" in machine else ""
+    head = (f"{cpu}peak probes: {p['fma_gflops_f32']:.0f} GFLOP/s float32 FMA, {p['write_gbps']:.0f} GB/s memory write; "
             f"{machine['threads']} threads; {machine['dtype']}; each library in its own block, "
             f"median of {machine['repeats']} samples")
     if markdown:

@@ -27,6 +27,7 @@ pub(super) use dispatch_float_impl as dispatch_float;
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(conv_forward, m)?)?;
     m.add_function(wrap_pyfunction!(conv_algorithm, m)?)?;
+    m.add_function(wrap_pyfunction!(conv_tiles, m)?)?;
     m.add_function(wrap_pyfunction!(unfold, m)?)?;
     m.add_function(wrap_pyfunction!(fold, m)?)?;
     Ok(())
@@ -149,6 +150,13 @@ fn conv_forward<'py>(
 fn conv_algorithm(input_shape: Vec<usize>, weight_shape: Vec<usize>, geometry: Geometry, algorithm: &str) -> PyResult<&'static str> {
     let resolve = || Algorithm::parse(algorithm)?.resolve(&geometry.shape(&input_shape, &weight_shape)?);
     resolve().map(Algorithm::name).map_err(super::errors::to_pyerr)
+}
+
+/// The instruction set of the register tiles implicit GEMM and Winograd
+/// run on this CPU: "avx512", "avx2" or "portable" (the same bits in each).
+#[pyfunction]
+fn conv_tiles() -> &'static str {
+    conv::tile_isa().name()
 }
 
 /// A 2-axis-or-more sliding window over `spatial` with zero padding.

@@ -831,7 +831,7 @@ pub enum TileIsa {
 /// The best tiles this CPU (and build) runs: AVX-512F, else AVX2 with
 /// FMA, else the portable chain. Detected once; the answer never changes
 /// a result's bits, only its speed.
-pub(crate) fn tile_isa() -> TileIsa {
+pub fn tile_isa() -> TileIsa {
     #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -842,6 +842,17 @@ pub(crate) fn tile_isa() -> TileIsa {
         }
     }
     TileIsa::Portable
+}
+
+impl TileIsa {
+    /// The instruction set's name, as `convinit bench` reports it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TileIsa::Avx512 => "avx512",
+            TileIsa::Avx2 => "avx2",
+            TileIsa::Portable => "portable",
+        }
+    }
 }
 
 /// Whether vector tiles run here (else the portable chain does).

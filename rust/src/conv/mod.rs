@@ -19,4 +19,5 @@ pub use backward::{conv_backward_input, conv_backward_weight};
 pub use select::{conv_forward, conv_forward_uninit, conv_forward_with, Algorithm};
 pub use geometry::{ConvParams, ConvShape, PaddingMode, Window, MAX_SPATIAL_DIMS};
 pub use matmul::Real;
+pub use microkernel::{tile_isa, TileIsa};
 pub use unfold::{fold, unfold};

@@ -14,8 +14,8 @@
 use super::Real;
 
 /// One tap: `dst[r][c] += weight * src[r + row][c + column]`, zero outside `src`.
-/// (Read only by the AVX-512 kernel: unused where it is compiled out.)
-#[derive(Clone, Copy, Debug)]
+/// (Read only by the vector kernels: unused where they are compiled out.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(not(x86_simd), allow(dead_code))]
 pub(super) struct Shift {
     pub row: isize,
@@ -23,7 +23,7 @@ pub(super) struct Shift {
 }
 
 /// Source and destination plane extents (rows, columns).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Planes {
     pub src: [usize; 2],
     pub dst: [usize; 2],
@@ -89,19 +89,22 @@ pub(super) fn narrow_planes<T: Real>(src: &[T], shifts: &[Shift], masks: &Masks,
         // SAFETY: as for `f32s`, for the one mutable view of dst.
         let out = unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<f32>(), dst.len()) };
         let (src, weights, bias) = (f32s(src), f32s(weights), bias.map(f32s));
+        assert!(masks.shifts == shifts && masks.planes == planes, "narrow_planes: masks made for other taps or planes");
         for (p, dst) in out.chunks_exact_mut(dst_len).enumerate() {
             let plane = &src[p * src_len..][..src_len];
             let w = &weights[p * shifts.len()..][..shifts.len()];
             let bias = bias.map(|b| b[p]);
-            assert_eq!(masks.taps(), shifts.len(), "narrow_planes: masks of other taps");
-            // SAFETY: (each arm) `masks` was made by `Masks::new` for these
-            // shifts and planes on this CPU, so its kind is one the CPU runs
-            // (`available`, asserted) and its masks are those the kernel
-            // requires; the plane slices have the extents of `planes`.
-            match masks {
-                Masks::Avx2Flat(masks) => unsafe { avx2::plane_flat(plane, shifts, masks, w, bias, dst, planes) },
-                Masks::Avx512Flat(masks) => unsafe { avx512::plane_flat(plane, shifts, masks, w, bias, dst, planes) },
-                Masks::Avx512Rows(masks) => unsafe { avx512::plane(plane, shifts, masks, w, bias, dst, planes) },
+            // In every arm: `masks` was made by `Masks::new` on this CPU for
+            // these shifts and planes (asserted above), so its kind is one the
+            // CPU runs and its masks are those the kernel requires; the
+            // plane slices have the extents of `planes`.
+            match &masks.kind {
+                // SAFETY: as above; AVX2 and FMA were detected.
+                MaskKind::Avx2Flat(masks) => unsafe { avx2::plane_flat(plane, shifts, masks, w, bias, dst, planes) },
+                // SAFETY: as above; AVX-512F was detected.
+                MaskKind::Avx512Flat(masks) => unsafe { avx512::plane_flat(plane, shifts, masks, w, bias, dst, planes) },
+                // SAFETY: as above; AVX-512F was detected.
+                MaskKind::Avx512Rows(masks) => unsafe { avx512::plane(plane, shifts, masks, w, bias, dst, planes) },
             }
         }
     }
@@ -111,8 +114,17 @@ pub(super) fn narrow_planes<T: Real>(src: &[T], shifts: &[Shift], masks: &Masks,
 
 /// The lane masks of `narrow_planes`' kernel for one layer's taps and
 /// plane extents, made once per call (not per block of planes: building
-/// them cost a fifth of a batch-8 7x7 layer).
-pub(super) enum Masks {
+/// them cost a fifth of a batch-8 7x7 layer), with the taps and extents
+/// they were made for (`narrow_planes` checks them: the masks decide which
+/// addresses the kernels read).
+#[cfg_attr(not(x86_simd), allow(dead_code))]
+pub(super) struct Masks {
+    shifts: Vec<Shift>,
+    planes: Planes,
+    kind: MaskKind,
+}
+
+enum MaskKind {
     #[cfg(x86_simd)]
     Avx2Flat(Vec<[[i32; 8]; avx2::FLAT_VECTORS]>),
     #[cfg(x86_simd)]
@@ -130,31 +142,19 @@ impl Masks {
         }
         #[cfg(x86_simd)]
         {
-            if !std::arch::is_x86_feature_detected!("avx512f") {
-                return Some(Masks::Avx2Flat(avx2::flat_masks(shifts, planes)));
-            }
-            if let Some(masks) = avx512::flat_masks(shifts, planes) {
-                return Some(Masks::Avx512Flat(masks));
-            }
-            Some(Masks::Avx512Rows(shifts.iter().map(|s| avx512::column_mask(s.column, planes)).collect()))
+            let kind = if !std::arch::is_x86_feature_detected!("avx512f") {
+                MaskKind::Avx2Flat(avx2::flat_masks(shifts, planes))
+            } else if let Some(masks) = avx512::flat_masks(shifts, planes) {
+                MaskKind::Avx512Flat(masks)
+            } else {
+                MaskKind::Avx512Rows(shifts.iter().map(|s| avx512::column_mask(s.column, planes)).collect())
+            };
+            Some(Masks { shifts: shifts.to_vec(), planes, kind })
         }
         #[cfg(not(x86_simd))]
         {
             let _ = shifts;
             None
-        }
-    }
-
-    /// Taps the masks are for.
-    #[cfg_attr(not(x86_simd), allow(dead_code))]
-    fn taps(&self) -> usize {
-        match *self {
-            #[cfg(x86_simd)]
-            Masks::Avx2Flat(ref m) => m.len(),
-            #[cfg(x86_simd)]
-            Masks::Avx512Flat(ref m) => m.len(),
-            #[cfg(x86_simd)]
-            Masks::Avx512Rows(ref m) => m.len(),
         }
     }
 }

@@ -207,7 +207,7 @@ _CONV_DOC = """{d}-D convolution (cross-correlation), as ``torch.nn.functional.c
     ``threads=None`` uses every core; the result is bit-identical for every
     thread count, and each image's result is the same whatever batch it is
     computed in. ``algorithm`` forces a kernel: ``"im2col"`` (any shape, the
-    reference), ``"implicit_gemm"`` (own AVX-512 tiles reading each kernel
+    reference), ``"implicit_gemm"`` (own AVX-512 or AVX2 tiles reading each kernel
     tap straight from a padded, stride-split band of input rows, no im2col
     matrix: any shape), ``"winograd"`` (F(2x2, 3x3):
     2-D 3x3, stride 1, no dilation, any groups), ``"depthwise"`` (direct kernels:

@@ -70,7 +70,8 @@ fn flat_lane_inside(f: usize, shift: &Shift, planes: Planes) -> bool {
 /// `dst[r][c] = sum over taps t (in order) of weights[t] * src[r + shifts[t].row][c + shifts[t].column]
 /// (+ bias)`, for every plane of `src` and `dst` (consecutive planes of the
 /// given extents, `weights` holding `shifts.len()` per plane).
-/// Only when `available::<T>(planes.dst[1])`.
+/// Only when `available::<T>(planes)`, with `masks` from `Masks::new` for
+/// the same shifts and planes.
 pub(super) fn narrow_planes<T: Real>(src: &[T], shifts: &[Shift], masks: &Masks, weights: &[T], bias: Option<&[T]>, dst: &mut [T], planes: Planes) {
     let (src_len, dst_len) = (planes.src[0] * planes.src[1], planes.dst[0] * planes.dst[1]);
     let count = dst.len() / dst_len.max(1);

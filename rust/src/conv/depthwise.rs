@@ -296,6 +296,9 @@ struct Plan {
     sources: Vec<usize>,
     /// For the interleaved pass: each output pixel's flat index.
     flat_index: Vec<usize>,
+    /// For the interleaved pass with `interior_only`: each input pixel's
+    /// position in a channel buffer (every pixel lands in exactly one).
+    input_positions: Vec<usize>,
     /// Stride 1 or 2 along the last axis: per input row, the offsets in a
     /// channel buffer of its columns (stride 2: of its even and of its odd
     /// columns; `row_targets`).
@@ -371,6 +374,7 @@ impl Plan {
             interleaved,
             sources: Vec::new(),
             flat_index: Vec::new(),
+            input_positions: Vec::new(),
             targets: None,
             interior_only: false,
             narrow_forward: None,
@@ -383,6 +387,14 @@ impl Plan {
             plan.sources = plan.padded_sources();
             let (q, o) = (plan.q, plan.out);
             plan.flat_index = (0..out_pixels).map(|p| (p / o[2] / o[1] * q[1] + p / o[2] % o[1]) * q[2] + p % o[2]).collect();
+            if let (Some(targets), true) = (&plan.targets, plan.interior_only) {
+                let column = |[even, odd]: [usize; 2], i: usize| match (plan.stride[2], i % 2) {
+                    (1, _) => even + i,
+                    (_, 0) => even + i / 2,
+                    _ => odd + i / 2,
+                };
+                plan.input_positions = targets.iter().flat_map(|&t| (0..plan.input[2]).map(move |i| column(t, i))).collect();
+            }
         }
         plan
     }
@@ -623,12 +635,13 @@ impl Plan {
         let (mixed, flat) = scratch.split_at_mut(LANES * self.channel);
         let offsets: Vec<usize> = (0..self.taps).map(|t| self.tap_offset(t)).collect();
         let mut weights = vec![T::ZERO; self.taps * LANES];
+        let vector = lanes::available::<T>();
         for (b, out_b) in out.chunks_mut(LANES * self.out_pixels).enumerate() {
             let first = g0 + b * LANES;
             let count = out_b.len() / self.out_pixels;
             // Lanes past `count` read the last channel again; their outputs are dropped.
             let planes: [usize; LANES] = std::array::from_fn(|c| (n * self.in_channels + first + c.min(count - 1)) * self.in_pixels);
-            gather_lanes(input, &planes, &self.sources, mixed);
+            self.interleave_input(input, &planes, mixed, b == 0);
             for (t, w) in weights.chunks_exact_mut(LANES).enumerate() {
                 for (c, v) in w.iter_mut().enumerate().take(count) {
                     *v = weight[(first + c) * self.taps + t];
@@ -647,10 +660,30 @@ impl Plan {
                 let len = self.flat_len.next_multiple_of(VOLUME_ALIGN) * LANES;
                 correlate_interleaved(mixed, &offsets, &weights, &mut flat[..len]);
             }
-            for (c, dst) in out_b.chunks_exact_mut(self.out_pixels).enumerate() {
-                scatter_lane(&flat[c..], &self.flat_index, bias.map(|b| b[first + c]), dst);
+            if vector {
+                let bias: Option<[T; LANES]> = bias.map(|b| std::array::from_fn(|c| b[first + c.min(count - 1)]));
+                lanes::deinterleave(flat, &self.flat_index, bias.as_ref(), count, out_b);
+            } else {
+                for (c, dst) in out_b.chunks_exact_mut(self.out_pixels).enumerate() {
+                    scatter_lane(&flat[c..], &self.flat_index, bias.map(|b| b[first + c]), dst);
+                }
             }
         }
+    }
+
+    /// `LANES` input planes (at `planes` in `input`) into `mixed`,
+    /// interleaved: with vector transposes where `lanes` runs and the
+    /// padding is zeros (`mixed` is zeroed first when `clear`, and its
+    /// padding stays zero: every plane fills the same positions), else
+    /// element by element.
+    fn interleave_input<T: Real>(&self, input: &[T], planes: &[usize; LANES], mixed: &mut [T], clear: bool) {
+        if self.input_positions.is_empty() || !lanes::available::<T>() {
+            return gather_lanes(input, planes, &self.sources, mixed);
+        }
+        if clear {
+            mixed.fill(T::ZERO);
+        }
+        lanes::interleave(input, planes, &self.input_positions, mixed);
     }
 
     /// Input-gradient planes of image `n`, groups `g0..`, into `dx`.
@@ -771,12 +804,21 @@ impl Plan {
             let count = dw_b.len() / self.taps;
             for n in 0..self.batch {
                 let planes: [usize; LANES] = std::array::from_fn(|c| (n * self.in_channels + first + c.min(count - 1)) * self.in_pixels);
-                gather_lanes(input, &planes, &self.sources, mixed);
-                dy.fill(T::ZERO);
-                for c in 0..count {
-                    let plane = self.output_plane(grad_output, n, first + c);
-                    for (&v, &j) in plane.iter().zip(&self.flat_index) {
-                        dy[j * LANES + c] = v;
+                self.interleave_input(input, &planes, mixed, b == 0 && n == 0);
+                if lanes::available::<T>() {
+                    // Every block fills the same positions: zero the rest once.
+                    if b == 0 && n == 0 {
+                        dy.fill(T::ZERO);
+                    }
+                    let planes = std::array::from_fn(|c| (n * self.out_channels + first + c.min(count - 1)) * self.out_pixels);
+                    lanes::interleave(grad_output, &planes, &self.flat_index, dy);
+                } else {
+                    dy.fill(T::ZERO);
+                    for c in 0..count {
+                        let plane = self.output_plane(grad_output, n, first + c);
+                        for (&v, &j) in plane.iter().zip(&self.flat_index) {
+                            dy[j * LANES + c] = v;
+                        }
                     }
                 }
                 weight_sums(mixed, &offsets, dy, &mut sums);
@@ -1130,6 +1172,7 @@ fn disjoint<T>(dst: &mut [T], a: usize, a_len: usize, b: usize, b_len: usize) ->
     }
 }
 
+mod lanes;
 mod narrow;
 mod rows;
 #[cfg(test)]

@@ -291,6 +291,12 @@ fn timing() {
 
 #[test]
 fn interleaved_channels_give_the_bits_of_one_plane_at_a_time() {
+    interleaved_matches_one_plane_at_a_time::<f64>();
+    // float32 takes the vector transposes (`lanes`) where the CPU has them.
+    interleaved_matches_one_plane_at_a_time::<f32>();
+}
+
+fn interleaved_matches_one_plane_at_a_time<T: Real>() {
     let mut rng = Rng(0x5EED_0005);
     let mut checked = 0;
     while checked < 40 {
@@ -302,10 +308,11 @@ fn interleaved_channels_give_the_bits_of_one_plane_at_a_time() {
             continue;
         }
         checked += 1;
-        let (x, w, b) = (rng.values(shape.input_len()), rng.values(shape.weight_len()), rng.values(shape.out_channels()));
+        let mut values = |len| rng.values(len).into_iter().map(T::from_f64).collect::<Vec<T>>();
+        let (x, w, b) = (values(shape.input_len()), values(shape.weight_len()), values(shape.out_channels()));
         let mut one_by_one = Plan::new(&shape);
         one_by_one.interleaved = false;
-        let (mut y, mut y_planes) = (vec![0.0; shape.output_len()], vec![0.0; shape.output_len()]);
+        let (mut y, mut y_planes) = (vec![T::ZERO; shape.output_len()], vec![T::ZERO; shape.output_len()]);
         forward_planned(&plan, &shape, &x, &w, Some(&b), &mut y, 2).unwrap();
         forward_planned(&one_by_one, &shape, &x, &w, Some(&b), &mut y_planes, 2).unwrap();
         assert_eq!(bits(&y), bits(&y_planes), "{shape:?}");
@@ -371,4 +378,48 @@ fn every_instruction_set_gives_the_same_bits() {
     correlate_interleaved(&src, &offsets, &src[..9 * LANES], &mut fast);
     interleaved_lanes(&src, &offsets, &src[..9 * LANES], &mut baseline);
     assert_eq!(bits(&fast), bits(&baseline));
+}
+
+#[test]
+fn lane_moves_match_their_element_loops() {
+    if !lanes::available::<f32>() {
+        return;
+    }
+    let mut rng = Rng(0x5EED_0007);
+    for _ in 0..200 {
+        // Planes of 1 to 80 elements (element loops under 8, whole and
+        // overlapping chunks above), landing on distinct random positions.
+        let len = 1 + rng.below(80);
+        let src: Vec<f32> = rng.values(LANES * 176).into_iter().map(|v| v as f32).collect();
+        let planes: [usize; LANES] = std::array::from_fn(|_| rng.below(LANES * 176 - len));
+        let mut positions: Vec<usize> = (0..2 * len + 8).collect();
+        for i in (1..positions.len()).rev() {
+            positions.swap(i, rng.below(i + 1));
+        }
+        positions.truncate(len);
+        let mut dst = vec![f32::NAN; (2 * len + 8) * LANES];
+        let mut expected = dst.clone();
+        for (i, &j) in positions.iter().enumerate() {
+            for c in 0..LANES {
+                expected[j * LANES + c] = src[planes[c] + i];
+            }
+        }
+        lanes::interleave(&src, &planes, &positions, &mut dst);
+        assert_eq!(bits(&dst), bits(&expected), "interleave, {len} elements");
+
+        let count = 1 + rng.below(LANES);
+        let bias: [f32; LANES] = std::array::from_fn(|_| rng.values(1)[0] as f32);
+        for bias in [None, Some(&bias)] {
+            let mut out = vec![f32::NAN; count * len];
+            let mut expected = out.clone();
+            for c in 0..count {
+                for (i, &j) in positions.iter().enumerate() {
+                    let v = src[j * LANES + c];
+                    expected[c * len + i] = bias.map_or(v, |b| v + b[c]);
+                }
+            }
+            lanes::deinterleave(&src, &positions, bias, count, &mut out);
+            assert_eq!(bits(&out), bits(&expected), "deinterleave, {len} elements, {count} planes");
+        }
+    }
 }

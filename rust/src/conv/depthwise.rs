@@ -1162,6 +1162,7 @@ fn dot_fixed<T: Real, const L: usize>(a: &[T], b: &[T]) -> T {
 }
 
 /// `dst[a..a + a_len]` and `dst[b..b + b_len]`, which must not overlap.
+#[inline(always)]
 fn disjoint<T>(dst: &mut [T], a: usize, a_len: usize, b: usize, b_len: usize) -> (&mut [T], &mut [T]) {
     if a < b {
         let (lo, hi) = dst.split_at_mut(b);

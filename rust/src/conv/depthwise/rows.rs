@@ -3,7 +3,10 @@
 //! into its even and odd columns (stride 2) and the merge back. On AVX-512
 //! every row is whole vectors with masked loads and stores (a 7-element row
 //! is one load and one store; nothing outside the row is read or written);
-//! elsewhere loops over whole pairs, which the compiler vectorizes. Only copies: the bits are the same either way.
+//! with AVX2 runs of 16 words, the last overlapping its predecessor
+//! (AVX2's masked moves are slow on AMD), and element loops for what the
+//! runs leave (plain copies stay `memcpy`: faster here than AVX2 runs).
+//! Only copies: the bits are the same either way.
 //!
 //! The vector code moves 32-bit words, so one body serves f32 (one word per
 //! element) and f64 (two).
@@ -31,8 +34,19 @@ pub(super) fn split_row<T: Real>(src: &[T], even: &mut [T], odd: &mut [T]) {
         // SAFETY: AVX-512F was just detected; the lengths match (checked).
         return unsafe { avx512::split(words(src), words_mut(even), words_mut(odd), word_count::<T>()) };
     }
-    // Whole pairs, then the last even element: a loop the compiler
-    // vectorizes with shuffles where the caller is compiled for AVX2.
+    #[allow(unused_mut)]
+    let mut done = 0;
+    #[cfg(x86_simd)]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 was just detected; the lengths match (checked).
+        done = unsafe { avx2::split(words(src), words_mut(even), words_mut(odd), word_count::<T>()) };
+    }
+    split_pairs(&src[done..], &mut even[done / 2..], &mut odd[done / 2..]);
+}
+
+/// `split_row` element by element: whole pairs, then the last even element.
+#[inline(always)]
+fn split_pairs<T: Real>(src: &[T], even: &mut [T], odd: &mut [T]) {
     let pairs = src.chunks_exact(2);
     if let [last] = pairs.remainder() {
         even[src.len() / 2] = *last;
@@ -52,6 +66,19 @@ pub(super) fn merge_row<T: Real>(even: &[T], odd: &[T], dst: &mut [T]) {
         // SAFETY: AVX-512F was just detected; the lengths match (checked).
         return unsafe { avx512::merge(words(even), words(odd), words_mut(dst), word_count::<T>()) };
     }
+    #[allow(unused_mut)]
+    let mut done = 0;
+    #[cfg(x86_simd)]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 was just detected; the lengths match (checked).
+        done = unsafe { avx2::merge(words(even), words(odd), words_mut(dst), word_count::<T>()) };
+    }
+    merge_pairs(&even[done / 2..], &odd[done / 2..], &mut dst[done..]);
+}
+
+/// `merge_row` element by element.
+#[inline(always)]
+fn merge_pairs<T: Real>(even: &[T], odd: &[T], dst: &mut [T]) {
     let n = dst.len();
     let mut pairs = dst.chunks_exact_mut(2);
     for ((pair, &e), &o) in pairs.by_ref().zip(even).zip(odd) {
@@ -204,6 +231,88 @@ mod avx512 {
             }
             i += 2 * LANES;
         }
+    }
+}
+
+/// Without masked moves (slow on AMD's AVX2): runs of 16 words, the last
+/// one overlapping its predecessor (words they share are written twice,
+/// with the same values); an odd row's last element is left to the
+/// element loops, as are rows under 16 words.
+#[cfg(x86_simd)]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    const WORDS: usize = 16;
+
+    /// The first word of every run over a row of `len` words, each run
+    /// starting at an even element; and the number of elements they cover.
+    fn runs(len: usize, w: usize) -> (impl Iterator<Item = usize>, usize) {
+        let (n, per_run) = (len / w, WORDS / w);
+        let whole = n / per_run;
+        let tail = (whole > 0 && n % per_run >= 2).then(|| (n - per_run) & !1);
+        let covered = tail.map_or(whole * per_run, |t| t + per_run);
+        ((0..whole).map(move |r| r * WORDS).chain(tail.map(|t| t * w)), covered)
+    }
+
+    /// The split of `src` (`n` elements of `w` words) but for what the
+    /// runs leave; returns the number of elements split.
+    ///
+    /// # Safety
+    /// The CPU has AVX2; `src` holds `n` elements of `w` words (1 or 2),
+    /// `even` `ceil(n / 2)` and `odd` `floor(n / 2)` of them.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn split(src: &[u32], even: &mut [u32], odd: &mut [u32], w: usize) -> usize {
+        let (starts, covered) = runs(src.len(), w);
+        for i in starts {
+            let at = i / 2;
+            // SAFETY: words i..i + 16 lie in src (i + 16 <= len); words
+            // at..at + 8 in even and in odd (a run starts at an even element
+            // and ends at or before the row's end, so its odd elements
+            // exist).
+            unsafe {
+                let (lo, hi) = (_mm256_loadu_ps(src.as_ptr().add(i).cast()), _mm256_loadu_ps(src.as_ptr().add(i + 8).cast()));
+                let (e, o) = if w == 1 {
+                    // [lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6], then the middle 64-bit halves swapped.
+                    let e = _mm256_castps_pd(_mm256_shuffle_ps::<0x88>(lo, hi));
+                    let o = _mm256_castps_pd(_mm256_shuffle_ps::<0xDD>(lo, hi));
+                    (_mm256_permute4x64_pd::<0xD8>(e), _mm256_permute4x64_pd::<0xD8>(o))
+                } else {
+                    let (lo, hi) = (_mm256_castps_pd(lo), _mm256_castps_pd(hi));
+                    (_mm256_permute4x64_pd::<0xD8>(_mm256_unpacklo_pd(lo, hi)), _mm256_permute4x64_pd::<0xD8>(_mm256_unpackhi_pd(lo, hi)))
+                };
+                _mm256_storeu_pd(even.as_mut_ptr().add(at).cast(), e);
+                _mm256_storeu_pd(odd.as_mut_ptr().add(at).cast(), o);
+            }
+        }
+        covered
+    }
+
+    /// The merge into `dst` but for what the runs leave; returns the number
+    /// of elements merged.
+    ///
+    /// # Safety
+    /// As `split`, with `dst` in the place of `src`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn merge(even: &[u32], odd: &[u32], dst: &mut [u32], w: usize) -> usize {
+        let (starts, covered) = runs(dst.len(), w);
+        for i in starts {
+            let at = i / 2;
+            // SAFETY: as in `split`, with loads and stores swapped.
+            unsafe {
+                let (e, o) = (_mm256_loadu_ps(even.as_ptr().add(at).cast()), _mm256_loadu_ps(odd.as_ptr().add(at).cast()));
+                let (a, b) = if w == 1 {
+                    (_mm256_unpacklo_ps(e, o), _mm256_unpackhi_ps(e, o))
+                } else {
+                    let (e, o) = (_mm256_castps_pd(e), _mm256_castps_pd(o));
+                    (_mm256_castpd_ps(_mm256_unpacklo_pd(e, o)), _mm256_castpd_ps(_mm256_unpackhi_pd(e, o)))
+                };
+                _mm256_storeu_ps(dst.as_mut_ptr().add(i).cast(), _mm256_permute2f128_ps::<0x20>(a, b));
+                _mm256_storeu_ps(dst.as_mut_ptr().add(i + 8).cast(), _mm256_permute2f128_ps::<0x31>(a, b));
+            }
+        }
+        covered
     }
 }
 

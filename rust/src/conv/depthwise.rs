@@ -965,8 +965,17 @@ multiversioned! {
 
 #[inline(always)]
 fn weight_sums_body<T: Real>(x: &[T], offsets: &[usize], dy: &[T], sums: &mut [T]) {
-    // Eight taps at a time: eight independent chains.
-    const TAPS: usize = 8;
+    // Eight registers of independent chains, a tap's LANES channels each.
+    match (std::mem::size_of::<T>(), wide_registers()) {
+        (4, true) => weight_sums_taps::<T, 8>(x, offsets, dy, sums),
+        (4, false) | (8, true) => weight_sums_taps::<T, 4>(x, offsets, dy, sums),
+        _ => weight_sums_taps::<T, 2>(x, offsets, dy, sums),
+    }
+}
+
+/// `weight_sums`, `TAPS` taps at a time.
+#[inline(always)]
+fn weight_sums_taps<T: Real, const TAPS: usize>(x: &[T], offsets: &[usize], dy: &[T], sums: &mut [T]) {
     for (offsets, sums) in offsets.chunks(TAPS).zip(sums.chunks_mut(TAPS * LANES)) {
         let mut acc = [[T::ZERO; LANES]; TAPS];
         for (j, d) in dy.chunks_exact(LANES).enumerate() {
@@ -989,11 +998,11 @@ multiversioned! {
 
 #[inline(always)]
 fn interleaved_lanes<T: Real>(src: &[T], offsets: &[usize], weights: &[T], dst: &mut [T]) {
-    // 512 bytes of accumulators: 8 AVX-512 registers.
-    if std::mem::size_of::<T>() == 4 {
-        interleaved_chunks::<T, 8>(src, offsets, weights, dst)
-    } else {
-        interleaved_chunks::<T, 4>(src, offsets, weights, dst)
+    // Eight registers of accumulators (more spill on AVX2's 16 registers).
+    match (std::mem::size_of::<T>(), wide_registers()) {
+        (4, true) => interleaved_chunks::<T, 8>(src, offsets, weights, dst),
+        (4, false) | (8, true) => interleaved_chunks::<T, 4>(src, offsets, weights, dst),
+        _ => interleaved_chunks::<T, 2>(src, offsets, weights, dst),
     }
 }
 
@@ -1025,10 +1034,29 @@ fn interleaved_step<T: Real>(acc: &mut [T; LANES], x: &[T], w: &[T; LANES]) {
 
 #[inline(always)]
 fn correlate_lanes<T: Real>(src: &[T], taps: &[(usize, T)], dst: &mut [T], accumulate: bool) {
-    if std::mem::size_of::<T>() == 4 {
-        correlate_chunks::<T, 128, 32, 16>(src, taps, dst, accumulate)
-    } else {
-        correlate_chunks::<T, 64, 16, 8>(src, taps, dst, accumulate)
+    // The largest chunk: eight registers of accumulators.
+    match (std::mem::size_of::<T>(), wide_registers()) {
+        (4, true) => correlate_chunks::<T, 128, 32, 16>(src, taps, dst, accumulate),
+        (4, false) => correlate_chunks::<T, 64, 32, 16>(src, taps, dst, accumulate),
+        (_, true) => correlate_chunks::<T, 64, 16, 8>(src, taps, dst, accumulate),
+        _ => correlate_chunks::<T, 32, 16, 8>(src, taps, dst, accumulate),
+    }
+}
+
+/// Whether the kernels run on AVX-512's 512-bit registers: the chunk sizes
+/// are set to keep eight registers of accumulators, and the same sizes on
+/// AVX2's 256-bit registers would take all 16 and spill (`perf annotate`
+/// on Zen 3 showed accumulators stored to the stack in every tap). The
+/// chunks only group outputs: every output's sum is the same either way.
+#[inline(always)]
+fn wide_registers() -> bool {
+    #[cfg(x86_simd)]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(x86_simd))]
+    {
+        false
     }
 }
 
@@ -1060,10 +1088,11 @@ fn correlate_chunks<T: Real, const BIG: usize, const MID: usize, const SMALL: us
 /// outputs `o`, taps `k` in order: `correlate` of several weight sets at once.
 #[inline(always)]
 fn correlate_outputs<T: Real>(src: &[T], offsets: &[usize], weights: &[T], dst: &mut [T], stride: usize, len: usize) {
-    if std::mem::size_of::<T>() == 4 {
-        outputs_chunks::<T, 32, 16>(src, offsets, weights, dst, stride, len)
-    } else {
-        outputs_chunks::<T, 16, 8>(src, offsets, weights, dst, stride, len)
+    // `OUT_BLOCK` rows of accumulators, eight registers in all at most.
+    match (std::mem::size_of::<T>(), wide_registers()) {
+        (4, true) => outputs_chunks::<T, 32, 16>(src, offsets, weights, dst, stride, len),
+        (4, false) | (8, true) => outputs_chunks::<T, 16, 8>(src, offsets, weights, dst, stride, len),
+        _ => outputs_chunks::<T, 8, 8>(src, offsets, weights, dst, stride, len),
     }
 }
 

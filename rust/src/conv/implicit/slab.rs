@@ -27,7 +27,7 @@ use super::{ChannelParts, MAX_WASTED_COLUMNS};
 use crate::conv::geometry::{ConvShape, PaddingMode, Window};
 use crate::conv::matmul::Real;
 use crate::conv::microkernel::{tile_width, Block, Matrix, RowsRef};
-use crate::parallel::{for_each_chunk_mut, for_each_task, SharedMut};
+use crate::parallel::{effective_threads, for_each_chunk_mut, for_each_task, SharedMut};
 
 /// Per-task workspace (slab + output staging) the bands are sized to.
 const WORKSPACE_BYTES: usize = 1 << 20;
@@ -164,15 +164,29 @@ pub(super) unsafe fn forward<T: Real>(
     let workspace = bands.slab_len(cg, bands.rows_per_band) + parts.per_part * bands.rows_per_band * bands.row_w;
     let mut task = Band { shape, input, weights, bias, bands, parts, out, full_band_offsets: Vec::new() };
     task.full_band_offsets = task.tap_offsets(bands.rows_per_band);
-    for_each_task(threads, shape.batch() * per_image * parts.parts, |t| {
-        let (t, part) = (t / parts.parts, t % parts.parts);
+    let place = |t: usize, part: usize| {
         let (image, rest) = (t / per_image, t % per_image);
         let (group, rest) = (rest / (out_d * pieces), rest % (out_d * pieces));
         let (depth, piece) = (rest / pieces, rest % pieces);
         let (band, segment) = (piece / bands.segments, piece % bands.segments);
-        let place = Place { image, group, depth, band, segment, part };
-        T::with_scratch(workspace, |scratch| task.run(place, scratch));
-    });
+        Place { image, group, depth, band, segment, part }
+    };
+    if parts.parts > 1 {
+        // Fewer pieces than the threads want tasks: each piece's slab is
+        // filled once (its channels in parallel) and shared by the tasks of
+        // its channel parts, rather than filled again by each (at batch 1
+        // that was every task copying the whole image).
+        let (slab_len, staging) = (bands.slab_len(cg, bands.rows_per_band), parts.per_part * bands.rows_per_band * bands.row_w);
+        T::with_call_scratch(slab_len, |slab| {
+            for t in 0..shape.batch() * per_image {
+                let at = place(t, 0);
+                let slab = task.fill_slab_parallel(at, slab, threads);
+                for_each_task(threads, parts.parts, |part| T::with_scratch(staging, |staging| task.multiply(Place { part, ..at }, slab, staging)));
+            }
+        });
+        return;
+    }
+    for_each_task(threads, shape.batch() * per_image, |t| T::with_scratch(workspace, |scratch| task.run(place(t, 0), scratch)));
 }
 
 /// `grad_weight` of `conv_forward`, one task per group: each band of
@@ -362,13 +376,34 @@ struct Band<'a, T: Clone> {
 
 impl<T: Real> Band<'_, T> {
     fn run(&self, at: Place, scratch: &mut [T]) {
+        let cg = self.shape.in_channels() / self.shape.groups();
+        let (first, count) = self.bands.rows(at.band);
+        let (slab, staging) = scratch.split_at_mut(self.bands.slab_len(cg, count));
+        self.fill_slab(at, first, count, self.bands.columns(at.segment).0, 0, slab);
+        self.multiply(at, slab, staging);
+    }
+
+    /// `fill_slab` of piece `at` into the front of `slab`, its channels
+    /// split among the threads; returns the filled part.
+    fn fill_slab_parallel<'s>(&self, at: Place, slab: &'s mut [T], threads: usize) -> &'s [T] {
+        let cg = self.shape.in_channels() / self.shape.groups();
+        let (first, count) = self.bands.rows(at.band);
+        let x0 = self.bands.columns(at.segment).0;
+        let per_channel = self.bands.slab_len(1, count);
+        let slab = &mut slab[..cg * per_channel];
+        let chunk = cg.div_ceil(effective_threads(threads)) * per_channel;
+        for_each_chunk_mut(threads, slab, chunk, |i, part| self.fill_slab(at, first, count, x0, i * chunk / per_channel, part));
+        slab
+    }
+
+    /// Piece `at`'s product (its channel part) from its filled `slab`, into
+    /// the output (through `staging` where rows have discarded columns).
+    fn multiply(&self, at: Place, slab: &[T], staging: &mut [T]) {
         let s = self.shape;
-        let (cg, og) = (s.in_channels() / s.groups(), s.out_channels() / s.groups());
+        let og = s.out_channels() / s.groups();
         let (first, count) = self.bands.rows(at.band);
         let (x0, width) = self.bands.columns(at.segment);
         let (o0, rows) = self.parts.range(at.part, og);
-        let (slab, staging) = scratch.split_at_mut(self.bands.slab_len(cg, count));
-        self.fill_slab(at, first, count, x0, slab);
         let short_band_offsets;
         let offsets = if count == self.bands.rows_per_band {
             &self.full_band_offsets
@@ -438,7 +473,7 @@ impl<T: Real> Band<'_, T> {
                 for band in 0..b.bands {
                     let (first, count) = b.rows(band);
                     let slab = &mut slabs[..b.slab_len(cg, count)];
-                    self.fill_slab(Place { image, group, depth, band, segment: 0, part: 0 }, first, count, 0, slab);
+                    self.fill_slab(Place { image, group, depth, band, segment: 0, part: 0 }, first, count, 0, 0, slab);
                     let short_band_offsets;
                     let offsets = if count == b.rows_per_band {
                         &self.full_band_offsets
@@ -521,8 +556,9 @@ impl<T: Real> Band<'_, T> {
     }
 
     /// Copies, with their padding and split into phases, the input rows
-    /// the band reads.
-    fn fill_slab(&self, at: Place, first: usize, count: usize, x0: usize, slab: &mut [T]) {
+    /// the band reads, of the group's channels `c0..` (as many as `slab` holds).
+    #[allow(clippy::too_many_arguments)]
+    fn fill_slab(&self, at: Place, first: usize, count: usize, x0: usize, c0: usize, slab: &mut [T]) {
         let s = self.shape;
         let [depth, rows, cols] = *s.axes();
         let cg = s.in_channels() / s.groups();
@@ -539,7 +575,7 @@ impl<T: Real> Band<'_, T> {
             })
             .collect();
         for (c, channel_slab) in slab.chunks_exact_mut(b.depth_span * slice).enumerate() {
-            let volume = &self.input[(at.image * s.in_channels() + at.group * cg + c) * s.input_pixels()..][..s.input_pixels()];
+            let volume = &self.input[(at.image * s.in_channels() + at.group * cg + c0 + c) * s.input_pixels()..][..s.input_pixels()];
             for (dz, slab_slice) in channel_slab.chunks_exact_mut(slice).enumerate() {
                 let z = at.depth * depth.stride + dz;
                 let z = s.padding_mode().source(z as isize - depth.pad_before as isize, depth.input);

@@ -125,11 +125,12 @@ fn forward_planned<T: Real>(
         return Ok(());
     }
     let scratch = if plan.interleaved { LANES * (plan.channel + plan.volume + VOLUME_ALIGN) } else { plan.cg * plan.channel + OUT_BLOCK * plan.volume };
+    let lane_weights = if plan.interleaved { plan.lane_weights(weight) } else { Vec::new() };
     for_each_block(threads, output, shape.out_channels() * plan.out_pixels, block, |n, b, out| {
         T::with_scratch(scratch, |scratch| {
             let g0 = b * plan.group_block;
             if plan.interleaved {
-                plan.forward_interleaved(n, g0, input, weight, bias, out, scratch)
+                plan.forward_interleaved(n, g0, input, &lane_weights, bias, out, scratch)
             } else {
                 forward_block(plan, (n, g0), input, weight, bias, out, scratch)
             }
@@ -295,10 +296,10 @@ struct Plan {
     /// reads, `ZERO_PAD` for a zero.
     sources: Vec<usize>,
     /// For the interleaved pass: each output pixel's flat index.
-    flat_index: Vec<usize>,
+    flat_index: lanes::Positions,
     /// For the interleaved pass with `interior_only`: each input pixel's
     /// position in a channel buffer (every pixel lands in exactly one).
-    input_positions: Vec<usize>,
+    input_positions: lanes::Positions,
     /// Stride 1 or 2 along the last axis: per input row, the offsets in a
     /// channel buffer of its columns (stride 2: of its even and of its odd
     /// columns; `row_targets`).
@@ -373,8 +374,8 @@ impl Plan {
             group_block,
             interleaved,
             sources: Vec::new(),
-            flat_index: Vec::new(),
-            input_positions: Vec::new(),
+            flat_index: lanes::Positions::default(),
+            input_positions: lanes::Positions::default(),
             targets: None,
             interior_only: false,
             narrow_forward: None,
@@ -386,14 +387,14 @@ impl Plan {
         if interleaved {
             plan.sources = plan.padded_sources();
             let (q, o) = (plan.q, plan.out);
-            plan.flat_index = (0..out_pixels).map(|p| (p / o[2] / o[1] * q[1] + p / o[2] % o[1]) * q[2] + p % o[2]).collect();
+            plan.flat_index = lanes::Positions::new((0..out_pixels).map(|p| (p / o[2] / o[1] * q[1] + p / o[2] % o[1]) * q[2] + p % o[2]).collect());
             if let (Some(targets), true) = (&plan.targets, plan.interior_only) {
                 let column = |[even, odd]: [usize; 2], i: usize| match (plan.stride[2], i % 2) {
                     (1, _) => even + i,
                     (_, 0) => even + i / 2,
                     _ => odd + i / 2,
                 };
-                plan.input_positions = targets.iter().flat_map(|&t| (0..plan.input[2]).map(move |i| column(t, i))).collect();
+                plan.input_positions = lanes::Positions::new(targets.iter().flat_map(|&t| (0..plan.input[2]).map(move |i| column(t, i))).collect());
             }
         }
         plan
@@ -631,10 +632,9 @@ impl Plan {
     /// Each output is the same sum in the same order as in `forward_block`,
     /// so the bits are the same; only the per-plane overheads are shared.
     #[allow(clippy::too_many_arguments)]
-    fn forward_interleaved<T: Real>(&self, n: usize, g0: usize, input: &[T], weight: &[T], bias: Option<&[T]>, out: &mut [T], scratch: &mut [T]) {
+    fn forward_interleaved<T: Real>(&self, n: usize, g0: usize, input: &[T], lane_weights: &[T], bias: Option<&[T]>, out: &mut [T], scratch: &mut [T]) {
         let (mixed, flat) = scratch.split_at_mut(LANES * self.channel);
         let offsets: Vec<usize> = (0..self.taps).map(|t| self.tap_offset(t)).collect();
-        let mut weights = vec![T::ZERO; self.taps * LANES];
         let vector = lanes::available::<T>();
         for (b, out_b) in out.chunks_mut(LANES * self.out_pixels).enumerate() {
             let first = g0 + b * LANES;
@@ -642,11 +642,7 @@ impl Plan {
             // Lanes past `count` read the last channel again; their outputs are dropped.
             let planes: [usize; LANES] = std::array::from_fn(|c| (n * self.in_channels + first + c.min(count - 1)) * self.in_pixels);
             self.interleave_input(input, &planes, mixed, b == 0);
-            for (t, w) in weights.chunks_exact_mut(LANES).enumerate() {
-                for (c, v) in w.iter_mut().enumerate().take(count) {
-                    *v = weight[(first + c) * self.taps + t];
-                }
-            }
+            let weights = &lane_weights[first * self.taps..][..LANES * self.taps];
             let (q, o) = (self.q, self.out);
             let row_len = o[2].next_multiple_of(VOLUME_ALIGN / 2);
             if row_len * o[0] * o[1] < self.flat_len {
@@ -654,11 +650,11 @@ impl Plan {
                 // values are the same, the thrown-away work less.
                 for r in 0..o[0] * o[1] {
                     let j = (r / o[1] * q[1] + r % o[1]) * q[2];
-                    correlate_interleaved(&mixed[j * LANES..], &offsets, &weights, &mut flat[j * LANES..][..row_len * LANES]);
+                    correlate_interleaved(&mixed[j * LANES..], &offsets, weights, &mut flat[j * LANES..][..row_len * LANES]);
                 }
             } else {
                 let len = self.flat_len.next_multiple_of(VOLUME_ALIGN) * LANES;
-                correlate_interleaved(mixed, &offsets, &weights, &mut flat[..len]);
+                correlate_interleaved(mixed, &offsets, weights, &mut flat[..len]);
             }
             if vector {
                 let bias: Option<[T; LANES]> = bias.map(|b| std::array::from_fn(|c| b[first + c.min(count - 1)]));
@@ -669,6 +665,20 @@ impl Plan {
                 }
             }
         }
+    }
+
+    /// The weights of the interleaved pass, per block of `LANES` channels
+    /// (from channel 0; lanes past the last channel repeat it): tap-major,
+    /// `weights[(block * taps + t) * LANES + c]`, laid out once per call.
+    fn lane_weights<T: Real>(&self, weight: &[T]) -> Vec<T> {
+        let blocks = self.out_channels.div_ceil(LANES);
+        let mut lanes = Vec::with_capacity(blocks * self.taps * LANES);
+        for b in 0..blocks {
+            for t in 0..self.taps {
+                lanes.extend((0..LANES).map(|c| weight[(b * LANES + c).min(self.out_channels - 1) * self.taps + t]));
+            }
+        }
+        lanes
     }
 
     /// `LANES` input planes (at `planes` in `input`) into `mixed`,
@@ -816,7 +826,7 @@ impl Plan {
                     dy.fill(T::ZERO);
                     for c in 0..count {
                         let plane = self.output_plane(grad_output, n, first + c);
-                        for (&v, &j) in plane.iter().zip(&self.flat_index) {
+                        for (&v, &j) in plane.iter().zip(self.flat_index.iter()) {
                             dy[j * LANES + c] = v;
                         }
                     }

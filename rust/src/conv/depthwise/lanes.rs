@@ -24,13 +24,37 @@ pub(super) fn available<T: Real>() -> bool {
     }
 }
 
+/// Where each element of a plane goes in (or comes from in) an interleaved
+/// buffer, with one past the largest position, found once (the moves check
+/// their buffers against it, not against every position per call).
+#[derive(Clone, Debug, Default)]
+pub(super) struct Positions {
+    list: Vec<usize>,
+    end: usize,
+}
+
+impl Positions {
+    pub(super) fn new(list: Vec<usize>) -> Self {
+        let end = list.iter().max().map_or(0, |&j| j + 1);
+        Positions { list, end }
+    }
+}
+
+impl std::ops::Deref for Positions {
+    type Target = [usize];
+
+    fn deref(&self) -> &[usize] {
+        &self.list
+    }
+}
+
 /// `dst[positions[i] * LANES + c] = src[planes[c] + i]` for every element
 /// `i < positions.len()` of a plane and channel `c < LANES`.
 /// Only when `available::<T>()`.
-pub(super) fn interleave<T: Real>(src: &[T], planes: &[usize; LANES], positions: &[usize], dst: &mut [T]) {
+pub(super) fn interleave<T: Real>(src: &[T], planes: &[usize; LANES], positions: &Positions, dst: &mut [T]) {
     assert!(available::<T>(), "interleave: not available");
     assert!(planes.iter().all(|&p| p + positions.len() <= src.len()), "interleave: a plane ends past the source");
-    assert!(positions.iter().all(|&j| (j + 1) * LANES <= dst.len()), "interleave: a position lies past the buffer");
+    assert!(positions.end * LANES <= dst.len(), "interleave: a position lies past the buffer");
     #[cfg(x86_simd)]
     {
         // SAFETY: AVX2 was detected and T is f32 (`available`); every plane
@@ -43,9 +67,9 @@ pub(super) fn interleave<T: Real>(src: &[T], planes: &[usize; LANES], positions:
 /// for every element `i` of a plane and channel `c < count`: `count`
 /// consecutive output planes from interleaved results.
 /// Only when `available::<T>()`.
-pub(super) fn deinterleave<T: Real>(flat: &[T], positions: &[usize], bias: Option<&[T; LANES]>, count: usize, out: &mut [T]) {
+pub(super) fn deinterleave<T: Real>(flat: &[T], positions: &Positions, bias: Option<&[T; LANES]>, count: usize, out: &mut [T]) {
     assert!(available::<T>() && count <= LANES, "deinterleave: unsupported arguments");
-    assert!(positions.iter().all(|&j| (j + 1) * LANES <= flat.len()), "deinterleave: a position lies past the results");
+    assert!(positions.end * LANES <= flat.len(), "deinterleave: a position lies past the results");
     assert!(out.len() == count * positions.len(), "deinterleave: the output holds other than `count` planes");
     #[cfg(x86_simd)]
     {

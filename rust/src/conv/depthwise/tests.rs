@@ -397,6 +397,7 @@ fn lane_moves_match_their_element_loops() {
             positions.swap(i, rng.below(i + 1));
         }
         positions.truncate(len);
+        let positions = lanes::Positions::new(positions);
         let mut dst = vec![f32::NAN; (2 * len + 8) * LANES];
         let mut expected = dst.clone();
         for (i, &j) in positions.iter().enumerate() {

@@ -17,8 +17,11 @@
 //! With zero padding the buffers' padding is zeroed once per task and only
 //! the input rows are copied in (`rows`: exact-length vector copies, stride
 //! 2 split into even and odd columns); narrow float32 planes at stride 1
-//! skip the buffer altogether (`narrow`). Both compute the same sums in the
-//! same order as the general path.
+//! skip the buffer altogether (`narrow`). Output planes of at most
+//! `INTERLEAVE_MAX_PIXELS` run `LANES` channels interleaved (position-major)
+//! per vector, float32 moved into and out of that layout by vector
+//! transposes (`lanes`). All compute the same sums in the same order as the
+//! general path.
 //!
 //! The input gradient is the adjoint: each polyphase sub-volume of the
 //! padded gradient is a correlation of the (flat, zero-margined) output
@@ -975,10 +978,10 @@ multiversioned! {
 
 #[inline(always)]
 fn weight_sums_body<T: Real>(x: &[T], offsets: &[usize], dy: &[T], sums: &mut [T]) {
-    // Eight registers of independent chains, a tap's LANES channels each.
-    match (std::mem::size_of::<T>(), wide_registers()) {
-        (4, true) => weight_sums_taps::<T, 8>(x, offsets, dy, sums),
-        (4, false) | (8, true) => weight_sums_taps::<T, 4>(x, offsets, dy, sums),
+    // A tap's LANES channels per row of independent chains.
+    match lane_rows::<T>() {
+        8 => weight_sums_taps::<T, 8>(x, offsets, dy, sums),
+        4 => weight_sums_taps::<T, 4>(x, offsets, dy, sums),
         _ => weight_sums_taps::<T, 2>(x, offsets, dy, sums),
     }
 }
@@ -1008,12 +1011,21 @@ multiversioned! {
 
 #[inline(always)]
 fn interleaved_lanes<T: Real>(src: &[T], offsets: &[usize], weights: &[T], dst: &mut [T]) {
-    // Eight registers of accumulators (more spill on AVX2's 16 registers).
-    match (std::mem::size_of::<T>(), wide_registers()) {
-        (4, true) => interleaved_chunks::<T, 8>(src, offsets, weights, dst),
-        (4, false) | (8, true) => interleaved_chunks::<T, 4>(src, offsets, weights, dst),
+    // A position's LANES channels per row of accumulators.
+    match lane_rows::<T>() {
+        8 => interleaved_chunks::<T, 8>(src, offsets, weights, dst),
+        4 => interleaved_chunks::<T, 4>(src, offsets, weights, dst),
         _ => interleaved_chunks::<T, 2>(src, offsets, weights, dst),
     }
+}
+
+/// How many rows of `LANES` values fill eight vector registers: 8 float32
+/// rows with AVX-512, 4 with AVX2 (or float64 with AVX-512), 2 for float64
+/// with AVX2 (see `wide_registers`).
+#[inline(always)]
+fn lane_rows<T>() -> usize {
+    let register_bytes = if wide_registers() { 64 } else { 32 };
+    8 * register_bytes / (LANES * std::mem::size_of::<T>())
 }
 
 /// `P` positions of `LANES` channels at a time.

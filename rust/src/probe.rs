@@ -75,15 +75,13 @@ fn fma_loop_scalar(iterations: usize) -> f32 {
 fn fma_kernel() -> (usize, fn(usize) -> f32) {
     #[cfg(x86_simd)]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the closure is only returned after the runtime check
-            // just above found AVX-512F, the one feature the callee enables.
-            return (16 * CHAINS, |n| unsafe { fma_loop_avx512(n) });
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: the closure is only returned after the runtime checks
-            // just above found AVX2 and FMA, the features the callee enables.
-            return (8 * AVX2_CHAINS, |n| unsafe { fma_loop_avx2(n) });
+        match crate::conv::tile_isa() {
+            // SAFETY: the closure is only returned when `tile_isa` found
+            // AVX-512F, the one feature the callee enables.
+            crate::conv::TileIsa::Avx512 => return (16 * CHAINS, |n| unsafe { fma_loop_avx512(n) }),
+            // SAFETY: as above, for AVX2 and FMA.
+            crate::conv::TileIsa::Avx2 => return (8 * AVX2_CHAINS, |n| unsafe { fma_loop_avx2(n) }),
+            crate::conv::TileIsa::Portable => {}
         }
     }
     (CHAINS, fma_loop_scalar)

@@ -882,14 +882,13 @@ macro_rules! multiversioned {
                 fn avx2<T: Real>($($arg: $ty),*) $(-> $ret)? {
                     $body($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has AVX-512F (just detected), which
+                match super::tile_isa() {
+                    // SAFETY: the CPU has AVX-512F (`tile_isa`), which
                     // implies AVX2 and FMA on every CPU that has it.
-                    return unsafe { avx512($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                    // SAFETY: the CPU has AVX2 and FMA (just detected).
-                    return unsafe { avx2($($arg),*) };
+                    super::TileIsa::Avx512 => return unsafe { avx512($($arg),*) },
+                    // SAFETY: the CPU has AVX2 and FMA (`tile_isa`).
+                    super::TileIsa::Avx2 => return unsafe { avx2($($arg),*) },
+                    super::TileIsa::Portable => {}
                 }
             }
             $body($($arg),*)
@@ -1072,14 +1071,7 @@ fn correlate_lanes<T: Real>(src: &[T], taps: &[(usize, T)], dst: &mut [T], accum
 /// chunks only group outputs: every output's sum is the same either way.
 #[inline(always)]
 fn wide_registers() -> bool {
-    #[cfg(x86_simd)]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(x86_simd))]
-    {
-        false
-    }
+    super::tile_isa() == super::TileIsa::Avx512
 }
 
 #[inline(always)]

@@ -15,7 +15,8 @@ use super::{Real, LANES};
 pub(super) fn available<T: Real>() -> bool {
     #[cfg(x86_simd)]
     {
-        std::mem::size_of::<T>() == 4 && std::arch::is_x86_feature_detected!("avx2")
+        // Either tile instruction set includes AVX2.
+        std::mem::size_of::<T>() == 4 && crate::conv::tile_isa() != crate::conv::TileIsa::Portable
     }
     #[cfg(not(x86_simd))]
     {

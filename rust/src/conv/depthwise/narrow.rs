@@ -36,10 +36,10 @@ pub(super) fn available<T: Real>(planes: Planes) -> bool {
     #[cfg(x86_simd)]
     {
         std::mem::size_of::<T>() == 4
-            && if std::arch::is_x86_feature_detected!("avx512f") {
-                planes.dst[1] <= 16
-            } else {
-                std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") && flat_fits(planes, avx2::FLAT_LANES)
+            && match crate::conv::tile_isa() {
+                crate::conv::TileIsa::Avx512 => planes.dst[1] <= 16,
+                crate::conv::TileIsa::Avx2 => flat_fits(planes, avx2::FLAT_LANES),
+                crate::conv::TileIsa::Portable => false,
             }
     }
     #[cfg(not(x86_simd))]
@@ -143,7 +143,7 @@ impl Masks {
         }
         #[cfg(x86_simd)]
         {
-            let kind = if !std::arch::is_x86_feature_detected!("avx512f") {
+            let kind = if crate::conv::tile_isa() != crate::conv::TileIsa::Avx512 {
                 MaskKind::Avx2Flat(avx2::flat_masks(shifts, planes))
             } else if let Some(masks) = avx512::flat_masks(shifts, planes) {
                 MaskKind::Avx512Flat(masks)

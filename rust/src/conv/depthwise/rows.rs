@@ -12,14 +12,16 @@
 //! element) and f64 (two).
 
 use super::Real;
+#[cfg(x86_simd)]
+use crate::conv::{tile_isa, TileIsa};
 
 /// `dst.copy_from_slice(src)`.
 #[inline(always)]
 pub(super) fn copy_row<T: Real>(src: &[T], dst: &mut [T]) {
     assert_eq!(src.len(), dst.len(), "copy_row: lengths differ");
     #[cfg(x86_simd)]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: AVX-512F was just detected; the lengths are equal (checked).
+    if tile_isa() == TileIsa::Avx512 {
+        // SAFETY: the CPU has AVX-512F (`tile_isa`); the lengths are equal (checked).
         return unsafe { avx512::copy(words(src), words_mut(dst)) };
     }
     dst.copy_from_slice(src);
@@ -30,17 +32,15 @@ pub(super) fn copy_row<T: Real>(src: &[T], dst: &mut [T]) {
 pub(super) fn split_row<T: Real>(src: &[T], even: &mut [T], odd: &mut [T]) {
     assert!(even.len() == src.len().div_ceil(2) && odd.len() == src.len() / 2, "split_row: lengths do not match");
     #[cfg(x86_simd)]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: AVX-512F was just detected; the lengths match (checked).
-        return unsafe { avx512::split(words(src), words_mut(even), words_mut(odd), word_count::<T>()) };
-    }
-    #[allow(unused_mut)]
-    let mut done = 0;
-    #[cfg(x86_simd)]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 was just detected; the lengths match (checked).
-        done = unsafe { avx2::split(words(src), words_mut(even), words_mut(odd), word_count::<T>()) };
-    }
+    let done = match tile_isa() {
+        // SAFETY: the CPU has AVX-512F (`tile_isa`); the lengths match (checked).
+        TileIsa::Avx512 => return unsafe { avx512::split(words(src), words_mut(even), words_mut(odd), word_count::<T>()) },
+        // SAFETY: the CPU has AVX2 (`tile_isa`); the lengths match (checked).
+        TileIsa::Avx2 => unsafe { avx2::split(words(src), words_mut(even), words_mut(odd), word_count::<T>()) },
+        TileIsa::Portable => 0,
+    };
+    #[cfg(not(x86_simd))]
+    let done = 0;
     split_pairs(&src[done..], &mut even[done / 2..], &mut odd[done / 2..]);
 }
 
@@ -62,17 +62,15 @@ fn split_pairs<T: Real>(src: &[T], even: &mut [T], odd: &mut [T]) {
 pub(super) fn merge_row<T: Real>(even: &[T], odd: &[T], dst: &mut [T]) {
     assert!(even.len() == dst.len().div_ceil(2) && odd.len() == dst.len() / 2, "merge_row: lengths do not match");
     #[cfg(x86_simd)]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: AVX-512F was just detected; the lengths match (checked).
-        return unsafe { avx512::merge(words(even), words(odd), words_mut(dst), word_count::<T>()) };
-    }
-    #[allow(unused_mut)]
-    let mut done = 0;
-    #[cfg(x86_simd)]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 was just detected; the lengths match (checked).
-        done = unsafe { avx2::merge(words(even), words(odd), words_mut(dst), word_count::<T>()) };
-    }
+    let done = match tile_isa() {
+        // SAFETY: the CPU has AVX-512F (`tile_isa`); the lengths match (checked).
+        TileIsa::Avx512 => return unsafe { avx512::merge(words(even), words(odd), words_mut(dst), word_count::<T>()) },
+        // SAFETY: the CPU has AVX2 (`tile_isa`); the lengths match (checked).
+        TileIsa::Avx2 => unsafe { avx2::merge(words(even), words(odd), words_mut(dst), word_count::<T>()) },
+        TileIsa::Portable => 0,
+    };
+    #[cfg(not(x86_simd))]
+    let done = 0;
     merge_pairs(&even[done / 2..], &odd[done / 2..], &mut dst[done..]);
 }
 

@@ -31,6 +31,9 @@ use crate::parallel::effective_threads;
 const MAX_WASTED_COLUMNS: f64 = 0.1;
 /// Tasks per thread below which a group's output channels are split.
 const TASKS_PER_THREAD: usize = 2;
+/// The largest `ChannelParts::imbalance` left alone: 7 tasks on 2 threads
+/// (8/7) are; 5 (6/5) and 3 (4/3) are split further.
+const MAX_IMBALANCE: f64 = 1.15;
 
 /// Every shape: strided, dilated, grouped, padded in any mode, 1-D to 3-D.
 pub(crate) fn applies(_shape: &ConvShape) -> bool {
@@ -244,8 +247,9 @@ fn flipped_weights<T: Real>(shape: &ConvShape, weight: &[T], threads: usize) -> 
 }
 
 /// Output channels of a group cut into `parts` ranges of whole tiles, so
-/// that `tasks * parts` gives every thread a couple of tasks. Splits change
-/// no bits (see `microkernel`), so they may follow the thread count.
+/// that `tasks * parts` gives every thread a couple of tasks and the tasks
+/// share out evenly. Splits change no bits (see `microkernel`), so they may
+/// follow the thread count.
 #[derive(Clone, Copy, Debug)]
 struct ChannelParts {
     per_part: usize,
@@ -254,11 +258,32 @@ struct ChannelParts {
 
 impl ChannelParts {
     fn new(group_out: usize, tasks: usize, threads: usize) -> Self {
-        let threads = effective_threads(threads);
-        let wanted = if threads == 1 { 1 } else { (TASKS_PER_THREAD * threads).div_ceil(tasks.max(1)) };
-        let tiles = group_out.div_ceil(ROWS);
-        let per_part = tiles.div_ceil(wanted.clamp(1, tiles.max(1))) * ROWS;
-        ChannelParts { per_part, parts: group_out.div_ceil(per_part.max(1)).max(1) }
+        Self::for_threads(group_out, tasks, effective_threads(threads))
+    }
+
+    /// `new` for `threads` threads that will run.
+    fn for_threads(group_out: usize, tasks: usize, threads: usize) -> Self {
+        let tiles = group_out.div_ceil(ROWS).max(1);
+        let split = |wanted: usize| {
+            let per_part = tiles.div_ceil(wanted.clamp(1, tiles)) * ROWS;
+            ChannelParts { per_part, parts: group_out.div_ceil(per_part).max(1) }
+        };
+        if threads == 1 {
+            return split(1);
+        }
+        let fewest = split((TASKS_PER_THREAD * threads).div_ceil(tasks.max(1)));
+        // Few equal tasks on several threads leave some threads idle at the
+        // end (5 on 2 threads: the last round runs on one, a sixth of the
+        // call); more parts even the rounds out.
+        (fewest.parts..=tiles)
+            .map(split)
+            .find(|p| Self::imbalance(tasks * p.parts, threads) <= MAX_IMBALANCE)
+            .unwrap_or(fewest)
+    }
+
+    /// The busiest thread's tasks against the mean, for `tasks` equal tasks.
+    fn imbalance(tasks: usize, threads: usize) -> f64 {
+        (tasks.div_ceil(threads) * threads) as f64 / tasks.max(1) as f64
     }
 
     /// Channels `first..first + count` of part `p` (within a group of `group_out`).
@@ -283,6 +308,31 @@ mod tests {
     }
 
     /// grad_input through the transposed forward kernel against col2im.
+    #[test]
+    fn channel_parts_cover_the_channels_and_share_out_evenly() {
+        for threads in 1..=4 {
+            for group_out in [1, 7, 8, 24, 64, 512] {
+                for tasks in 1..=40 {
+                    let p = ChannelParts::for_threads(group_out, tasks, threads);
+                    let case = format!("{group_out} channels, {tasks} tasks, {threads} threads: {p:?}");
+                    assert!(p.per_part.is_multiple_of(ROWS) && p.per_part * (p.parts - 1) < group_out && group_out <= p.per_part * p.parts, "{case}");
+                    let covered: usize = (0..p.parts).map(|part| p.range(part, group_out).1).sum();
+                    assert_eq!(covered, group_out, "{case}");
+                    if threads == 1 {
+                        assert_eq!(p.parts, 1, "{case}");
+                    } else if p.parts < group_out.div_ceil(ROWS) {
+                        // Channels left to split: the rounds are even enough.
+                        assert!(ChannelParts::imbalance(tasks * p.parts, threads) <= MAX_IMBALANCE, "{case}");
+                    }
+                }
+            }
+        }
+        // wav2vec 2.0's second layer at batch 1: five row segments of 512
+        // channels; on two threads each segment's channels go in two parts.
+        assert_eq!(ChannelParts::for_threads(512, 5, 2).parts, 2);
+        assert_eq!(ChannelParts::for_threads(512, 7, 2).parts, 1);
+    }
+
     #[test]
     fn grad_input_by_the_transposed_convolution_matches_col2im() {
         let cases = [

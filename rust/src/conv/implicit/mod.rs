@@ -307,7 +307,6 @@ mod tests {
         Window { input, kernel, stride, dilation, pad_before: pad.0, pad_after: pad.1 }
     }
 
-    /// grad_input through the transposed forward kernel against col2im.
     #[test]
     fn channel_parts_cover_the_channels_and_share_out_evenly() {
         for threads in 1..=4 {
@@ -333,6 +332,7 @@ mod tests {
         assert_eq!(ChannelParts::for_threads(512, 7, 2).parts, 1);
     }
 
+    /// grad_input through the transposed forward kernel against col2im.
     #[test]
     fn grad_input_by_the_transposed_convolution_matches_col2im() {
         let cases = [

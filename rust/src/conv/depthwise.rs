@@ -40,6 +40,8 @@ use super::geometry::{check_backward_input, check_backward_weight, check_forward
 use super::matmul::Real;
 use crate::error::KernelResult;
 use crate::parallel::for_each_chunk_mut;
+use rows::uninit_view;
+use std::mem::MaybeUninit;
 
 /// Input channels per group handled here; more is a job for GEMM.
 const MAX_GROUP_CHANNELS: usize = 8;
@@ -105,6 +107,23 @@ pub(crate) fn forward<T: Real>(
     if !check_forward(shape, input, weight, bias, output)? {
         return Ok(());
     }
+    forward_planned(&Plan::new(shape), shape, input, weight, bias, uninit_view(output), threads)
+}
+
+/// `forward` into memory that need not be initialized (a fresh
+/// allocation): every output element is written once and none is read, so
+/// the caller skips a zeroing pass (an eighth of a batch of 56x56 planes).
+pub(crate) fn forward_uninit<T: Real>(
+    shape: &ConvShape,
+    input: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    output: &mut [MaybeUninit<T>],
+    threads: usize,
+) -> KernelResult<()> {
+    if !check_forward(shape, input, weight, bias, output)? {
+        return Ok(());
+    }
     forward_planned(&Plan::new(shape), shape, input, weight, bias, output, threads)
 }
 
@@ -114,7 +133,7 @@ fn forward_planned<T: Real>(
     input: &[T],
     weight: &[T],
     bias: Option<&[T]>,
-    output: &mut [T],
+    output: &mut [MaybeUninit<T>],
     threads: usize,
 ) -> KernelResult<()> {
     let block = plan.group_block * plan.og * plan.out_pixels;
@@ -165,7 +184,7 @@ fn backward_input_planned<T: Real>(plan: &Plan, shape: &ConvShape, weight: &[T],
             let (g0, count) = (b * plan.group_block, dx.len() / plan.in_pixels);
             let dy = &grad_output[(n * plan.out_channels + g0) * plan.out_pixels..][..count * plan.out_pixels];
             let w = &weight[g0 * plan.taps..][..count * plan.taps];
-            narrow::narrow_planes(dy, shifts, &masks, w, None, dx, *planes)
+            narrow::narrow_planes(dy, shifts, &masks, w, None, uninit_view(dx), *planes)
         });
         return;
     }
@@ -489,7 +508,7 @@ impl Plan {
                 let width = self.input[2];
                 for (row, &[a, b]) in plane.chunks_exact(width).zip(targets) {
                     if self.stride[2] == 1 {
-                        rows::copy_row(row, &mut dst[a..][..width]);
+                        rows::copy_row(row, uninit_view(&mut dst[a..][..width]));
                     } else {
                         let (even, odd) = disjoint(dst, a, width.div_ceil(2), b, width / 2);
                         rows::split_row(row, even, odd);
@@ -551,14 +570,16 @@ impl Plan {
 
     /// Writes output plane (o, o, o) of `dst` from the flat results, plus `bias`.
     #[inline(always)]
-    fn scatter<T: Real>(&self, flat: &[T], dst: &mut [T], bias: Option<T>) {
+    fn scatter<T: Real>(&self, flat: &[T], dst: &mut [MaybeUninit<T>], bias: Option<T>) {
         let (q, out) = (self.q, self.out);
         for r in 0..out[0] * out[1] {
             let (o0, o1) = (r / out[1], r % out[1]);
             let src = &flat[(o0 * q[1] + o1) * q[2]..];
             let row = &mut dst[r * out[2]..];
             match bias {
-                Some(b) => row[..out[2]].iter_mut().zip(src).for_each(|(d, &v)| *d = v + b),
+                Some(b) => row[..out[2]].iter_mut().zip(src).for_each(|(d, &v)| {
+                    d.write(v + b);
+                }),
                 None => rows::copy_row(&src[..out[2]], &mut row[..out[2]]),
             }
         }
@@ -572,7 +593,7 @@ impl Plan {
         let (q, out) = (self.q, self.out);
         for (r, row) in plane.chunks_exact(out[2]).enumerate() {
             let (o0, o1) = (r / out[1], r % out[1]);
-            rows::copy_row(row, &mut dst[margin + (o0 * q[1] + o1) * q[2]..][..out[2]]);
+            rows::copy_row(row, uninit_view(&mut dst[margin + (o0 * q[1] + o1) * q[2]..][..out[2]]));
         }
     }
 
@@ -592,7 +613,7 @@ impl Plan {
     /// Output planes of image `n`, groups `g0..`, into `out` (those groups' channels).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn forward_block<T: Real>(&self, n: usize, g0: usize, input: &[T], weight: &[T], bias: Option<&[T]>, out: &mut [T], scratch: &mut [T]) {
+    fn forward_block<T: Real>(&self, n: usize, g0: usize, input: &[T], weight: &[T], bias: Option<&[T]>, out: &mut [MaybeUninit<T>], scratch: &mut [T]) {
         let (planes, flat) = scratch.split_at_mut(self.cg * self.channel);
         self.clear(planes);
         let len = self.flat_len.next_multiple_of(VOLUME_ALIGN);
@@ -635,7 +656,7 @@ impl Plan {
     /// Each output is the same sum in the same order as in `forward_block`,
     /// so the bits are the same; only the per-plane overheads are shared.
     #[allow(clippy::too_many_arguments)]
-    fn forward_interleaved<T: Real>(&self, n: usize, g0: usize, input: &[T], lane_weights: &[T], bias: Option<&[T]>, out: &mut [T], scratch: &mut [T]) {
+    fn forward_interleaved<T: Real>(&self, n: usize, g0: usize, input: &[T], lane_weights: &[T], bias: Option<&[T]>, out: &mut [MaybeUninit<T>], scratch: &mut [T]) {
         let (mixed, flat) = scratch.split_at_mut(LANES * self.channel);
         let offsets: Vec<usize> = (0..self.taps).map(|t| self.tap_offset(t)).collect();
         let vector = lanes::available::<T>();
@@ -735,7 +756,7 @@ impl Plan {
         if let Some(targets) = &self.targets {
             for (row, &[a, b]) in plane.chunks_exact_mut(width).zip(targets) {
                 if s[2] == 1 {
-                    rows::copy_row(&padded[a..][..width], row);
+                    rows::copy_row(&padded[a..][..width], uninit_view(row));
                 } else {
                     rows::merge_row(&padded[a..][..width.div_ceil(2)], &padded[b..][..width / 2], row);
                 }
@@ -899,11 +920,11 @@ macro_rules! multiversioned {
 multiversioned! {
     /// `Plan::forward_block`, everything in it compiled for the CPU's best
     /// instruction set (the row copies and sums inline).
-    fn forward_block<T: Real>(plan: &Plan, at: (usize, usize), input: &[T], weight: &[T], bias: Option<&[T]>, out: &mut [T], scratch: &mut [T]) = forward_block_inline
+    fn forward_block<T: Real>(plan: &Plan, at: (usize, usize), input: &[T], weight: &[T], bias: Option<&[T]>, out: &mut [MaybeUninit<T>], scratch: &mut [T]) = forward_block_inline
 }
 
 #[inline(always)]
-fn forward_block_inline<T: Real>(plan: &Plan, (n, g0): (usize, usize), input: &[T], weight: &[T], bias: Option<&[T]>, out: &mut [T], scratch: &mut [T]) {
+fn forward_block_inline<T: Real>(plan: &Plan, (n, g0): (usize, usize), input: &[T], weight: &[T], bias: Option<&[T]>, out: &mut [MaybeUninit<T>], scratch: &mut [T]) {
     plan.forward_block(n, g0, input, weight, bias, out, scratch)
 }
 
@@ -958,14 +979,18 @@ fn gather_lanes_body<T: Real>(input: &[T], planes: &[usize; LANES], sources: &[u
 multiversioned! {
     /// One channel's output plane from interleaved flat results (its lane
     /// first in `flat`): `dst[p] = flat[index[p] * LANES] (+ bias)`.
-    fn scatter_lane<T: Real>(flat: &[T], index: &[usize], bias: Option<T>, dst: &mut [T]) = scatter_lane_body
+    fn scatter_lane<T: Real>(flat: &[T], index: &[usize], bias: Option<T>, dst: &mut [MaybeUninit<T>]) = scatter_lane_body
 }
 
 #[inline(always)]
-fn scatter_lane_body<T: Real>(flat: &[T], index: &[usize], bias: Option<T>, dst: &mut [T]) {
+fn scatter_lane_body<T: Real>(flat: &[T], index: &[usize], bias: Option<T>, dst: &mut [MaybeUninit<T>]) {
     match bias {
-        Some(b) => dst.iter_mut().zip(index).for_each(|(d, &j)| *d = flat[j * LANES] + b),
-        None => dst.iter_mut().zip(index).for_each(|(d, &j)| *d = flat[j * LANES]),
+        Some(b) => dst.iter_mut().zip(index).for_each(|(d, &j)| {
+            d.write(flat[j * LANES] + b);
+        }),
+        None => dst.iter_mut().zip(index).for_each(|(d, &j)| {
+            d.write(flat[j * LANES]);
+        }),
     }
 }
 

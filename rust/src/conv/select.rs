@@ -131,8 +131,8 @@ pub fn conv_forward_with<T: Real>(
 }
 
 /// `conv_forward_with` into memory that need not be initialized (a fresh
-/// allocation): implicit GEMM and Winograd write every element once and
-/// read none, so no zeroing pass is needed; the other kernels get zeros first.
+/// allocation): implicit GEMM, Winograd and depthwise write every element
+/// once and read none, so no zeroing pass is needed; im2col gets zeros first.
 pub fn conv_forward_uninit<T: Real>(
     algorithm: Algorithm,
     shape: &ConvShape,
@@ -146,15 +146,15 @@ pub fn conv_forward_uninit<T: Real>(
     match algorithm {
         Algorithm::ImplicitGemm => return implicit::forward_uninit(shape, input, weight, bias, output, threads),
         Algorithm::Winograd => return winograd::forward_uninit(shape, input, weight, bias, output, threads),
+        Algorithm::Depthwise => return depthwise::forward_uninit(shape, input, weight, bias, output, threads),
         _ => {}
     }
     let output: &mut [T] = zeroed(output, threads);
     conv_forward_with(algorithm, shape, input, weight, bias, output, threads)
 }
 
-/// Writes zeros into every element (on up to `threads` threads: a batch of
-/// small depthwise planes spends a fifth of its time here) and returns the
-/// initialized slice.
+/// Writes zeros into every element (on up to `threads` threads) and
+/// returns the initialized slice.
 fn zeroed<T: Real>(output: &mut [MaybeUninit<T>], threads: usize) -> &mut [T] {
     const CHUNK: usize = 1 << 16;
     crate::parallel::for_each_chunk_mut(threads, output, CHUNK, |_, chunk| {

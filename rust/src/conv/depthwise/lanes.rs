@@ -10,6 +10,7 @@
 //! bits are the same either way.
 
 use super::{Real, LANES};
+use std::mem::MaybeUninit;
 
 /// Whether `interleave` and `deinterleave` run vectorized for `T` on this CPU.
 pub(super) fn available<T: Real>() -> bool {
@@ -68,7 +69,7 @@ pub(super) fn interleave<T: Real>(src: &[T], planes: &[usize; LANES], positions:
 /// for every element `i` of a plane and channel `c < count`: `count`
 /// consecutive output planes from interleaved results.
 /// Only when `available::<T>()`.
-pub(super) fn deinterleave<T: Real>(flat: &[T], positions: &Positions, bias: Option<&[T; LANES]>, count: usize, out: &mut [T]) {
+pub(super) fn deinterleave<T: Real>(flat: &[T], positions: &Positions, bias: Option<&[T; LANES]>, count: usize, out: &mut [MaybeUninit<T>]) {
     assert!(available::<T>() && count <= LANES, "deinterleave: unsupported arguments");
     assert!(positions.end * LANES <= flat.len(), "deinterleave: a position lies past the results");
     assert!(out.len() == count * positions.len(), "deinterleave: the output holds other than `count` planes");

@@ -12,6 +12,7 @@
 //! without AVX-512 or AVX2; the flat path remains the fallback.
 
 use super::Real;
+use std::mem::MaybeUninit;
 
 /// One tap: `dst[r][c] += weight * src[r + row][c + column]`, zero outside `src`.
 /// (Read only by the vector kernels: unused where they are compiled out.)
@@ -72,7 +73,7 @@ fn flat_lane_inside(f: usize, shift: &Shift, planes: Planes) -> bool {
 /// given extents, `weights` holding `shifts.len()` per plane).
 /// Only when `available::<T>(planes)`, with `masks` from `Masks::new` for
 /// the same shifts and planes.
-pub(super) fn narrow_planes<T: Real>(src: &[T], shifts: &[Shift], masks: &Masks, weights: &[T], bias: Option<&[T]>, dst: &mut [T], planes: Planes) {
+pub(super) fn narrow_planes<T: Real>(src: &[T], shifts: &[Shift], masks: &Masks, weights: &[T], bias: Option<&[T]>, dst: &mut [MaybeUninit<T>], planes: Planes) {
     let (src_len, dst_len) = (planes.src[0] * planes.src[1], planes.dst[0] * planes.dst[1]);
     let count = dst.len() / dst_len.max(1);
     assert!(
@@ -88,7 +89,7 @@ pub(super) fn narrow_planes<T: Real>(src: &[T], shifts: &[Shift], masks: &Masks,
             unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), v.len()) }
         };
         // SAFETY: as for `f32s`, for the one mutable view of dst.
-        let out = unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<f32>(), dst.len()) };
+        let out = unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<MaybeUninit<f32>>(), dst.len()) };
         let (src, weights, bias) = (f32s(src), f32s(weights), bias.map(f32s));
         assert!(masks.shifts == shifts && masks.planes == planes, "narrow_planes: masks made for other taps or planes");
         for (p, dst) in out.chunks_exact_mut(dst_len).enumerate() {
@@ -166,6 +167,7 @@ impl Masks {
 mod avx2 {
     use super::{Planes, Shift};
     use std::arch::x86_64::*;
+    use std::mem::MaybeUninit;
 
     /// Vectors of a flattened plane (a 7x7 plane: 7 of them for 49 values).
     pub(super) const FLAT_VECTORS: usize = 8;
@@ -186,7 +188,7 @@ mod avx2 {
     /// `planes.dst` elements, which `flat_fits` (FLAT_LANES); `masks` is
     /// `flat_masks(shifts, planes)`; `weights` has one per shift.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn plane_flat(src: &[f32], shifts: &[Shift], masks: &[[[i32; 8]; FLAT_VECTORS]], weights: &[f32], bias: Option<f32>, dst: &mut [f32], planes: Planes) {
+    pub(super) unsafe fn plane_flat(src: &[f32], shifts: &[Shift], masks: &[[[i32; 8]; FLAT_VECTORS]], weights: &[f32], bias: Option<f32>, dst: &mut [MaybeUninit<f32>], planes: Planes) {
         let columns = planes.src[1] as isize;
         let total = planes.dst[0] * planes.dst[1];
         let vectors = total.div_ceil(8);
@@ -214,11 +216,13 @@ mod avx2 {
             let n = (total - v * 8).min(8);
             if n == 8 {
                 // SAFETY: dst[v * 8 .. v * 8 + 8] lies inside dst (total elements).
-                unsafe { _mm256_storeu_ps(dst.as_mut_ptr().add(v * 8), acc) };
+                unsafe { _mm256_storeu_ps(dst.as_mut_ptr().add(v * 8).cast(), acc) };
             } else {
                 // SAFETY: a store into the local array of 8.
                 unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
-                dst[v * 8..total].copy_from_slice(&lanes[..n]);
+                dst[v * 8..total].iter_mut().zip(&lanes[..n]).for_each(|(d, &l)| {
+                    d.write(l);
+                });
             }
         }
     }
@@ -228,6 +232,7 @@ mod avx2 {
 mod avx512 {
     use super::{Planes, Shift};
     use std::arch::x86_64::*;
+    use std::mem::MaybeUninit;
 
     /// Lanes `c < planes.dst[1]` with `0 <= c + column < planes.src[1]`.
     pub(super) fn column_mask(column: isize, planes: Planes) -> u16 {
@@ -263,7 +268,7 @@ mod avx512 {
     /// elements; `masks` is `flat_masks(shifts, planes)`; `weights` has one
     /// per shift.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn plane_flat(src: &[f32], shifts: &[Shift], masks: &[[u16; FLAT_VECTORS]], weights: &[f32], bias: Option<f32>, dst: &mut [f32], planes: Planes) {
+    pub(super) unsafe fn plane_flat(src: &[f32], shifts: &[Shift], masks: &[[u16; FLAT_VECTORS]], weights: &[f32], bias: Option<f32>, dst: &mut [MaybeUninit<f32>], planes: Planes) {
         let columns = planes.src[1] as isize;
         let total = planes.dst[0] * planes.dst[1];
         let mut acc = [_mm512_setzero_ps(); FLAT_VECTORS];
@@ -290,7 +295,7 @@ mod avx512 {
             let lanes = (total - v * 16).min(16);
             let store = ((1u32 << lanes) - 1) as u16;
             // SAFETY: the lanes under `store` are dst[v * 16 .. v * 16 + lanes], inside dst (total elements).
-            unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr().add(v * 16), store, acc) };
+            unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr().add(v * 16).cast(), store, acc) };
         }
     }
 
@@ -301,7 +306,7 @@ mod avx512 {
     /// `dst` `planes.dst` elements with `planes.dst[1] <= 16`; `masks[t]` is
     /// `column_mask(shifts[t].column, planes)`; `weights` has one per shift.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn plane(src: &[f32], shifts: &[Shift], masks: &[u16], weights: &[f32], bias: Option<f32>, dst: &mut [f32], planes: Planes) {
+    pub(super) unsafe fn plane(src: &[f32], shifts: &[Shift], masks: &[u16], weights: &[f32], bias: Option<f32>, dst: &mut [MaybeUninit<f32>], planes: Planes) {
         // Eight rows at a time: eight independent chains of multiply-adds
         // (one chain would wait on each add's latency).
         const ROWS: usize = 8;
@@ -334,7 +339,7 @@ mod avx512 {
                 }
                 // SAFETY: the lanes under `store` are dst[r * out_columns ..
                 // (r + 1) * out_columns] for r = r0 + i < out_rows, inside dst.
-                unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr().add((r0 + i) * out_columns), store, acc) };
+                unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr().add((r0 + i) * out_columns).cast(), store, acc) };
             }
         }
     }

@@ -14,17 +14,30 @@
 use super::Real;
 #[cfg(x86_simd)]
 use crate::conv::{tile_isa, TileIsa};
+use std::mem::MaybeUninit;
 
-/// `dst.copy_from_slice(src)`.
+/// `dst.copy_from_slice(src)`, into memory that need not be initialized
+/// (an initialized `dst` goes through `uninit_view`).
 #[inline(always)]
-pub(super) fn copy_row<T: Real>(src: &[T], dst: &mut [T]) {
+pub(super) fn copy_row<T: Real>(src: &[T], dst: &mut [MaybeUninit<T>]) {
     assert_eq!(src.len(), dst.len(), "copy_row: lengths differ");
     #[cfg(x86_simd)]
     if tile_isa() == TileIsa::Avx512 {
         // SAFETY: the CPU has AVX-512F (`tile_isa`); the lengths are equal (checked).
-        return unsafe { avx512::copy(words(src), words_mut(dst)) };
+        return unsafe { avx512::copy(words(src), dst.as_mut_ptr().cast()) };
     }
-    dst.copy_from_slice(src);
+    // SAFETY: `src.len()` elements of both, which are distinct borrows.
+    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast::<T>(), src.len()) }
+}
+
+/// `v` as memory only written to: every value written is a `T`, so `v`
+/// stays initialized.
+#[inline(always)]
+pub(super) fn uninit_view<T>(v: &mut [T]) -> &mut [MaybeUninit<T>] {
+    // SAFETY: `MaybeUninit<T>` has the layout of `T`; the view covers
+    // exactly v's elements and borrows v, and only `T` values are written
+    // through it (`MaybeUninit::write`, copies of `T`).
+    unsafe { &mut *(v as *mut [T] as *mut [MaybeUninit<T>]) }
 }
 
 /// `even[i] = src[2i]`, `odd[i] = src[2i + 1]`.
@@ -159,20 +172,21 @@ mod avx512 {
     const MERGE: [[[u32; LANES]; 2]; 2] = [[merge_index(1, 0), merge_index(1, 1)], [merge_index(2, 0), merge_index(2, 1)]];
 
     /// # Safety
-    /// The CPU has AVX-512F; `src.len() == dst.len()`.
+    /// The CPU has AVX-512F; `dst` is valid for writes of `src.len()`
+    /// words (it need not be initialized) and does not overlap `src`.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn copy(src: &[u32], dst: &mut [u32]) {
+    pub(super) unsafe fn copy(src: &[u32], dst: *mut u32) {
         let n = src.len();
         let mut i = 0;
         while i < n {
             let m = mask(n - i);
-            // SAFETY: lanes under `m` are words i..min(i + 16, n) of both
-            // slices (equal lengths, the caller's contract); masked-off
-            // lanes are neither read nor written.
+            // SAFETY: lanes under `m` are words i..min(i + 16, n) of `src`
+            // and of `dst` (the caller's contract); masked-off lanes are
+            // neither read nor written.
             unsafe {
                 let v = _mm512_maskz_loadu_epi32(m, src.as_ptr().add(i).cast());
-                _mm512_mask_storeu_epi32(dst.as_mut_ptr().add(i).cast(), m, v);
+                _mm512_mask_storeu_epi32(dst.add(i).cast(), m, v);
             }
             i += LANES;
         }
@@ -333,7 +347,7 @@ mod tests {
         // Guard elements around every destination must stay untouched.
         let guard = T::from_f64(-7.0);
         let mut dst = vec![guard; n + 2];
-        copy_row(src, &mut dst[1..n + 1]);
+        copy_row(src, uninit_view(&mut dst[1..n + 1]));
         assert_eq!(&dst[1..n + 1], src);
         assert!(dst[0] == guard && dst[n + 1] == guard);
         let (mut even, mut odd) = (vec![guard; n.div_ceil(2) + 2], vec![guard; n / 2 + 2]);

@@ -313,8 +313,8 @@ fn interleaved_matches_one_plane_at_a_time<T: Real>() {
         let mut one_by_one = Plan::new(&shape);
         one_by_one.interleaved = false;
         let (mut y, mut y_planes) = (vec![T::ZERO; shape.output_len()], vec![T::ZERO; shape.output_len()]);
-        forward_planned(&plan, &shape, &x, &w, Some(&b), &mut y, 2).unwrap();
-        forward_planned(&one_by_one, &shape, &x, &w, Some(&b), &mut y_planes, 2).unwrap();
+        forward_planned(&plan, &shape, &x, &w, Some(&b), uninit_view(&mut y), 2).unwrap();
+        forward_planned(&one_by_one, &shape, &x, &w, Some(&b), uninit_view(&mut y_planes), 2).unwrap();
         assert_eq!(bits(&y), bits(&y_planes), "{shape:?}");
     }
 }
@@ -352,8 +352,8 @@ fn narrow_planes_give_the_bits_of_the_flat_path() {
         let mut flat = Plan::new(&shape);
         (flat.narrow_forward, flat.narrow_backward) = (None, None);
         let (mut y, mut y_flat) = (vec![0f32; shape.output_len()], vec![0f32; shape.output_len()]);
-        forward_planned(&plan, &shape, &x, &w, Some(&b), &mut y, 2).unwrap();
-        forward_planned(&flat, &shape, &x, &w, Some(&b), &mut y_flat, 2).unwrap();
+        forward_planned(&plan, &shape, &x, &w, Some(&b), uninit_view(&mut y), 2).unwrap();
+        forward_planned(&flat, &shape, &x, &w, Some(&b), uninit_view(&mut y_flat), 2).unwrap();
         assert_eq!(bits(&y), bits(&y_flat), "forward {shape:?}");
         let (mut dx, mut dx_flat) = (vec![0f32; shape.input_len()], vec![0f32; shape.input_len()]);
         backward_input_planned(&plan, &shape, &w, &dy, &mut dx, 2);
@@ -419,7 +419,7 @@ fn lane_moves_match_their_element_loops() {
                     expected[c * len + i] = bias.map_or(v, |b| v + b[c]);
                 }
             }
-            lanes::deinterleave(&src, &positions, bias, count, &mut out);
+            lanes::deinterleave(&src, &positions, bias, count, super::rows::uninit_view(&mut out));
             assert_eq!(bits(&out), bits(&expected), "deinterleave, {len} elements, {count} planes");
         }
     }

@@ -4,7 +4,7 @@
 use super::conv::{contiguous, dispatch_float, into_array, readonly, same_dtype, Geometry};
 use super::errors::{guarded, type_error};
 use crate::conv::{self, Real};
-use crate::error::{try_zeroed, KernelError};
+use crate::error::{try_with_capacity, try_zeroed, KernelError};
 use numpy::{Element, PyArrayDyn, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 
@@ -38,8 +38,12 @@ fn backward_input_typed<'py, T: Real + Element>(
         guarded(|| {
             let shape = geometry.shape(input_shape, &w_shape)?;
             check_grad_output(&super::conv::output_shape(&shape, input_shape.len() - 2), &dy_shape)?;
-            let mut dx = try_zeroed::<T>(shape.input_len(), "grad_input")?;
-            conv::conv_backward_input(&shape, w, dy, &mut dx, threads)?;
+            let len = shape.input_len();
+            let mut dx = try_with_capacity::<T>(len, "grad_input")?;
+            conv::conv_backward_input_uninit(&shape, w, dy, &mut dx.spare_capacity_mut()[..len], threads)?;
+            // SAFETY: conv_backward_input_uninit returned Ok, so it
+            // initialized all `len` elements of the spare capacity.
+            unsafe { dx.set_len(len) };
             Ok(dx)
         })
     })?;

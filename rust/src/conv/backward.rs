@@ -15,8 +15,10 @@ use super::forward::tiling;
 use super::geometry::{check_backward_input, check_backward_weight, ConvShape};
 use super::im2col::Im2colPlan;
 use super::matmul::{matmul, MatPtr, MatRef, Real};
+use super::uninit::{uninit_view, zeroed};
 use crate::error::KernelResult;
 use crate::parallel::{for_each_task, SharedMut};
+use std::mem::MaybeUninit;
 
 /// Input channels per grad-input task and weight rows per grad-weight task:
 /// fixed sizes, so the work split never depends on the thread count.
@@ -32,8 +34,21 @@ pub fn conv_backward_input<T: Real>(
     grad_input: &mut [T],
     threads: usize,
 ) -> KernelResult<()> {
+    conv_backward_input_uninit(shape, weight, grad_output, uninit_view(grad_input), threads)
+}
+
+/// `conv_backward_input` into memory that need not be initialized (a fresh
+/// allocation): the forward kernels on the dual convolution write every
+/// element once and read none; the other paths get zeros first.
+pub fn conv_backward_input_uninit<T: Real>(
+    shape: &ConvShape,
+    weight: &[T],
+    grad_output: &[T],
+    grad_input: &mut [MaybeUninit<T>],
+    threads: usize,
+) -> KernelResult<()> {
     if depthwise::applies(shape) {
-        return depthwise::backward_input(shape, weight, grad_output, grad_input, threads);
+        return depthwise::backward_input(shape, weight, grad_output, zeroed(grad_input, threads), threads);
     }
     // With the AVX-512 tiles, every layer with a `transposed` dual: whichever
     // source the dual takes (windows or panels), it beats col2im's products
@@ -48,6 +63,7 @@ pub fn conv_backward_input<T: Real>(
     }
     // Strided zero-padded layers: a stride-1 convolution per phase of the
     // input (col2im's scattered adds cost more than the products there).
+    let grad_input = zeroed(grad_input, threads);
     if phases::applies(shape) {
         return phases::backward_input(shape, weight, grad_output, grad_input, threads);
     }

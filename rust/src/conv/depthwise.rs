@@ -40,7 +40,7 @@ use super::geometry::{check_backward_input, check_backward_weight, check_forward
 use super::matmul::Real;
 use crate::error::KernelResult;
 use crate::parallel::for_each_chunk_mut;
-use rows::uninit_view;
+use super::uninit::uninit_view;
 use std::mem::MaybeUninit;
 
 /// Input channels per group handled here; more is a job for GEMM.

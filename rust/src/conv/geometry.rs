@@ -382,7 +382,7 @@ pub(crate) fn check_forward<T, U>(shape: &ConvShape, input: &[T], weight: &[T], 
 
 /// Checks an input-gradient call's buffers against `shape`; `Ok(false)`
 /// when there is nothing to compute (no input elements or no gradient).
-pub(crate) fn check_backward_input<T>(shape: &ConvShape, weight: &[T], grad_output: &[T], grad_input: &[T]) -> KernelResult<bool> {
+pub(crate) fn check_backward_input<T, U>(shape: &ConvShape, weight: &[T], grad_output: &[T], grad_input: &[U]) -> KernelResult<bool> {
     check_len("weight", weight.len(), shape.weight_len())?;
     check_len("grad_output", grad_output.len(), shape.output_len())?;
     check_len("grad_input", grad_input.len(), shape.input_len())?;

@@ -12,10 +12,11 @@ mod microkernel;
 mod phases;
 mod scratch;
 mod select;
+mod uninit;
 mod unfold;
 mod winograd;
 
-pub use backward::{conv_backward_input, conv_backward_weight};
+pub use backward::{conv_backward_input, conv_backward_input_uninit, conv_backward_weight};
 pub use select::{conv_forward, conv_forward_uninit, conv_forward_with, Algorithm};
 pub use geometry::{ConvParams, ConvShape, PaddingMode, Window, MAX_SPATIAL_DIMS};
 pub use matmul::Real;

@@ -7,6 +7,7 @@
 
 use super::geometry::ConvShape;
 use super::matmul::Real;
+use super::uninit::zeroed;
 use super::{depthwise, forward, implicit, winograd};
 use crate::error::{KernelError, KernelResult};
 use std::mem::MaybeUninit;
@@ -151,20 +152,6 @@ pub fn conv_forward_uninit<T: Real>(
     }
     let output: &mut [T] = zeroed(output, threads);
     conv_forward_with(algorithm, shape, input, weight, bias, output, threads)
-}
-
-/// Writes zeros into every element (on up to `threads` threads) and
-/// returns the initialized slice.
-fn zeroed<T: Real>(output: &mut [MaybeUninit<T>], threads: usize) -> &mut [T] {
-    const CHUNK: usize = 1 << 16;
-    crate::parallel::for_each_chunk_mut(threads, output, CHUNK, |_, chunk| {
-        chunk.iter_mut().for_each(|v| {
-            v.write(T::ZERO);
-        });
-    });
-    // SAFETY: every element was just initialized, and `MaybeUninit<T>` has
-    // the layout of `T`; the returned slice reborrows `output` mutably.
-    unsafe { &mut *(output as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 
 /// `output[n, o, p] = bias[o] + sum_{c, taps} weight[o, c, taps] * input[n, g*C/groups + c, p*stride + taps*dilation - pad]`

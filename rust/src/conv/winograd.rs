@@ -305,12 +305,12 @@ pub(crate) fn backward_input<T: Real>(
     dual: &ConvShape,
     weight: &[T],
     grad_output: &[T],
-    grad_input: &mut [T],
+    grad_input: &mut [MaybeUninit<T>],
     threads: usize,
 ) -> KernelResult<()> {
     debug_assert!(applies(dual));
     if !check_backward_input(shape, weight, grad_output, grad_input)? {
-        grad_input.fill(T::ZERO);
+        grad_input.fill(MaybeUninit::new(T::ZERO));
         return Ok(());
     }
     let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
@@ -323,7 +323,7 @@ pub(crate) fn backward_input<T: Real>(
             kernel.iter_mut().zip(source.iter().rev()).for_each(|(k, &w)| *k = w);
         }
     });
-    forward(dual, grad_output, &flipped, None, grad_input, threads)
+    forward_uninit(dual, grad_output, &flipped, None, grad_input, threads)
 }
 
 /// The transform, products and output transform on checked buffers.
@@ -698,7 +698,7 @@ mod tests {
             let w = values(shape.weight_len(), 2);
             let dy = values(shape.output_len(), 4);
             let (mut fast, mut reference) = (vec![f64::NAN; shape.input_len()], vec![f64::NAN; shape.input_len()]);
-            backward_input(&shape, &dual, &w, &dy, &mut fast, 2).unwrap();
+            backward_input(&shape, &dual, &w, &dy, crate::conv::uninit::uninit_view(&mut fast), 2).unwrap();
             crate::conv::backward::im2col_backward_input(&shape, &w, &dy, &mut reference, 2).unwrap();
             let scale = reference.iter().fold(0.0f64, |m, v| m.max(v.abs()));
             for (a, b) in fast.iter().zip(&reference) {

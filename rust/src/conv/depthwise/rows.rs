@@ -30,16 +30,6 @@ pub(super) fn copy_row<T: Real>(src: &[T], dst: &mut [MaybeUninit<T>]) {
     unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast::<T>(), src.len()) }
 }
 
-/// `v` as memory only written to: every value written is a `T`, so `v`
-/// stays initialized.
-#[inline(always)]
-pub(super) fn uninit_view<T>(v: &mut [T]) -> &mut [MaybeUninit<T>] {
-    // SAFETY: `MaybeUninit<T>` has the layout of `T`; the view covers
-    // exactly v's elements and borrows v, and only `T` values are written
-    // through it (`MaybeUninit::write`, copies of `T`).
-    unsafe { &mut *(v as *mut [T] as *mut [MaybeUninit<T>]) }
-}
-
 /// `even[i] = src[2i]`, `odd[i] = src[2i + 1]`.
 #[inline(always)]
 pub(super) fn split_row<T: Real>(src: &[T], even: &mut [T], odd: &mut [T]) {
@@ -331,6 +321,7 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conv::uninit::uninit_view;
 
     #[test]
     fn rows_of_every_length_copy_split_and_merge_exactly() {

@@ -419,7 +419,7 @@ fn lane_moves_match_their_element_loops() {
                     expected[c * len + i] = bias.map_or(v, |b| v + b[c]);
                 }
             }
-            lanes::deinterleave(&src, &positions, bias, count, super::rows::uninit_view(&mut out));
+            lanes::deinterleave(&src, &positions, bias, count, crate::conv::uninit::uninit_view(&mut out));
             assert_eq!(bits(&out), bits(&expected), "deinterleave, {len} elements, {count} planes");
         }
     }

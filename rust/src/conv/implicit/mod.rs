@@ -143,11 +143,11 @@ pub(crate) fn backward_input<T: Real>(
     dual: &ConvShape,
     weight: &[T],
     grad_output: &[T],
-    grad_input: &mut [T],
+    grad_input: &mut [MaybeUninit<T>],
     threads: usize,
 ) -> KernelResult<()> {
     if !check_backward_input(shape, weight, grad_output, grad_input)? {
-        grad_input.fill(T::ZERO);
+        grad_input.fill(MaybeUninit::new(T::ZERO));
         return Ok(());
     }
     let (cg, og, taps) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups(), shape.kernel_taps());
@@ -160,8 +160,8 @@ pub(crate) fn backward_input<T: Real>(
         flipped.chunks_exact(cg * og * taps).map(|group| Matrix::borrowed(group, cg, og * taps)).collect()
     };
     // SAFETY: `grad_input` (checked: dual.output_len() elements) is
-    // borrowed mutably for the call.
-    unsafe { run(dual, grad_output, &weights, None, SharedMut(grad_input.as_mut_ptr()), threads) };
+    // borrowed mutably for the call; `run` writes every element and reads none.
+    unsafe { run(dual, grad_output, &weights, None, SharedMut(grad_input.as_mut_ptr().cast::<T>()), threads) };
     Ok(())
 }
 
@@ -353,7 +353,7 @@ mod tests {
             let mut first: Option<Vec<f64>> = None;
             for threads in [1, 3] {
                 let mut got = vec![f64::NAN; shape.input_len()];
-                backward_input(&shape, &dual, &wt, &dy, &mut got, threads).unwrap();
+                backward_input(&shape, &dual, &wt, &dy, crate::conv::uninit::uninit_view(&mut got), threads).unwrap();
                 for (a, b) in got.iter().zip(&want) {
                     assert!((a - b).abs() <= 1e-12 * scale, "{a} vs {b} for {shape:?}");
                 }

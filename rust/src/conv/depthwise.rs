@@ -104,10 +104,7 @@ pub(crate) fn forward<T: Real>(
     output: &mut [T],
     threads: usize,
 ) -> KernelResult<()> {
-    if !check_forward(shape, input, weight, bias, output)? {
-        return Ok(());
-    }
-    forward_planned(&Plan::new(shape), shape, input, weight, bias, uninit_view(output), threads)
+    forward_uninit(shape, input, weight, bias, uninit_view(output), threads)
 }
 
 /// `forward` into memory that need not be initialized (a fresh

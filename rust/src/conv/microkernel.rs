@@ -70,6 +70,12 @@ impl<'a, T: Copy + Default + Send + Sync> Matrix<'a, T> {
         RowsRef { ptr: unsafe { self.data.as_ptr().add(row * self.depth) }, lda: step * self.depth, transposed: false }
     }
 
+    /// Element (i, k).
+    pub fn get(&self, i: usize, k: usize) -> T {
+        assert!(i < self.rows && k < self.depth, "matrix element out of range");
+        if self.transposed { self.data[k * self.rows + i] } else { self.data[i * self.depth + k] }
+    }
+
     /// The rows from `row` on, for a `Block` whose reduction starts at step `k0`.
     pub fn rows_from(&self, row: usize, k0: usize) -> RowsRef<T> {
         assert!(row <= self.rows && k0 <= self.depth, "matrix rows out of range");

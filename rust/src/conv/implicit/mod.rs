@@ -2,7 +2,10 @@
 //! `microkernel`, with no im2col matrix of the whole input ever formed.
 //!
 //! Row `k = c * taps + tap` of the product's right-hand side is read from
-//! one of two sources, chosen by the shape:
+//! one of three sources, chosen by the shape:
+//! - `direct`: layers with a few input channels per group (network stems)
+//!   broadcast each tap's input values from a zero-padded copy of the
+//!   input rows, the vectors running across output channels;
 //! - `slab`: stride-1 layers with wide output rows read each tap's row
 //!   straight from a padded copy of a band of input rows, at the tap's
 //!   shift (or, for unpadded 1x1 kernels, from the input itself);
@@ -12,8 +15,9 @@
 //! Both run every output element as one chain of fused multiply-adds over
 //! `k` ascending (see `microkernel`), so the source, the blocking, the
 //! batch and the thread count never change a bit: results are thread- and
-//! batch-invariant, and the two sources agree exactly.
+//! batch-invariant, and the sources agree exactly.
 
+mod direct;
 mod panel;
 mod slab;
 
@@ -40,13 +44,13 @@ pub(crate) fn applies(_shape: &ConvShape) -> bool {
     true
 }
 
-/// Whether `Algorithm::Auto` picks this kernel: the shifted windows suit
-/// the shape and the AVX-512 tiles run here (the portable chain is exact
-/// but slow). A strided 1x1 kernel reads a quarter of its input or less,
-/// which im2col gathers more cheaply than a slab copies.
+/// Whether `Algorithm::Auto` picks this kernel: the direct or the
+/// shifted-window source suits the shape and vector tiles run here (the
+/// portable chain is exact but slow). A strided 1x1 kernel reads a quarter
+/// of its input or less, which im2col gathers more cheaply than a slab copies.
 pub(crate) fn prefers(shape: &ConvShape) -> bool {
     let strided_pointwise = shape.kernel_taps() == 1 && shape.axes().iter().any(|a| a.stride > 1);
-    slab::suits(shape) && !strided_pointwise && super::microkernel::has_vector_tiles()
+    (direct::suits(shape) || slab::suits(shape) && !strided_pointwise) && super::microkernel::has_vector_tiles()
 }
 
 /// `output = conv(input, weight) + bias`; shapes as `conv_forward`.
@@ -107,7 +111,9 @@ unsafe fn forward_to<T: Real>(shape: &ConvShape, input: &[T], weight: &[T], bias
 unsafe fn run<T: Real>(shape: &ConvShape, input: &[T], weights: &[Matrix<'_, T>], bias: Option<&[T]>, out: SharedMut<T>, threads: usize) {
     // SAFETY: the caller's contract, passed on.
     unsafe {
-        if slab::suits(shape) {
+        if direct::suits(shape) {
+            direct::forward(shape, input, weights, bias, out, threads);
+        } else if slab::suits(shape) {
             slab::forward(shape, input, weights, bias, out, threads);
         } else {
             panel::forward(shape, input, weights, bias, out, threads);
@@ -332,6 +338,36 @@ mod tests {
         assert_eq!(ChannelParts::for_threads(512, 7, 2).parts, 1);
     }
 
+    /// The direct source in float32 (whose output rows go out through
+    /// register transposes) against the slab source, bit for bit, with and
+    /// without bias, for 1 and 2 threads.
+    #[test]
+    fn direct_source_matches_the_slab_in_float32() {
+        let cases = [
+            (2, 3, 64, vec![w(30, 7, 2, 1, (3, 3)), w(27, 7, 2, 1, (3, 3))]),
+            (3, 1, 37, vec![w(13, 3, 1, 1, (1, 1)), w(17, 3, 1, 1, (1, 1))]),
+            (1, 2, 24, vec![w(4, 3, 1, 1, (1, 1)), w(9, 3, 2, 1, (1, 1)), w(10, 3, 2, 1, (1, 1))]),
+        ];
+        for (n, c, o, axes) in cases {
+            let shape = ConvShape::new(n, c, o, 1, &axes, PaddingMode::Zeros).unwrap();
+            let x: Vec<f32> = values(shape.input_len(), 1).into_iter().map(|v| v as f32).collect();
+            let wt: Vec<f32> = values(shape.weight_len(), 2).into_iter().map(|v| v as f32).collect();
+            let b: Vec<f32> = values(o, 3).into_iter().map(|v| v as f32).collect();
+            let matrices = [Matrix::borrowed(&wt, o, shape.patch_len())];
+            for (bias, threads) in [(Some(&b[..]), 1), (None, 2)] {
+                let mut want = vec![f32::NAN; shape.output_len()];
+                let mut got = vec![f32::NAN; shape.output_len()];
+                // SAFETY: `want` and `got` are live vectors of output_len
+                // elements, not otherwise used during the calls.
+                unsafe {
+                    slab::forward(&shape, &x, &matrices, bias, SharedMut(want.as_mut_ptr()), threads);
+                    direct::forward(&shape, &x, &matrices, bias, SharedMut(got.as_mut_ptr()), threads);
+                }
+                assert!(want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()), "bits differ: {shape:?}");
+            }
+        }
+    }
+
     /// grad_input through the transposed forward kernel against col2im.
     #[test]
     fn grad_input_by_the_transposed_convolution_matches_col2im() {
@@ -393,6 +429,13 @@ mod tests {
             (2, 48, 3, 1, vec![w(2900, 5, 1, 2, (3, 4))]),
             // Unpadded 1x1 (the input read in place), and more than 8 output rows.
             (3, 7, 19, 1, vec![w(6, 1, 1, 1, (0, 0)), w(5, 1, 1, 1, (0, 0))]),
+            // Stems (few input channels, many outputs: the direct source's
+            // regime), in 1-D, 2-D and 3-D, grouped, channels past a block.
+            (2, 3, 20, 1, vec![w(23, 7, 2, 1, (3, 3)), w(21, 7, 2, 1, (3, 3))]),
+            (1, 1, 33, 1, vec![w(30, 3, 1, 1, (1, 1)), w(29, 3, 1, 2, (2, 2))]),
+            (1, 3, 16, 1, vec![w(5, 3, 1, 1, (1, 1)), w(11, 7, 2, 1, (3, 3)), w(10, 7, 2, 1, (3, 3))]),
+            (2, 4, 36, 2, vec![w(9, 3, 1, 1, (1, 1)), w(12, 5, 2, 1, (2, 1))]),
+            (1, 1, 40, 1, vec![w(400, 10, 5, 1, (0, 0))]),
         ];
         for mode in modes {
             for (n, c, o, g, axes) in &cases {
@@ -405,17 +448,19 @@ mod tests {
                 let matrices: Vec<_> = wt.chunks_exact(og * k).map(|group| Matrix::borrowed(group, og, k)).collect();
                 let mut first: Option<Vec<f64>> = None;
                 for threads in [1, 2, 3] {
-                    for source in 0..2 {
+                    // The direct source pads with zeros only.
+                    let sources = if mode == PaddingMode::Zeros { 3 } else { 2 };
+                    for source in 0..sources {
                         let mut got = vec![f64::NAN; shape.output_len()];
                         // SAFETY: `got` is a live vector of output_len elements.
                         let out = SharedMut(got.as_mut_ptr());
                         // SAFETY: `out` is `got`, a live vector of output_len
                         // elements not otherwise used during the call.
                         unsafe {
-                            if source == 0 {
-                                slab::forward(&shape, &x, &matrices, Some(&b), out, threads);
-                            } else {
-                                panel::forward(&shape, &x, &matrices, Some(&b), out, threads);
+                            match source {
+                                0 => slab::forward(&shape, &x, &matrices, Some(&b), out, threads),
+                                1 => panel::forward(&shape, &x, &matrices, Some(&b), out, threads),
+                                _ => direct::forward(&shape, &x, &matrices, Some(&b), out, threads),
                             }
                         }
                         for (a, b) in got.iter().zip(&want) {

@@ -1,0 +1,401 @@
+//! The channel-vectorized source, for layers with few input channels per
+//! group: network stems (3 channels, 7x7, stride 2) and one-channel inputs.
+//!
+//! There the other sources' right-hand side is a few channels split into
+//! stride phases and read by every tap at a small shift, so most of the
+//! tiles' vector loads straddle two cache lines, and the slab copy and the
+//! phase rows' discarded columns add their share. Here the vectors run
+//! across output channels instead (oneDNN's stems block the output the same
+//! way): a tile is `PIXELS` outputs by two vectors of channels, and each
+//! reduction step broadcasts the tile's input values of tap k from a
+//! zero-padded copy of the input rows (any stride or dilation: the tap's
+//! offset plus each pixel's own position) and multiplies them with step
+//! k's channels of the weights, repacked once per call. Every output
+//! element is still one chain of fused multiply-adds over k ascending from
+//! zero, then `+ bias`: the bits of the other sources.
+
+use crate::conv::geometry::{ConvShape, PaddingMode, Window};
+use crate::conv::matmul::Real;
+use crate::conv::microkernel::{tile_isa, Matrix, TileIsa};
+use crate::parallel::{effective_threads, for_each_task, SharedMut};
+
+/// Outputs per tile: one broadcast each per reduction step, beside two
+/// vectors of weights and `2 * PIXELS` accumulators (12 of AVX2's 16 registers).
+const PIXELS: usize = 6;
+/// Input channels per group this source takes: the weights of one
+/// channel block (reduction steps x two vectors) stay in L1.
+const MAX_GROUP_INPUT: usize = 4;
+/// Output channels per group this source needs: a tile's channel vectors
+/// are then mostly full.
+const MIN_GROUP_OUTPUT: usize = 16;
+/// Padded input rows a task copies at a time (the band stays in L2).
+const BAND_BYTES: usize = 128 << 10;
+/// Channels per tile at most (two AVX-512 vectors of float32).
+const MAX_BLOCK: usize = 32;
+/// Outputs per channel staged before they are copied out in rows (a
+/// tile's sums lie across channels; the output's rows along pixels).
+const STAGED: usize = 40 * PIXELS;
+/// Bands per thread wanted, so that the last round of tasks is short.
+const TASKS_PER_THREAD: usize = 2;
+
+/// Whether this source computes `shape` well: zero padding, at most
+/// `MAX_GROUP_INPUT` input and at least `MIN_GROUP_OUTPUT` output channels
+/// per group, and the padded input rows of one output row within
+/// `BAND_BYTES` (so a band's copy stays bounded for long 1-D signals).
+pub(super) fn suits(shape: &ConvShape) -> bool {
+    let [depth, rows, cols] = *shape.axes();
+    let cg = shape.in_channels() / shape.groups();
+    let row_band = cg * depth.kernel * ((rows.kernel - 1) * rows.dilation + 1) * (cols.input + cols.pad_before + cols.pad_after);
+    shape.padding_mode() == PaddingMode::Zeros
+        && cg <= MAX_GROUP_INPUT
+        && shape.out_channels() / shape.groups() >= MIN_GROUP_OUTPUT
+        && row_band * std::mem::size_of::<f32>() <= BAND_BYTES
+}
+
+/// Channels per tile for `T` on the tiles this CPU runs: two vectors.
+fn channel_block<T>() -> usize {
+    let vector_bytes = if tile_isa() == TileIsa::Avx512 { 64 } else { 32 };
+    2 * vector_bytes / std::mem::size_of::<T>()
+}
+
+/// `output = conv(input, weight) + bias` for any zero-padded shape, every
+/// element of the output written once, never read.
+///
+/// # Safety
+/// `out` must point at `shape.output_len()` elements valid for writes
+/// that nothing else accesses during the call; the other buffers are checked.
+pub(super) unsafe fn forward<T: Real>(shape: &ConvShape, input: &[T], weights: &[Matrix<'_, T>], bias: Option<&[T]>, out: SharedMut<T>, threads: usize) {
+    assert_eq!(shape.padding_mode(), PaddingMode::Zeros, "the direct source pads with zeros");
+    let block = channel_block::<T>();
+    let job = Job::new(shape, input, weights, bias, block, out, threads);
+    let tasks = shape.batch() * shape.groups() * job.out_dims[0] * job.bands;
+    for_each_task(threads, tasks, |t| {
+        let (rest, band) = (t / job.bands, t % job.bands);
+        let (rest, z) = (rest / job.out_dims[0], rest % job.out_dims[0]);
+        let (image, group) = (rest / shape.groups(), rest % shape.groups());
+        let first = band * job.rows_per_band;
+        let rows = job.rows_per_band.min(job.out_dims[1] - first);
+        T::with_scratch(job.band_len(rows) + MAX_BLOCK * (STAGED + PIXELS), |scratch| job.run(image, group, z, first, rows, scratch));
+    });
+}
+
+/// What every task reads, and the output it writes into.
+struct Job<'a, T> {
+    shape: &'a ConvShape,
+    input: &'a [T],
+    /// Group g's channel block b at `packed[((g * blocks + b) * k + step) * block + c]`
+    /// (zero past the group's channels).
+    packed: Vec<T>,
+    block: usize,
+    blocks: usize,
+    bias: Option<&'a [T]>,
+    out: SharedMut<T>,
+    axes: [Window; 3],
+    out_dims: [usize; 3],
+    /// Columns of a padded input row.
+    padded_w: usize,
+    rows_per_band: usize,
+    bands: usize,
+}
+
+impl<'a, T: Real> Job<'a, T> {
+    fn new(shape: &'a ConvShape, input: &'a [T], weights: &[Matrix<'_, T>], bias: Option<&'a [T]>, block: usize, out: SharedMut<T>, threads: usize) -> Self {
+        let (og, k) = (shape.out_channels() / shape.groups(), shape.patch_len());
+        let blocks = og.div_ceil(block);
+        let mut packed = vec![T::ZERO; shape.groups() * blocks * k * block];
+        for (g, matrix) in weights.iter().enumerate() {
+            for o in 0..og {
+                let at = (g * blocks + o / block) * k * block + o % block;
+                for step in 0..k {
+                    packed[at + step * block] = matrix.get(o, step);
+                }
+            }
+        }
+        let axes = *shape.axes();
+        let out_dims = shape.output_dims();
+        let padded_w = axes[2].input + axes[2].pad_before + axes[2].pad_after;
+        let mut job = Job { shape, input, packed, block, blocks, bias, out, axes, out_dims, padded_w, rows_per_band: 1, bands: 1 };
+        // The most rows whose padded band fits BAND_BYTES, and enough bands
+        // for every thread (bands change no bits: each output is one chain).
+        let fit = (1..=out_dims[1]).rev().find(|&r| job.band_len(r) * std::mem::size_of::<T>() <= BAND_BYTES).unwrap_or(1);
+        let others = shape.batch() * shape.groups() * out_dims[0];
+        let wanted = (TASKS_PER_THREAD * effective_threads(threads)).div_ceil(others.max(1));
+        let bands = out_dims[1].div_ceil(fit).max(wanted).clamp(1, out_dims[1].max(1));
+        job.rows_per_band = out_dims[1].div_ceil(bands);
+        job.bands = out_dims[1].div_ceil(job.rows_per_band);
+        job
+    }
+
+    /// Input rows a band of `rows` output rows reads, per input slice.
+    fn band_rows(&self, rows: usize) -> usize {
+        let a = &self.axes[1];
+        (rows - 1) * a.stride + (a.kernel - 1) * a.dilation + 1
+    }
+
+    /// Elements of a padded band: every channel of a group, every input
+    /// slice an output slice reads, `band_rows` rows of `padded_w`.
+    fn band_len(&self, rows: usize) -> usize {
+        let cg = self.shape.in_channels() / self.shape.groups();
+        cg * self.axes[0].kernel * self.band_rows(rows) * self.padded_w
+    }
+
+    /// Output rows `first..first + rows` of slice `z` of group `group` in `image`.
+    fn run(&self, image: usize, group: usize, z: usize, first: usize, rows: usize, scratch: &mut [T]) {
+        let s = self.shape;
+        let (cg, og, k) = (s.in_channels() / s.groups(), s.out_channels() / s.groups(), s.patch_len());
+        let band_rows = self.band_rows(rows);
+        let (band, staging) = scratch.split_at_mut(self.band_len(rows));
+        self.fill_band(image, group, z, first, band_rows, band);
+        let [dz, dy, dx] = self.axes;
+        let mut offsets = Vec::with_capacity(k);
+        for c in 0..cg {
+            for kd in 0..dz.kernel {
+                for kh in 0..dy.kernel {
+                    for kw in 0..dx.kernel {
+                        offsets.push(((c * dz.kernel + kd) * band_rows + kh * dy.dilation) * self.padded_w + kw * dx.dilation);
+                    }
+                }
+            }
+        }
+        let ow = self.out_dims[2];
+        let count = rows * ow;
+        // Band position of each flat output f (row f / ow, column f % ow).
+        let sources: Vec<usize> = (0..count).map(|f| (f / ow) * dy.stride * self.padded_w + (f % ow) * dx.stride).collect();
+        let reach = offsets.iter().max().copied().unwrap_or(0);
+        assert!(sources[count - 1] + reach < band.len(), "band too short for its taps");
+        let plane = self.out_dims.iter().product::<usize>();
+        let first_pixel = (z * self.out_dims[1] + first) * ow;
+        for b in 0..self.blocks {
+            let weights = &self.packed[(group * self.blocks + b) * k * self.block..][..k * self.block];
+            let channel = group * og + b * self.block;
+            let live = self.block.min(og - b * self.block);
+            for c0 in (0..count).step_by(STAGED) {
+                let len = STAGED.min(count - c0);
+                for f0 in (c0..c0 + len).step_by(PIXELS) {
+                    let valid = PIXELS.min(c0 + len - f0);
+                    // Lanes past the band's last output repeat it (computed, not stored).
+                    let tile_sources: [usize; PIXELS] = std::array::from_fn(|p| sources[f0 + p.min(valid - 1)]);
+                    let sums = &mut staging[(f0 - c0) * self.block..][..PIXELS * self.block];
+                    // SAFETY: sources[p] + offsets[k] <= sources[count - 1] +
+                    // reach, inside the band (asserted above); `weights` holds
+                    // k steps of `block` channels.
+                    unsafe { tile(band, &tile_sources, &offsets, weights, self.block, sums) };
+                }
+                let rows = Rows { block: self.block, live, len, plane, bias: self.bias.map(|b| &b[channel..channel + live]) };
+                // SAFETY: output elements (image, channel + c, pixel
+                // first_pixel + c0 + i) for c < live, i < len are inside
+                // the output (checked lengths) and belong to this task's
+                // (image, group, slice, band) alone.
+                unsafe { store_rows(&staging[..len * self.block], &rows, self.out.get().add((image * s.out_channels() + channel) * plane + first_pixel + c0)) };
+            }
+        }
+    }
+
+    /// Zero-padded input rows of `band_rows` rows from output row `first`'s
+    /// first input row, for every channel of `group` and input slice of output slice `z`.
+    fn fill_band(&self, image: usize, group: usize, z: usize, first: usize, band_rows: usize, band: &mut [T]) {
+        let s = self.shape;
+        let cg = s.in_channels() / s.groups();
+        let [dz, dy, dx] = self.axes;
+        let (h, w) = (dy.input, dx.input);
+        band.fill(T::ZERO);
+        for c in 0..cg {
+            let channel = &self.input[(image * s.in_channels() + group * cg + c) * dz.input * h * w..][..dz.input * h * w];
+            for kd in 0..dz.kernel {
+                let Some(zi) = (z * dz.stride + kd * dz.dilation).checked_sub(dz.pad_before).filter(|&zi| zi < dz.input) else { continue };
+                for r in 0..band_rows {
+                    let Some(yi) = (first * dy.stride + r).checked_sub(dy.pad_before).filter(|&yi| yi < h) else { continue };
+                    let at = ((c * dz.kernel + kd) * band_rows + r) * self.padded_w + dx.pad_before;
+                    band[at..at + w].copy_from_slice(&channel[(zi * h + yi) * w..][..w]);
+                }
+            }
+        }
+    }
+}
+
+/// Staged sums `staging[i * block + c]` (pixel-major, as the tiles leave
+/// them) and where their channel rows go.
+struct Rows<'a, T> {
+    block: usize,
+    live: usize,
+    len: usize,
+    /// Output elements between one channel's row and the next's.
+    plane: usize,
+    bias: Option<&'a [T]>,
+}
+
+/// Channel `c`'s row of `rows` (plus its bias) to `out + c * plane`,
+/// `len` pixels long, for every live channel.
+///
+/// # Safety
+/// `out + c * plane + i` must be valid for writes for c < live, i < len.
+unsafe fn store_rows<T: Real>(staging: &[T], rows: &Rows<'_, T>, out: *mut T) {
+    assert!(staging.len() >= rows.len * rows.block && rows.live <= rows.block, "staged sums out of range");
+    // SAFETY: the caller's contract, passed on.
+    let done = unsafe { store_rows_transposed(staging, rows, out) };
+    for c in 0..rows.live {
+        // SAFETY: the caller's contract.
+        unsafe { store_row(staging, rows, c, done..rows.len, out) };
+    }
+}
+
+/// The first pixels of every channel's row, a multiple of 8 of them, in
+/// float32 with AVX2; returns how many (0 where that does not apply).
+///
+/// # Safety
+/// As `store_rows`, whose assertion holds.
+unsafe fn store_rows_transposed<T: Real>(staging: &[T], rows: &Rows<'_, T>, out: *mut T) -> usize {
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+    if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() && rows.block.is_multiple_of(8) && tile_isa() != TileIsa::Portable {
+        let done = rows.len - rows.len % 8;
+        let whole = rows.live - rows.live % 8;
+        let bias = rows.bias.map(|b| b.as_ptr().cast::<f32>());
+        for c0 in (0..whole).step_by(8) {
+            for i0 in (0..done).step_by(8) {
+                // SAFETY: T is f32; staged pixels i0..i0+8 <= len, channels
+                // c0..c0+8 <= live <= block; the caller's contract covers
+                // the writes; AVX2 comes with the vector tiles.
+                unsafe {
+                    let bias = bias.map(|b| b.add(c0));
+                    transpose8_f32(staging.as_ptr().cast::<f32>().add(i0 * rows.block + c0), rows.block, bias, out.cast::<f32>().add(c0 * rows.plane + i0), rows.plane);
+                }
+            }
+        }
+        for c in whole..rows.live {
+            // SAFETY: the caller's contract.
+            unsafe { store_row(staging, rows, c, 0..done, out) };
+        }
+        return done;
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(feature = "portable"))))]
+    let _ = (staging, rows, out);
+    0
+}
+
+/// Pixels `pixels` of channel `c`'s row (see `store_rows`), element by element.
+///
+/// # Safety
+/// As `store_rows`.
+unsafe fn store_row<T: Real>(staging: &[T], rows: &Rows<'_, T>, c: usize, pixels: std::ops::Range<usize>, out: *mut T) {
+    let add = rows.bias.map(|b| b[c]);
+    for i in pixels {
+        let v = staging[i * rows.block + c];
+        // SAFETY: the caller's contract.
+        unsafe { out.add(c * rows.plane + i).write(add.map_or(v, |b| v + b)) };
+    }
+}
+
+/// An 8 x 8 block of staged sums (8 pixels of 8 channels, rows `stride`
+/// apart) to 8 channel rows `plane` apart, 8 pixels each, plus the
+/// channels' bias: the transpose in registers, so the output is written a
+/// vector at a time.
+///
+/// # Safety
+/// `src + i * stride + c`, `bias + c` readable and `dst + c * plane + i`
+/// writable for i, c < 8; AVX2 available.
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+#[target_feature(enable = "avx2")]
+unsafe fn transpose8_f32(src: *const f32, stride: usize, bias: Option<*const f32>, dst: *mut f32, plane: usize) {
+    use std::arch::x86_64::*;
+    // SAFETY: (the whole body) the caller's contract.
+    unsafe {
+        let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(src.add(i * stride)));
+        let lo = |a, b| _mm256_unpacklo_ps(a, b);
+        let hi = |a, b| _mm256_unpackhi_ps(a, b);
+        let t = [lo(r[0], r[1]), hi(r[0], r[1]), lo(r[2], r[3]), hi(r[2], r[3]), lo(r[4], r[5]), hi(r[4], r[5]), lo(r[6], r[7]), hi(r[6], r[7])];
+        let u = [
+            _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+            _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+            _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+            _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+            _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+            _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+            _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+            _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+        ];
+        for c in 0..4 {
+            let low = _mm256_permute2f128_ps::<0x20>(u[c], u[c + 4]);
+            let high = _mm256_permute2f128_ps::<0x31>(u[c], u[c + 4]);
+            for (channel, row) in [(c, low), (c + 4, high)] {
+                let row = match bias {
+                    Some(b) => _mm256_add_ps(row, _mm256_set1_ps(*b.add(channel))),
+                    None => row,
+                };
+                _mm256_storeu_ps(dst.add(channel * plane), row);
+            }
+        }
+    }
+}
+
+/// One tile's chains: `sums[p * block + c]` for pixel `p` (band position
+/// `sources[p]`) and channel `c` of a block, over every reduction step.
+///
+/// # Safety
+/// `sources[p] + offsets[k]` must lie inside `band` for every p and k.
+unsafe fn tile<T: Real>(band: &[T], sources: &[usize; PIXELS], offsets: &[usize], weights: &[T], block: usize, sums: &mut [T]) {
+    assert!(weights.len() == offsets.len() * block && sums.len() == PIXELS * block, "tile operands out of range");
+    // SAFETY: band reads as the caller vouches, weight reads below
+    // offsets.len() * block (asserted).
+    unsafe {
+        match (tile_isa(), block) {
+            #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+            (TileIsa::Avx2, 16) => chains_avx2::<T, 16>(band.as_ptr(), sources, offsets, weights.as_ptr(), sums),
+            #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+            (TileIsa::Avx2, 8) => chains_avx2::<T, 8>(band.as_ptr(), sources, offsets, weights.as_ptr(), sums),
+            #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+            (TileIsa::Avx512, 32) => chains_avx512::<T, 32>(band.as_ptr(), sources, offsets, weights.as_ptr(), sums),
+            #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+            (TileIsa::Avx512, 16) => chains_avx512::<T, 16>(band.as_ptr(), sources, offsets, weights.as_ptr(), sums),
+            (_, 16) => chains::<T, 16>(band.as_ptr(), sources, offsets, weights.as_ptr(), sums),
+            _ => chains::<T, 8>(band.as_ptr(), sources, offsets, weights.as_ptr(), sums),
+        }
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+#[target_feature(enable = "avx2,fma")]
+/// `chains` compiled for AVX2 and FMA.
+///
+/// # Safety
+/// As `chains`, on a CPU with AVX2 and FMA.
+unsafe fn chains_avx2<T: Real, const CH: usize>(band: *const T, sources: &[usize; PIXELS], offsets: &[usize], weights: *const T, sums: &mut [T]) {
+    // SAFETY: the caller's contract.
+    unsafe { chains::<T, CH>(band, sources, offsets, weights, sums) }
+}
+
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+#[target_feature(enable = "avx512f,fma")]
+/// `chains` compiled for AVX-512F.
+///
+/// # Safety
+/// As `chains`, on a CPU with AVX-512F.
+unsafe fn chains_avx512<T: Real, const CH: usize>(band: *const T, sources: &[usize; PIXELS], offsets: &[usize], weights: *const T, sums: &mut [T]) {
+    // SAFETY: the caller's contract.
+    unsafe { chains::<T, CH>(band, sources, offsets, weights, sums) }
+}
+
+/// The tile's `PIXELS x CH` chains in registers: for each step k, each
+/// pixel's input value times the step's `CH` weights, fused into its sums.
+///
+/// # Safety
+/// `band + sources[p] + offsets[k]` and `weights + k * CH + c` must be
+/// readable for every p, k and c < CH.
+#[inline(always)]
+unsafe fn chains<T: Real, const CH: usize>(band: *const T, sources: &[usize; PIXELS], offsets: &[usize], weights: *const T, sums: &mut [T]) {
+    let mut acc = [[T::ZERO; CH]; PIXELS];
+    let pixels: [*const T; PIXELS] = std::array::from_fn(|p| band.wrapping_add(sources[p]));
+    for (k, &offset) in offsets.iter().enumerate() {
+        // SAFETY: the caller's contract.
+        let w: [T; CH] = unsafe { std::ptr::read_unaligned(weights.add(k * CH).cast::<[T; CH]>()) };
+        for p in 0..PIXELS {
+            // SAFETY: the caller's contract.
+            let x = unsafe { *pixels[p].add(offset) };
+            for c in 0..CH {
+                acc[p][c] = w[c].fused_mul_add(x, acc[p][c]);
+            }
+        }
+    }
+    for p in 0..PIXELS {
+        sums[p * CH..][..CH].copy_from_slice(&acc[p]);
+    }
+}

@@ -33,6 +33,10 @@ LAYERS = [
     ((2, 16, 30, 30), (24, 16, 1, 1), 2, 0, 1, 1, "zeros"),
     # Grouped 3x3 stride 1 with 16 channels per group: Winograd when forced.
     ((2, 32, 9, 10), (48, 16, 3, 3), 1, 1, 1, 2, "replicate"),
+    # A stem (few input channels, more outputs than a tile's channel
+    # block): implicit GEMM's direct source; grouped, with dilation.
+    ((2, 3, 38, 35), (20, 3, 7, 7), 2, 3, 1, 1, "zeros"),
+    ((2, 4, 15, 17), (36, 2, 3, 3), (1, 2), 2, 2, 2, "zeros"),
 ]
 
 
@@ -78,7 +82,7 @@ def test_each_algorithm_matches_torch(layer, algorithm, dtype, tol):
 
 
 def test_each_algorithm_applies_exactly_where_documented():
-    assert [supports("winograd", layer) for layer in LAYERS] == [True] * 4 + [False, False, True] + [False] * 4 + [True]
+    assert [supports("winograd", layer) for layer in LAYERS] == [True] * 4 + [False, False, True] + [False] * 4 + [True] + [False] * 2
     assert all(supports(a, layer) for a in ("auto", "im2col", "implicit_gemm") for layer in LAYERS)
 
 
@@ -121,6 +125,9 @@ def test_auto_picks_winograd_implicit_gemm_or_im2col_by_shape():
     assert pick(np.empty((8, 1024, 7, 7)), np.empty((1024, 32, 3, 3)), padding=1, groups=32) == "implicit_gemm"
     assert pick(np.empty((1, 512, 7, 7)), np.empty((512, 512, 3, 3)), padding=1) == "im2col"
     assert pick(np.empty((1, 64, 56, 56)), np.empty((128, 64, 1, 1)), stride=2) == "im2col"
+    # At most 4 input channels per group (and 16 outputs): the direct
+    # source, whatever the rows.
+    assert pick(np.empty((1, 3, 7, 7)), np.empty((32, 3, 1, 1)), stride=2) == "implicit_gemm"
 
 
 def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
@@ -176,6 +183,26 @@ def test_conv1d_and_conv3d_algorithms_match_torch(spatial, algorithm):
     got = conv(x, w, None, 1, 2, 2, 2, algorithm=algorithm)
     want = ref(torch.from_numpy(x).double(), torch.from_numpy(w).double(), None, 1, 2, 2, 2).numpy()
     assert np.abs(got - want).max() / np.abs(want).max() <= 1e-5
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+@pytest.mark.parametrize("spatial", [1, 3])
+def test_stems_in_1d_and_3d_match_torch(spatial, dtype, tol):
+    """Few input channels in 1-D (wav2vec 2.0's first layer, scaled down)
+    and 3-D (r3d's stem, scaled down) through implicit GEMM's direct source."""
+    rng = np.random.default_rng(10 + spatial)
+    if spatial == 1:
+        xs, ws, s, p = (2, 1, 403), (24, 1, 10), 5, 0
+    else:
+        xs, ws, s, p = (1, 3, 5, 20, 22), (16, 3, 3, 7, 7), (1, 2, 2), (1, 3, 3)
+    x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)
+    b = rng.standard_normal(ws[0]).astype(dtype)
+    conv = {1: convinit.conv1d, 3: convinit.conv3d}[spatial]
+    ref = {1: torch.nn.functional.conv1d, 3: torch.nn.functional.conv3d}[spatial]
+    got = conv(x, w, b, s, p, algorithm="implicit_gemm")
+    want = ref(*(torch.from_numpy(a).double() for a in (x, w, b)), s, p).numpy()
+    assert np.abs(got - want).max() / np.abs(want).max() <= tol
+    assert same_bits(conv(x, w, b, s, p, algorithm="implicit_gemm", threads=1), got)
 
 
 def _cpu_flags() -> set[str]:

@@ -4,7 +4,8 @@
 //! on the output gradient with flipped weights: one convolution at stride
 //! 1, one per phase of the input (`phases`) when strided) and its
 //! weights (im2col, then GEMM with the output gradient, summed over the
-//! batch in a fixed order; grouped layers with the AVX-512 tiles: products
+//! batch in a fixed order: in fixed runs of (image, pixel tile) steps when
+//! the weight rows alone give the threads too little work; grouped layers with the AVX-512 tiles: products
 //! of the forward pass's input slabs with the transposed output gradient,
 //! `implicit::backward_weight`). Any padding mode: col2im is the exact
 //! adjoint of the im2col the forward pass used.
@@ -24,6 +25,12 @@ use std::mem::MaybeUninit;
 /// fixed sizes, so the work split never depends on the thread count.
 const CHANNEL_BLOCK: usize = 8;
 const WEIGHT_ROW_BLOCK: usize = 64;
+/// Weight-gradient tasks wanted (see `reduction_parts`): a layer with a
+/// short patch (a 1x1 kernel on 32 channels: one row block) would
+/// otherwise run on one thread.
+const MIN_WEIGHT_TASKS: usize = 8;
+/// Bytes of partial weight gradients those runs may hold besides the result.
+const PARTIAL_BYTES: usize = 8 << 20;
 
 /// `grad_input = col2im(W^T · grad_output)`, shapes as `conv_forward`
 /// (`grad_input` like its input, `grad_output` like its output).
@@ -189,38 +196,65 @@ pub(crate) fn im2col_backward_weight<T: Real>(
     let (k, pixels, in_pixels) = (shape.patch_len(), shape.output_pixels(), shape.input_pixels());
     let blocks = k.div_ceil(WEIGHT_ROW_BLOCK);
     let t = tiling(pixels, WEIGHT_ROW_BLOCK.min(k), usize::MAX, std::mem::size_of::<T>());
-    let dw = SharedMut(grad_weight.as_mut_ptr());
-    for_each_task(threads, shape.groups() * blocks, |task| {
+    // The reduction runs over (image, pixel tile) steps in order; with few
+    // row blocks it is cut into `parts` fixed runs of steps, each summed
+    // into a buffer of its own, and the buffers are added in order after.
+    let steps = shape.batch() * pixels.div_ceil(t.tile);
+    let parts = reduction_parts(shape.groups() * blocks, steps, std::mem::size_of_val(grad_weight));
+    let mut partials = vec![T::ZERO; (parts - 1) * grad_weight.len()];
+    let buffers: Vec<SharedMut<T>> = std::iter::once(grad_weight.as_mut_ptr()).chain(partials.chunks_exact_mut(grad_weight.len().max(1)).map(|p| p.as_mut_ptr())).map(SharedMut).collect();
+    for_each_task(threads, shape.groups() * blocks * parts, |task| {
         T::with_scratch(WEIGHT_ROW_BLOCK.min(k) * t.tile, |cols| {
+            let (task, part) = (task / parts, task % parts);
             let (g, block) = (task / blocks, task % blocks);
             let k0 = block * WEIGHT_ROW_BLOCK;
             let kb = WEIGHT_ROW_BLOCK.min(k - k0);
-            // SAFETY: (for the `add` and each `matmul(dst(), ..)` below) the
-            // block is rows g*og .. g*og + og, columns k0 .. k0 + kb of the
-            // (out_channels x k) weight gradient, stride k. k0 < k and
-            // k0 + kb <= k keep it inside grad_weight (last element
-            // < (g + 1) * og * k <= grad_weight.len()); the pointer is
-            // aligned (from a `&mut [T]`). Tasks are distinct (group,
-            // column block) pairs, so no other task touches the block, and
-            // `grad_weight` itself is not used while the tasks run.
-            let dst = || MatPtr { ptr: unsafe { dw.get().add(g * og * k + k0) }, rows: og, cols: kb, ld: k };
+            // SAFETY: (for each `matmul(dst(), ..)` below) the block is rows
+            // g*og .. g*og + og, columns k0 .. k0 + kb of part `part`'s
+            // (out_channels x k) buffer, stride k: grad_weight itself or a
+            // partial of its length. k0 < k and k0 + kb <= k keep it inside
+            // (last element < (g + 1) * og * k <= grad_weight.len()); the
+            // pointer is aligned (from a slice). Tasks are distinct (group,
+            // column block, part) triples, so no other task touches the block,
+            // and the buffers are not used otherwise while the tasks run.
+            let dst = || MatPtr { ptr: unsafe { buffers[part].get().add(g * og * k + k0) }, rows: og, cols: kb, ld: k };
             let mut accumulate = false;
-            for n in 0..shape.batch() {
+            for step in part_steps(part, parts, steps) {
+                let (n, first) = (step / pixels.div_ceil(t.tile), step % pixels.div_ceil(t.tile) * t.tile);
                 let image = &input[(n * shape.in_channels() + g * cg) * in_pixels..][..cg * in_pixels];
                 let dy = &grad_output[(n * shape.out_channels() + g * og) * pixels..][..og * pixels];
-                for first in (0..pixels).step_by(t.tile) {
-                    let len = t.tile.min(pixels - first);
-                    plan.pack(image, k0..k0 + kb, first, len, cols, len);
-                    let a = MatRef::row_major(&dy[first..], og, len, pixels);
-                    // SAFETY: `dst()` is this task's own block of grad_weight,
-                    // in bounds and unshared (see the comment on `dst`).
-                    unsafe { matmul(dst(), a, MatRef::transposed(&cols[..kb * len], len, kb, len), accumulate) };
-                    accumulate = true;
-                }
+                let len = t.tile.min(pixels - first);
+                plan.pack(image, k0..k0 + kb, first, len, cols, len);
+                let a = MatRef::row_major(&dy[first..], og, len, pixels);
+                // SAFETY: `dst()` is this task's own block of its part's
+                // buffer, in bounds and unshared (see the comment on `dst`).
+                unsafe { matmul(dst(), a, MatRef::transposed(&cols[..kb * len], len, kb, len), accumulate) };
+                accumulate = true;
             }
         })
     });
+    for partial in partials.chunks_exact(grad_weight.len().max(1)) {
+        grad_weight.iter_mut().zip(partial).for_each(|(dw, &p)| *dw += p);
+    }
     Ok(())
+}
+
+/// Runs the weight-gradient reduction is cut into: 1 when the row blocks
+/// alone make `MIN_WEIGHT_TASKS` tasks, else enough runs for that many (at
+/// most one per step, and partial sums of at most `PARTIAL_BYTES` in all).
+/// A function of the shape alone, so the sums' order, and their bits, do
+/// not depend on the thread count.
+fn reduction_parts(row_tasks: usize, steps: usize, weight_bytes: usize) -> usize {
+    if row_tasks >= MIN_WEIGHT_TASKS {
+        return 1;
+    }
+    let by_memory = 1 + PARTIAL_BYTES / weight_bytes.max(1);
+    MIN_WEIGHT_TASKS.div_ceil(row_tasks.max(1)).min(steps).min(by_memory).max(1)
+}
+
+/// Steps `part` of `parts` covers: equal runs, in order.
+fn part_steps(part: usize, parts: usize, steps: usize) -> std::ops::Range<usize> {
+    part * steps / parts..(part + 1) * steps / parts
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 
 use super::microkernel::{has_vector_tiles, Block, Matrix};
 use super::{depthwise, implicit, phases, winograd};
-use super::forward::tiling;
+use super::forward::{runs, tile_cap, tiling};
 use super::geometry::{check_backward_input, check_backward_weight, ConvShape};
 use super::im2col::Im2colPlan;
 use super::matmul::{matmul, MatPtr, MatRef, Real};
@@ -195,16 +195,18 @@ pub(crate) fn im2col_backward_weight<T: Real>(
     let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
     let (k, pixels, in_pixels) = (shape.patch_len(), shape.output_pixels(), shape.input_pixels());
     let blocks = k.div_ceil(WEIGHT_ROW_BLOCK);
-    let t = tiling(pixels, WEIGHT_ROW_BLOCK.min(k), usize::MAX, std::mem::size_of::<T>());
-    // The reduction runs over (image, pixel tile) steps in order; with few
-    // row blocks it is cut into `parts` fixed runs of steps, each summed
-    // into a buffer of its own, and the buffers are added in order after.
-    let steps = shape.batch() * pixels.div_ceil(t.tile);
-    let parts = reduction_parts(shape.groups() * blocks, steps, std::mem::size_of_val(grad_weight));
+    let steps = WeightSteps::new(shape, WEIGHT_ROW_BLOCK.min(k), std::mem::size_of::<T>());
+    // The reduction runs over the steps in order; with few row blocks it is
+    // cut into `parts` fixed runs of steps, each summed into a buffer of its
+    // own, and the buffers are added in order after.
+    let parts = reduction_parts(shape.groups() * blocks, steps.count, std::mem::size_of_val(grad_weight));
     let mut partials = vec![T::ZERO; (parts - 1) * grad_weight.len()];
     let buffers: Vec<SharedMut<T>> = std::iter::once(grad_weight.as_mut_ptr()).chain(partials.chunks_exact_mut(grad_weight.len().max(1)).map(|p| p.as_mut_ptr())).map(SharedMut).collect();
+    let panel = WEIGHT_ROW_BLOCK.min(k) * steps.width;
+    let staged_dy = if steps.images > 1 { og * steps.width } else { 0 };
     for_each_task(threads, shape.groups() * blocks * parts, |task| {
-        T::with_scratch(WEIGHT_ROW_BLOCK.min(k) * t.tile, |cols| {
+        T::with_scratch(panel + staged_dy, |scratch| {
+            let (cols, staged) = scratch.split_at_mut(panel);
             let (task, part) = (task / parts, task % parts);
             let (g, block) = (task / blocks, task % blocks);
             let k0 = block * WEIGHT_ROW_BLOCK;
@@ -218,14 +220,27 @@ pub(crate) fn im2col_backward_weight<T: Real>(
             // column block, part) triples, so no other task touches the block,
             // and the buffers are not used otherwise while the tasks run.
             let dst = || MatPtr { ptr: unsafe { buffers[part].get().add(g * og * k + k0) }, rows: og, cols: kb, ld: k };
+            let image = |n: usize| &input[(n * shape.in_channels() + g * cg) * in_pixels..][..cg * in_pixels];
+            let dy = |n: usize| &grad_output[(n * shape.out_channels() + g * og) * pixels..][..og * pixels];
             let mut accumulate = false;
-            for step in part_steps(part, parts, steps) {
-                let (n, first) = (step / pixels.div_ceil(t.tile), step % pixels.div_ceil(t.tile) * t.tile);
-                let image = &input[(n * shape.in_channels() + g * cg) * in_pixels..][..cg * in_pixels];
-                let dy = &grad_output[(n * shape.out_channels() + g * og) * pixels..][..og * pixels];
-                let len = t.tile.min(pixels - first);
-                plan.pack(image, k0..k0 + kb, first, len, cols, len);
-                let a = MatRef::row_major(&dy[first..], og, len, pixels);
+            for step in part_steps(part, parts, steps.count) {
+                let (first, len) = steps.columns(step);
+                let runs = runs(first, len, pixels);
+                for r in &runs {
+                    plan.pack(image(r.image), k0..k0 + kb, r.pixel, r.len, &mut cols[r.column..], len);
+                }
+                // One image: its output gradient read in place; several: their
+                // rows side by side, as the columns were packed.
+                let a = if let [r] = runs.as_slice() {
+                    MatRef::row_major(&dy(r.image)[r.pixel..], og, len, pixels)
+                } else {
+                    for r in &runs {
+                        for o in 0..og {
+                            staged[o * len + r.column..][..r.len].copy_from_slice(&dy(r.image)[o * pixels + r.pixel..][..r.len]);
+                        }
+                    }
+                    MatRef::row_major(&staged[..og * len], og, len, len)
+                };
                 // SAFETY: `dst()` is this task's own block of its part's
                 // buffer, in bounds and unshared (see the comment on `dst`).
                 unsafe { matmul(dst(), a, MatRef::transposed(&cols[..kb * len], len, kb, len), accumulate) };
@@ -237,6 +252,49 @@ pub(crate) fn im2col_backward_weight<T: Real>(
         grad_weight.iter_mut().zip(partial).for_each(|(dw, &p)| *dw += p);
     }
     Ok(())
+}
+
+/// The steps of the weight gradient's reduction over (image, pixel)
+/// columns: tiles of each image's pixels, or, for images smaller than a
+/// tile, runs of whole images, so each product reduces over more than one
+/// small image (a 7x7 image alone gave the GEMM a reduction of 49, its
+/// fixed costs larger than its work). Fixed by the shape alone.
+struct WeightSteps {
+    /// Images per step (1: steps are tiles within an image).
+    images: usize,
+    /// Columns per step at most.
+    width: usize,
+    tiles_per_image: usize,
+    batch: usize,
+    pixels: usize,
+    count: usize,
+}
+
+impl WeightSteps {
+    fn new(shape: &ConvShape, rows: usize, elem_bytes: usize) -> Self {
+        let (batch, pixels) = (shape.batch(), shape.output_pixels().max(1));
+        let og = shape.out_channels() / shape.groups();
+        let tile = tiling(pixels, rows, usize::MAX, elem_bytes).tile;
+        // Whole images per step while the packed columns and the staged
+        // output gradient stay within one tile's workspace.
+        let fit = tile_cap(rows, elem_bytes) * rows / (rows + og);
+        let images = if tile == pixels { (fit / pixels).clamp(1, batch.max(1)) } else { 1 };
+        if images > 1 {
+            return WeightSteps { images, width: images * pixels, tiles_per_image: 1, batch, pixels, count: batch.div_ceil(images) };
+        }
+        let tiles_per_image = pixels.div_ceil(tile);
+        WeightSteps { images: 1, width: tile, tiles_per_image, batch, pixels, count: batch * tiles_per_image }
+    }
+
+    /// Step `s`'s columns: `(first, len)` in (image, pixel) C order.
+    fn columns(&self, s: usize) -> (usize, usize) {
+        if self.images > 1 {
+            let first = s * self.images * self.pixels;
+            return (first, (self.batch * self.pixels - first).min(self.width));
+        }
+        let (n, t) = (s / self.tiles_per_image, s % self.tiles_per_image);
+        (n * self.pixels + t * self.width, self.width.min(self.pixels - t * self.width))
+    }
 }
 
 /// Runs the weight-gradient reduction is cut into: 1 when the row blocks
@@ -268,6 +326,35 @@ mod tests {
 
     fn dot(a: &[f64], b: &[f64]) -> f64 {
         a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    /// Small images grouped several to a step (in float64, 5 images of 300
+    /// pixels with 200 output channels go 2, 2 and 1 to a step; 9 of 3000
+    /// with 8 go 3 to a step), a one-block layer's reduction cut into runs
+    /// of steps, and two row blocks of 64: the weight gradient of
+    /// a 1x1 layer against its definition, `dw[o, c] = sum dy[n, o, p] x[n, c, p]`,
+    /// and the same bits for every thread count.
+    #[test]
+    fn weight_gradient_over_grouped_images_and_runs_matches_its_definition() {
+        for (n, c, o, p) in [(5, 3, 200, 300), (9, 6, 8, 3000), (4, 70, 30, 50)] {
+            let w = Window { input: p, kernel: 1, stride: 1, dilation: 1, pad_before: 0, pad_after: 0 };
+            let shape = ConvShape::new(n, c, o, 1, &[w], PaddingMode::Zeros).unwrap();
+            let (x, dy) = (values(shape.input_len(), 1), values(shape.output_len(), 2));
+            let mut want = vec![0.0; o * c];
+            for (oc, cc, img) in (0..o).flat_map(|oc| (0..c).flat_map(move |cc| (0..n).map(move |img| (oc, cc, img)))) {
+                want[oc * c + cc] += dot(&dy[(img * o + oc) * p..][..p], &x[(img * c + cc) * p..][..p]);
+            }
+            let mut first: Option<Vec<f64>> = None;
+            for threads in [1, 2, 5] {
+                let mut dw = vec![f64::NAN; o * c];
+                im2col_backward_weight(&shape, &x, &dy, &mut dw, threads).unwrap();
+                for (a, b) in dw.iter().zip(&want) {
+                    assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{a} vs {b} for {shape:?}");
+                }
+                let first = first.get_or_insert_with(|| dw.clone());
+                assert!(first.iter().zip(&dw).all(|(a, b)| a.to_bits() == b.to_bits()), "bits differ: {shape:?}");
+            }
+        }
     }
 
     /// The gradients are adjoints: <conv(x, w), dy> = <x, dx(dy)> = <w, dw(x, dy)>.

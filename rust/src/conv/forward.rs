@@ -42,14 +42,19 @@ pub(crate) fn k_chunk(k: usize) -> usize {
     k.div_ceil(k.div_ceil(MAX_K_CHUNK))
 }
 
+/// Columns of a tile whose packed reduction chunk (see `k_chunk`) fills
+/// the workspace.
+pub(crate) fn tile_cap(k: usize, elem_bytes: usize) -> usize {
+    WORKSPACE_BYTES / (k_chunk(k) * elem_bytes)
+}
+
 /// Tiles of `columns` for a reduction of length `k`, shared by `parts`
 /// independent problems (groups) that also run in parallel.
 pub(crate) fn tiling(columns: usize, k: usize, parts: usize, elem_bytes: usize) -> Tiling {
     let k_chunk = k_chunk(k);
     let tiles_wanted = TARGET_TASKS.div_ceil(parts.max(1));
     let by_tasks = columns.div_ceil(tiles_wanted).next_multiple_of(16);
-    let by_cache = WORKSPACE_BYTES / (k_chunk * elem_bytes);
-    let tile = by_tasks.min(by_cache).max(MIN_TILE).min(columns).max(1);
+    let tile = by_tasks.min(tile_cap(k, elem_bytes)).max(MIN_TILE).min(columns).max(1);
     Tiling { tile, tiles: columns.div_ceil(tile), k_chunk }
 }
 

@@ -125,9 +125,9 @@ def test_auto_picks_winograd_implicit_gemm_or_im2col_by_shape():
     assert pick(np.empty((8, 1024, 7, 7)), np.empty((1024, 32, 3, 3)), padding=1, groups=32) == "implicit_gemm"
     assert pick(np.empty((1, 512, 7, 7)), np.empty((512, 512, 3, 3)), padding=1) == "im2col"
     assert pick(np.empty((1, 64, 56, 56)), np.empty((128, 64, 1, 1)), stride=2) == "im2col"
-    # At most 4 input channels per group (and 16 outputs): the direct
-    # source, whatever the rows.
-    assert pick(np.empty((1, 3, 7, 7)), np.empty((32, 3, 1, 1)), stride=2) == "implicit_gemm"
+    # At most 4 input channels per group (16 outputs, 16 reduction steps):
+    # the direct source, whatever the rows.
+    assert pick(np.empty((1, 3, 7, 7)), np.empty((512, 3, 3, 3)), padding=1) == "implicit_gemm"
 
 
 def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
@@ -192,7 +192,7 @@ def test_stems_in_1d_and_3d_match_torch(spatial, dtype, tol):
     and 3-D (r3d's stem, scaled down) through implicit GEMM's direct source."""
     rng = np.random.default_rng(10 + spatial)
     if spatial == 1:
-        xs, ws, s, p = (2, 1, 403), (24, 1, 10), 5, 0
+        xs, ws, s, p = (2, 2, 403), (24, 2, 10), 5, 0
     else:
         xs, ws, s, p = (1, 3, 5, 20, 22), (16, 3, 3, 7, 7), (1, 2, 2), (1, 3, 3)
     x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)

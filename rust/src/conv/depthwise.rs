@@ -1239,7 +1239,7 @@ fn disjoint<T>(dst: &mut [T], a: usize, a_len: usize, b: usize, b_len: usize) ->
     }
 }
 
-mod lanes;
+pub(crate) mod lanes;
 mod narrow;
 mod rows;
 #[cfg(test)]

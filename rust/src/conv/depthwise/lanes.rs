@@ -84,13 +84,14 @@ pub(super) fn deinterleave<T: Real>(flat: &[T], positions: &Positions, bias: Opt
 }
 
 #[cfg(x86_simd)]
-mod avx2 {
+pub(crate) mod avx2 {
     use super::LANES;
     use std::arch::x86_64::*;
 
-    /// Rows become columns: `out[j][i] = rows[i][j]`.
+    /// Rows become columns: `out[j][i] = rows[i][j]` (also the direct
+    /// convolution source's channel rows).
     #[inline(always)]
-    unsafe fn transpose(r: [__m256; 8]) -> [__m256; 8] {
+    pub(crate) unsafe fn transpose(r: [__m256; 8]) -> [__m256; 8] {
         // SAFETY: register-only AVX (no memory), enabled by the callers.
         unsafe {
             let t = [

@@ -335,29 +335,12 @@ unsafe fn transpose8_f32(src: *const f32, stride: usize, bias: Option<*const f32
     // SAFETY: (the whole body) the caller's contract.
     unsafe {
         let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(src.add(i * stride)));
-        let lo = |a, b| _mm256_unpacklo_ps(a, b);
-        let hi = |a, b| _mm256_unpackhi_ps(a, b);
-        let t = [lo(r[0], r[1]), hi(r[0], r[1]), lo(r[2], r[3]), hi(r[2], r[3]), lo(r[4], r[5]), hi(r[4], r[5]), lo(r[6], r[7]), hi(r[6], r[7])];
-        let u = [
-            _mm256_shuffle_ps::<0x44>(t[0], t[2]),
-            _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
-            _mm256_shuffle_ps::<0x44>(t[1], t[3]),
-            _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
-            _mm256_shuffle_ps::<0x44>(t[4], t[6]),
-            _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
-            _mm256_shuffle_ps::<0x44>(t[5], t[7]),
-            _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
-        ];
-        for c in 0..4 {
-            let low = _mm256_permute2f128_ps::<0x20>(u[c], u[c + 4]);
-            let high = _mm256_permute2f128_ps::<0x31>(u[c], u[c + 4]);
-            for (channel, row) in [(c, low), (c + 4, high)] {
-                let row = match bias {
-                    Some(b) => _mm256_add_ps(row, _mm256_set1_ps(*b.add(channel))),
-                    None => row,
-                };
-                _mm256_storeu_ps(dst.add(channel * plane), row);
-            }
+        for (channel, row) in crate::conv::depthwise::lanes::avx2::transpose(r).into_iter().enumerate() {
+            let row = match bias {
+                Some(b) => _mm256_add_ps(row, _mm256_set1_ps(*b.add(channel))),
+                None => row,
+            };
+            _mm256_storeu_ps(dst.add(channel * plane), row);
         }
     }
 }

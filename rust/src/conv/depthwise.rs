@@ -1056,13 +1056,15 @@ fn lane_rows<T>() -> usize {
 /// `P` positions of `LANES` channels at a time.
 #[inline(always)]
 fn interleaved_chunks<T: Real, const P: usize>(src: &[T], offsets: &[usize], weights: &[T], dst: &mut [T]) {
+    let weights = &weights[..offsets.len() * LANES];
     for (i, d) in dst.chunks_exact_mut(P * LANES).enumerate() {
         let mut acc = [[T::ZERO; LANES]; P];
-        for (t, &offset) in offsets.iter().enumerate() {
-            let w: [T; LANES] = weights[t * LANES..][..LANES].try_into().expect("LANES weights");
-            let base = (offset + i * P) * LANES;
-            for (p, a) in acc.iter_mut().enumerate() {
-                interleaved_step(a, &src[base + p * LANES..][..LANES], &w);
+        for (&offset, w) in offsets.iter().zip(weights.chunks_exact(LANES)) {
+            let w: &[T; LANES] = w.try_into().expect("LANES weights");
+            // One bounds check per tap, not one per position.
+            let x = &src[(offset + i * P) * LANES..][..P * LANES];
+            for (a, x) in acc.iter_mut().zip(x.chunks_exact(LANES)) {
+                interleaved_step(a, x, w);
             }
         }
         for (d, a) in d.chunks_exact_mut(LANES).zip(&acc) {

@@ -1003,11 +1003,19 @@ multiversioned! {
 
 #[inline(always)]
 fn weight_sums_body<T: Real>(x: &[T], offsets: &[usize], dy: &[T], sums: &mut [T]) {
-    // A tap's LANES channels per row of independent chains.
-    match lane_rows::<T>() {
-        8 => weight_sums_taps::<T, 8>(x, offsets, dy, sums),
-        4 => weight_sums_taps::<T, 4>(x, offsets, dy, sums),
-        _ => weight_sums_taps::<T, 2>(x, offsets, dy, sums),
+    // A tap's LANES channels per row of independent chains: `lane_rows`
+    // rows fill eight registers, and up to a quarter more still fit beside
+    // the output gradient. The taps are spread evenly over the fewest
+    // passes: 3x3 on AVX2 as 5 + 4, not 4 + 4 + 1, whose single tap
+    // leaves two chains waiting on the multiply-add's latency.
+    let rows = lane_rows::<T>();
+    let passes = offsets.len().div_ceil(rows + rows / 4);
+    match offsets.len().div_ceil(passes.max(1)) {
+        0..=2 => weight_sums_taps::<T, 2>(x, offsets, dy, sums),
+        3..=4 => weight_sums_taps::<T, 4>(x, offsets, dy, sums),
+        5 => weight_sums_taps::<T, 5>(x, offsets, dy, sums),
+        6..=8 => weight_sums_taps::<T, 8>(x, offsets, dy, sums),
+        _ => weight_sums_taps::<T, 10>(x, offsets, dy, sums),
     }
 }
 

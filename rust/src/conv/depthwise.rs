@@ -47,12 +47,16 @@ use std::mem::MaybeUninit;
 const MAX_GROUP_CHANNELS: usize = 8;
 /// Channels interleaved in one vector-wide block by the small-plane kernel.
 const LANES: usize = 16;
-/// Output planes up to this many pixels go through the interleaved kernel:
-/// per-plane overheads would dominate their short runs. 16x16 covers
-/// MobileNet's 14x14 planes, 20-30% faster interleaved than one plane at a
-/// time on Zen 3 (AVX2), stride 1 and 2, batch 1 and 8; at 28x28 batch 1
-/// and 56x56 the plane-at-a-time kernel was faster.
-const INTERLEAVE_MAX_PIXELS: usize = 256;
+/// Output planes up to this many pixels go through the interleaved kernel
+/// where vector transposes move the planes in and out (`lanes`: float32
+/// with AVX2): per-plane overheads would dominate their short runs. 32x32
+/// covers MobileNet's 14x14 and 28x28 planes: on Zen 3, 2 threads, batch 8,
+/// 20-30% faster interleaved than one plane at a time at 14x14 and
+/// 28x28, stride 1 and 2, and as fast at batch 1; 56x56 was slower.
+const INTERLEAVE_MAX_PIXELS: usize = 1024;
+/// The same where the planes move element by element (float64): a batch of
+/// 144 planes 56x56 -> 28x28 at stride 2 took 1.5x as long interleaved.
+const INTERLEAVE_MAX_PIXELS_BY_ELEMENT: usize = 64;
 /// Output channels of one group computed together by `correlate_outputs`.
 const OUT_BLOCK: usize = 4;
 /// Per-thread scratch (elements) above which the shape goes to im2col.
@@ -125,7 +129,7 @@ pub(crate) fn forward_uninit<T: Real>(
     if !check_forward(shape, input, weight, bias, output)? {
         return Ok(());
     }
-    forward_planned(&Plan::new(shape), shape, input, weight, bias, output, threads)
+    forward_planned(&Plan::new::<T>(shape), shape, input, weight, bias, output, threads)
 }
 
 fn forward_planned<T: Real>(
@@ -174,7 +178,7 @@ pub(crate) fn backward_input<T: Real>(
         grad_input.fill(T::ZERO);
         return Ok(());
     }
-    backward_input_planned(&Plan::new(shape), shape, weight, grad_output, grad_input, threads);
+    backward_input_planned(&Plan::new::<T>(shape), shape, weight, grad_output, grad_input, threads);
     Ok(())
 }
 
@@ -209,7 +213,7 @@ pub(crate) fn backward_weight<T: Real>(
     if !work {
         return Ok(());
     }
-    let plan = Plan::new(shape);
+    let plan = Plan::new::<T>(shape);
     let block = plan.group_block * plan.og * plan.cg * plan.taps;
     let scratch = if plan.interleaved { LANES * (plan.channel + plan.volume) } else { plan.cg * plan.channel + plan.volume + SLACK };
     for_each_chunk_mut(threads, grad_weight, block, |b, dw| {
@@ -323,6 +327,10 @@ struct Plan {
     /// For the interleaved pass with `interior_only`: each input pixel's
     /// position in a channel buffer (every pixel lands in exactly one).
     input_positions: lanes::Positions,
+    /// The runs of channel-buffer positions no input pixel lands in: what
+    /// the interleaved buffer's clearing zeroes (a third of a 28x28
+    /// plane's buffer, half of a 14x14's; the rest is overwritten anyway).
+    padding_runs: Vec<std::ops::Range<usize>>,
     /// Stride 1 or 2 along the last axis: per input row, the offsets in a
     /// channel buffer of its columns (stride 2: of its even and of its odd
     /// columns; `row_targets`).
@@ -339,8 +347,22 @@ struct Plan {
 /// A padded position that reads no input element.
 const ZERO_PAD: usize = usize::MAX;
 
+/// The runs of `0..len` that `positions` leave out.
+fn unfilled_runs(positions: &[usize], len: usize) -> Vec<std::ops::Range<usize>> {
+    let mut filled = vec![false; len];
+    positions.iter().for_each(|&p| filled[p] = true);
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    for p in (0..len).filter(|&p| !filled[p]) {
+        match runs.last_mut() {
+            Some(run) if run.end == p => run.end += 1,
+            _ => runs.push(p..p + 1),
+        }
+    }
+    runs
+}
+
 impl Plan {
-    fn new(shape: &ConvShape) -> Self {
+    fn new<T: Real>(shape: &ConvShape) -> Self {
         let axes = shape.axes();
         let stride = axes.map(|a| a.stride);
         let padded = axes.map(|a| a.input + a.pad_before + a.pad_after);
@@ -364,7 +386,8 @@ impl Plan {
         let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
         let out_pixels = shape.output_pixels();
         let per_group = og * out_pixels + cg * shape.input_pixels();
-        let interleaved = cg == 1 && og == 1 && out_pixels <= INTERLEAVE_MAX_PIXELS;
+        let most_pixels = if lanes::available::<T>() { INTERLEAVE_MAX_PIXELS } else { INTERLEAVE_MAX_PIXELS_BY_ELEMENT };
+        let interleaved = cg == 1 && og == 1 && out_pixels <= most_pixels;
         let maps = [0, 1, 2].map(|i| (0..stride[i]).map(|p| PhaseMap::new(&axes[i], shape.padding_mode(), p, q[i])).collect());
         let mut group_block = (TASK_ELEMENTS / per_group.max(1)).clamp(1, shape.groups().div_ceil(MIN_BLOCKS).max(1));
         if interleaved {
@@ -399,6 +422,7 @@ impl Plan {
             sources: Vec::new(),
             flat_index: lanes::Positions::default(),
             input_positions: lanes::Positions::default(),
+            padding_runs: Vec::new(),
             targets: None,
             interior_only: false,
             narrow_forward: None,
@@ -418,6 +442,7 @@ impl Plan {
                     _ => odd + i / 2,
                 };
                 plan.input_positions = lanes::Positions::new(targets.iter().flat_map(|&t| (0..plan.input[2]).map(move |i| column(t, i))).collect());
+                plan.padding_runs = unfilled_runs(&plan.input_positions, plan.channel);
             }
         }
         plan
@@ -716,7 +741,9 @@ impl Plan {
             return gather_lanes(input, planes, &self.sources, mixed);
         }
         if clear {
-            mixed.fill(T::ZERO);
+            for run in &self.padding_runs {
+                mixed[run.start * LANES..run.end * LANES].fill(T::ZERO);
+            }
         }
         lanes::interleave(input, planes, &self.input_positions, mixed);
     }

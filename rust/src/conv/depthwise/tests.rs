@@ -290,6 +290,13 @@ fn timing() {
 }
 
 #[test]
+fn unfilled_runs_are_the_complement_of_the_positions() {
+    assert_eq!(unfilled_runs(&[5, 1, 2], 8), vec![0..1, 3..5, 6..8]);
+    assert_eq!(unfilled_runs(&[0, 1, 2], 3), Vec::<std::ops::Range<usize>>::new());
+    assert_eq!(unfilled_runs(&[], 2), vec![0..2]);
+}
+
+#[test]
 fn interleaved_channels_give_the_bits_of_one_plane_at_a_time() {
     interleaved_matches_one_plane_at_a_time::<f64>();
     // float32 takes the vector transposes (`lanes`) where the CPU has them.
@@ -303,14 +310,14 @@ fn interleaved_matches_one_plane_at_a_time<T: Real>() {
         let shape = random_shape(&mut rng);
         let channels = shape.groups() * 17 / 2 * 2;
         let Ok(shape) = ConvShape::new(shape.batch(), channels, channels, channels, &shape.axes()[3 - 2..], shape.padding_mode()) else { continue };
-        let plan = Plan::new(&shape);
+        let plan = Plan::new::<T>(&shape);
         if !plan.interleaved {
             continue;
         }
         checked += 1;
         let mut values = |len| rng.values(len).into_iter().map(T::from_f64).collect::<Vec<T>>();
         let (x, w, b) = (values(shape.input_len()), values(shape.weight_len()), values(shape.out_channels()));
-        let mut one_by_one = Plan::new(&shape);
+        let mut one_by_one = Plan::new::<T>(&shape);
         one_by_one.interleaved = false;
         let (mut y, mut y_planes) = (vec![T::ZERO; shape.output_len()], vec![T::ZERO; shape.output_len()]);
         forward_planned(&plan, &shape, &x, &w, Some(&b), uninit_view(&mut y), 2).unwrap();
@@ -340,7 +347,7 @@ fn narrow_planes_give_the_bits_of_the_flat_path() {
         let channels = shape.groups() * 5;
         let axes = shape.axes().map(|a| Window { stride: 1, ..a });
         let Ok(shape) = ConvShape::new(shape.batch(), channels, channels, channels, &axes[3 - 2..], PaddingMode::Zeros) else { continue };
-        let plan = Plan::new(&shape);
+        let plan = Plan::new::<f32>(&shape);
         let Some((_, planes)) = plan.narrow_forward else { continue };
         if planes.dst[1] > 16 || planes.src[1] > 16 || !narrow::available::<f32>(planes) {
             continue;
@@ -349,8 +356,8 @@ fn narrow_planes_give_the_bits_of_the_flat_path() {
         let f32s = |v: Vec<f64>| -> Vec<f32> { v.into_iter().map(|v| v as f32).collect() };
         let (x, w, b) = (f32s(rng.values(shape.input_len())), f32s(rng.values(shape.weight_len())), f32s(rng.values(channels)));
         let dy = f32s(rng.values(shape.output_len()));
-        let mut flat = Plan::new(&shape);
-        (flat.narrow_forward, flat.narrow_backward) = (None, None);
+        let mut flat = Plan::new::<f32>(&shape);
+        (flat.narrow_forward, flat.narrow_backward, flat.interleaved) = (None, None, false);
         let (mut y, mut y_flat) = (vec![0f32; shape.output_len()], vec![0f32; shape.output_len()]);
         forward_planned(&plan, &shape, &x, &w, Some(&b), uninit_view(&mut y), 2).unwrap();
         forward_planned(&flat, &shape, &x, &w, Some(&b), uninit_view(&mut y_flat), 2).unwrap();

@@ -125,6 +125,11 @@ def test_auto_picks_winograd_implicit_gemm_or_im2col_by_shape():
     assert pick(np.empty((8, 1024, 7, 7)), np.empty((1024, 32, 3, 3)), padding=1, groups=32) == "implicit_gemm"
     assert pick(np.empty((1, 512, 7, 7)), np.empty((512, 512, 3, 3)), padding=1) == "im2col"
     assert pick(np.empty((1, 64, 56, 56)), np.empty((128, 64, 1, 1)), stride=2) == "im2col"
+    # One output row at a stride and a long reduction (wav2vec 2.0's
+    # encoder): im2col; its single-channel first layer (10 steps) stays.
+    assert pick(np.empty((1, 512, 1599)), np.empty((512, 512, 3)), stride=2) == "im2col"
+    assert pick(np.empty((1, 512, 1599)), np.empty((512, 512, 3))) == "implicit_gemm"
+    assert pick(np.empty((1, 1, 16000)), np.empty((512, 1, 10)), stride=5) == "implicit_gemm"
     # At most 4 input channels per group (16 outputs, 16 reduction steps):
     # the direct source, whatever the rows.
     assert pick(np.empty((1, 3, 7, 7)), np.empty((512, 3, 3, 3)), padding=1) == "implicit_gemm"

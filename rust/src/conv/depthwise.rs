@@ -18,9 +18,10 @@
 //! the input rows are copied in (`rows`: exact-length vector copies, stride
 //! 2 split into even and odd columns); narrow float32 planes at stride 1
 //! skip the buffer altogether (`narrow`). Output planes of at most
-//! `INTERLEAVE_MAX_PIXELS` run `LANES` channels interleaved (position-major)
-//! per vector, float32 moved into and out of that layout by vector
-//! transposes (`lanes`). All compute the same sums in the same order as the
+//! `INTERLEAVE_MAX_PIXELS` (float32, moved into and out of that layout by
+//! vector transposes, `lanes`) or `INTERLEAVE_MAX_PIXELS_BY_ELEMENT`
+//! (element by element) run `LANES` channels interleaved (position-major)
+//! per vector. All compute the same sums in the same order as the
 //! general path.
 //!
 //! The input gradient is the adjoint: each polyphase sub-volume of the

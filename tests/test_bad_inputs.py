@@ -280,6 +280,26 @@ def test_conv_api_refuses(call, exc, match):
         call()
 
 
+# Arguments equal to a valid call's (True == 1, 2.0 == 2) must still be
+# refused after that call: its checks are looked up by the arguments.
+LOOKALIKES = [
+    ("stride", True, TypeError), ("stride", (1, True), TypeError), ("padding", 1.0, TypeError),
+    ("dilation", np.float64(1), TypeError), ("groups", True, TypeError), ("threads", 2.0, TypeError),
+    ("stride", [1, 0], ValueError),
+]
+
+
+@pytest.mark.parametrize("name, value, exc", LOOKALIKES, ids=lambda v: repr(v))
+def test_conv_refuses_lookalikes_of_a_valid_call(name, value, exc):
+    x, w = np.ones((1, 2, 5, 5), np.float32), np.ones((3, 2, 3, 3), np.float32)
+    valid = {"stride": 1, "padding": 1, "dilation": 1, "groups": 1, "threads": 2}
+    expected = convinit.conv2d(x, w, **valid)
+    assert np.array_equal(convinit.conv2d(x, w, **valid), expected)
+    with pytest.raises(exc, match=name):
+        convinit.conv2d(x, w, **{**valid, name: value})
+    with pytest.raises(exc, match=name):
+        convinit.conv2d_backward(x, w, expected, **{**valid, name: value})
+
 # ---- convinit.init ----------------------------------------------------------------
 
 RANDOM = ["uniform", "normal", "trunc_normal", "xavier_uniform", "xavier_normal", "kaiming_uniform",

@@ -55,6 +55,9 @@ def float_array(obj: Any, name: str) -> np.ndarray:
 def same_dtype(arrays: dict[str, np.ndarray | None]) -> np.dtype:
     """The common dtype of the named arrays; TypeError if they differ (as torch)."""
     present = {name: a.dtype for name, a in arrays.items() if a is not None}
+    first = next(iter(present.values()), None)
+    if first in FLOAT_DTYPES and all(d == first for d in present.values()):  # the common case
+        return first
     dtypes = set(present.values())
     if len(dtypes) > 1 or not dtypes <= set(FLOAT_DTYPES):  # compare by name, whatever the byte order
         dtypes = {np.dtype(d.name) for d in present.values()}

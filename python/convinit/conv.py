@@ -6,6 +6,7 @@ nested lists, and returns a NumPy array of the input's dtype.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence, Union, overload
 
@@ -66,15 +67,11 @@ def conv_output_size(
     return tuple(out) if dims else out[0]
 
 
-@dataclass
-class ConvCall:
-    """A validated convolution: batched C-contiguous arrays of one dtype and
-    the per-axis geometry the core takes."""
+@dataclass(frozen=True)
+class ConvLayout:
+    """What a convolution's argument checks derive from the arrays' shapes,
+    the dtype and the int arguments: the per-axis geometry the core takes."""
 
-    x: np.ndarray
-    w: np.ndarray
-    b: Optional[np.ndarray]
-    dtype: np.dtype
     strides: tuple[int, ...]
     dilations: tuple[int, ...]
     before: tuple[int, ...]
@@ -90,9 +87,32 @@ class ConvCall:
         return (list(self.strides), list(self.dilations), list(self.before), list(self.after), self.groups,
                 self.padding_mode)
 
+
+@dataclass
+class ConvCall:
+    """A validated convolution: batched C-contiguous arrays of one dtype and
+    their layout."""
+
+    x: np.ndarray
+    w: np.ndarray
+    b: Optional[np.ndarray]
+    dtype: np.dtype
+    layout: ConvLayout
+
+    @property
+    def unbatched(self) -> bool:
+        return self.layout.unbatched
+
+    @property
+    def threads(self) -> int:
+        return self.layout.threads
+
+    def geometry(self) -> tuple:
+        return self.layout.geometry()
+
     @property
     def output_shape(self) -> tuple[int, ...]:
-        return (self.x.shape[0], self.w.shape[0], *self.out_size)
+        return (self.x.shape[0], self.w.shape[0], *self.layout.out_size)
 
     @overload
     def unbatch(self, array: np.ndarray) -> np.ndarray: ...
@@ -116,28 +136,56 @@ def prepare_conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOr
     w = float_array(weight, "weight")
     b = None if bias is None else float_array(bias, "bias")
     dtype = same_dtype({"input": x, "weight": w, "bias": b})
+    given = (stride, padding, dilation, groups, padding_mode, threads)
+    arguments = (spatial, x.shape, w.shape, None if b is None else b.shape, dtype, *given, output)
+    # Layers are called again and again with the same shapes: their checks
+    # are looked up (a tenth of a small layer's time otherwise). Only
+    # arguments of exact types are looked up, so that 2.0 or True, equal
+    # to 2 and 1 as keys, still reach the checks that refuse them (shapes,
+    # the dtype and the names come from here and always are).
+    layout = _cached_layout(*arguments) if all(map(_plain, given)) else conv_layout(*arguments)
+    if layout.unbatched:
+        x = x[None]
+    return ConvCall(
+        x=c_contiguous(x, dtype, "input"), w=c_contiguous(w, dtype, "weight"),
+        b=None if b is None else c_contiguous(b, dtype, "bias"), dtype=dtype, layout=layout,
+    )
+
+
+def _plain(value: Any) -> bool:
+    """An int, str or None, or a tuple of ints, exactly (no subclasses)."""
+    kind = type(value)
+    if kind is tuple:
+        return all(type(v) is int for v in value)
+    return kind is int or kind is str or value is None
+
+
+def conv_layout(spatial: int, x_shape: tuple[int, ...], w_shape: tuple[int, ...], b_shape: Optional[tuple[int, ...]],
+                dtype: np.dtype, stride: IntOrTuple, padding: Union[IntOrTuple, str], dilation: IntOrTuple,
+                groups: Any, padding_mode: str, threads: Optional[int], output: Optional[str]) -> ConvLayout:
+    """The checks of ``prepare_conv`` that the shapes, dtype and int arguments decide."""
     name = f"conv{spatial}d"
-    if x.ndim not in (spatial + 1, spatial + 2):
+    if len(x_shape) not in (spatial + 1, spatial + 2):
         raise ValueError(
             f"input: expected {spatial + 1}-D (unbatched) or {spatial + 2}-D (batched) input to "
-            f"{name}, got shape {x.shape}"
+            f"{name}, got shape {x_shape}"
         )
-    if w.ndim != spatial + 2:
-        raise ValueError(f"weight: expected a {spatial + 2}-D weight (out, in/groups, *kernel), got shape {w.shape}")
-    unbatched = x.ndim == spatial + 1
+    if len(w_shape) != spatial + 2:
+        raise ValueError(f"weight: expected a {spatial + 2}-D weight (out, in/groups, *kernel), got shape {w_shape}")
+    unbatched = len(x_shape) == spatial + 1
     if unbatched:
-        x = x[None]
-    groups = _groups(groups, x.shape[1], w.shape)
-    if b is not None and b.shape != (w.shape[0],):
-        raise ValueError(f"bias: expected shape ({w.shape[0]},), got {b.shape}")
+        x_shape = (1, *x_shape)
+    groups = _groups(groups, x_shape[1], w_shape)
+    if b_shape is not None and b_shape != (w_shape[0],):
+        raise ValueError(f"bias: expected shape ({w_shape[0]},), got {b_shape}")
     strides = positive(stride, spatial, "stride")
     dilations = positive(dilation, spatial, "dilation")
-    before, after = conv_padding(padding, tuple(w.shape[2:]), strides, dilations)
+    before, after = conv_padding(padding, tuple(w_shape[2:]), strides, dilations)
     one_of(padding_mode, PADDING_MODES, "padding_mode")
     out_size = []
     for axis in range(spatial):
-        padded = x.shape[2 + axis] + before[axis] + after[axis]
-        span = dilations[axis] * (w.shape[2 + axis] - 1) + 1
+        padded = x_shape[2 + axis] + before[axis] + after[axis]
+        span = dilations[axis] * (w_shape[2 + axis] - 1) + 1
         if padded < span:
             raise ValueError(
                 f"weight: kernel size {span} (dilated) can't be greater than the padded input size "
@@ -145,13 +193,13 @@ def prepare_conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOr
             )
         out_size.append((padded - span) // strides[axis] + 1)
     if output is not None:
-        check_allocation((x.shape[0], w.shape[0], *out_size), dtype, output)
-    return ConvCall(
-        x=c_contiguous(x, dtype, "input"), w=c_contiguous(w, dtype, "weight"),
-        b=None if b is None else c_contiguous(b, dtype, "bias"),
-        dtype=dtype, strides=strides, dilations=dilations, before=before, after=after, groups=groups,
-        padding_mode=padding_mode, out_size=tuple(out_size), unbatched=unbatched, threads=threads_arg(threads),
-    )
+        check_allocation((x_shape[0], w_shape[0], *out_size), dtype, output)
+    return ConvLayout(strides=strides, dilations=dilations, before=before, after=after, groups=groups,
+                      padding_mode=padding_mode, out_size=tuple(out_size), unbatched=unbatched,
+                      threads=threads_arg(threads))
+
+
+_cached_layout = functools.lru_cache(maxsize=256)(conv_layout)
 
 
 ALGORITHMS = ("auto", "im2col", "implicit_gemm", "winograd", "depthwise")

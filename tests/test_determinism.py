@@ -31,6 +31,8 @@ for dtype in (np.float32, np.float64):
     wb = rng.standard_normal((32, 64, 3, 3)).astype(dtype)
     cases[f"conv2d-big-{dtype.__name__}"] = convinit.conv2d(big, wb, padding=1, threads=threads)
     cases[f"conv2d-pointwise-{dtype.__name__}"] = convinit.conv2d(big, wb[:, :, :1, :1], threads=threads)
+    # One image: implicit GEMM cuts its output rows into more bands the more threads run.
+    cases[f"conv2d-banded-{dtype.__name__}"] = convinit.conv2d(big[:1], wb, stride=2, padding=1, algorithm="implicit_gemm", threads=threads)
     deep = rng.standard_normal((1, 4, 60, 60)).astype(dtype)
     cases[f"conv2d-chunked-K-{dtype.__name__}"] = convinit.conv2d(deep, rng.standard_normal((2, 4, 50, 50)).astype(dtype), threads=threads)
     cases[f"conv1d-{dtype.__name__}"] = convinit.conv1d(x[:, :, 0], w[:, :, 0], padding="same", groups=2, threads=threads)

@@ -119,7 +119,11 @@ def test_auto_picks_winograd_implicit_gemm_or_im2col_by_shape():
     assert pick(np.empty((1, 64, 56, 56)), np.empty((128, 64, 3, 3)), stride=2, padding=1) == "implicit_gemm"
     assert pick(np.empty((1, 3, 224, 224)), np.empty((64, 3, 7, 7)), stride=2, padding=3) == "implicit_gemm"
     assert pick(np.empty((1, 64, 56, 56)), np.empty((128, 64, 1, 1))) == "implicit_gemm"
-    assert pick(np.empty((1, 64, 16, 56, 56)), np.empty((64, 64, 3, 3, 3)), padding=1) == "implicit_gemm"
+    # 3-D: the same sizes and channels per output slice (r3d's 3x3x3 layers).
+    assert pick(np.empty((1, 64, 16, 56, 56)), np.empty((64, 64, 3, 3, 3)), padding=1) == "winograd"
+    assert pick(np.empty((1, 256, 4, 14, 14)), np.empty((256, 256, 3, 3, 3)), padding=1) == "winograd"
+    assert pick(np.empty((1, 512, 2, 7, 7)), np.empty((512, 512, 3, 3, 3)), padding=1) == "im2col"
+    assert pick(np.empty((1, 64, 16, 56, 56)), np.empty((128, 64, 3, 3, 3)), stride=2, padding=1) == "implicit_gemm"
     assert pick(np.empty((1, 256, 14, 14)), np.empty((256, 256, 3, 3)), padding=1) == "winograd"
     assert pick(np.empty((1, 128, 14, 14)), np.empty((128, 128, 3, 3)), padding=1) == "implicit_gemm"
     assert pick(np.empty((8, 1024, 7, 7)), np.empty((1024, 32, 3, 3)), padding=1, groups=32) == "implicit_gemm"
@@ -188,6 +192,46 @@ def test_conv1d_and_conv3d_algorithms_match_torch(spatial, algorithm):
     got = conv(x, w, None, 1, 2, 2, 2, algorithm=algorithm)
     want = ref(torch.from_numpy(x).double(), torch.from_numpy(w).double(), None, 1, 2, 2, 2).numpy()
     assert np.abs(got - want).max() / np.abs(want).max() <= 1e-5
+
+
+# (input, weight, stride, padding, dilation, groups, padding_mode) of 3-D
+# layers Winograd computes: 3x3 in height and width, any depth window.
+WINOGRAD_3D = [
+    ((2, 6, 5, 9, 12), (8, 6, 3, 3, 3), 1, 1, 1, 1, "zeros"),
+    ((1, 4, 7, 8, 9), (6, 2, 3, 3, 3), (2, 1, 1), (1, 0, 2), (2, 1, 1), 2, "zeros"),
+    ((3, 5, 4, 10, 7), (4, 5, 2, 3, 3), 1, (1, 1, 1), 1, 1, "reflect"),
+    ((1, 3, 6, 6, 6), (5, 3, 1, 3, 3), (3, 1, 1), 1, 1, 1, "circular"),
+    ((2, 4, 3, 5, 6), (4, 4, 3, 3, 3), 1, 1, 1, 1, "replicate"),
+]
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+@pytest.mark.parametrize("layer", WINOGRAD_3D, ids=lambda layer: f"{layer[0]}*{layer[1]}-{layer[-1]}")
+def test_winograd_in_3d_matches_torch_and_is_batch_invariant(layer, dtype, tol):
+    """One F(2x2, 3x3) kernel per depth tap, summed over (channel, tap)."""
+    x, w = data(layer, dtype, seed=6)
+    s, p, d, g, mode = layer[2:]
+    b = np.random.default_rng(7).standard_normal(w.shape[0]).astype(dtype)
+    got = convinit.conv3d(x, w, b, s, p, d, g, mode, algorithm="winograd")
+    pad = (p,) * 3 if isinstance(p, int) else p
+    xt = torch.nn.functional.pad(torch.from_numpy(x).double(), [q for q in reversed(pad) for _ in range(2)],
+                                 mode="constant" if mode == "zeros" else mode)
+    want = torch.nn.functional.conv3d(xt, *(torch.from_numpy(a).double() for a in (w, b)), s, 0, d, g).numpy()
+    assert got.dtype == dtype and got.shape == want.shape
+    assert np.abs(got - want).max() / np.abs(want).max() <= tol
+    assert same_bits(convinit.conv3d(x, w, b, s, p, d, g, mode, algorithm="winograd", threads=1), got)
+    for i in range(len(x)):
+        one = convinit.conv3d(x[i:i + 1], w, b, s, p, d, g, mode, algorithm="winograd", threads=2)
+        assert same_bits(one, got[i:i + 1]), i
+
+
+def test_winograd_in_3d_refuses_strided_or_dilated_planes():
+    x, w = np.ones((1, 2, 4, 8, 8), np.float32), np.ones((2, 2, 3, 3, 3), np.float32)
+    for stride, dilation in [((1, 2, 1), 1), (1, (1, 1, 2))]:
+        with pytest.raises(ValueError, match="algorithm: 'winograd' needs"):
+            convinit.conv3d(x, w, stride=stride, dilation=dilation, algorithm="winograd")
+    with pytest.raises(ValueError, match="algorithm: 'winograd' needs"):
+        convinit.conv3d(x, np.ones((2, 2, 3, 3, 5), np.float32), algorithm="winograd")
 
 
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])

@@ -258,7 +258,8 @@ _CONV_DOC = """{d}-D convolution (cross-correlation), as ``torch.nn.functional.c
     reference), ``"implicit_gemm"`` (own AVX-512 or AVX2 tiles reading each kernel
     tap straight from a padded, stride-split band of input rows, no im2col
     matrix: any shape), ``"winograd"`` (F(2x2, 3x3):
-    2-D 3x3, stride 1, no dilation, any groups), ``"depthwise"`` (direct kernels:
+    3x3 in height and width, stride 1, no dilation there, any groups; in
+    3-D any depth window, as one 2-D kernel per depth tap), ``"depthwise"`` (direct kernels:
     groups > 1 with at most 8 input channels per group); ``"auto"`` picks by
     shape alone (see ``conv_algorithm``).
 """

@@ -16,6 +16,14 @@
 //! so which task, which column of a product and which thread a tile falls
 //! in changes no operation: results are thread- and batch-invariant.
 //!
+//! A 3-D kernel (`kd x 3 x 3`, any stride, dilation and padding along the
+//! depth) is `kd` such 2-D kernels, one per depth tap: output slice `z` is
+//! the 2-D F(2x2, 3x3) convolution of the `C * kd` planes that it reads
+//! (channel `c` at the input slice of depth tap `td`, or zeros where the
+//! tap falls in zero padding) with the weights read as `O x (C * kd) x 3 x 3`,
+//! which is their own layout. So the output slices are simply more images,
+//! and the channels' chain runs over `(c, td)` in order.
+//!
 //! Rounding: the transforms only add, subtract and halve, so the error stays
 //! within a small multiple of the direct method's (measured by the tests
 //! and by `convinit verify`).
@@ -38,17 +46,24 @@ const INPUT_BYTES: usize = 1 << 20;
 /// (`XI x OUT_BLOCK x tiles`) stay in L2 until the output transform reads them.
 const OUT_BLOCK: usize = 64;
 
-/// Whether F(2x2, 3x3) computes `shape`: a 2-D 3x3 kernel with stride 1
-/// and no dilation (any groups, padding and padding mode).
+/// Whether F(2x2, 3x3) computes `shape`: a 3x3 kernel in height and width
+/// with stride 1 and no dilation there (any depth window in 3-D, any
+/// groups, padding and padding mode).
 pub(crate) fn applies(shape: &ConvShape) -> bool {
-    let [depth, rows, cols] = shape.axes();
+    let [_, rows, cols] = shape.axes();
     let is_3x3 = |a: &Window| a.kernel == 3 && a.stride == 1 && a.dilation == 1;
-    *depth == Window::UNIT && is_3x3(rows) && is_3x3(cols)
+    is_3x3(rows) && is_3x3(cols)
+}
+
+/// The 2-D planes a group's products reduce over: `C / groups` channels
+/// times the depth taps (1 in 2-D).
+fn planes_per_group(shape: &ConvShape) -> usize {
+    shape.in_channels() / shape.groups() * shape.axes()[0].kernel
 }
 
 /// Whether the automatic choice takes F(2x2, 3x3) for `shape`, with the
-/// AVX-512 tiles: outputs of at least 28x28 with at least 64 input and
-/// output channels (fewer leave the transforms as much work as the
+/// AVX-512 tiles: outputs (per output slice, in 3-D) of at least 28x28
+/// with at least 64 input and output channels (fewer leave the transforms as much work as the
 /// products), or of at least 14x14 with at least 256. Below that, a
 /// batch-1 call is dominated by transforming the weights and streaming
 /// them through the products once, which deeper layers amortize better.
@@ -90,12 +105,12 @@ impl Tiles {
     /// register-tile passes, come out least. Any split gives the same
     /// results: it only decides which columns of which product a tile is in.
     fn new<T>(shape: &ConvShape, threads: usize) -> Self {
-        let [_, out_h, out_w] = shape.output_dims();
+        let [out_d, out_h, out_w] = shape.output_dims();
         let (per_row, tile_rows) = (out_w.div_ceil(2), out_h.div_ceil(2));
         let per_image = per_row * tile_rows;
-        let total = shape.batch() * per_image;
+        let total = shape.batch() * out_d * per_image;
         let width = super::microkernel::tile_width::<T>();
-        let group_c = shape.in_channels() / shape.groups();
+        let group_c = planes_per_group(shape);
         let wide = XI * group_c * 2 * width * std::mem::size_of::<T>() <= INPUT_BYTES;
         let most = if wide { 2 * width } else { width };
         let threads = effective_threads(threads);
@@ -120,8 +135,9 @@ impl Tiles {
         Tiles { out_h, out_w, per_row, per_image, total, per_task, runs, out_per_task: out_channels, parts: 1 }
     }
 
-    /// Calls `f(image, tile_row, first_tile_in_row, count, column)` for each
-    /// piece of tile run `run` that lies in one tile row.
+    /// Calls `f(slice, tile_row, first_tile_in_row, count, column)` for each
+    /// piece of tile run `run` that lies in one tile row (`slice`: image
+    /// times output depth plus output slice; the image in 2-D).
     fn for_each_segment(&self, run: usize, mut f: impl FnMut(usize, usize, usize, usize, usize)) {
         let first = run * self.per_task;
         let end = (first + self.per_task).min(self.total);
@@ -154,7 +170,7 @@ fn tile_passes(columns: usize, width: usize) -> f64 {
 /// and rounded once, into `u` laid out `u[o][xi][c]`: for each output
 /// channel the `XI` rows of C elements that the products of position `xi` read.
 fn transform_weights<T: Real>(shape: &ConvShape, weight: &[T], u: &mut [T], threads: usize) {
-    let c_n = shape.in_channels() / shape.groups();
+    let c_n = planes_per_group(shape);
     for_each_chunk_mut(threads, u, XI * c_n, |o, rows| {
         let kernels = &weight[o * c_n * 9..][..c_n * 9];
         #[cfg(target_arch = "x86_64")]
@@ -313,13 +329,14 @@ pub(crate) fn backward_input<T: Real>(
         grad_input.fill(MaybeUninit::new(T::ZERO));
         return Ok(());
     }
-    let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
-    // The dual's weight (g * cg + c, o, t) is weight (g * og + o, c, 8 - t).
+    let (cg, og, taps) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups(), shape.kernel_taps());
+    // The dual's weight (g * cg + c, o, t) is weight (g * og + o, c, taps - 1 - t):
+    // every axis of the kernel flipped.
     let mut flipped = vec![T::ZERO; weight.len()];
-    for_each_chunk_mut(threads, &mut flipped, og * 9, |gc, kernels| {
+    for_each_chunk_mut(threads, &mut flipped, og * taps, |gc, kernels| {
         let (g, c) = (gc / cg, gc % cg);
-        for (o, kernel) in kernels.chunks_exact_mut(9).enumerate() {
-            let source = &weight[((g * og + o) * cg + c) * 9..][..9];
+        for (o, kernel) in kernels.chunks_exact_mut(taps).enumerate() {
+            let source = &weight[((g * og + o) * cg + c) * taps..][..taps];
             kernel.iter_mut().zip(source.iter().rev()).for_each(|(k, &w)| *k = w);
         }
     });
@@ -332,7 +349,7 @@ pub(crate) fn backward_input<T: Real>(
 /// `out` must point at `shape.output_len()` elements valid for writes that
 /// nothing else accesses during the call.
 unsafe fn forward_to<T: Real>(shape: &ConvShape, input: &[T], weight: &[T], bias: Option<&[T]>, out: SharedMut<T>, threads: usize) {
-    let (c_n, o_n) = (shape.in_channels() / shape.groups(), shape.out_channels());
+    let (c_n, o_n) = (planes_per_group(shape), shape.out_channels());
     let tiles = Tiles::new::<T>(shape, threads);
     let offsets: Vec<usize> = (0..c_n).map(|c| c * tiles.per_task).collect();
     // Transformed inputs, products, two 16-row buffers and one padded row per task.
@@ -416,19 +433,17 @@ impl<T: Real> Task<'_, T> {
     #[inline(always)]
     fn run_portable(&self, at: Place, scratch: &mut [T]) {
         let s = self.shape;
-        let (c_n, o_n) = (s.in_channels() / s.groups(), s.out_channels() / s.groups());
+        let (c_n, o_n) = (planes_per_group(s), s.out_channels() / s.groups());
         let run = at.run;
         let per_task = self.tiles.per_task;
         let columns = per_task.min(self.tiles.total - run * per_task);
         let (v, rest) = scratch.split_at_mut(XI * c_n * per_task);
         let (m, rest) = rest.split_at_mut(XI * OUT_BLOCK * per_task);
         let (buf, line) = rest.split_at_mut(2 * XI * per_task);
-        let plane_len = s.input_pixels();
         for c in 0..c_n {
-            let channel = at.group * c_n + c;
-            let plane = |image: usize| &self.input[(image * s.in_channels() + channel) * plane_len..][..plane_len];
+            let plane = |slice: usize| self.plane(slice, at.group, c);
             let (patches, rows) = buf.split_at_mut(XI * per_task);
-            self.tiles.for_each_segment(run, |image, ty, tx, count, column| {
+            self.tiles.for_each_segment(run, |slice, ty, tx, count, column| {
                 for i in 0..4 {
                     let quad = &mut patches[4 * i * per_task..][..4 * per_task];
                     let (d0, rest) = quad.split_at_mut(per_task);
@@ -436,7 +451,7 @@ impl<T: Real> Task<'_, T> {
                     let (d2, d3) = rest.split_at_mut(per_task);
                     let span = column..column + count;
                     let dst = [&mut d0[span.clone()], &mut d1[span.clone()], &mut d2[span.clone()], &mut d3[span]];
-                    self.patch_row(plane(image), 2 * ty + i, 2 * tx, dst, line);
+                    self.patch_row(plane(slice), 2 * ty + i, 2 * tx, dst, line);
                 }
             });
             let d = |q: usize| &patches[q * per_task..][..columns];
@@ -475,20 +490,40 @@ impl<T: Real> Task<'_, T> {
                 let products = &m[o * per_task..];
                 let (sums, corners) = buf.split_at_mut(4 * per_task);
                 transform_products(products, OUT_BLOCK * per_task, per_task, columns, sums, corners);
-                self.tiles.for_each_segment(run, |image, ty, tx, count, column| {
-                    self.store_tiles(corners, per_task, column, image, o0 + o, ty, tx, count, bias);
+                self.tiles.for_each_segment(run, |slice, ty, tx, count, column| {
+                    self.store_tiles(corners, per_task, column, slice, o0 + o, ty, tx, count, bias);
                 });
             }
         }
     }
 
+    /// The 2-D input plane that plane `c` of group `group` is for output
+    /// slice `slice` (see `Tiles::for_each_segment`): channel `c / kd` at the
+    /// input slice of depth tap `c % kd`, or None where that tap reads zero
+    /// padding.
+    #[inline(always)]
+    fn plane(&self, slice: usize, group: usize, c: usize) -> Option<&[T]> {
+        let s = self.shape;
+        let [depth, rows, cols] = s.axes();
+        let (image, z) = (slice / depth.output(), slice % depth.output());
+        let (channel, tap) = (group * (s.in_channels() / s.groups()) + c / depth.kernel, c % depth.kernel);
+        let padded = (z * depth.stride + tap * depth.dilation) as isize - depth.pad_before as isize;
+        let at = s.padding_mode().source(padded, depth.input)?;
+        let len = rows.input * cols.input;
+        Some(&self.input[((image * s.in_channels() + channel) * depth.input + at) * len..][..len])
+    }
+
     /// Row `py` of the 4x4 input patches of tiles whose windows start at
     /// padded columns `px0, px0 + 2, ...`: `dst[j][t]` is padded input
-    /// (py, px0 + 2t + j). Zero padding comes from the masked loads of
-    /// `take_quads`; other modes build the padded row in `line` first.
+    /// (py, px0 + 2t + j), zero for a `plane` of zero padding. Zero padding
+    /// comes from the masked loads of `take_quads`; other modes build the
+    /// padded row in `line` first.
     #[inline(always)]
-    fn patch_row(&self, plane: &[T], py: usize, px0: usize, dst: [&mut [T]; 4], line: &mut [T]) {
+    fn patch_row(&self, plane: Option<&[T]>, py: usize, px0: usize, dst: [&mut [T]; 4], line: &mut [T]) {
         let [_, rows, cols] = self.shape.axes();
+        let Some(plane) = plane else {
+            return T::take_quads(&[], 0, dst);
+        };
         if self.shape.padding_mode() == PaddingMode::Zeros {
             let y = py as isize - rows.pad_before as isize;
             let row = if (0..rows.input as isize).contains(&y) { &plane[y as usize * cols.input..][..cols.input] } else { &[] };
@@ -531,16 +566,18 @@ impl<T: Real> Task<'_, T> {
     /// plus the bias: output (dy, dx) of tile t is `corners[(2 * dy + dx) * ld + column + t]`.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn store_tiles(&self, corners: &[T], ld: usize, column: usize, image: usize, o: usize, ty: usize, tx: usize, count: usize, bias: T) {
+    fn store_tiles(&self, corners: &[T], ld: usize, column: usize, slice: usize, o: usize, ty: usize, tx: usize, count: usize, bias: T) {
         let (out_h, out_w) = (self.tiles.out_h, self.tiles.out_w);
-        let plane = (image * self.shape.out_channels() + o) * out_h * out_w;
+        let out_d = self.shape.output_dims()[0];
+        let (image, z) = (slice / out_d, slice % out_d);
+        let plane = ((image * self.shape.out_channels() + o) * out_d + z) * out_h * out_w;
         let (x0, width) = (2 * tx, (2 * count).min(out_w - 2 * tx));
         for dy in 0..2.min(out_h - 2 * ty) {
             let left = &corners[2 * dy * ld + column..][..count];
             let right = &corners[(2 * dy + 1) * ld + column..][..count];
             // SAFETY: columns x0 .. x0 + width <= out_w of row 2*ty + dy < out_h
-            // of output plane (image, o) lie inside the output (image < N,
-            // o < O), which `forward_to`'s caller vouches for. Each (tile,
+            // of output slice z of plane (image, o) lie inside the output
+            // (image < N, o < O, z < out_d), which `forward_to`'s caller vouches for. Each (tile,
             // channel) is in exactly one task, so no other task touches
             // these elements. Written through the pointer, never read: the
             // memory may be uninitialized.
@@ -674,6 +711,31 @@ mod tests {
         }
     }
 
+    /// 3-D kernels: every depth window (taps, stride, dilation, padding in
+    /// each mode), groups, and one or several output slices per image.
+    #[test]
+    fn depth_kernels_match_im2col_for_every_depth_window() {
+        let modes = [PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular];
+        let depths = [(3, 3, 1, 1, (1, 1)), (5, 3, 2, 1, (1, 1)), (6, 2, 1, 2, (0, 1)), (4, 1, 1, 1, (0, 0)), (3, 3, 1, 1, (2, 0))];
+        for mode in modes {
+            for (i, &(input, kernel, stride, dilation, pad)) in depths.iter().enumerate() {
+                if mode != PaddingMode::Zeros && pad.0.max(pad.1) >= input {
+                    continue;
+                }
+                let depth = Window { input, kernel, stride, dilation, pad_before: pad.0, pad_after: pad.1 };
+                let (n, c, o, groups) = [(2, 3, 5, 1), (1, 4, 6, 2), (3, 9, 4, 1), (1, 2, 2, 2), (2, 5, 3, 1)][i];
+                let shape = ConvShape::new(n, c, o, groups, &[depth, axis(7, (1, 1)), axis(6, (1, 2))], mode).unwrap();
+                assert!(applies(&shape));
+                let (fast, reference) = both(&shape, 2);
+                let scale = reference.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                for (a, b) in fast.iter().zip(&reference) {
+                    assert!((a - b).abs() <= 1e-12 * scale, "{a} vs {b} for {shape:?}");
+                }
+                assert!(both(&shape, 1).0.iter().zip(&fast).all(|(a, b)| a.to_bits() == b.to_bits()), "{shape:?}");
+            }
+        }
+    }
+
     #[test]
     fn grouped_layers_match_im2col_for_every_thread_count() {
         for (n, c, o, groups, h, w) in [(3, 12, 8, 4, 7, 7), (1, 66, 44, 2, 9, 6), (2, 32, 96, 8, 5, 11)] {
@@ -691,8 +753,11 @@ mod tests {
 
     #[test]
     fn input_gradient_matches_im2col() {
-        for (pad, groups) in [((1, 1), 1), ((2, 0), 1), ((0, 2), 1), ((1, 1), 2)] {
-            let shape = ConvShape::new(2, 6, 4, groups, &[axis(9, pad), axis(7, (1, 1))], PaddingMode::Zeros).unwrap();
+        let depth = Window { input: 4, kernel: 3, stride: 1, dilation: 1, pad_before: 1, pad_after: 0 };
+        let shapes = [((1, 1), 1), ((2, 0), 1), ((0, 2), 1), ((1, 1), 2)]
+            .map(|(pad, groups)| ConvShape::new(2, 6, 4, groups, &[axis(9, pad), axis(7, (1, 1))], PaddingMode::Zeros).unwrap());
+        let deep = ConvShape::new(2, 6, 4, 2, &[depth, axis(9, (1, 1)), axis(7, (2, 0))], PaddingMode::Zeros).unwrap();
+        for shape in shapes.into_iter().chain([deep]) {
             let dual = crate::conv::implicit::transposed(&shape).unwrap();
             assert!(applies(&dual));
             let w = values(shape.weight_len(), 2);
@@ -702,7 +767,7 @@ mod tests {
             crate::conv::backward::im2col_backward_input(&shape, &w, &dy, &mut reference, 2).unwrap();
             let scale = reference.iter().fold(0.0f64, |m, v| m.max(v.abs()));
             for (a, b) in fast.iter().zip(&reference) {
-                assert!((a - b).abs() <= 1e-12 * scale, "{a} vs {b} for padding {pad:?}");
+                assert!((a - b).abs() <= 1e-12 * scale, "{a} vs {b} for {shape:?}");
             }
         }
     }

@@ -57,7 +57,7 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser(
         "bench", help="time convinit side by side with torch and numpy",
         description="Time convinit against torch (each library in its own block after a 0.3 s pause, warm-up, "
-                    "median of repeats; both on --threads threads). 'conv' times --suite's layers (readme by "
+                    "median of repeats, in --rounds alternating rounds; both on --threads threads). 'conv' times --suite's layers (readme by "
                     "default), 'init' the fills, 'all' both; --suite alone means conv.")
     bench.add_argument("what", nargs="?", default=None, choices=["conv", "init", "all", "threads"],
                        help="threads: speed-up of 8 Python threads over one on single-threaded conv2d calls")
@@ -69,7 +69,12 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--algorithm", default="auto", help="convinit's algorithm= (when this build has it)")
     bench.add_argument("--vs", default="torch,numpy", help="comma-separated: torch,numpy,scipy (torch is always timed; scipy is slow)")
     bench.add_argument("--threads", type=int, default=2)
-    bench.add_argument("--repeats", type=int, default=11)
+    bench.add_argument("--repeats", type=int, default=None,
+                       help="samples per block (default 5; threads and --regions: repeats, default 11)")
+    bench.add_argument("--rounds", type=int, default=3,
+                       help="blocks per library, alternating with the other libraries' (default 3): each "
+                            "time is the median of its rounds, so a burst of other work on a shared machine "
+                            "spoils one round, not the ratio")
     bench.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="for conv")
     bench.add_argument("--backward", action="store_true",
                        help="conv: forward + input and weight gradients (torch: autograd)")
@@ -175,6 +180,8 @@ def run_command(argv: Optional[Sequence[str]] = None) -> int:
 def run_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from .tools import bench
 
+    if args.repeats is None:
+        args.repeats = 11 if args.what == "threads" or args.regions else 5
     if args.what == "threads":
         from .tools import bench_threads
 
@@ -201,8 +208,9 @@ def run_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     what = args.what or ("conv" if args.suite else "all")
     vs = [v for v in args.vs.split(",") if v]
     unknown = [v for v in vs if v not in bench.BACKENDS]
-    if unknown or args.threads < 1 or args.repeats < 1 or args.size < 1:
-        parser.error(f"--vs: unknown backend(s) {unknown}" if unknown else "--threads, --repeats and --size must be positive")
+    if unknown or min(args.threads, args.repeats, args.rounds, args.size) < 1:
+        parser.error(f"--vs: unknown backend(s) {unknown}" if unknown
+                     else "--threads, --repeats, --rounds and --size must be positive")
     suites = ("conv", "init") if what == "all" else (what,)
     try:
         bench.check_algorithm(args.algorithm)
@@ -210,7 +218,7 @@ def run_bench(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.error(str(exc))
     report = bench.run(suites, vs, args.threads, args.repeats, args.dtype, args.backward, args.size,
                        progress=lambda msg: print(f"  timing {msg} ...", file=sys.stderr, flush=True),
-                       suite=suite, algorithm=args.algorithm)
+                       suite=suite, algorithm=args.algorithm, rounds=args.rounds)
     if not report["rows"]:
         print("convinit bench: no case could be timed (see the skipped lines above)", file=sys.stderr)
         return 1

@@ -6,7 +6,10 @@ Every library is timed in its own block, never call by call against the
 other: a 0.3 s pause (so the worker threads the previous block left
 spinning, OpenMP's, OpenBLAS's or rayon's, park and free the cores), an
 untimed warm-up, then the median of repeated samples, each sample as many
-calls as fit in 50 ms (at least one). "cores busy" is the CPU time per wall
+calls as fit in 50 ms (at least one). The blocks run in several rounds,
+the libraries' order turning each round, and a library's time is the
+median of its rounds: on a shared machine a burst of someone else's work
+then spoils one round of one library, not the ratio. "cores busy" is the CPU time per wall
 time of the timed calls: below the thread count, the machine was shared
 and the sample is low. Compare ratios measured in the same run.
 
@@ -52,6 +55,7 @@ class Timing:
     """How each library's block is timed."""
 
     repeats: int = 11
+    rounds: int = 1  # blocks per library, alternating with the others'
     pause: float = 0.3  # seconds idle before a block
     warmup: float = 0.1  # seconds of untimed calls
     sample: float = 0.05  # seconds of calls per timed sample
@@ -81,8 +85,16 @@ def time_block(fn: Callable, timing: Timing) -> tuple[float, float]:
 
 
 def median_times(fns: dict, timing: Timing) -> dict:
-    """{backend: (median seconds per call, median cores busy)}, one block per backend."""
-    return {name: time_block(fn, timing) for name, fn in fns.items()}
+    """{backend: (median seconds per call, median cores busy)}: one block
+    per backend and round, the order turning by one each round, and the
+    median over the rounds."""
+    names = list(fns)
+    blocks: dict = {name: [] for name in names}
+    for r in range(timing.rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            blocks[name].append(time_block(fns[name], timing))
+    return {name: (statistics.median(t for t, _ in runs), statistics.median(b for _, b in runs))
+            for name, runs in blocks.items()}
 
 
 def numpy_im2col_conv2d(x: np.ndarray, w: np.ndarray, stride: int, pad: int) -> np.ndarray:
@@ -341,7 +353,7 @@ def conv_rows(suite: str, vs: Sequence[str], threads: int, timing: Timing, dtype
 def run(suites: Sequence[str] = ("conv", "init"), vs: Sequence[str] = ("torch", "numpy"), threads: int = 2,
         repeats: int = 11, dtype: str = "float32", backward: bool = False, size: int = 16 * 2**20,
         progress: Callable[[str], None] = lambda _: None, suite: str = "readme", algorithm: str = "auto",
-        timing: Optional[Timing] = None) -> dict:
+        timing: Optional[Timing] = None, rounds: int = 1) -> dict:
     """Measures and returns {"machine", "probes", "rows"} (a JSON-ready dict).
     ``suites`` picks conv and/or init; ``suite`` the conv layers."""
     os.environ.setdefault("RAYON_NUM_THREADS", str(threads))  # fills use rayon's global pool
@@ -351,7 +363,7 @@ def run(suites: Sequence[str] = ("conv", "init"), vs: Sequence[str] = ("torch", 
 
     if suite not in SUITE_NAMES:
         raise ValueError(f"suite: expected one of {', '.join(SUITE_NAMES)}, got {suite!r}")
-    timing = timing or Timing(repeats=repeats)
+    timing = timing or Timing(repeats=repeats, rounds=rounds)
     torch.set_num_threads(threads)
     settle_allocator()
     peak = probes(threads)
@@ -367,6 +379,7 @@ def run(suites: Sequence[str] = ("conv", "init"), vs: Sequence[str] = ("torch", 
 
     machine = {"cpu": cpu_model(), "tiles": _core.conv_tiles(),
                "cpus": os.cpu_count(), "threads": threads, "dtype": dtype, "repeats": timing.repeats,
+               "rounds": timing.rounds,
                "timing": asdict(timing), "suite": suite, "algorithm": algorithm,
                "convinit": __version__, "torch": torch.__version__, "numpy": np.__version__,
                "load_average": os.getloadavg()}
@@ -397,13 +410,18 @@ def render(report: dict, markdown: bool = False) -> str:
     cpu = f"{machine['cpu']}, {machine['tiles']} tiles; " if "cpu" in machine else ""
     head = (f"{cpu}peak probes: {p['fma_gflops_f32']:.0f} GFLOP/s float32 FMA, {p['write_gbps']:.0f} GB/s memory write; "
             f"{machine['threads']} threads; {machine['dtype']}; each library in its own block, "
-            f"median of {machine['repeats']} samples")
+            f"median of {machine['repeats']} samples{_rounds(machine)}")
     if markdown:
         lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
         return head + "\n\n" + "\n".join(lines + ["| " + " | ".join(c) + " |" for c in table])
     widths = [max(len(h), *(len(c[i]) for c in table)) for i, h in enumerate(headers)]
     fmt = lambda vals: "  ".join(v.ljust(w) if i < 3 else v.rjust(w) for i, (v, w) in enumerate(zip(vals, widths)))
     return head + "\n" + "\n".join([fmt(headers)] + [fmt(c) for c in table])
+
+
+def _rounds(machine: dict) -> str:
+    rounds = machine.get("rounds", 1)
+    return f", median of {rounds} alternating rounds" if rounds > 1 else ""
 
 
 def _speedups(rows: list[dict], other: str) -> dict:

@@ -441,9 +441,9 @@ impl<T: Real> Task<'_, T> {
         let (m, rest) = rest.split_at_mut(XI * OUT_BLOCK * per_task);
         let (buf, line) = rest.split_at_mut(2 * XI * per_task);
         for c in 0..c_n {
-            let plane = |slice: usize| self.plane(slice, at.group, c);
             let (patches, rows) = buf.split_at_mut(XI * per_task);
             self.tiles.for_each_segment(run, |slice, ty, tx, count, column| {
+                let plane = self.plane(slice, at.group, c);
                 for i in 0..4 {
                     let quad = &mut patches[4 * i * per_task..][..4 * per_task];
                     let (d0, rest) = quad.split_at_mut(per_task);
@@ -451,7 +451,7 @@ impl<T: Real> Task<'_, T> {
                     let (d2, d3) = rest.split_at_mut(per_task);
                     let span = column..column + count;
                     let dst = [&mut d0[span.clone()], &mut d1[span.clone()], &mut d2[span.clone()], &mut d3[span]];
-                    self.patch_row(plane(slice), 2 * ty + i, 2 * tx, dst, line);
+                    self.patch_row(plane, 2 * ty + i, 2 * tx, dst, line);
                 }
             });
             let d = |q: usize| &patches[q * per_task..][..columns];
@@ -505,11 +505,15 @@ impl<T: Real> Task<'_, T> {
     fn plane(&self, slice: usize, group: usize, c: usize) -> Option<&[T]> {
         let s = self.shape;
         let [depth, rows, cols] = s.axes();
+        let len = rows.input * cols.input;
+        let group_c = s.in_channels() / s.groups();
+        if *depth == Window::UNIT {
+            return Some(&self.input[(slice * s.in_channels() + group * group_c + c) * len..][..len]);
+        }
         let (image, z) = (slice / depth.output(), slice % depth.output());
-        let (channel, tap) = (group * (s.in_channels() / s.groups()) + c / depth.kernel, c % depth.kernel);
+        let (channel, tap) = (group * group_c + c / depth.kernel, c % depth.kernel);
         let padded = (z * depth.stride + tap * depth.dilation) as isize - depth.pad_before as isize;
         let at = s.padding_mode().source(padded, depth.input)?;
-        let len = rows.input * cols.input;
         Some(&self.input[((image * s.in_channels() + channel) * depth.input + at) * len..][..len])
     }
 

@@ -152,15 +152,11 @@ def test_each_backend_is_timed_in_its_own_block():
     assert "".join(calls) == "aaaabbbb"  # one warm-up call and three samples each, never interleaved
 
 
-def test_rounds_alternate_the_blocks_and_take_the_median_round():
+def test_rounds_alternate_the_blocks_and_take_the_median_round(monkeypatch):
     calls, times = [], iter([1.0, 0, 9.0, 0, 2.0, 0, 3.0, 0, 9.0, 0, 4.0, 0])
     timing = bench.Timing(repeats=1, rounds=3, pause=0.0, warmup=0.0, sample=0.0)
-    fake_block = lambda fn, timing: (fn(), (next(times), next(times)))[1]
-    original, bench.time_block = bench.time_block, fake_block
-    try:
-        measured = bench.median_times({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, timing)
-    finally:
-        bench.time_block = original
+    monkeypatch.setattr(bench, "time_block", lambda fn, timing: (fn(), (next(times), next(times)))[1])
+    measured = bench.median_times({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, timing)
     assert "".join(calls) == "abbaab"  # the order turns each round
     # a's rounds 1, 3, 9 and b's 9, 2, 4: the medians, not the means
     assert measured == {"a": (3.0, 0), "b": (4.0, 0)}

@@ -17,7 +17,7 @@
 use crate::conv::geometry::{ConvShape, PaddingMode, Window};
 use crate::conv::matmul::Real;
 use crate::conv::microkernel::{tile_isa, Matrix, TileIsa};
-use crate::parallel::{effective_threads, for_each_task, SharedMut};
+use crate::parallel::{for_each_task, SharedMut};
 
 /// Outputs per tile: one broadcast each per reduction step, beside two
 /// vectors of weights and `2 * PIXELS` accumulators (12 of AVX2's 16 registers).
@@ -39,8 +39,6 @@ const MAX_BLOCK: usize = 32;
 /// Outputs per channel staged before they are copied out in rows (a
 /// tile's sums lie across channels; the output's rows along pixels).
 const STAGED: usize = 40 * PIXELS;
-/// Bands per thread wanted, so that the last round of tasks is short.
-const TASKS_PER_THREAD: usize = 2;
 
 /// Whether this source computes `shape` well: zero padding, at most
 /// `MAX_GROUP_INPUT` input and at least `MIN_GROUP_OUTPUT` output channels
@@ -124,9 +122,7 @@ impl<'a, T: Real> Job<'a, T> {
         // The most rows whose padded band fits BAND_BYTES, and enough bands
         // for every thread (bands change no bits: each output is one chain).
         let fit = (1..=out_dims[1]).rev().find(|&r| job.band_len(r) * std::mem::size_of::<T>() <= BAND_BYTES).unwrap_or(1);
-        let others = shape.batch() * shape.groups() * out_dims[0];
-        let wanted = (TASKS_PER_THREAD * effective_threads(threads)).div_ceil(others.max(1));
-        let bands = out_dims[1].div_ceil(fit).max(wanted).clamp(1, out_dims[1].max(1));
+        let bands = out_dims[1].div_ceil(fit).max(super::bands_wanted(shape, threads)).clamp(1, out_dims[1].max(1));
         job.rows_per_band = out_dims[1].div_ceil(bands);
         job.bands = out_dims[1].div_ceil(job.rows_per_band);
         job

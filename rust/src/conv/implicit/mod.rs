@@ -70,6 +70,15 @@ pub(crate) fn prefers(shape: &ConvShape) -> bool {
     (direct::suits(shape) || slab::suits(shape) && !strided_pointwise && !strided_signal) && super::microkernel::has_vector_tiles()
 }
 
+/// Row bands per image that give every thread `TASKS_PER_THREAD` tasks
+/// across the batch, groups and output slices (1 on one thread). Bands
+/// change no bits (each output is one chain), so this may follow `threads`.
+fn bands_wanted(shape: &ConvShape, threads: usize) -> usize {
+    let workers = effective_threads(threads);
+    let images = shape.batch() * shape.groups() * shape.output_dims()[0];
+    if workers > 1 { (TASKS_PER_THREAD * workers).div_ceil(images.max(1)) } else { 1 }
+}
+
 /// `output = conv(input, weight) + bias`; shapes as `conv_forward`.
 pub(crate) fn forward<T: Real>(
     shape: &ConvShape,

@@ -23,7 +23,7 @@
 //! `td * dilation * slice + ...`, still one offset into the slab. An unpadded 1x1 kernel needs no copy at all: the
 //! input planes are the slab, and the output rows are the product's columns.
 
-use super::{ChannelParts, MAX_WASTED_COLUMNS, TASKS_PER_THREAD};
+use super::{ChannelParts, MAX_WASTED_COLUMNS};
 use crate::conv::geometry::{ConvShape, PaddingMode, Window};
 use crate::conv::matmul::Real;
 use crate::conv::microkernel::{tile_width, Block, Matrix, RowsRef};
@@ -160,9 +160,7 @@ pub(super) unsafe fn forward<T: Real>(
     }
     let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
     let out_d = shape.output_dims()[0];
-    let workers = effective_threads(threads);
-    let wanted = if workers > 1 { (TASKS_PER_THREAD * workers).div_ceil((shape.batch() * shape.groups() * out_d).max(1)) } else { 1 };
-    let bands = Bands::new::<T>(shape).at_least(wanted);
+    let bands = Bands::new::<T>(shape).at_least(super::bands_wanted(shape, threads));
     let pieces = bands.bands * bands.segments;
     let per_image = shape.groups() * out_d * pieces;
     let parts = ChannelParts::new(og, shape.batch() * per_image, threads);

@@ -124,6 +124,11 @@ def test_auto_picks_winograd_implicit_gemm_or_im2col_by_shape():
     assert pick(np.empty((1, 256, 4, 14, 14)), np.empty((256, 256, 3, 3, 3)), padding=1) == "winograd"
     assert pick(np.empty((1, 512, 2, 7, 7)), np.empty((512, 512, 3, 3, 3)), padding=1) == "im2col"
     assert pick(np.empty((1, 64, 16, 56, 56)), np.empty((128, 64, 3, 3, 3)), stride=2, padding=1) == "implicit_gemm"
+    # r3d's stem: F(2, 3) along the depth from 3 output slices on (one
+    # pair's 4 products against two slices' 6 direct chains).
+    stem = np.empty((64, 3, 3, 7, 7))
+    assert pick(np.empty((1, 3, 16, 112, 112)), stem, stride=(1, 2, 2), padding=(1, 3, 3)) == "winograd"
+    assert pick(np.empty((1, 3, 2, 112, 112)), stem, stride=(1, 2, 2), padding=(1, 3, 3)) == "implicit_gemm"
     assert pick(np.empty((1, 256, 14, 14)), np.empty((256, 256, 3, 3)), padding=1) == "winograd"
     assert pick(np.empty((1, 128, 14, 14)), np.empty((128, 128, 3, 3)), padding=1) == "implicit_gemm"
     assert pick(np.empty((8, 1024, 7, 7)), np.empty((1024, 32, 3, 3)), padding=1, groups=32) == "implicit_gemm"
@@ -195,8 +200,13 @@ def test_conv1d_and_conv3d_algorithms_match_torch(spatial, algorithm):
 
 
 # (input, weight, stride, padding, dilation, groups, padding_mode) of 3-D
-# layers Winograd computes: 3x3 in height and width, any depth window.
+# layers Winograd computes: 3x3 in height and width, any depth window; or
+# F(2, 3) along the depth of a few-channel kernel 3 deep (video stems: odd
+# and even output depths, grouped, strided and dilated planes).
 WINOGRAD_3D = [
+    ((2, 3, 5, 20, 21), (20, 3, 3, 7, 7), (1, 2, 2), (1, 3, 3), 1, 1, "zeros"),
+    ((1, 4, 6, 11, 9), (32, 2, 3, 3, 5), (1, 1, 2), (2, 1, 2), (1, 2, 1), 2, "zeros"),
+    ((2, 1, 2, 9, 8), (16, 1, 3, 5, 5), 1, (1, 2, 2), 1, 1, "zeros"),
     ((2, 6, 5, 9, 12), (8, 6, 3, 3, 3), 1, 1, 1, 1, "zeros"),
     ((1, 4, 7, 8, 9), (6, 2, 3, 3, 3), (2, 1, 1), (1, 0, 2), (2, 1, 1), 2, "zeros"),
     ((3, 5, 4, 10, 7), (4, 5, 2, 3, 3), 1, (1, 1, 1), 1, 1, "reflect"),
@@ -232,6 +242,12 @@ def test_winograd_in_3d_refuses_strided_or_dilated_planes():
             convinit.conv3d(x, w, stride=stride, dilation=dilation, algorithm="winograd")
     with pytest.raises(ValueError, match="algorithm: 'winograd' needs"):
         convinit.conv3d(x, np.ones((2, 2, 3, 3, 5), np.float32), algorithm="winograd")
+    # F(2, 3) along the depth: depth stride 1, undilated, zero padding.
+    stem_x, stem_w = np.ones((1, 3, 8, 20, 20), np.float32), np.ones((16, 3, 3, 7, 7), np.float32)
+    assert convinit.conv_algorithm(stem_x, stem_w, (1, 2, 2), 3, algorithm="winograd") == "winograd"
+    for stride, dilation, mode in [((2, 2, 2), 1, "zeros"), (2, (2, 1, 1), "zeros"), (2, 1, "reflect")]:
+        with pytest.raises(ValueError, match="algorithm: 'winograd' needs"):
+            convinit.conv3d(stem_x, stem_w, None, stride, 3, dilation, padding_mode=mode, algorithm="winograd")
 
 
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])

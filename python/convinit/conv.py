@@ -259,7 +259,10 @@ _CONV_DOC = """{d}-D convolution (cross-correlation), as ``torch.nn.functional.c
     tap straight from a padded, stride-split band of input rows, no im2col
     matrix: any shape), ``"winograd"`` (F(2x2, 3x3):
     3x3 in height and width, stride 1, no dilation there, any groups; in
-    3-D any depth window, as one 2-D kernel per depth tap), ``"depthwise"`` (direct kernels:
+    3-D any depth window, as one 2-D kernel per depth tap; and F(2, 3) along
+    the depth for 3-D kernels 3 deep with depth stride 1 and no depth
+    dilation, zero padding, at most 4 input and at least 16 output channels
+    per group: video stems), ``"depthwise"`` (direct kernels:
     groups > 1 with at most 8 input channels per group); ``"auto"`` picks by
     shape alone (see ``conv_algorithm``).
 """

@@ -76,7 +76,7 @@ impl Algorithm {
 
     fn requirement(self) -> &'static str {
         match self {
-            Algorithm::Winograd => "needs a 3x3 kernel in height and width with stride 1 and dilation 1 there (2-D or 3-D)",
+            Algorithm::Winograd => "needs a 3x3 kernel in height and width with stride 1 and dilation 1 there (2-D or 3-D), or in 3-D a kernel 3 deep with depth stride 1 and dilation 1, zero padding, at most 4 input and at least 16 output channels per group",
             Algorithm::Depthwise => "needs groups > 1 with at most 8 input channels per group",
             _ => "computes every shape",
         }
@@ -214,6 +214,7 @@ mod tests {
             // A 1x1 stride-2 layer whose batched tiles start with one column
             // of an image, which `gemm` once reduced in another order.
             (16, 24, 1, vec![w(30, 1, 2, 1, 0), w(30, 1, 2, 1, 0)]),
+            (3, 20, 1, vec![w(5, 3, 1, 1, 1), w(12, 7, 2, 1, 3), w(12, 7, 2, 1, 3)]),
         ];
         for (c, o, groups, axes) in shapes {
             for batch in [2, 5] {

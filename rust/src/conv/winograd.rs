@@ -29,6 +29,7 @@
 //! and by `convinit verify`).
 
 use super::geometry::{check_backward_input, check_forward, ConvShape, PaddingMode, Window};
+use super::implicit;
 use super::matmul::Real;
 use super::microkernel::{Block, Matrix};
 #[cfg(target_arch = "x86_64")]
@@ -46,10 +47,17 @@ const INPUT_BYTES: usize = 1 << 20;
 /// (`XI x OUT_BLOCK x tiles`) stay in L2 until the output transform reads them.
 const OUT_BLOCK: usize = 64;
 
-/// Whether F(2x2, 3x3) computes `shape`: a 3x3 kernel in height and width
-/// with stride 1 and no dilation there (any depth window in 3-D, any
-/// groups, padding and padding mode).
+/// Whether Winograd computes `shape`: F(2x2, 3x3) for a 3x3 kernel in
+/// height and width with stride 1 and no dilation there (any depth window
+/// in 3-D, any groups, padding and padding mode), or F(2, 3) along the
+/// depth for the few-channel 3-D kernels three taps deep that
+/// `implicit::depth_pairs_apply` takes (a video network's stem).
 pub(crate) fn applies(shape: &ConvShape) -> bool {
+    has_3x3_planes(shape) || implicit::depth_pairs_apply(shape)
+}
+
+/// A 3x3 kernel in height and width, stride 1 and undilated there.
+fn has_3x3_planes(shape: &ConvShape) -> bool {
     let [_, rows, cols] = shape.axes();
     let is_3x3 = |a: &Window| a.kernel == 3 && a.stride == 1 && a.dilation == 1;
     is_3x3(rows) && is_3x3(cols)
@@ -75,7 +83,10 @@ pub(crate) fn prefers(shape: &ConvShape) -> bool {
     let channels = shape.in_channels().min(shape.out_channels());
     let size = out_h.min(out_w);
     let ungrouped = shape.groups() == 1;
-    applies(shape) && ungrouped && super::microkernel::has_vector_tiles() && ((size >= 28 && channels >= 64) || (size >= 14 && channels >= 256))
+    if !has_3x3_planes(shape) {
+        return implicit::prefers_depth_pairs(shape);
+    }
+    ungrouped && super::microkernel::has_vector_tiles() && ((size >= 28 && channels >= 64) || (size >= 14 && channels >= 256))
 }
 
 /// The batch's tiles and how they are cut into tasks.
@@ -244,6 +255,12 @@ fn transform_kernels<T: Real>(kernels: &[T], rows: &mut [T]) {
     }
 }
 
+/// `G g` for three taps of F(2, 3): `[g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2]`.
+#[inline(always)]
+pub(crate) fn kernel_column(g0: f64, g1: f64, g2: f64) -> [f64; 4] {
+    [g0, 0.5 * (g0 + g1 + g2), 0.5 * (g0 - g1 + g2), g2]
+}
+
 /// `G g G^T` for `L` kernels at once, in f64: `g[i][l]` is tap i (row-major)
 /// of kernel l; returns the 16 transformed values of each kernel.
 #[inline(always)]
@@ -253,22 +270,20 @@ fn transform_kernel<const L: usize>(g: &[[f64; L]; 9]) -> [[f64; L]; XI] {
     let mut gg = [[[0f64; L]; 3]; 4];
     for j in 0..3 {
         for l in 0..L {
-            let (g0, g1, g2) = (g[j][l], g[3 + j][l], g[6 + j][l]);
-            gg[0][j][l] = g0;
-            gg[1][j][l] = 0.5 * (g0 + g1 + g2);
-            gg[2][j][l] = 0.5 * (g0 - g1 + g2);
-            gg[3][j][l] = g2;
+            let column = kernel_column(g[j][l], g[3 + j][l], g[6 + j][l]);
+            for (i, value) in column.into_iter().enumerate() {
+                gg[i][j][l] = value;
+            }
         }
     }
     // ... times G^T: the same combination of each row's three columns.
     let mut u = [[0f64; L]; XI];
     for i in 0..4 {
         for l in 0..L {
-            let (a, b, c) = (gg[i][0][l], gg[i][1][l], gg[i][2][l]);
-            u[4 * i][l] = a;
-            u[4 * i + 1][l] = 0.5 * (a + b + c);
-            u[4 * i + 2][l] = 0.5 * (a - b + c);
-            u[4 * i + 3][l] = c;
+            let row = kernel_column(gg[i][0][l], gg[i][1][l], gg[i][2][l]);
+            for (j, value) in row.into_iter().enumerate() {
+                u[4 * i + j][l] = value;
+            }
         }
     }
     u
@@ -349,6 +364,10 @@ pub(crate) fn backward_input<T: Real>(
 /// `out` must point at `shape.output_len()` elements valid for writes that
 /// nothing else accesses during the call.
 unsafe fn forward_to<T: Real>(shape: &ConvShape, input: &[T], weight: &[T], bias: Option<&[T]>, out: SharedMut<T>, threads: usize) {
+    if !has_3x3_planes(shape) {
+        // SAFETY: the caller's contract, passed on.
+        return unsafe { implicit::forward_depth_pairs(shape, input, weight, bias, out, threads) };
+    }
     let (c_n, o_n) = (planes_per_group(shape), shape.out_channels());
     let tiles = Tiles::new::<T>(shape, threads);
     let offsets: Vec<usize> = (0..c_n).map(|c| c * tiles.per_task).collect();

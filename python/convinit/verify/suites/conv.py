@@ -270,11 +270,13 @@ def thread_task() -> Task:
 
 
 ALGORITHMS = ("auto", "im2col", "implicit_gemm", "winograd", "depthwise")
-# Shapes the algorithms compute (Winograd F(2x2, 3x3) takes conv2d with groups 1,
-# 3x3 kernels, stride 1 and no dilation; implicit GEMM any shape; depthwise groups
+# Shapes the algorithms compute (Winograd F(2x2, 3x3) takes 3x3 kernels with
+# stride 1 and no dilation in height and width, and F(2, 3) along the depth
+# few-channel 3-D kernels 3 deep; implicit GEMM any shape; depthwise groups
 # with at most 8 channels each): odd sizes leave the last output tile partial;
-# every padding mode, batched and not, a longer reduction. An algorithm the
-# backend refuses for a shape (ValueError naming algorithm) is a skip.
+# every padding mode, batched and not, a longer reduction, 3-D stems with odd
+# and even output depths. An algorithm the backend refuses for a shape
+# (ValueError naming algorithm) is a skip.
 ALGORITHM_CASES = [
     ConvCase(2, 2, 8, (9, 10), 8, (3, 3), padding=1, groups=8),
     ConvCase(2, 1, 6, (11, 8), 12, (5, 5), stride=2, padding=2, groups=3, padding_mode="reflect"),
@@ -283,19 +285,22 @@ ALGORITHM_CASES = [
     ConvCase(2, None, 4, (6, 5), 3, (3, 3), padding=(2, 1), padding_mode="circular"),
     ConvCase(2, 3, 2, (5, 7), 5, (3, 3), padding=1, padding_mode="replicate"),
     ConvCase(2, 1, 64, (12, 11), 8, (3, 3), padding=1),
+    ConvCase(3, 2, 3, (5, 13, 12), 16, (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3)),
+    ConvCase(3, 1, 2, (6, 9, 8), 20, (3, 5, 3), stride=(1, 2, 1), padding=(2, 2, 1), bias=False),
 ]
 
 
 def algorithm_task(case: ConvCase, dtype: Any, algorithm: str) -> Task:
-    """conv2d with ``algorithm=...`` forced (backends whose conv2d takes it)."""
+    """conv1d/2d/3d with ``algorithm=...`` forced (backends whose conv takes it)."""
     label = f"{case.label(dtype)} algorithm={algorithm}"
+    conv = f"conv{case.dims}d"
 
     def run(ctx: Context) -> list[Check]:
-        fn = ctx.backend.get("conv2d")
+        fn = ctx.backend.get(conv)
         if not accepts(fn, "algorithm"):
-            return [skip_check(label, "conv2d has no algorithm= parameter")]
+            return [skip_check(label, f"{conv} has no algorithm= parameter")]
         x, w, b = case.arrays(ctx.seed, dtype)
-        ref = ctx.refs.conv(2)
+        ref = ctx.refs.conv(case.dims)
         want = ref.fn(x.astype(np.float64), w.astype(np.float64), None if b is None else b.astype(np.float64),
                       **case.kwargs)
         try:
@@ -306,7 +311,7 @@ def algorithm_task(case: ConvCase, dtype: Any, algorithm: str) -> Task:
             return [skip_check(label, f"the backend declares {algorithm} not for this shape: {exc}")]
         return [compare_arrays(label, ref.label, got, want, dtype)]
 
-    return Task("conv", label, ("conv2d",), run)
+    return Task("conv", label, (conv,), run)
 
 
 BATCH_CASES = [

@@ -13,6 +13,18 @@
 //! k's channels of the weights, repacked once per call. Every output
 //! element is still one chain of fused multiply-adds over k ascending from
 //! zero, then `+ bias`: the bits of the other sources.
+//!
+//! A 3-D kernel three taps deep with depth stride 1 and no depth dilation
+//! (a video network's stem, 3x7x7) can also go through Winograd's F(2, 3)
+//! along the depth alone (Lavin & Gray 2016, the 1-D case): output slices
+//! `2p` and `2p + 1` come from the four input slices `d0..d3` they read as
+//! `y0 = m0 + m1 + m2` and `y1 = m1 - m2 - m3`, where each `m_t` is a 2-D
+//! convolution of the transformed slice `[d0 - d2, d1 + d2, d2 - d1, d1 - d3][t]`
+//! with the transformed depth taps `[g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2][t]`.
+//! Four 2-D reductions of `C * kh * kw` steps make two output slices, where
+//! the direct chains take two of `3 * C * kh * kw`: 1.5x fewer products.
+//! Each `m_t` is one chain as above, and the sums' order is fixed, so the
+//! results are still thread- and batch-invariant (not the direct chains' bits).
 
 use crate::conv::geometry::{ConvShape, PaddingMode, Window};
 use crate::conv::matmul::Real;
@@ -69,17 +81,45 @@ fn channel_block<T>() -> usize {
 /// `out` must point at `shape.output_len()` elements valid for writes
 /// that nothing else accesses during the call; the other buffers are checked.
 pub(super) unsafe fn forward<T: Real>(shape: &ConvShape, input: &[T], weights: &[Matrix<'_, T>], bias: Option<&[T]>, out: SharedMut<T>, threads: usize) {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { launch(shape, input, weights, bias, out, threads, false) }
+}
+
+/// Whether `forward_depth_pairs` computes `shape`: a shape this source
+/// takes whose kernel is three taps deep, with depth stride 1 and no depth dilation.
+pub(crate) fn suits_depth_pairs(shape: &ConvShape) -> bool {
+    let depth = shape.axes()[0];
+    suits(shape) && depth.kernel == 3 && depth.stride == 1 && depth.dilation == 1
+}
+
+/// `forward` by F(2, 3) along the depth (see the module's text), for a
+/// shape `suits_depth_pairs` accepts.
+///
+/// # Safety
+/// As `forward`.
+pub(super) unsafe fn forward_depth_pairs<T: Real>(shape: &ConvShape, input: &[T], weights: &[Matrix<'_, T>], bias: Option<&[T]>, out: SharedMut<T>, threads: usize) {
+    assert!(suits_depth_pairs(shape), "depth pairs need a kernel 3 deep with depth stride 1, undilated");
+    // SAFETY: the caller's contract, passed on.
+    unsafe { launch(shape, input, weights, bias, out, threads, true) }
+}
+
+/// `forward` or `forward_depth_pairs`, by `pairs`.
+///
+/// # Safety
+/// As `forward`.
+unsafe fn launch<T: Real>(shape: &ConvShape, input: &[T], weights: &[Matrix<'_, T>], bias: Option<&[T]>, out: SharedMut<T>, threads: usize, pairs: bool) {
     assert_eq!(shape.padding_mode(), PaddingMode::Zeros, "the direct source pads with zeros");
     let block = channel_block::<T>();
-    let job = Job::new(shape, input, weights, bias, block, out, threads);
-    let tasks = shape.batch() * shape.groups() * job.out_dims[0] * job.bands;
+    let job = Job::new(shape, input, weights, bias, block, out, threads, pairs);
+    let tasks = shape.batch() * shape.groups() * job.slice_tasks * job.bands;
+    let staged = job.products() * (STAGED + PIXELS) * MAX_BLOCK;
     for_each_task(threads, tasks, |t| {
         let (rest, band) = (t / job.bands, t % job.bands);
-        let (rest, z) = (rest / job.out_dims[0], rest % job.out_dims[0]);
+        let (rest, z) = (rest / job.slice_tasks, rest % job.slice_tasks);
         let (image, group) = (rest / shape.groups(), rest % shape.groups());
         let first = band * job.rows_per_band;
         let rows = job.rows_per_band.min(job.out_dims[1] - first);
-        T::with_scratch(job.band_len(rows) + MAX_BLOCK * (STAGED + PIXELS), |scratch| job.run(image, group, z, first, rows, scratch));
+        T::with_scratch(job.band_len(rows) + staged, |scratch| job.run(image, group, z, first, rows, scratch));
     });
 }
 
@@ -87,9 +127,17 @@ pub(super) unsafe fn forward<T: Real>(shape: &ConvShape, input: &[T], weights: &
 struct Job<'a, T> {
     shape: &'a ConvShape,
     input: &'a [T],
-    /// Group g's channel block b at `packed[((g * blocks + b) * k + step) * block + c]`
-    /// (zero past the group's channels).
+    /// Group g's channel block b at `packed[(((g * blocks + b) * products + t) * steps + step) * block + c]`
+    /// (zero past the group's channels) for product t of a task's output
+    /// slice(s): the weights as they are, or the 4 transformed depth taps.
     packed: Vec<T>,
+    /// F(2, 3) along the depth: a task makes two output slices from four
+    /// transformed input slices.
+    pairs: bool,
+    /// Reduction steps of one product: `patch_len`, or its one depth tap's share.
+    steps: usize,
+    /// Tasks along the output depth: the slices, or their pairs.
+    slice_tasks: usize,
     block: usize,
     blocks: usize,
     bias: Option<&'a [T]>,
@@ -98,27 +146,38 @@ struct Job<'a, T> {
     out_dims: [usize; 3],
     /// Columns of a padded input row.
     padded_w: usize,
+    /// A zero input row (a padding slice's, for `pairs`).
+    zeros: Vec<T>,
     rows_per_band: usize,
     bands: usize,
 }
 
 impl<'a, T: Real> Job<'a, T> {
-    fn new(shape: &'a ConvShape, input: &'a [T], weights: &[Matrix<'_, T>], bias: Option<&'a [T]>, block: usize, out: SharedMut<T>, threads: usize) -> Self {
-        let (og, k) = (shape.out_channels() / shape.groups(), shape.patch_len());
+    #[allow(clippy::too_many_arguments)]
+    fn new(shape: &'a ConvShape, input: &'a [T], weights: &[Matrix<'_, T>], bias: Option<&'a [T]>, block: usize, out: SharedMut<T>, threads: usize, pairs: bool) -> Self {
+        let og = shape.out_channels() / shape.groups();
         let blocks = og.div_ceil(block);
-        let mut packed = vec![T::ZERO; shape.groups() * blocks * k * block];
+        let products = if pairs { 4 } else { 1 };
+        let steps = if pairs { shape.patch_len() / 3 } else { shape.patch_len() };
+        let mut packed = vec![T::ZERO; shape.groups() * blocks * products * steps * block];
         for (g, matrix) in weights.iter().enumerate() {
             for o in 0..og {
-                let at = (g * blocks + o / block) * k * block + o % block;
-                for step in 0..k {
-                    packed[at + step * block] = matrix.get(o, step);
+                let at = (g * blocks + o / block) * products * steps * block + o % block;
+                if pairs {
+                    pack_depth_pairs(shape, matrix, o, &mut packed[at..], steps * block, block);
+                } else {
+                    for step in 0..steps {
+                        packed[at + step * block] = matrix.get(o, step);
+                    }
                 }
             }
         }
         let axes = *shape.axes();
         let out_dims = shape.output_dims();
         let padded_w = axes[2].input + axes[2].pad_before + axes[2].pad_after;
-        let mut job = Job { shape, input, packed, block, blocks, bias, out, axes, out_dims, padded_w, rows_per_band: 1, bands: 1 };
+        let slice_tasks = if pairs { out_dims[0].div_ceil(2) } else { out_dims[0] };
+        let zeros = vec![T::ZERO; if pairs { axes[2].input } else { 0 }];
+        let mut job = Job { shape, input, packed, pairs, steps, slice_tasks, block, blocks, bias, out, axes, out_dims, padded_w, zeros, rows_per_band: 1, bands: 1 };
         // The most rows whose padded band fits BAND_BYTES, and enough bands
         // for every thread (bands change no bits: each output is one chain).
         let fit = (1..=out_dims[1]).rev().find(|&r| job.band_len(r) * std::mem::size_of::<T>() <= BAND_BYTES).unwrap_or(1);
@@ -126,6 +185,17 @@ impl<'a, T: Real> Job<'a, T> {
         job.rows_per_band = out_dims[1].div_ceil(bands);
         job.bands = out_dims[1].div_ceil(job.rows_per_band);
         job
+    }
+
+    /// Products per output tile: 1, or F(2, 3)'s 4.
+    fn products(&self) -> usize {
+        if self.pairs { 4 } else { 1 }
+    }
+
+    /// Input volumes in a band per channel: the kernel's depth taps, or
+    /// the 4 transformed slices.
+    fn volumes(&self) -> usize {
+        if self.pairs { 4 } else { self.axes[0].kernel }
     }
 
     /// Input rows a band of `rows` output rows reads, per input slice.
@@ -138,80 +208,166 @@ impl<'a, T: Real> Job<'a, T> {
     /// slice an output slice reads, `band_rows` rows of `padded_w`.
     fn band_len(&self, rows: usize) -> usize {
         let cg = self.shape.in_channels() / self.shape.groups();
-        cg * self.axes[0].kernel * self.band_rows(rows) * self.padded_w
+        cg * self.volumes() * self.band_rows(rows) * self.padded_w
     }
 
-    /// Output rows `first..first + rows` of slice `z` of group `group` in `image`.
+    /// Output rows `first..first + rows` of slice `z` (or pair of slices
+    /// `z`, with `pairs`) of group `group` in `image`.
     fn run(&self, image: usize, group: usize, z: usize, first: usize, rows: usize, scratch: &mut [T]) {
         let s = self.shape;
-        let (cg, og, k) = (s.in_channels() / s.groups(), s.out_channels() / s.groups(), s.patch_len());
+        let (cg, og) = (s.in_channels() / s.groups(), s.out_channels() / s.groups());
         let band_rows = self.band_rows(rows);
         let (band, staging) = scratch.split_at_mut(self.band_len(rows));
-        self.fill_band(image, group, z, first, band_rows, band);
         let [dz, dy, dx] = self.axes;
-        let mut offsets = Vec::with_capacity(k);
+        // The depth taps one product's chain runs over, and the band's
+        // volumes per channel (products t read volume t in pairs).
+        let (taps, volumes) = if self.pairs { (1, 4) } else { (dz.kernel, dz.kernel) };
+        if self.pairs {
+            self.fill_pair_band(image, group, z, first, band_rows, band);
+        } else {
+            self.fill_band(image, group, z, first, band_rows, band);
+        }
+        let mut offsets = Vec::with_capacity(self.steps);
         for c in 0..cg {
-            for kd in 0..dz.kernel {
+            for kd in 0..taps {
                 for kh in 0..dy.kernel {
                     for kw in 0..dx.kernel {
-                        offsets.push(((c * dz.kernel + kd) * band_rows + kh * dy.dilation) * self.padded_w + kw * dx.dilation);
+                        offsets.push(((c * volumes + kd) * band_rows + kh * dy.dilation) * self.padded_w + kw * dx.dilation);
                     }
                 }
             }
         }
+        let volume = band_rows * self.padded_w;
         let ow = self.out_dims[2];
         let count = rows * ow;
         // Band position of each flat output f (row f / ow, column f % ow).
         let sources: Vec<usize> = (0..count).map(|f| (f / ow) * dy.stride * self.padded_w + (f % ow) * dx.stride).collect();
-        let reach = offsets.iter().max().copied().unwrap_or(0);
+        let products = self.products();
+        let reach = offsets.iter().max().copied().unwrap_or(0) + (products - 1) * volume;
         assert!(sources[count - 1] + reach < band.len(), "band too short for its taps");
+        let slices: &[usize] = if self.pairs { &[2 * z, 2 * z + 1][..self.out_dims[0].min(2 * z + 2) - 2 * z] } else { &[z] };
         let plane = self.out_dims.iter().product::<usize>();
-        let first_pixel = (z * self.out_dims[1] + first) * ow;
+        let stage = (STAGED + PIXELS) * self.block;
+        let per_product = self.steps * self.block;
         for b in 0..self.blocks {
-            let weights = &self.packed[(group * self.blocks + b) * k * self.block..][..k * self.block];
+            let weights = &self.packed[(group * self.blocks + b) * products * per_product..][..products * per_product];
             let channel = group * og + b * self.block;
             let live = self.block.min(og - b * self.block);
             for c0 in (0..count).step_by(STAGED) {
                 let len = STAGED.min(count - c0);
                 for f0 in (c0..c0 + len).step_by(PIXELS) {
                     let valid = PIXELS.min(c0 + len - f0);
-                    // Lanes past the band's last output repeat it (computed, not stored).
-                    let tile_sources: [usize; PIXELS] = std::array::from_fn(|p| sources[f0 + p.min(valid - 1)]);
-                    let sums = &mut staging[(f0 - c0) * self.block..][..PIXELS * self.block];
-                    // SAFETY: sources[p] + offsets[k] <= sources[count - 1] +
-                    // reach, inside the band (asserted above); `weights` holds
-                    // k steps of `block` channels.
-                    unsafe { tile(band, &tile_sources, &offsets, weights, self.block, sums) };
+                    for t in 0..products {
+                        // Lanes past the band's last output repeat it (computed, not stored).
+                        let tile_sources: [usize; PIXELS] = std::array::from_fn(|p| sources[f0 + p.min(valid - 1)] + t * volume);
+                        let sums = &mut staging[t * stage + (f0 - c0) * self.block..][..PIXELS * self.block];
+                        // SAFETY: sources[p] + t * volume + offsets[k] <=
+                        // sources[count - 1] + reach, inside the band
+                        // (asserted above); product t's weights hold
+                        // `steps` steps of `block` channels.
+                        unsafe { tile(band, &tile_sources, &offsets, &weights[t * per_product..][..per_product], self.block, sums) };
+                    }
                 }
-                let rows = Rows { block: self.block, live, len, plane, bias: self.bias.map(|b| &b[channel..channel + live]) };
-                // SAFETY: output elements (image, channel + c, pixel
-                // first_pixel + c0 + i) for c < live, i < len are inside
-                // the output (checked lengths) and belong to this task's
-                // (image, group, slice, band) alone.
-                unsafe { store_rows(&staging[..len * self.block], &rows, self.out.get().add((image * s.out_channels() + channel) * plane + first_pixel + c0)) };
+                if self.pairs {
+                    combine_pairs(&mut staging[..4 * stage], stage, len * self.block);
+                }
+                let rows_out = Rows { block: self.block, live, len, plane, bias: self.bias.map(|b| &b[channel..channel + live]) };
+                for (i, &slice) in slices.iter().enumerate() {
+                    let first_pixel = (slice * self.out_dims[1] + first) * ow;
+                    // SAFETY: output elements (image, channel + c, pixel
+                    // first_pixel + c0 + i) for c < live, i < len are inside
+                    // the output (checked lengths) and belong to this task's
+                    // (image, group, slice(s), band) alone.
+                    unsafe { store_rows(&staging[i * stage..][..len * self.block], &rows_out, self.out.get().add((image * s.out_channels() + channel) * plane + first_pixel + c0)) };
+                }
             }
         }
+    }
+
+    /// The band of `fill_band` for output slices `2 * pair` and
+    /// `2 * pair + 1`: volume t of channel c holds F(2, 3)'s transformed
+    /// input slice t, `[d0 - d2, d1 + d2, d2 - d1, d1 - d3][t]`, of the four
+    /// input slices `d0..d3` the pair reads (zeros in the padding).
+    fn fill_pair_band(&self, image: usize, group: usize, pair: usize, first: usize, band_rows: usize, band: &mut [T]) {
+        let [dz, dy, dx] = self.axes;
+        let (h, w) = (dy.input, dx.input);
+        self.fill_rows(image, group, first, band_rows, band, |band, channel, c, r, yi| {
+            let slice = |j: usize| (2 * pair + j).checked_sub(dz.pad_before).filter(|&zi| zi < dz.input).map(|zi| &channel[(zi * h + yi) * w..][..w]);
+            let [d0, d1, d2, d3] = [0, 1, 2, 3].map(|j| slice(j).unwrap_or(&self.zeros));
+            let at = |t: usize| ((c * 4 + t) * band_rows + r) * self.padded_w + dx.pad_before;
+            element_wise(&mut band[at(0)..][..w], d0, d2, |a, b| a - b);
+            element_wise(&mut band[at(1)..][..w], d1, d2, |a, b| a + b);
+            element_wise(&mut band[at(2)..][..w], d2, d1, |a, b| a - b);
+            element_wise(&mut band[at(3)..][..w], d1, d3, |a, b| a - b);
+        });
     }
 
     /// Zero-padded input rows of `band_rows` rows from output row `first`'s
     /// first input row, for every channel of `group` and input slice of output slice `z`.
     fn fill_band(&self, image: usize, group: usize, z: usize, first: usize, band_rows: usize, band: &mut [T]) {
+        let [dz, dy, dx] = self.axes;
+        let (h, w) = (dy.input, dx.input);
+        self.fill_rows(image, group, first, band_rows, band, |band, channel, c, r, yi| {
+            for kd in 0..dz.kernel {
+                let Some(zi) = (z * dz.stride + kd * dz.dilation).checked_sub(dz.pad_before).filter(|&zi| zi < dz.input) else { continue };
+                let at = ((c * dz.kernel + kd) * band_rows + r) * self.padded_w + dx.pad_before;
+                band[at..at + w].copy_from_slice(&channel[(zi * h + yi) * w..][..w]);
+            }
+        });
+    }
+
+    /// Zeroes `band`, then calls `fill(band, channel, c, r, yi)` for each
+    /// channel `c` of `group` in `image` (`channel`: its whole input) and
+    /// each band row `r` from output row `first`'s first input row that
+    /// falls on input row `yi` (rows in the padding stay zero).
+    fn fill_rows(&self, image: usize, group: usize, first: usize, band_rows: usize, band: &mut [T], mut fill: impl FnMut(&mut [T], &[T], usize, usize, usize)) {
         let s = self.shape;
         let cg = s.in_channels() / s.groups();
         let [dz, dy, dx] = self.axes;
-        let (h, w) = (dy.input, dx.input);
+        let volume = dz.input * dy.input * dx.input;
         band.fill(T::ZERO);
         for c in 0..cg {
-            let channel = &self.input[(image * s.in_channels() + group * cg + c) * dz.input * h * w..][..dz.input * h * w];
-            for kd in 0..dz.kernel {
-                let Some(zi) = (z * dz.stride + kd * dz.dilation).checked_sub(dz.pad_before).filter(|&zi| zi < dz.input) else { continue };
-                for r in 0..band_rows {
-                    let Some(yi) = (first * dy.stride + r).checked_sub(dy.pad_before).filter(|&yi| yi < h) else { continue };
-                    let at = ((c * dz.kernel + kd) * band_rows + r) * self.padded_w + dx.pad_before;
-                    band[at..at + w].copy_from_slice(&channel[(zi * h + yi) * w..][..w]);
-                }
+            let channel = &self.input[(image * s.in_channels() + group * cg + c) * volume..][..volume];
+            for r in 0..band_rows {
+                let Some(yi) = (first * dy.stride + r).checked_sub(dy.pad_before).filter(|&yi| yi < dy.input) else { continue };
+                fill(band, channel, c, r, yi);
             }
         }
+    }
+}
+
+/// Output channel `o`'s transformed depth taps, `G g` of F(2, 3) for each
+/// (channel, row, column) of its kernel, to `dst[t * product_len + step * block]`
+/// for product t and reduction step `(c * kh + y) * kw + x` of one tap.
+fn pack_depth_pairs<T: Real>(shape: &ConvShape, matrix: &Matrix<'_, T>, o: usize, dst: &mut [T], product_len: usize, block: usize) {
+    let [_, dy, dx] = shape.axes();
+    let plane = dy.kernel * dx.kernel;
+    for c in 0..shape.in_channels() / shape.groups() {
+        for tap in 0..plane {
+            let g = |j: usize| matrix.get(o, (c * 3 + j) * plane + tap).to_f64();
+            for (t, value) in crate::conv::winograd::kernel_column(g(0), g(1), g(2)).into_iter().enumerate() {
+                dst[t * product_len + (c * plane + tap) * block] = T::from_f64(value);
+            }
+        }
+    }
+}
+
+/// `out[i] = f(a[i], b[i])`.
+#[inline(always)]
+fn element_wise<T: Real>(out: &mut [T], a: &[T], b: &[T], f: impl Fn(T, T) -> T) {
+    out.iter_mut().zip(a.iter().zip(b)).for_each(|(out, (&a, &b))| *out = f(a, b));
+}
+
+/// F(2, 3)'s output transform on staged products `m_t = staging[t * stage..][..len]`:
+/// `y0 = m0 + m1 + m2` into `m0`'s place, `y1 = m1 - m2 - m3` into `m1`'s.
+fn combine_pairs<T: Real>(staging: &mut [T], stage: usize, len: usize) {
+    let (m01, m23) = staging.split_at_mut(2 * stage);
+    let (m0, m1) = m01.split_at_mut(stage);
+    let (m2, m3) = m23.split_at(stage);
+    for (((y0, y1), &a), &b) in m0[..len].iter_mut().zip(&mut m1[..len]).zip(&m2[..len]).zip(&m3[..len]) {
+        let (p0, p1) = (*y0, *y1);
+        *y0 = p0 + p1 + a;
+        *y1 = p1 - a - b;
     }
 }
 

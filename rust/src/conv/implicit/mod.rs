@@ -70,6 +70,39 @@ pub(crate) fn prefers(shape: &ConvShape) -> bool {
     (direct::suits(shape) || slab::suits(shape) && !strided_pointwise && !strided_signal) && super::microkernel::has_vector_tiles()
 }
 
+/// Whether the direct source's F(2, 3) along the depth computes `shape`
+/// (see `direct`): zero-padded, at most 4 input channels per group, a
+/// kernel three taps deep with depth stride 1 and no depth dilation.
+pub(crate) fn depth_pairs_apply(shape: &ConvShape) -> bool {
+    direct::suits_depth_pairs(shape)
+}
+
+/// Whether `Algorithm::Auto` takes F(2, 3) along the depth for `shape`:
+/// it applies, vector tiles run here, and there are at least 3 output
+/// slices (a pair costs 4 products where two slices' direct chains cost
+/// 6, and an odd last slice is computed as a pair).
+pub(crate) fn prefers_depth_pairs(shape: &ConvShape) -> bool {
+    depth_pairs_apply(shape) && shape.output_dims()[0] >= 3 && super::microkernel::has_vector_tiles()
+}
+
+/// `forward` by the direct source's F(2, 3) along the depth, on checked
+/// buffers of a shape `depth_pairs_apply` accepts.
+///
+/// # Safety
+/// `out` must point at `shape.output_len()` elements valid for writes that
+/// nothing else accesses during the call.
+pub(crate) unsafe fn forward_depth_pairs<T: Real>(shape: &ConvShape, input: &[T], weight: &[T], bias: Option<&[T]>, out: SharedMut<T>, threads: usize) {
+    let weights = group_matrices(shape, weight);
+    // SAFETY: the caller's contract, passed on.
+    unsafe { direct::forward_depth_pairs(shape, input, &weights, bias, out, threads) };
+}
+
+/// Each group's weights as an `O/groups x patch_len` matrix.
+fn group_matrices<'a, T: Real>(shape: &ConvShape, weight: &'a [T]) -> Vec<Matrix<'a, T>> {
+    let (og, k) = (shape.out_channels() / shape.groups(), shape.patch_len());
+    (0..shape.groups()).map(|g| Matrix::borrowed(&weight[g * og * k..][..og * k], og, k)).collect()
+}
+
 /// Row bands per image that give every thread `TASKS_PER_THREAD` tasks
 /// across the batch, groups and output slices (1 on one thread). Bands
 /// change no bits (each output is one chain), so this may follow `threads`.
@@ -122,9 +155,7 @@ pub(crate) fn forward_uninit<T: Real>(
 /// `out` must point at `shape.output_len()` elements valid for writes that
 /// nothing else accesses during the call.
 unsafe fn forward_to<T: Real>(shape: &ConvShape, input: &[T], weight: &[T], bias: Option<&[T]>, out: SharedMut<T>, threads: usize) {
-    let (og, k) = (shape.out_channels() / shape.groups(), shape.patch_len());
-    let group = |g: usize| Matrix::borrowed(&weight[g * og * k..][..og * k], og, k);
-    let weights: Vec<_> = (0..shape.groups()).map(group).collect();
+    let weights = group_matrices(shape, weight);
     // SAFETY: the caller's contract.
     unsafe { run(shape, input, &weights, bias, out, threads) };
 }
@@ -400,6 +431,38 @@ mod tests {
                     direct::forward(&shape, &x, &matrices, bias, SharedMut(got.as_mut_ptr()), threads);
                 }
                 assert!(want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()), "bits differ: {shape:?}");
+            }
+        }
+    }
+
+    /// F(2, 3) along the depth against im2col in float64, for odd and even
+    /// output depths, depth padding past one tap, groups, strided and dilated
+    /// planes; the same bits on 1, 2 and 3 threads.
+    #[test]
+    fn depth_pairs_match_im2col() {
+        let cases = [
+            (2, 3, 20, 1, vec![w(5, 3, 1, 1, (1, 1)), w(20, 7, 2, 1, (3, 3)), w(21, 7, 2, 1, (3, 2))]),
+            (1, 4, 32, 2, vec![w(6, 3, 1, 1, (2, 2)), w(11, 3, 1, 2, (1, 1)), w(9, 5, 2, 1, (2, 2))]),
+            (1, 1, 16, 1, vec![w(2, 3, 1, 1, (0, 1)), w(6, 3, 1, 1, (0, 0)), w(7, 3, 1, 1, (1, 1))]),
+        ];
+        for (n, c, o, groups, axes) in cases {
+            let shape = ConvShape::new(n, c, o, groups, &axes, PaddingMode::Zeros).unwrap();
+            assert!(depth_pairs_apply(&shape), "{shape:?}");
+            let (x, wt, b) = (values(shape.input_len(), 1), values(shape.weight_len(), 2), values(o, 3));
+            let mut want = vec![f64::NAN; shape.output_len()];
+            conv_forward_im2col(&shape, &x, &wt, Some(&b), &mut want, 1).unwrap();
+            let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            let mut first: Option<Vec<f64>> = None;
+            for threads in [1, 2, 3] {
+                let mut got = vec![f64::NAN; shape.output_len()];
+                // SAFETY: `got` is a live vector of output_len elements,
+                // not otherwise used during the call.
+                unsafe { forward_depth_pairs(&shape, &x, &wt, Some(&b), SharedMut(got.as_mut_ptr()), threads) };
+                for (a, b) in got.iter().zip(&want) {
+                    assert!((a - b).abs() <= 1e-12 * scale, "{a} vs {b} for {shape:?}");
+                }
+                let first = first.get_or_insert_with(|| got.clone());
+                assert!(first.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()), "bits differ: {shape:?}");
             }
         }
     }

@@ -92,6 +92,14 @@ pub(crate) fn suits_depth_pairs(shape: &ConvShape) -> bool {
     suits(shape) && depth.kernel == 3 && depth.stride == 1 && depth.dilation == 1
 }
 
+/// Whether F(2, 3) along the depth saves work on `shape`: at least 3
+/// output slices (a pair's 4 products against two slices' 6 direct chains;
+/// an odd last slice is computed as a pair) and products of at least
+/// `MIN_REDUCTION` steps each.
+pub(crate) fn prefers_depth_pairs(shape: &ConvShape) -> bool {
+    suits_depth_pairs(shape) && shape.output_dims()[0] >= 3 && shape.patch_len() / 3 >= MIN_REDUCTION
+}
+
 /// `forward` by F(2, 3) along the depth (see the module's text), for a
 /// shape `suits_depth_pairs` accepts.
 ///
@@ -112,7 +120,7 @@ unsafe fn launch<T: Real>(shape: &ConvShape, input: &[T], weights: &[Matrix<'_, 
     let block = channel_block::<T>();
     let job = Job::new(shape, input, weights, bias, block, out, threads, pairs);
     let tasks = shape.batch() * shape.groups() * job.slice_tasks * job.bands;
-    let staged = job.products() * (STAGED + PIXELS) * MAX_BLOCK;
+    let staged = job.products * (STAGED + PIXELS) * MAX_BLOCK;
     for_each_task(threads, tasks, |t| {
         let (rest, band) = (t / job.bands, t % job.bands);
         let (rest, z) = (rest / job.slice_tasks, rest % job.slice_tasks);
@@ -134,6 +142,8 @@ struct Job<'a, T> {
     /// F(2, 3) along the depth: a task makes two output slices from four
     /// transformed input slices.
     pairs: bool,
+    /// Products per output tile: 1, or F(2, 3)'s 4.
+    products: usize,
     /// Reduction steps of one product: `patch_len`, or its one depth tap's share.
     steps: usize,
     /// Tasks along the output depth: the slices, or their pairs.
@@ -177,7 +187,7 @@ impl<'a, T: Real> Job<'a, T> {
         let padded_w = axes[2].input + axes[2].pad_before + axes[2].pad_after;
         let slice_tasks = if pairs { out_dims[0].div_ceil(2) } else { out_dims[0] };
         let zeros = vec![T::ZERO; if pairs { axes[2].input } else { 0 }];
-        let mut job = Job { shape, input, packed, pairs, steps, slice_tasks, block, blocks, bias, out, axes, out_dims, padded_w, zeros, rows_per_band: 1, bands: 1 };
+        let mut job = Job { shape, input, packed, pairs, products, steps, slice_tasks, block, blocks, bias, out, axes, out_dims, padded_w, zeros, rows_per_band: 1, bands: 1 };
         // The most rows whose padded band fits BAND_BYTES, and enough bands
         // for every thread (bands change no bits: each output is one chain).
         let fit = (1..=out_dims[1]).rev().find(|&r| job.band_len(r) * std::mem::size_of::<T>() <= BAND_BYTES).unwrap_or(1);
@@ -187,15 +197,10 @@ impl<'a, T: Real> Job<'a, T> {
         job
     }
 
-    /// Products per output tile: 1, or F(2, 3)'s 4.
-    fn products(&self) -> usize {
-        if self.pairs { 4 } else { 1 }
-    }
-
     /// Input volumes in a band per channel: the kernel's depth taps, or
-    /// the 4 transformed slices.
+    /// the 4 transformed slices (product t reads volume t).
     fn volumes(&self) -> usize {
-        if self.pairs { 4 } else { self.axes[0].kernel }
+        if self.pairs { self.products } else { self.axes[0].kernel }
     }
 
     /// Input rows a band of `rows` output rows reads, per input slice.
@@ -219,9 +224,8 @@ impl<'a, T: Real> Job<'a, T> {
         let band_rows = self.band_rows(rows);
         let (band, staging) = scratch.split_at_mut(self.band_len(rows));
         let [dz, dy, dx] = self.axes;
-        // The depth taps one product's chain runs over, and the band's
-        // volumes per channel (products t read volume t in pairs).
-        let (taps, volumes) = if self.pairs { (1, 4) } else { (dz.kernel, dz.kernel) };
+        // The depth taps one product's chain runs over.
+        let (taps, volumes) = (if self.pairs { 1 } else { dz.kernel }, self.volumes());
         if self.pairs {
             self.fill_pair_band(image, group, z, first, band_rows, band);
         } else {
@@ -242,7 +246,7 @@ impl<'a, T: Real> Job<'a, T> {
         let count = rows * ow;
         // Band position of each flat output f (row f / ow, column f % ow).
         let sources: Vec<usize> = (0..count).map(|f| (f / ow) * dy.stride * self.padded_w + (f % ow) * dx.stride).collect();
-        let products = self.products();
+        let products = self.products;
         let reach = offsets.iter().max().copied().unwrap_or(0) + (products - 1) * volume;
         assert!(sources[count - 1] + reach < band.len(), "band too short for its taps");
         let slices: &[usize] = if self.pairs { &[2 * z, 2 * z + 1][..self.out_dims[0].min(2 * z + 2) - 2 * z] } else { &[z] };

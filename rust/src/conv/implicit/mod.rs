@@ -78,11 +78,9 @@ pub(crate) fn depth_pairs_apply(shape: &ConvShape) -> bool {
 }
 
 /// Whether `Algorithm::Auto` takes F(2, 3) along the depth for `shape`:
-/// it applies, vector tiles run here, and there are at least 3 output
-/// slices (a pair costs 4 products where two slices' direct chains cost
-/// 6, and an odd last slice is computed as a pair).
+/// it saves work there (see `direct`) and vector tiles run here.
 pub(crate) fn prefers_depth_pairs(shape: &ConvShape) -> bool {
-    depth_pairs_apply(shape) && shape.output_dims()[0] >= 3 && super::microkernel::has_vector_tiles()
+    direct::prefers_depth_pairs(shape) && super::microkernel::has_vector_tiles()
 }
 
 /// `forward` by the direct source's F(2, 3) along the depth, on checked

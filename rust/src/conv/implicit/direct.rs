@@ -117,8 +117,7 @@ pub(super) unsafe fn forward_depth_pairs<T: Real>(shape: &ConvShape, input: &[T]
 /// As `forward`.
 unsafe fn launch<T: Real>(shape: &ConvShape, input: &[T], weights: &[Matrix<'_, T>], bias: Option<&[T]>, out: SharedMut<T>, threads: usize, pairs: bool) {
     assert_eq!(shape.padding_mode(), PaddingMode::Zeros, "the direct source pads with zeros");
-    let block = channel_block::<T>();
-    let job = Job::new(shape, input, weights, bias, block, out, threads, pairs);
+    let job = Job::new(shape, input, weights, bias, out, threads, pairs);
     let tasks = shape.batch() * shape.groups() * job.slice_tasks * job.bands;
     let staged = job.products * (STAGED + PIXELS) * MAX_BLOCK;
     for_each_task(threads, tasks, |t| {
@@ -163,9 +162,8 @@ struct Job<'a, T> {
 }
 
 impl<'a, T: Real> Job<'a, T> {
-    #[allow(clippy::too_many_arguments)]
-    fn new(shape: &'a ConvShape, input: &'a [T], weights: &[Matrix<'_, T>], bias: Option<&'a [T]>, block: usize, out: SharedMut<T>, threads: usize, pairs: bool) -> Self {
-        let og = shape.out_channels() / shape.groups();
+    fn new(shape: &'a ConvShape, input: &'a [T], weights: &[Matrix<'_, T>], bias: Option<&'a [T]>, out: SharedMut<T>, threads: usize, pairs: bool) -> Self {
+        let (og, block) = (shape.out_channels() / shape.groups(), channel_block::<T>());
         let blocks = og.div_ceil(block);
         let products = if pairs { 4 } else { 1 };
         let steps = if pairs { shape.patch_len() / 3 } else { shape.patch_len() };

@@ -368,6 +368,9 @@ mod tests {
             ConvShape::new(3, 10, 4, 1, &[w(17, 4, 1, 1, (1, 2))], PaddingMode::Reflect),
             ConvShape::new(1, 2, 2, 2, &[w(4, 2, 1, 1, (1, 0)), w(5, 3, 2, 1, (1, 1)), w(6, 1, 1, 1, (0, 0))], PaddingMode::Circular),
             ConvShape::new(2, 70, 3, 1, &[w(7, 3, 1, 1, (1, 1)), w(9, 2, 1, 1, (0, 0))], PaddingMode::Replicate),
+            // Its input gradient's dual (2 -> 16 channels, 3x5x5) takes
+            // F(2, 3) along the depth where vector tiles run.
+            ConvShape::new(1, 16, 2, 1, &[w(5, 3, 1, 1, (1, 1)), w(6, 5, 1, 1, (2, 2)), w(7, 5, 1, 1, (2, 2))], PaddingMode::Zeros),
         ];
         for shape in cases {
             let shape = shape.unwrap();

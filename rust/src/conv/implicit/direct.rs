@@ -207,15 +207,16 @@ impl<'a, T: Real> Job<'a, T> {
         (rows - 1) * a.stride + (a.kernel - 1) * a.dilation + 1
     }
 
-    /// Elements of a padded band: every channel of a group, every input
-    /// slice an output slice reads, `band_rows` rows of `padded_w`.
+    /// Elements of a padded band: every channel of a group, each of its
+    /// `volumes` (the input slices an output slice reads, or the 4
+    /// transformed ones), `band_rows` rows of `padded_w`.
     fn band_len(&self, rows: usize) -> usize {
         let cg = self.shape.in_channels() / self.shape.groups();
         cg * self.volumes() * self.band_rows(rows) * self.padded_w
     }
 
-    /// Output rows `first..first + rows` of slice `z` (or pair of slices
-    /// `z`, with `pairs`) of group `group` in `image`.
+    /// Output rows `first..first + rows` of slice `z` (with `pairs`, of
+    /// slices `2z` and `2z + 1`) of group `group` in `image`.
     fn run(&self, image: usize, group: usize, z: usize, first: usize, rows: usize, scratch: &mut [T]) {
         let s = self.shape;
         let (cg, og) = (s.in_channels() / s.groups(), s.out_channels() / s.groups());

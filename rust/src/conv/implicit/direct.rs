@@ -119,7 +119,7 @@ unsafe fn launch<T: Real>(shape: &ConvShape, input: &[T], weights: &[Matrix<'_, 
     assert_eq!(shape.padding_mode(), PaddingMode::Zeros, "the direct source pads with zeros");
     let job = Job::new(shape, input, weights, bias, out, threads, pairs);
     let tasks = shape.batch() * shape.groups() * job.slice_tasks * job.bands;
-    let staged = job.products * (STAGED + PIXELS) * MAX_BLOCK;
+    let staged = products_per_tile(job.pairs) * (STAGED + PIXELS) * MAX_BLOCK;
     for_each_task(threads, tasks, |t| {
         let (rest, band) = (t / job.bands, t % job.bands);
         let (rest, z) = (rest / job.slice_tasks, rest % job.slice_tasks);
@@ -141,8 +141,6 @@ struct Job<'a, T> {
     /// F(2, 3) along the depth: a task makes two output slices from four
     /// transformed input slices.
     pairs: bool,
-    /// Products per output tile: 1, or F(2, 3)'s 4.
-    products: usize,
     /// Reduction steps of one product: `patch_len`, or its one depth tap's share.
     steps: usize,
     /// Tasks along the output depth: the slices, or their pairs.
@@ -165,7 +163,7 @@ impl<'a, T: Real> Job<'a, T> {
     fn new(shape: &'a ConvShape, input: &'a [T], weights: &[Matrix<'_, T>], bias: Option<&'a [T]>, out: SharedMut<T>, threads: usize, pairs: bool) -> Self {
         let (og, block) = (shape.out_channels() / shape.groups(), channel_block::<T>());
         let blocks = og.div_ceil(block);
-        let products = if pairs { 4 } else { 1 };
+        let products = products_per_tile(pairs);
         let steps = if pairs { shape.patch_len() / 3 } else { shape.patch_len() };
         let mut packed = vec![T::ZERO; shape.groups() * blocks * products * steps * block];
         for (g, matrix) in weights.iter().enumerate() {
@@ -185,11 +183,11 @@ impl<'a, T: Real> Job<'a, T> {
         let padded_w = axes[2].input + axes[2].pad_before + axes[2].pad_after;
         let slice_tasks = if pairs { out_dims[0].div_ceil(2) } else { out_dims[0] };
         let zeros = vec![T::ZERO; if pairs { axes[2].input } else { 0 }];
-        let mut job = Job { shape, input, packed, pairs, products, steps, slice_tasks, block, blocks, bias, out, axes, out_dims, padded_w, zeros, rows_per_band: 1, bands: 1 };
+        let mut job = Job { shape, input, packed, pairs, steps, slice_tasks, block, blocks, bias, out, axes, out_dims, padded_w, zeros, rows_per_band: 1, bands: 1 };
         // The most rows whose padded band fits BAND_BYTES, and enough bands
         // for every thread (bands change no bits: each output is one chain).
         let fit = (1..=out_dims[1]).rev().find(|&r| job.band_len(r) * std::mem::size_of::<T>() <= BAND_BYTES).unwrap_or(1);
-        let bands = out_dims[1].div_ceil(fit).max(super::bands_wanted(shape, threads)).clamp(1, out_dims[1].max(1));
+        let bands = out_dims[1].div_ceil(fit).max(super::bands_wanted(shape, slice_tasks, threads)).clamp(1, out_dims[1].max(1));
         job.rows_per_band = out_dims[1].div_ceil(bands);
         job.bands = out_dims[1].div_ceil(job.rows_per_band);
         job
@@ -198,7 +196,7 @@ impl<'a, T: Real> Job<'a, T> {
     /// Input volumes in a band per channel: the kernel's depth taps, or
     /// the 4 transformed slices (product t reads volume t).
     fn volumes(&self) -> usize {
-        if self.pairs { self.products } else { self.axes[0].kernel }
+        if self.pairs { products_per_tile(true) } else { self.axes[0].kernel }
     }
 
     /// Input rows a band of `rows` output rows reads, per input slice.
@@ -245,7 +243,7 @@ impl<'a, T: Real> Job<'a, T> {
         let count = rows * ow;
         // Band position of each flat output f (row f / ow, column f % ow).
         let sources: Vec<usize> = (0..count).map(|f| (f / ow) * dy.stride * self.padded_w + (f % ow) * dx.stride).collect();
-        let products = self.products;
+        let products = products_per_tile(self.pairs);
         let reach = offsets.iter().max().copied().unwrap_or(0) + (products - 1) * volume;
         assert!(sources[count - 1] + reach < band.len(), "band too short for its taps");
         let slices: &[usize] = if self.pairs { &[2 * z, 2 * z + 1][..self.out_dims[0].min(2 * z + 2) - 2 * z] } else { &[z] };
@@ -359,6 +357,12 @@ fn pack_depth_pairs<T: Real>(shape: &ConvShape, matrix: &Matrix<'_, T>, o: usize
 #[inline(always)]
 fn element_wise<T: Real>(out: &mut [T], a: &[T], b: &[T], f: impl Fn(T, T) -> T) {
     out.iter_mut().zip(a.iter().zip(b)).for_each(|(out, (&a, &b))| *out = f(a, b));
+}
+
+/// Products per output tile: one, or with F(2, 3) along the depth
+/// (`pairs`) one per transformed input slice.
+fn products_per_tile(pairs: bool) -> usize {
+    if pairs { 4 } else { 1 }
 }
 
 /// F(2, 3)'s output transform on staged products `m_t = staging[t * stage..][..len]`:

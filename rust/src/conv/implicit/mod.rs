@@ -102,11 +102,12 @@ fn group_matrices<'a, T: Real>(shape: &ConvShape, weight: &'a [T]) -> Vec<Matrix
 }
 
 /// Row bands per image that give every thread `TASKS_PER_THREAD` tasks
-/// across the batch, groups and output slices (1 on one thread). Bands
-/// change no bits (each output is one chain), so this may follow `threads`.
-fn bands_wanted(shape: &ConvShape, threads: usize) -> usize {
+/// across the batch, groups and `slice_tasks` tasks along the output depth
+/// (1 on one thread). Bands change no bits (each output is one chain), so
+/// this may follow `threads`.
+fn bands_wanted(shape: &ConvShape, slice_tasks: usize, threads: usize) -> usize {
     let workers = effective_threads(threads);
-    let images = shape.batch() * shape.groups() * shape.output_dims()[0];
+    let images = shape.batch() * shape.groups() * slice_tasks;
     if workers > 1 { (TASKS_PER_THREAD * workers).div_ceil(images.max(1)) } else { 1 }
 }
 

@@ -160,7 +160,7 @@ pub(super) unsafe fn forward<T: Real>(
     }
     let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
     let out_d = shape.output_dims()[0];
-    let bands = Bands::new::<T>(shape).at_least(super::bands_wanted(shape, threads));
+    let bands = Bands::new::<T>(shape).at_least(super::bands_wanted(shape, shape.output_dims()[0], threads));
     let pieces = bands.bands * bands.segments;
     let per_image = shape.groups() * out_d * pieces;
     let parts = ChannelParts::new(og, shape.batch() * per_image, threads);

@@ -794,14 +794,99 @@ mod avx2_moves {
         // SAFETY: the caller's contract.
         unsafe { super::deinterleave_rows_scalar(src, src_stride, dst, dst_stride, widths, rows) }
     }
-
-    /// # Safety
-    /// Needs AVX2.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn take_quads<T: Copy + Default>(src: &[T], start: isize, dst: [&mut [T]; 4]) {
-        super::take_quads_scalar(src, start, dst)
-    }
 }
+
+/// For a load of 8 32-bit lanes shifted by `s` lanes (`-8 < s < 8`): the
+/// lane indices `l + s` from `SHIFT_INDICES[8 + s..]` and the lanes that
+/// stay inside the vector (all ones) from `SHIFT_KEPT[8 + s..]`.
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+static SHIFT_INDICES: [i32; 24] = [-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+static SHIFT_KEPT: [i32; 24] = [0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+
+/// `take_quads` with AVX2 shuffles: `LANES` windows at a time, from four
+/// loads (the `2 * LANES` elements from the windows' first element and
+/// from their third, each split into evens and odds by `evens_odds`). A
+/// load that reaches outside `src` (the padding at either end of a row)
+/// loads the nearest vector inside it and shifts its lanes in a register,
+/// zeros coming in; rows shorter than a vector go element by element. The
+/// last step's stores, which may reach past the columns' end, go through
+/// a local vector (AVX2's masked moves are slow on AMD's cores).
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+macro_rules! avx2_take_quads {
+    ($name:ident, $t:ty, $lanes:expr, $loadu:ident, $storeu:ident, $to_ps:ident, $from_ps:ident, $evens_odds:expr) => {
+        /// # Safety
+        /// Needs AVX2.
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn $name(src: &[$t], start: isize, mut dst: [&mut [$t]; 4]) {
+            use std::arch::x86_64::*;
+            let count = dst[0].len();
+            assert!(dst.iter().all(|d| d.len() == count), "columns of different lengths");
+            if src.len() < $lanes {
+                return take_quads_scalar(src, start, dst);
+            }
+            let evens_odds = $evens_odds;
+            let len = src.len() as isize;
+            // 32-bit lanes per element.
+            let wide = std::mem::size_of::<$t>() as isize / 4;
+            let load = |at: isize| {
+                let base = at.clamp(0, len - $lanes);
+                let offset = at - base;
+                if offset.abs() >= $lanes {
+                    return $from_ps(_mm256_setzero_ps());
+                }
+                // SAFETY: base..base + LANES lies inside `src` (len >= LANES);
+                // the tables' reads stay inside them (|offset * wide| < 8).
+                unsafe {
+                    let v = $loadu(src.as_ptr().add(base as usize));
+                    if offset == 0 {
+                        return v;
+                    }
+                    let shift = 8 + offset * wide;
+                    let indices = _mm256_loadu_si256(SHIFT_INDICES.as_ptr().offset(shift).cast());
+                    let kept = _mm256_loadu_ps(SHIFT_KEPT.as_ptr().offset(shift).cast());
+                    $from_ps(_mm256_and_ps(_mm256_permutevar8x32_ps($to_ps(v), indices), kept))
+                }
+            };
+            for t in (0..count).step_by($lanes) {
+                let at = start + 2 * t as isize;
+                let (w0, w1) = evens_odds(load(at), load(at + $lanes));
+                let (w2, w3) = evens_odds(load(at + 2), load(at + 2 + $lanes));
+                let n = $lanes.min(count - t);
+                for (column, w) in dst.iter_mut().zip([w0, w1, w2, w3]) {
+                    if n == $lanes {
+                        // SAFETY: lanes t..t + LANES of the column.
+                        unsafe { $storeu(column.as_mut_ptr().add(t), w) };
+                    } else {
+                        let mut lanes = [<$t>::default(); $lanes];
+                        // SAFETY: `lanes` holds LANES elements.
+                        unsafe { $storeu(lanes.as_mut_ptr(), w) };
+                        column[t..].copy_from_slice(&lanes[..n]);
+                    }
+                }
+            }
+        }
+    };
+}
+
+/// A float32 vector as itself (`avx2_take_quads`' casts for float32).
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+#[inline(always)]
+fn same_ps(v: std::arch::x86_64::__m256) -> std::arch::x86_64::__m256 {
+    v
+}
+
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+avx2_take_quads!(take_quads_f32_avx2, f32, 8, _mm256_loadu_ps, _mm256_storeu_ps, same_ps, same_ps, |a: __m256, b: __m256| {
+    // [a0 a2 b0 b2 | a4 a6 b4 b6] and the odds, then the 64-bit pairs reordered.
+    let order = |v: __m256| _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(v)));
+    (order(_mm256_shuffle_ps::<0x88>(a, b)), order(_mm256_shuffle_ps::<0xDD>(a, b)))
+});
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+avx2_take_quads!(take_quads_f64_avx2, f64, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_castpd_ps, _mm256_castps_pd, |a: __m256d, b: __m256d| {
+    // [a0 b0 a2 b2] and the odds, then the middle lanes swapped.
+    (_mm256_permute4x64_pd::<0xD8>(_mm256_unpacklo_pd(a, b)), _mm256_permute4x64_pd::<0xD8>(_mm256_unpackhi_pd(a, b)))
+});
 
 // AVX-512: 8 x 3 tiles, 24 of the 32 vector registers.
 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
@@ -874,7 +959,7 @@ pub(crate) fn tile_width<T>() -> usize {
 /// `TiledProduct` for one element type: the AVX-512 or AVX2 routines where the
 /// CPU has them (and the build is not `portable`), the scalar ones elsewhere.
 macro_rules! tiled_product {
-    ($t:ty, $avx512:ident, $avx2:ident, $deinterleave:ident, $copy:ident, $take_quads:ident) => {
+    ($t:ty, $avx512:ident, $avx2:ident, $deinterleave:ident, $copy:ident, $take_quads:ident, $take_quads_avx2:ident) => {
         impl TiledProduct for $t {
             unsafe fn multiply_on(isa: TileIsa, block: &Block<$t>) {
                 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
@@ -925,7 +1010,7 @@ macro_rules! tiled_product {
                     // SAFETY: AVX-512F was detected; lengths are checked inside.
                     TileIsa::Avx512 => return unsafe { $take_quads(src, start, dst) },
                     // SAFETY: AVX2 was detected.
-                    TileIsa::Avx2 => return unsafe { avx2_moves::take_quads(src, start, dst) },
+                    TileIsa::Avx2 => return unsafe { $take_quads_avx2(src, start, dst) },
                     TileIsa::Portable => {}
                 }
                 take_quads_scalar(src, start, dst)
@@ -934,8 +1019,8 @@ macro_rules! tiled_product {
     };
 }
 
-tiled_product!(f32, f32_avx512, f32_avx2, deinterleave_rows_f32, copy_rows_f32, take_quads_f32);
-tiled_product!(f64, f64_avx512, f64_avx2, deinterleave_rows_f64, copy_rows_f64, take_quads_f64);
+tiled_product!(f32, f32_avx512, f32_avx2, deinterleave_rows_f32, copy_rows_f32, take_quads_f32, take_quads_f32_avx2);
+tiled_product!(f64, f64_avx512, f64_avx2, deinterleave_rows_f64, copy_rows_f64, take_quads_f64, take_quads_f64_avx2);
 
 #[cfg(test)]
 mod tests {
@@ -1099,10 +1184,10 @@ mod tests {
     /// to three vectors: each column is the row's element (start + 2t + j)
     /// or 0 outside the row, on either path.
     fn take_quads_reads_windows_with_zero_padding<T: Real>() {
-        for len in [0usize, 1, 5, 16, 17, 40] {
+        for len in [0usize, 1, 3, 4, 5, 8, 9, 16, 17, 18, 19, 40, 100] {
             let src: Vec<T> = (0..len).map(|i| T::from_f64(i as f64 + 1.0)).collect();
-            for start in [-5isize, -1, 0, 1, 3, 14, 39] {
-                for n in [0usize, 1, 3, 4, 7, 8, 9, 16, 25] {
+            for start in [-5isize, -1, 0, 1, 2, 3, 14, 39] {
+                for n in [0usize, 1, 3, 4, 7, 8, 9, 16, 25, 41, 50] {
                     let mut got: Vec<Vec<T>> = (0..4).map(|_| vec![T::from_f64(-1.0); n]).collect();
                     let [a, b, c, d] = &mut got[..] else { unreachable!() };
                     T::take_quads(&src, start, [a, b, c, d]);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -158,8 +159,21 @@ def test_rounds_alternate_the_blocks_and_take_the_median_round(monkeypatch):
     monkeypatch.setattr(bench, "time_block", lambda fn, timing: (fn(), (next(times), next(times)))[1])
     measured = bench.median_times({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, timing)
     assert "".join(calls) == "abbaab"  # the order turns each round
-    # a's rounds 1, 3, 9 and b's 9, 2, 4: the medians, not the means
-    assert measured == {"a": (3.0, 0), "b": (4.0, 0)}
+    # a's rounds 1, 3, 9 and b's 9, 2, 4: the medians, not the means, and each round's time
+    assert measured == {"a": (3.0, 0, [1.0, 3.0, 9.0]), "b": (4.0, 0, [9.0, 2.0, 4.0])}
+
+
+def test_each_rounds_ratio_pairs_the_blocks_of_that_round():
+    measured = {"convinit": (2.0, 1.0, [1.0, 2.0, 4.0]), "torch": (3.0, 1.0, [3.0, 3.0, 2.0])}
+    rows = {r.backend: r for r in bench._rows("s", "layer", measured, 1e9, "GFLOP/s", None)}
+    assert rows["convinit"].vs_torch == 1.5 and rows["convinit"].vs_torch_rounds == [3.0, 1.5, 0.5]
+    report = {"machine": {"threads": 2, "dtype": "float32", "repeats": 1, "rounds": 3, "suite": "s"},
+              "probes": {"fma_gflops_f32": 1.0, "write_gbps": 1.0},
+              "rows": [dataclasses.asdict(r) for r in rows.values()]}
+    # The table and the summary's slowest case give the lowest and highest round.
+    assert "1.50x (0.50-3.00)" in bench.render(report)
+    assert bench.summary(report) == ("s: convinit is 1.50x torch (geometric mean over 1 cases; "
+                                     "slowest layer at 1.50x (0.50-3.00))")
 
 
 def test_algorithm_passes_through_only_where_accepted():

@@ -25,7 +25,7 @@ import math
 import os
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -48,6 +48,8 @@ class Row:
     vs_torch: Optional[float] = None
     peak_share: Optional[float] = None
     shape: str = ""
+    round_seconds: list = field(default_factory=list)  # each round's median per call
+    vs_torch_rounds: list = field(default_factory=list)  # torch's / this backend's time, round by round
 
 
 @dataclass
@@ -85,15 +87,15 @@ def time_block(fn: Callable, timing: Timing) -> tuple[float, float]:
 
 
 def median_times(fns: dict, timing: Timing) -> dict:
-    """{backend: (median seconds per call, median cores busy)}: one block
-    per backend and round, the order turning by one each round, and the
-    median over the rounds."""
+    """{backend: (median seconds per call, median cores busy, each round's
+    seconds)}: one block per backend and round, the order turning by one
+    each round, and the median over the rounds."""
     names = list(fns)
     blocks: dict = {name: [] for name in names}
     for r in range(timing.rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
             blocks[name].append(time_block(fns[name], timing))
-    return {name: (statistics.median(t for t, _ in runs), statistics.median(b for _, b in runs))
+    return {name: (statistics.median(t for t, _ in runs), statistics.median(b for _, b in runs), [t for t, _ in runs])
             for name, runs in blocks.items()}
 
 
@@ -317,13 +319,15 @@ def cpu_model() -> str:
 
 def _rows(suite: str, case: str, measured: dict, work: float, unit: str, peak: Optional[float],
           shape: str = "") -> list[Row]:
-    torch_seconds = measured.get("torch", (None,))[0]
+    torch_seconds, _, torch_rounds = measured.get("torch", (None, None, []))
     rows = []
-    for backend, (seconds, busy) in measured.items():
+    for backend, (seconds, busy, rounds) in measured.items():
         rate = work / seconds / 1e9
+        # Round r's ratio pairs the two libraries' blocks of that round.
+        paired = [t / s for t, s in zip(torch_rounds, rounds)]
         rows.append(Row(suite, case, backend, seconds, rate, unit, busy,
                         torch_seconds / seconds if torch_seconds else None,
-                        rate / peak if peak else None, shape))
+                        rate / peak if peak else None, shape, rounds, paired))
     return rows
 
 
@@ -404,7 +408,8 @@ def render(report: dict, markdown: bool = False) -> str:
         for other in others:
             theirs = by.get(other)
             line += ["-", "-"] if theirs is None else [f"{theirs['seconds'] * 1e3:.3f}",
-                                                        f"{theirs['seconds'] / ours['seconds']:.2f}x"]
+                                                        f"{theirs['seconds'] / ours['seconds']:.2f}x"
+                                                        + _round_range(ours, other)]
         table.append(line)
     p, machine = report["probes"], report["machine"]
     cpu = f"{machine['cpu']}, {machine['tiles']} tiles; " if "cpu" in machine else ""
@@ -419,6 +424,15 @@ def render(report: dict, markdown: bool = False) -> str:
     return head + "\n" + "\n".join([fmt(headers)] + [fmt(c) for c in table])
 
 
+def _round_range(row: dict, other: str) -> str:
+    """" (lo-hi)": the lowest and highest of the rounds' ratios over torch,
+    when there are several rounds (empty otherwise)."""
+    ratios = row.get("vs_torch_rounds") or []
+    if other != "torch" or len(ratios) < 2:
+        return ""
+    return f" ({min(ratios):.2f}-{max(ratios):.2f})"
+
+
 def _rounds(machine: dict) -> str:
     rounds = machine.get("rounds", 1)
     return f", median of {rounds} alternating rounds" if rounds > 1 else ""
@@ -431,12 +445,12 @@ def _speedups(rows: list[dict], other: str) -> dict:
             for r in rows if r["backend"] == other}
 
 
-def _summary_line(name: str, other: str, ratios: dict) -> str:
+def _summary_line(name: str, other: str, ratios: dict, ranges: dict) -> str:
     geo = math.exp(statistics.mean(math.log(v) for v in ratios.values()))
     (suite, case), slowest = min(ratios.items(), key=lambda item: item[1])
     where = case if suite == name else f"{suite}: {case}"
     return (f"{name}: convinit is {geo:.2f}x {other} (geometric mean over {len(ratios)} cases; "
-            f"slowest {where} at {slowest:.2f}x)")
+            f"slowest {where} at {slowest:.2f}x{ranges.get((suite, case), '')})")
 
 
 def summary(report: dict) -> str:
@@ -447,17 +461,19 @@ def summary(report: dict) -> str:
     lines = []
     for other in others:
         ratios = _speedups(rows, other)
+        ranges = {(r["suite"], r["case"]): _round_range(r, other) for r in rows if r["backend"] == "convinit"}
         suites = list(dict.fromkeys(suite for suite, _ in ratios))
         for suite in suites:
-            lines.append(_summary_line(suite, other, {k: v for k, v in ratios.items() if k[0] == suite}))
+            lines.append(_summary_line(suite, other, {k: v for k, v in ratios.items() if k[0] == suite}, ranges))
         conv = {k: v for k, v in ratios.items() if k[0] != "init"}
         if len({suite for suite, _ in conv}) > 1:
-            lines.append(_summary_line(report["machine"].get("suite", "conv"), other, conv))
+            lines.append(_summary_line(report["machine"].get("suite", "conv"), other, conv, ranges))
     return "\n".join(lines)
 
 
 def plot(report: dict, path) -> None:
-    """Bars: convinit's speed-up over torch per case (1.0 = parity)."""
+    """Bars: convinit's speed-up over torch per case (1.0 = parity), with
+    whiskers spanning the rounds' ratios."""
     from matplotlib.figure import Figure
 
     rows = [r for r in report["rows"] if r["backend"] == "convinit" and r["vs_torch"]]
@@ -467,16 +483,24 @@ def plot(report: dict, path) -> None:
     ratios = [r["vs_torch"] for r in rows]
     # Bars grow from parity (1.0) to the ratio, leftwards when slower.
     ax.barh(range(len(rows)), [v - 1 for v in ratios], left=1, color=["#4a4" if v >= 1 else "#c84" for v in ratios])
+    # Whiskers: the lowest and highest of the rounds' ratios (how much the
+    # machine's noise moved this case in this run).
+    spans = [(min(r["vs_torch_rounds"]), max(r["vs_torch_rounds"])) if len(r.get("vs_torch_rounds") or []) > 1 else (v, v)
+             for r, v in zip(rows, ratios)]
+    ax.errorbar(ratios, range(len(rows)), xerr=[[v - lo for v, (lo, _) in zip(ratios, spans)],
+                                                [hi - v for v, (_, hi) in zip(ratios, spans)]],
+                fmt="none", ecolor="#333", elinewidth=0.8, capsize=2)
     ax.axvline(1.0, color="#333", ls="--")
     ax.set_xscale("log")
-    ax.set_xlim(min(0.5, min(ratios) / 1.25), max(2.0, max(ratios) * 1.4))
-    # Labels sit right of the bar's outer end, or of parity for slower cases,
-    # so they never run into the case names.
-    for y, v in enumerate(ratios):
-        ax.text(max(v, 1.0), y, f" {v:.2f}x", va="center", ha="left", fontsize=7)
+    lowest, highest = min(lo for lo, _ in spans), max(hi for _, hi in spans)
+    ax.set_xlim(min(0.5, lowest / 1.25), max(2.0, highest * 1.4))
+    # Labels sit right of the bar's (or whisker's) outer end, or of parity
+    # for slower cases, so they never run into the case names.
+    for y, (v, (_, hi)) in enumerate(zip(ratios, spans)):
+        ax.text(max(v, hi, 1.0), y, f" {v:.2f}x", va="center", ha="left", fontsize=7)
     ax.set_yticks(range(len(rows)), labels, fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("speed-up over PyTorch (log scale; > 1 is faster)")
+    ax.set_xlabel("speed-up over PyTorch (log scale; > 1 is faster; whiskers: lowest and highest round)")
     ax.set_title(f"convinit vs torch, {report['machine']['threads']} threads", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

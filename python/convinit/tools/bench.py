@@ -484,9 +484,10 @@ def plot(report: dict, path) -> None:
     # Bars grow from parity (1.0) to the ratio, leftwards when slower.
     ax.barh(range(len(rows)), [v - 1 for v in ratios], left=1, color=["#4a4" if v >= 1 else "#c84" for v in ratios])
     # Whiskers: the lowest and highest of the rounds' ratios (how much the
-    # machine's noise moved this case in this run).
-    spans = [(min(r["vs_torch_rounds"]), max(r["vs_torch_rounds"])) if len(r.get("vs_torch_rounds") or []) > 1 else (v, v)
-             for r, v in zip(rows, ratios)]
+    # machine's noise moved this case in this run), widened to the bar's
+    # ratio where an even number of rounds puts it outside them.
+    rounds = [r.get("vs_torch_rounds") or [v] for r, v in zip(rows, ratios)]
+    spans = [(min(*each, v), max(*each, v)) for each, v in zip(rounds, ratios)]
     ax.errorbar(ratios, range(len(rows)), xerr=[[v - lo for v, (lo, _) in zip(ratios, spans)],
                                                 [hi - v for v, (_, hi) in zip(ratios, spans)]],
                 fmt="none", ecolor="#333", elinewidth=0.8, capsize=2)

@@ -1072,6 +1072,19 @@ multiversioned! {
 
 #[inline(always)]
 fn interleaved_lanes<T: Real>(src: &[T], offsets: &[usize], weights: &[T], dst: &mut [T]) {
+    #[cfg(x86_simd)]
+    if std::mem::size_of::<T>() == 4 && wide_registers() {
+        // SAFETY: the CPU has AVX-512F (`wide_registers`), and T is f32
+        // (the only 4-byte `Real`), so the casts keep lengths and layouts.
+        return unsafe {
+            interleaved::avx512::correlate(
+                std::slice::from_raw_parts(src.as_ptr().cast(), src.len()),
+                offsets,
+                std::slice::from_raw_parts(weights.as_ptr().cast(), weights.len()),
+                std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast(), dst.len()),
+            )
+        };
+    }
     // A position's LANES channels per row of accumulators.
     match lane_rows::<T>() {
         8 => interleaved_chunks::<T, 8>(src, offsets, weights, dst),
@@ -1281,6 +1294,7 @@ fn disjoint<T>(dst: &mut [T], a: usize, a_len: usize, b: usize, b_len: usize) ->
 }
 
 pub(crate) mod lanes;
+mod interleaved;
 mod narrow;
 mod rows;
 #[cfg(test)]

@@ -213,69 +213,6 @@ fn take_quads_scalar<T: Copy + Default>(src: &[T], start: isize, dst: [&mut [T];
     }
 }
 
-/// `take_quads` with AVX-512 permutes: each `LANES / 2` windows from two
-/// masked loads (the masks supply the zero padding) and one `vpermt2` and
-/// one masked store per column.
-#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-macro_rules! avx512_take_quads {
-    ($name:ident, $t:ty, $lanes:expr, $mask:ty, $indices:expr, $add:ident, $set1:ident,
-     $loadu:ident, $maskz_loadu:ident, $permute:ident, $mask_storeu:ident) => {
-        /// # Safety
-        /// Needs AVX-512F; the four `dst` the same length (checked).
-        #[target_feature(enable = "avx512f")]
-        #[inline]
-        unsafe fn $name(src: &[$t], start: isize, mut dst: [&mut [$t]; 4]) {
-            use std::arch::x86_64::*;
-            let count = dst[0].len();
-            assert!(dst.iter().all(|d| d.len() == count), "columns of different lengths");
-            let half = $lanes / 2;
-            // Lanes l of a load at element `first` that lie inside `src`.
-            let inside = |first: isize| -> $mask {
-                let lo = (-first).clamp(0, $lanes) as u32;
-                let hi = (src.len() as isize - first).clamp(0, $lanes) as u32;
-                let below = |n: u32| if n >= 32 { !0u32 } else { (1u32 << n) - 1 };
-                (below(hi) & !below(lo)) as $mask
-            };
-            let base = $indices;
-            let mut t0 = 0;
-            while t0 < count {
-                let n = (count - t0).min(half);
-                let first = start + 2 * t0 as isize;
-                let store: $mask = ((1u32 << n) - 1) as $mask;
-                let within = first >= 0 && first + 2 * $lanes <= src.len() as isize;
-                // SAFETY: both vectors lie inside `src` (`within`) or the
-                // `inside` masks keep every load within it, and `store` keeps
-                // every store within lanes t0..t0+n of each `dst`; masked-off
-                // lanes are not accessed, so the (wrapping) pointers may
-                // point outside the slices.
-                unsafe {
-                    let (a, b) = if within {
-                        let at = src.as_ptr().add(first as usize);
-                        ($loadu(at), $loadu(at.add($lanes)))
-                    } else {
-                        let at = |first: isize| src.as_ptr().wrapping_offset(first);
-                        ($maskz_loadu(inside(first), at(first)), $maskz_loadu(inside(first + $lanes), at(first + $lanes)))
-                    };
-                    for (j, d) in dst.iter_mut().enumerate() {
-                        let column = $permute(a, $add(base, $set1(j as _)), b);
-                        $mask_storeu(d.as_mut_ptr().wrapping_add(t0), store, column);
-                    }
-                }
-                t0 += half;
-            }
-        }
-    };
-}
-
-#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-avx512_take_quads!(take_quads_f32, f32, 16, u16,
-    std::arch::x86_64::_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 0, 0, 0, 0, 0, 0, 0),
-    _mm512_add_epi32, _mm512_set1_epi32, _mm512_loadu_ps, _mm512_maskz_loadu_ps, _mm512_permutex2var_ps, _mm512_mask_storeu_ps);
-#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-avx512_take_quads!(take_quads_f64, f64, 8, u8,
-    std::arch::x86_64::_mm512_setr_epi64(0, 2, 4, 6, 0, 0, 0, 0),
-    _mm512_add_epi64, _mm512_set1_epi64, _mm512_loadu_pd, _mm512_maskz_loadu_pd, _mm512_permutex2var_pd, _mm512_mask_storeu_pd);
-
 /// `deinterleave_rows` and `copy_rows` with AVX-512 masked loads and
 /// stores: each 16 (or 8) outputs of both phases from two loads and two
 /// `vpermt2`.
@@ -877,13 +814,13 @@ fn same_ps(v: std::arch::x86_64::__m256) -> std::arch::x86_64::__m256 {
 }
 
 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-avx2_take_quads!(take_quads_f32_avx2, f32, 8, _mm256_loadu_ps, _mm256_storeu_ps, same_ps, same_ps, |a: __m256, b: __m256| {
+avx2_take_quads!(take_quads_f32, f32, 8, _mm256_loadu_ps, _mm256_storeu_ps, same_ps, same_ps, |a: __m256, b: __m256| {
     // [a0 a2 b0 b2 | a4 a6 b4 b6] and the odds, then the 64-bit pairs reordered.
     let order = |v: __m256| _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(v)));
     (order(_mm256_shuffle_ps::<0x88>(a, b)), order(_mm256_shuffle_ps::<0xDD>(a, b)))
 });
 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-avx2_take_quads!(take_quads_f64_avx2, f64, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_castpd_ps, _mm256_castps_pd, |a: __m256d, b: __m256d| {
+avx2_take_quads!(take_quads_f64, f64, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_castpd_ps, _mm256_castps_pd, |a: __m256d, b: __m256d| {
     // [a0 b0 a2 b2] and the odds, then the middle lanes swapped.
     (_mm256_permute4x64_pd::<0xD8>(_mm256_unpacklo_pd(a, b)), _mm256_permute4x64_pd::<0xD8>(_mm256_unpackhi_pd(a, b)))
 });
@@ -959,7 +896,7 @@ pub(crate) fn tile_width<T>() -> usize {
 /// `TiledProduct` for one element type: the AVX-512 or AVX2 routines where the
 /// CPU has them (and the build is not `portable`), the scalar ones elsewhere.
 macro_rules! tiled_product {
-    ($t:ty, $avx512:ident, $avx2:ident, $deinterleave:ident, $copy:ident, $take_quads:ident, $take_quads_avx2:ident) => {
+    ($t:ty, $avx512:ident, $avx2:ident, $deinterleave:ident, $copy:ident, $take_quads:ident) => {
         impl TiledProduct for $t {
             unsafe fn multiply_on(isa: TileIsa, block: &Block<$t>) {
                 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
@@ -1007,10 +944,11 @@ macro_rules! tiled_product {
             fn take_quads(src: &[$t], start: isize, dst: [&mut [$t]; 4]) {
                 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
                 match tile_isa() {
-                    // SAFETY: AVX-512F was detected; lengths are checked inside.
-                    TileIsa::Avx512 => return unsafe { $take_quads(src, start, dst) },
-                    // SAFETY: AVX2 was detected.
-                    TileIsa::Avx2 => return unsafe { $take_quads_avx2(src, start, dst) },
+                    // AVX-512 machines run the AVX2 shuffles too: a version
+                    // with AVX-512 permutes and masked loads made Winograd
+                    // layers 5-20% slower on a Zen 5 (see `avx2_take_quads`).
+                    // SAFETY: AVX2 was detected (AVX-512F implies it).
+                    TileIsa::Avx512 | TileIsa::Avx2 => return unsafe { $take_quads(src, start, dst) },
                     TileIsa::Portable => {}
                 }
                 take_quads_scalar(src, start, dst)
@@ -1019,8 +957,8 @@ macro_rules! tiled_product {
     };
 }
 
-tiled_product!(f32, f32_avx512, f32_avx2, deinterleave_rows_f32, copy_rows_f32, take_quads_f32, take_quads_f32_avx2);
-tiled_product!(f64, f64_avx512, f64_avx2, deinterleave_rows_f64, copy_rows_f64, take_quads_f64, take_quads_f64_avx2);
+tiled_product!(f32, f32_avx512, f32_avx2, deinterleave_rows_f32, copy_rows_f32, take_quads_f32);
+tiled_product!(f64, f64_avx512, f64_avx2, deinterleave_rows_f64, copy_rows_f64, take_quads_f64);
 
 #[cfg(test)]
 mod tests {

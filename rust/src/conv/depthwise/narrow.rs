@@ -50,6 +50,24 @@ pub(super) fn available<T: Real>(planes: Planes) -> bool {
     }
 }
 
+/// Whether the interleaved small-plane kernel computes a forward pass on
+/// these planes faster than `narrow_planes` (where it applies): on
+/// AVX-512 when the planes do not flatten, so that the row kernel would
+/// run, with a masked load per row and tap. MobileNetV2's 14x14 planes
+/// (576 channels, batch 8) on a 2-core Zen 5: 0.31 ms by rows, 0.21 ms
+/// interleaved; flattened 7x7 planes: 0.10 ms here, 0.13 ms interleaved.
+pub(super) fn interleaved_is_faster(planes: Planes) -> bool {
+    #[cfg(x86_simd)]
+    {
+        crate::conv::tile_isa() == crate::conv::TileIsa::Avx512 && !flat_fits(planes, 16 * avx512::FLAT_VECTORS)
+    }
+    #[cfg(not(x86_simd))]
+    {
+        let _ = planes;
+        false
+    }
+}
+
 /// Whether output and source rows are equally wide and the output plane
 /// holds at most `capacity` values, so that flattened, every tap is one
 /// shift of the whole plane (`plane_flat`).

@@ -70,6 +70,11 @@ pub struct Window {
 }
 
 impl Window {
+    /// A 1-wide kernel at stride 1 without padding: the output is the input's grid.
+    pub fn is_pointwise(&self) -> bool {
+        self.kernel == 1 && self.stride == 1 && self.pad_before == 0 && self.pad_after == 0
+    }
+
     /// An axis that does nothing: size 1, kernel 1.
     pub const UNIT: Window =
         Window { input: 1, kernel: 1, stride: 1, dilation: 1, pad_before: 0, pad_after: 0 };
@@ -349,9 +354,7 @@ impl ConvShape {
     /// A 1x1 (x1) kernel with stride 1 and no padding reads the input as its
     /// own im2col matrix.
     pub fn is_pointwise(&self) -> bool {
-        self.axes.iter().all(|a| {
-            a.kernel == 1 && a.stride == 1 && a.pad_before == 0 && a.pad_after == 0
-        })
+        self.axes.iter().all(Window::is_pointwise)
     }
 }
 

@@ -138,9 +138,19 @@ impl Im2colPlan {
         cols: &mut [T],
         ld: usize,
     ) {
+        let pixels = self.input_pixels();
+        if self.axes.iter().all(Window::is_pointwise) {
+            // Row r is channel r's pixels as they lie: one copy per row, none
+            // of the segment and chain bookkeeping (a quarter of the time of
+            // a 1x1 layer on 7x7 images, batch 8, whose many short runs
+            // each paid for it).
+            for (row_index, r) in rows.enumerate() {
+                cols[row_index * ld..][..len].copy_from_slice(&image[r * pixels + first..][..len]);
+            }
+            return;
+        }
         let segments = self.segments(first, len);
         let chains = self.chains(&segments);
-        let pixels = self.input_pixels();
         let kh = self.axes[1].kernel;
         for (row_index, r) in rows.enumerate() {
             let (channel, [i, j, l]) = self.row_taps(r);

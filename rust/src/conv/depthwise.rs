@@ -1074,21 +1074,32 @@ multiversioned! {
 #[inline(always)]
 fn interleaved_lanes<T: Real>(src: &[T], offsets: &[usize], weights: &[T], dst: &mut [T]) {
     #[cfg(x86_simd)]
-    if std::mem::size_of::<T>() == 4 && wide_registers() {
-        // SAFETY: the CPU has AVX-512F (`wide_registers`), and T is f32
-        // (the only 4-byte `Real`), so the casts keep lengths and layouts.
-        return unsafe {
-            interleaved::avx512::correlate(
-                std::slice::from_raw_parts(src.as_ptr().cast(), src.len()),
-                offsets,
-                std::slice::from_raw_parts(weights.as_ptr().cast(), weights.len()),
-                std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast(), dst.len()),
-            )
-        };
+    if wide_registers() {
+        /// # Safety
+        /// `U` has `T`'s size and layout.
+        unsafe fn same<T, U>(v: &[T]) -> &[U] {
+            // SAFETY: the caller's contract; the same memory and length.
+            unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), v.len()) }
+        }
+        /// # Safety
+        /// `U` has `T`'s size and layout.
+        unsafe fn same_mut<T, U>(v: &mut [T]) -> &mut [U] {
+            // SAFETY: the caller's contract; the same memory and length, borrowed for as long.
+            unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), v.len()) }
+        }
+        // SAFETY: the CPU has AVX-512F (`wide_registers`); T is f32 when
+        // its size is 4 and f64 otherwise (the only `Real`s), so the views
+        // keep lengths and layouts.
+        unsafe {
+            match std::mem::size_of::<T>() {
+                4 => interleaved::avx512::correlate_f32(same(src), offsets, same(weights), same_mut(dst)),
+                _ => interleaved::avx512::correlate_f64(same(src), offsets, same(weights), same_mut(dst)),
+            }
+        }
+        return;
     }
     // A position's LANES channels per row of accumulators.
     match lane_rows::<T>() {
-        8 => interleaved_chunks::<T, 8>(src, offsets, weights, dst),
         4 => interleaved_chunks::<T, 4>(src, offsets, weights, dst),
         _ => interleaved_chunks::<T, 2>(src, offsets, weights, dst),
     }

@@ -387,21 +387,26 @@ fn every_instruction_set_gives_the_same_bits() {
     assert_eq!(bits(&fast), bits(&baseline));
 }
 
-/// The float32 AVX-512 taps against the generic loop compiled without
-/// target features (one `mul_add` per product, the same single rounding).
+/// The AVX-512 taps against the generic loop compiled without target
+/// features (one `mul_add` per product, the same single rounding).
 #[test]
-fn interleaved_float32_taps_match_the_generic_loop() {
+fn interleaved_avx512_taps_match_the_generic_loop() {
+    interleaved_taps_match_the_generic_loop::<f32>();
+    interleaved_taps_match_the_generic_loop::<f64>();
+}
+
+fn interleaved_taps_match_the_generic_loop<T: Real>() {
     if !wide_registers() {
         return;
     }
     let mut rng = Rng(0x5EED_000A);
-    let src: Vec<f32> = rng.values(8192).into_iter().map(|v| v as f32).collect();
+    let src: Vec<T> = rng.values(8192).into_iter().map(T::from_f64).collect();
     for (taps, step, positions) in [(9, 3, 8), (9, 30, 64), (25, 5, 24), (1, 0, 8), (49, 7, 40)] {
         let offsets: Vec<usize> = (0..taps).map(|t| t * step + t % 2).collect();
         let weights = &src[4096..][..taps * LANES];
-        let (mut fast, mut baseline) = (vec![f32::NAN; positions * LANES], vec![f32::NAN; positions * LANES]);
+        let (mut fast, mut baseline) = (vec![T::from_f64(f64::NAN); positions * LANES], vec![T::from_f64(f64::NAN); positions * LANES]);
         correlate_interleaved(&src, &offsets, weights, &mut fast);
-        interleaved_chunks::<f32, 2>(&src, &offsets, weights, &mut baseline);
+        interleaved_chunks::<T, 2>(&src, &offsets, weights, &mut baseline);
         assert_eq!(bits(&fast), bits(&baseline), "{taps} taps, {positions} positions");
     }
 }

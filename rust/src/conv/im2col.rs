@@ -181,12 +181,12 @@ impl Im2colPlan {
     /// copying (30% of ResNet-18's `layer4.0.conv1` at batch 16).
     fn pack_gathered<T: Real>(&self, image: &[T], rows: std::ops::Range<usize>, first: usize, len: usize, cols: &mut [T], ld: usize) {
         let (pixels, taps) = (self.input_pixels(), self.kernel_taps());
-        let [_, kh, kw] = self.axes.map(|a| a.kernel);
         let [_, in_h, in_w] = self.axes.map(|a| a.input);
         let [_, oh_n, ow_n] = self.out_dims;
         let reads: Vec<usize> = (0..taps)
             .flat_map(|t| {
-                let (i, j, l) = (t / (kh * kw), t / kw % kh, t % kw);
+                // Row t is channel 0's tap t.
+                let (_, [i, j, l]) = self.row_taps(t);
                 (first..first + len).map(move |p| {
                     let (rest, ow) = (p / ow_n, p % ow_n);
                     let sources = [self.taps[0].source(rest / oh_n, i), self.taps[1].source(rest % oh_n, j), self.taps[2].source(ow, l)];
@@ -512,6 +512,11 @@ mod tests {
                 let d = Window { input: 4, kernel: 2, stride: 2, dilation: 1, pad_before: 1, pad_after: 1 };
                 check(&ConvShape::new(1, 1, 1, 1, &[d, h, w], mode).unwrap());
                 check(&ConvShape::new(1, 3, 1, 1, &[w], mode).unwrap());
+                // Output rows wider than `MAX_GATHERED_WIDTH`: the strided
+                // copies rather than the table of source offsets.
+                let wide = Window { input: 60, ..w };
+                assert!(wide.output() > MAX_GATHERED_WIDTH);
+                check(&ConvShape::new(1, 2, 1, 1, &[h, wide], mode).unwrap());
             }
         }
     }

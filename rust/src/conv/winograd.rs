@@ -539,8 +539,8 @@ impl<T: Real> Task<'_, T> {
     /// Row `py` of the 4x4 input patches of tiles whose windows start at
     /// padded columns `px0, px0 + 2, ...`: `dst[j][t]` is padded input
     /// (py, px0 + 2t + j), zero for a `plane` of zero padding. Zero padding
-    /// comes from the masked loads of `take_quads`; other modes build the
-    /// padded row in `line` first.
+    /// comes from `take_quads`, which reads zeros past either end of the
+    /// row; other modes build the padded row in `line` first.
     #[inline(always)]
     fn patch_row(&self, plane: Option<&[T]>, py: usize, px0: usize, dst: [&mut [T]; 4], line: &mut [T]) {
         let [_, rows, cols] = self.shape.axes();

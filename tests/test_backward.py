@@ -1,4 +1,4 @@
-"""conv2d_backward, conv_transpose2d and convinit.torch.Conv2d against torch autograd."""
+"""conv{1,2,3}d_backward, conv_transpose2d and convinit.torch.Conv2d against torch autograd."""
 
 from __future__ import annotations
 
@@ -68,6 +68,113 @@ def test_gradients_match_torch_autograd(p):
     ref = torch_grads(x, w, b, dy, *args, p["padding_mode"])
     for g, r in zip(got, ref):
         assert_grad_close(g, r, dt)
+
+
+def torch_grads_nd(x, w, b, dy, stride, padding, dilation, groups, padding_mode):
+    """Autograd through nn.Conv1d or nn.Conv3d in float64."""
+    module_type = {3: torch.nn.Conv1d, 5: torch.nn.Conv3d}[x.ndim]
+    tx = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    module = module_type(w.shape[1] * groups, w.shape[0], w.shape[2:], stride=stride, padding=padding,
+                         dilation=dilation, groups=groups, padding_mode=padding_mode).double()
+    with torch.no_grad():
+        module.weight.copy_(torch.from_numpy(w.astype(np.float64)))
+        module.bias.copy_(torch.from_numpy(b.astype(np.float64)))
+    module(tx).backward(torch.from_numpy(dy.astype(np.float64)))
+    return tx.grad.numpy(), module.weight.grad.numpy(), module.bias.grad.numpy()
+
+
+@st.composite
+def problems_nd(draw, spatial):
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    cg, og = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    kernel = tuple(draw(st.integers(1, 3)) for _ in range(spatial))
+    dilation = tuple(draw(st.integers(1, 2)) for _ in range(spatial))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(spatial))
+    pads = tuple(draw(st.integers(0, 2)) for _ in range(spatial))
+    padding_mode = draw(st.sampled_from(["zeros", "zeros", "reflect", "replicate", "circular"]))
+    size = tuple(draw(st.integers(max(d * (k - 1) + 1 - 2 * p, p + 1, 1), max(d * (k - 1) + 1, p + 1) + 4))
+                 for k, d, p in zip(kernel, dilation, pads))
+    return dict(groups=groups, cg=cg, og=og, kernel=kernel, dilation=dilation, padding_mode=padding_mode,
+                padding=pads, stride=stride, size=size, batch=draw(st.integers(1, 3)),
+                dtype=draw(st.sampled_from([np.float32, np.float64])), seed=draw(st.integers(0, 2**31)))
+
+
+def check_nd_gradients(spatial, p):
+    rng = np.random.default_rng(p["seed"])
+    dt = p["dtype"]
+    x = rng.standard_normal((p["batch"], p["groups"] * p["cg"], *p["size"])).astype(dt)
+    w = rng.standard_normal((p["groups"] * p["og"], p["cg"], *p["kernel"])).astype(dt)
+    b = rng.standard_normal(p["groups"] * p["og"]).astype(dt)
+    args = (p["stride"], p["padding"], p["dilation"], p["groups"])
+    forward = {1: convinit.conv1d, 3: convinit.conv3d}[spatial]
+    backward = {1: convinit.conv1d_backward, 3: convinit.conv3d_backward}[spatial]
+    y = forward(x, w, b, *args, padding_mode=p["padding_mode"])
+    dy = rng.standard_normal(y.shape).astype(dt)
+    got = backward(x, w, dy, *args, padding_mode=p["padding_mode"])
+    ref = torch_grads_nd(x, w, b, dy, *args, p["padding_mode"])
+    for g, r in zip(got, ref):
+        assert g.shape == r.shape
+        assert_grad_close(g, r, dt)
+
+
+@settings(max_examples=60, deadline=None)
+@given(problems_nd(1))
+def test_conv1d_gradients_match_torch_autograd(p):
+    check_nd_gradients(1, p)
+
+
+@settings(max_examples=60, deadline=None)
+@given(problems_nd(3))
+def test_conv3d_gradients_match_torch_autograd(p):
+    check_nd_gradients(3, p)
+
+
+# R3D-18-like 3-D layers (stride 1 and 2, the stem's few channels, a 1x1x1
+# downsample) and wav2vec 2.0-like 1-D layers, large enough that the
+# vector kernels and several tasks per thread run.
+LAYERS_ND = [
+    ((1, 16, 6, 14, 14), (24, 16, 3, 3, 3), 1, 1, 1),
+    ((2, 16, 6, 14, 14), (32, 16, 3, 3, 3), 2, 1, 1),
+    ((1, 3, 6, 30, 30), (16, 3, 3, 7, 7), (1, 2, 2), (1, 3, 3), 1),
+    ((2, 16, 6, 14, 14), (32, 16, 1, 1, 1), 2, 0, 1),
+    ((2, 32, 5, 9, 9), (32, 1, 3, 3, 3), 1, 1, 32),
+    ((1, 1, 800), (64, 1, 10), 5, 0, 1),
+    ((2, 64, 199), (64, 64, 3), 2, 0, 1),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layer", LAYERS_ND, ids=lambda layer: f"{layer[0]}*{layer[1]}")
+def test_network_layers_in_1d_and_3d_match_torch_and_every_thread_count(layer, dtype):
+    xs, ws, stride, padding, groups = layer
+    rng = np.random.default_rng(len(xs))
+    x, w = rng.standard_normal(xs).astype(dtype), rng.standard_normal(ws).astype(dtype)
+    spatial = len(xs) - 2
+    forward = {1: convinit.conv1d, 3: convinit.conv3d}[spatial]
+    backward = {1: convinit.conv1d_backward, 3: convinit.conv3d_backward}[spatial]
+    dy = rng.standard_normal(forward(x, w, None, stride, padding, 1, groups).shape).astype(dtype)
+    got = backward(x, w, dy, stride, padding, 1, groups, threads=1)
+    ref = torch_grads_nd(x, w, np.zeros(ws[0]), dy, stride, padding, 1, groups, "zeros")
+    for g, r in zip(got, ref):
+        assert_grad_close(g, r, dtype)
+    for threads in (2, 3):
+        again = backward(x, w, dy, stride, padding, 1, groups, threads=threads)
+        assert all(np.array_equal(a, b) for a, b in zip(got, again)), threads
+    if len(x) > 1:
+        one, _, _ = backward(x[1:], w, dy[1:], stride, padding, 1, groups, (True, False, False))
+        assert np.array_equal(one, got[0][1:]), "grad_input depends on the batch"
+
+
+def test_unbatched_1d_and_3d_backward(rng):
+    for spatial, forward, backward in ((1, convinit.conv1d, convinit.conv1d_backward),
+                                       (3, convinit.conv3d, convinit.conv3d_backward)):
+        x = rng.standard_normal((3, *(6,) * spatial))
+        w = rng.standard_normal((4, 3, *(3,) * spatial))
+        dy = rng.standard_normal(forward(x, w, padding=1).shape)
+        got = backward(x, w, dy, padding=1)
+        batched = backward(x[None], w, dy[None], padding=1)
+        assert got[0].shape == x.shape and np.array_equal(got[0], batched[0][0])
+        assert np.array_equal(got[1], batched[1]) and np.array_equal(got[2], batched[2])
 
 
 @pytest.mark.parametrize("batch, cg, og, groups, size, kernel, stride, padding, dilation, mode", [
@@ -157,6 +264,11 @@ def test_conv_transpose2d_matches_torch(k, stride, pad, dilation, output_padding
     (lambda x, w: convinit.conv2d_backward(x, w, np.zeros((1, 2, 4, 4), np.float32)), TypeError, "grad_output"),
     (lambda x, w: convinit.conv2d_backward(x, w, np.zeros((1, 2, 4, 4)), output_mask=(True,)), ValueError,
      "output_mask"),
+    (lambda x, w: convinit.conv3d_backward(x[..., None], w[..., None], np.zeros((1, 2, 4, 4, 2))), ValueError,
+     "grad_output"),
+    (lambda x, w: convinit.conv3d_backward(x, w[..., None], np.zeros((1, 2, 4, 4))), ValueError, "input"),
+    (lambda x, w: convinit.conv1d_backward(x[..., 0], w[..., 0], np.zeros((1, 2, 4)), stride=0), ValueError,
+     "stride"),
     (lambda x, w: convinit.conv_transpose2d(x, w.transpose(1, 0, 2, 3), stride=2, output_padding=2), ValueError,
      "output_padding"),
     (lambda x, w: convinit.conv_transpose2d(x, w), ValueError, "weight"),

@@ -130,7 +130,8 @@ def test_layer_shapes_match_torch(name):
 
 
 @pytest.mark.parametrize("layer", [layers.conv(2, 6, (17,), 4, 3, 2, 1, groups=2),
-                                   layers.conv(2, 4, (9, 8), 6, 3, 2, 1, groups=2)], ids=["conv1d", "conv2d"])
+                                   layers.conv(2, 4, (9, 8), 6, 3, 2, 1, groups=2),
+                                   layers.conv(2, 4, (5, 7, 6), 6, 3, 2, 1, groups=2)], ids=["conv1d", "conv2d", "conv3d"])
 def test_convinit_backward_equals_torch_autograd(layer):
     import torch
 

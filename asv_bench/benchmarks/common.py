@@ -102,18 +102,20 @@ def forward_call(layer: Layer, backend: str, dtype: str = "float32", threads: in
 
 def gradient_call(layer: Layer, backend: str, gradient: str, threads: int = THREADS):
     """A no-argument callable computing only grad_input or only grad_weight
-    of a 2-D layer (torch: aten.convolution_backward with one output)."""
+    of a layer (torch: aten.convolution_backward with one output). Builds
+    from before conv1d_backward and conv3d_backward skip 1-D and 3-D layers."""
     import torch
 
     import convinit
 
-    if layer.dims != 2:
-        raise NotImplementedError("convinit has gradients of conv2d only")
+    backward = getattr(convinit, f"conv{layer.dims}d_backward", None)
+    if backward is None:
+        raise NotImplementedError(f"this build has no conv{layer.dims}d_backward")
     x, w = arrays(layer)
     dy = np.ones((layer.batch, layer.out_channels, *out_size(layer)), np.float32)
     mask = (gradient == "input", gradient == "weight", False)
     if backend == "convinit":
-        return lambda: convinit.conv2d_backward(x, w, dy, output_mask=mask, threads=threads, **geometry(layer))
+        return lambda: backward(x, w, dy, output_mask=mask, threads=threads, **geometry(layer))
     tx, tw, tdy = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(dy)
     args = (list(layer.stride), list(layer.padding), [1] * layer.dims, False, [0] * layer.dims, layer.groups)
     return lambda: torch.ops.aten.convolution_backward(tdy, tx, tw, None, *args, list(mask))

@@ -112,12 +112,11 @@ class _GradientsVsTorch(_Ratios):
 
 
 def _suite_classes(suite: str, prefix: str) -> dict:
-    """Forward, VsTorch (every layer), Gradients and GradientsVsTorch (the
-    2-D layers) classes for one suite."""
+    """Forward, VsTorch, Gradients and GradientsVsTorch classes for one
+    suite, each over every layer."""
     names = layer_names(suite)
-    planar = [name for name in names if SUITES[suite][name].dims == 2]
-    kinds = {"Forward": (_Forward, (names, BACKENDS)), "Gradients": (_Gradients, (planar, BACKENDS)),
-             "VsTorch": (_VsTorch, (names,)), "GradientsVsTorch": (_GradientsVsTorch, (planar,))}
+    kinds = {"Forward": (_Forward, (names, BACKENDS)), "Gradients": (_Gradients, (names, BACKENDS)),
+             "VsTorch": (_VsTorch, (names,)), "GradientsVsTorch": (_GradientsVsTorch, (names,))}
     return {prefix + kind: type(prefix + kind, (base,), {"suite": suite, "params": params})
             for kind, (base, params) in kinds.items()}
 

@@ -1,6 +1,6 @@
 """Gradients of the convolution and the transposed convolution, with
-PyTorch's semantics (``torch.autograd`` of ``F.conv2d``, and
-``F.conv_transpose2d``)."""
+PyTorch's semantics (``torch.autograd`` of ``F.conv1d``, ``F.conv2d`` and
+``F.conv3d``, and ``F.conv_transpose2d``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ._args import ArrayLike, FloatArray, IntOrTuple, Padding, as_int, non_negat
 from ._arrays import c_contiguous, check_allocation, float_array, same_dtype
 from .conv import prepare_conv
 
-__all__ = ["conv2d_backward", "conv_transpose2d"]
+__all__ = ["conv1d_backward", "conv2d_backward", "conv3d_backward", "conv_transpose2d"]
 
 
 def _output_mask(mask: Any) -> tuple[bool, bool, bool]:
@@ -27,6 +27,68 @@ def _output_mask(mask: Any) -> tuple[bool, bool, bool]:
     if not all(isinstance(m, (bool, np.bool_)) for m in values):
         raise TypeError(f"output_mask: expected three booleans (input, weight, bias), got {values!r}")
     return tuple(bool(m) for m in values)  # type: ignore[return-value]
+
+
+def _conv_backward(
+    spatial: int,
+    input: ArrayLike,
+    weight: ArrayLike,
+    grad_output: ArrayLike,
+    stride: IntOrTuple,
+    padding: Padding,
+    dilation: IntOrTuple,
+    groups: int,
+    output_mask: Sequence[bool],
+    padding_mode: str,
+    threads: Optional[int],
+) -> tuple[Optional[FloatArray], Optional[FloatArray], Optional[FloatArray]]:
+    """``conv{spatial}d_backward``: the arguments checked as the forward
+    call checks them, then the gradients ``output_mask`` asks for."""
+    want_input, want_weight, want_bias = _output_mask(output_mask)
+    call = prepare_conv(spatial, input, weight, None, stride, padding, dilation, groups, padding_mode, threads)
+    dy = float_array(grad_output, "grad_output")
+    same_dtype({"input": call.x, "grad_output": dy})
+    if call.unbatched and dy.ndim == spatial + 1:
+        dy = dy[None]
+    if dy.shape != call.output_shape:
+        expected = call.output_shape[1:] if call.unbatched else call.output_shape
+        raise ValueError(
+            f"grad_output: expected shape {expected} (the conv{spatial}d output), got {np.shape(grad_output)}"
+        )
+    dy = c_contiguous(dy, call.dtype, "grad_output")
+    grad_input = grad_weight = grad_bias = None
+    if want_input:
+        check_allocation(call.x.shape, call.dtype, "grad_input")
+        grad_input = call.unbatch(
+            _core.conv_backward_input(call.w, dy, list(call.x.shape), call.geometry(), call.threads)
+        )
+    if want_weight:
+        check_allocation(call.w.shape, call.dtype, "grad_weight")
+        grad_weight = _core.conv_backward_weight(call.x, dy, list(call.w.shape), call.geometry(), call.threads)
+    if want_bias:
+        # One fixed-order reduction in float64, rounded once.
+        axes = (0, *range(2, 2 + spatial))
+        grad_bias = dy.sum(axis=axes, dtype=np.float64).astype(call.dtype)
+    return grad_input, grad_weight, grad_bias
+
+
+def conv1d_backward(
+    input: ArrayLike,
+    weight: ArrayLike,
+    grad_output: ArrayLike,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    output_mask: Sequence[bool] = (True, True, True),
+    *,
+    padding_mode: str = "zeros",
+    threads: Optional[int] = None,
+) -> tuple[Optional[FloatArray], Optional[FloatArray], Optional[FloatArray]]:
+    """Gradients of ``conv1d(input, weight, bias, ...)`` given ``grad_output``:
+    ``conv2d_backward`` for inputs ``(N, C, L)`` or ``(C, L)``."""
+    return _conv_backward(1, input, weight, grad_output, stride, padding, dilation, groups, output_mask,
+                          padding_mode, threads)
 
 
 def conv2d_backward(
@@ -50,29 +112,27 @@ def conv2d_backward(
     padding flows back to the input elements the padding copied. Results
     are bit-identical for every thread count.
     """
-    want_input, want_weight, want_bias = _output_mask(output_mask)
-    call = prepare_conv(2, input, weight, None, stride, padding, dilation, groups, padding_mode, threads)
-    dy = float_array(grad_output, "grad_output")
-    same_dtype({"input": call.x, "grad_output": dy})
-    if call.unbatched and dy.ndim == 3:
-        dy = dy[None]
-    if dy.shape != call.output_shape:
-        expected = call.output_shape[1:] if call.unbatched else call.output_shape
-        raise ValueError(f"grad_output: expected shape {expected} (the conv2d output), got {np.shape(grad_output)}")
-    dy = c_contiguous(dy, call.dtype, "grad_output")
-    grad_input = grad_weight = grad_bias = None
-    if want_input:
-        check_allocation(call.x.shape, call.dtype, "grad_input")
-        grad_input = call.unbatch(
-            _core.conv_backward_input(call.w, dy, list(call.x.shape), call.geometry(), call.threads)
-        )
-    if want_weight:
-        check_allocation(call.w.shape, call.dtype, "grad_weight")
-        grad_weight = _core.conv_backward_weight(call.x, dy, list(call.w.shape), call.geometry(), call.threads)
-    if want_bias:
-        # One fixed-order reduction in float64, rounded once.
-        grad_bias = dy.sum(axis=(0, 2, 3), dtype=np.float64).astype(call.dtype)
-    return grad_input, grad_weight, grad_bias
+    return _conv_backward(2, input, weight, grad_output, stride, padding, dilation, groups, output_mask,
+                          padding_mode, threads)
+
+
+def conv3d_backward(
+    input: ArrayLike,
+    weight: ArrayLike,
+    grad_output: ArrayLike,
+    stride: IntOrTuple = 1,
+    padding: Padding = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+    output_mask: Sequence[bool] = (True, True, True),
+    *,
+    padding_mode: str = "zeros",
+    threads: Optional[int] = None,
+) -> tuple[Optional[FloatArray], Optional[FloatArray], Optional[FloatArray]]:
+    """Gradients of ``conv3d(input, weight, bias, ...)`` given ``grad_output``:
+    ``conv2d_backward`` for inputs ``(N, C, D, H, W)`` or ``(C, D, H, W)``."""
+    return _conv_backward(3, input, weight, grad_output, stride, padding, dilation, groups, output_mask,
+                          padding_mode, threads)
 
 
 def conv_transpose2d(

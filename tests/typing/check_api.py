@@ -27,6 +27,8 @@ assert_type(convinit.conv_output_size(112, 7, stride=2, padding=3), int)
 assert_type(convinit.conv_output_size((112, 112), 7), tuple[int, ...])
 grads = convinit.conv2d_backward(x, w, np.ones((2, 4, 6, 6), np.float32), output_mask=(True, False, False))
 assert_type(grads, tuple[Optional[FloatArray], Optional[FloatArray], Optional[FloatArray]])
+grads3 = convinit.conv3d_backward(x[..., None], w[..., None], np.ones((2, 4, 6, 6, 1), np.float32), padding=(0, 0, 0))
+assert_type(grads3, tuple[Optional[FloatArray], Optional[FloatArray], Optional[FloatArray]])
 assert_type(convinit.correlate2d([[1.0, 2.0]], [[1.0]], mode="valid"), FloatArray)
 
 assert_type(init.kaiming_normal((64, 32, 3, 3), mode="fan_out", nonlinearity="relu", seed=0), FloatArray)

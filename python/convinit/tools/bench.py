@@ -180,27 +180,16 @@ def convinit_forward(layer: ConvLayer, threads: int, algorithm: str = "auto") ->
 
 
 def convinit_backward(layer: ConvLayer, threads: int, algorithm: str = "auto") -> Optional[Callable]:
-    """``f(x, w, dy)`` -> (grad_input, grad_weight), or None when this build
-    has no backward for the layer's dimension. conv1d runs as conv2d on a
-    height-1 view (the same sums)."""
+    """``f(x, w, dy)`` -> (grad_input, grad_weight): convinit's
+    conv{1,2,3}d_backward, or None for an older build without it (only
+    conv2d_backward existed at first)."""
     import convinit
 
-    native = getattr(convinit, f"conv{layer.dims}d_backward", None)
-    if native is not None:
-        kwargs = {**_geometry(layer), "threads": threads, **algorithm_kwargs(native, algorithm)}
-        return lambda x, w, dy: native(x, w, dy, output_mask=(True, True, False), **kwargs)[:2]
-    if layer.dims != 1:
+    fn = getattr(convinit, f"conv{layer.dims}d_backward", None)
+    if fn is None:
         return None
-    fn = convinit.conv2d_backward
-    kwargs = {"stride": (1, *layer.stride), "padding": (0, *layer.padding), "groups": layer.groups,
-              "threads": threads, **algorithm_kwargs(fn, algorithm)}
-    height1 = lambda a: a[:, :, None, :]
-
-    def gradients(x, w, dy):
-        grad_x, grad_w, _ = fn(height1(x), height1(w), height1(dy), output_mask=(True, True, False), **kwargs)
-        return grad_x[:, :, 0], grad_w[:, :, 0]
-
-    return gradients
+    kwargs = {**_geometry(layer), "threads": threads, **algorithm_kwargs(fn, algorithm)}
+    return lambda x, w, dy: fn(x, w, dy, output_mask=(True, True, False), **kwargs)[:2]
 
 
 def _numpy_baselines(layer: ConvLayer, x: np.ndarray, w: np.ndarray, vs: Sequence[str]) -> dict:
@@ -216,8 +205,8 @@ def _numpy_baselines(layer: ConvLayer, x: np.ndarray, w: np.ndarray, vs: Sequenc
 def conv_cases(layer: ConvLayer, dtype: str, backward: bool, threads: int, vs: Sequence[str] = (),
                algorithm: str = "auto") -> dict:
     """{backend: callable} for one layer: forward, or forward + input and
-    weight gradients (against torch autograd). Empty when convinit has no
-    backward for the layer."""
+    weight gradients (against torch autograd). Empty when this build has
+    no backward for the layer."""
     import torch
 
     x, w = layer_arrays(layer, dtype)

@@ -97,7 +97,9 @@ impl Algorithm {
 ///   Layers with at most 4 input channels per group (stems) take implicit
 ///   GEMM's direct source whatever their rows: on a Zen 3 (AVX2) it is
 ///   19-29% faster than the shifted windows on the 7x7 stride-2 stems of
-///   ResNet and r3d, which were themselves ahead of im2col;
+///   ResNet and r3d, which were themselves ahead of im2col; so do grouped
+///   layers with short reductions on small or strided images (ResNeXt's
+///   7x7 groups, see `implicit::direct`);
 /// - Winograd F(2x2, 3x3) (the products on the same register tiles, 2.25x
 ///   fewer multiplications) for 3x3 stride-1 layers with outputs of at
 ///   least 28x28 and at least 64 channels in and out, or at least 14x14

@@ -406,20 +406,24 @@ mod tests {
 
     /// The direct source in float32 (whose output rows go out through
     /// register transposes) against the slab source, bit for bit, with and
-    /// without bias, for 1 and 2 threads.
+    /// without bias, for 1 and 2 threads: stems, and grouped layers with
+    /// 32 or 16 input channels per group (7x7 images, stride 2).
     #[test]
     fn direct_source_matches_the_slab_in_float32() {
         let cases = [
-            (2, 3, 64, vec![w(30, 7, 2, 1, (3, 3)), w(27, 7, 2, 1, (3, 3))]),
-            (3, 1, 37, vec![w(13, 3, 1, 1, (1, 1)), w(17, 3, 1, 1, (1, 1))]),
-            (1, 2, 24, vec![w(4, 3, 1, 1, (1, 1)), w(9, 3, 2, 1, (1, 1)), w(10, 3, 2, 1, (1, 1))]),
+            (2, 3, 64, 1, vec![w(30, 7, 2, 1, (3, 3)), w(27, 7, 2, 1, (3, 3))]),
+            (3, 1, 37, 1, vec![w(13, 3, 1, 1, (1, 1)), w(17, 3, 1, 1, (1, 1))]),
+            (1, 2, 24, 1, vec![w(4, 3, 1, 1, (1, 1)), w(9, 3, 2, 1, (1, 1)), w(10, 3, 2, 1, (1, 1))]),
+            (3, 64, 72, 2, vec![w(7, 3, 1, 1, (1, 1)), w(7, 3, 1, 1, (1, 1))]),
+            (2, 48, 48, 3, vec![w(14, 3, 2, 1, (1, 1)), w(13, 3, 2, 1, (1, 1))]),
         ];
-        for (n, c, o, axes) in cases {
-            let shape = ConvShape::new(n, c, o, 1, &axes, PaddingMode::Zeros).unwrap();
+        for (n, c, o, groups, axes) in cases {
+            let shape = ConvShape::new(n, c, o, groups, &axes, PaddingMode::Zeros).unwrap();
+            assert!(groups == 1 || direct::suits(&shape), "{shape:?}");
             let x: Vec<f32> = values(shape.input_len(), 1).into_iter().map(|v| v as f32).collect();
             let wt: Vec<f32> = values(shape.weight_len(), 2).into_iter().map(|v| v as f32).collect();
             let b: Vec<f32> = values(o, 3).into_iter().map(|v| v as f32).collect();
-            let matrices = [Matrix::borrowed(&wt, o, shape.patch_len())];
+            let matrices = group_matrices(&shape, &wt);
             for (bias, threads) in [(Some(&b[..]), 1), (None, 2)] {
                 let mut want = vec![f32::NAN; shape.output_len()];
                 let mut got = vec![f32::NAN; shape.output_len()];
@@ -432,6 +436,25 @@ mod tests {
                 assert!(want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()), "bits differ: {shape:?}");
             }
         }
+    }
+
+    /// Grouped layers take the direct source where the shifted windows
+    /// would compute many discarded columns or copy phase planes, and
+    /// keep the windows on wider images at stride 1 or with long reductions.
+    #[test]
+    fn grouped_layers_take_the_direct_source_on_small_or_strided_images() {
+        let grouped = |c: usize, size: usize, stride: usize| {
+            ConvShape::new(8, c, c, 32, &[w(size, 3, stride, 1, (1, 1)), w(size, 3, stride, 1, (1, 1))], PaddingMode::Zeros).unwrap()
+        };
+        assert!(direct::suits(&grouped(1024, 7, 1)));
+        assert!(direct::suits(&grouped(1024, 14, 2)));
+        assert!(direct::suits(&grouped(512, 28, 2)));
+        assert!(!direct::suits(&grouped(512, 14, 1)));
+        // 64 channels per group: 576 steps.
+        assert!(!direct::suits(&grouped(2048, 7, 1)));
+        // Only few-channel stems take F(2, 3) along the depth.
+        let grouped_3d = ConvShape::new(1, 64, 64, 2, &[w(6, 3, 1, 1, (1, 1)), w(7, 3, 1, 1, (1, 1)), w(7, 3, 1, 1, (1, 1))], PaddingMode::Zeros).unwrap();
+        assert!(!depth_pairs_apply(&grouped_3d));
     }
 
     /// F(2, 3) along the depth against im2col in float64, for odd and even

@@ -46,14 +46,20 @@ const IN_PLACE_BYTES: usize = 512 << 10;
 /// (1.31 lanes per output at 3x3) suits 32 output channels per group but
 /// not 512, and 56x56 (1.04) suits all.
 pub(super) fn suits(shape: &ConvShape) -> bool {
+    let group_out = (shape.out_channels() / shape.groups()).max(1);
+    lanes_per_output(shape) <= 1.0 + MAX_WASTED_COLUMNS + 16.0 / group_out as f64
+}
+
+/// Vector lanes this source computes per output of one image slice: the
+/// output rows padded to the phase width, each band rounded up to whole
+/// vectors (1.31 for a 7x7 image at 3x3, 1.04 for 56x56).
+pub(super) fn lanes_per_output(shape: &ConvShape) -> f64 {
     let bands = Bands::new::<f32>(shape);
     let lane = tile_width::<f32>() / super::super::microkernel::VECTORS;
     let lanes: usize = (0..bands.bands)
         .map(|b| ((bands.rows(b).1 - 1) * bands.phase_w + bands.out_w).next_multiple_of(lane))
         .sum();
-    let outputs = (bands.out_h * bands.out_w).max(1);
-    let group_out = (shape.out_channels() / shape.groups()).max(1);
-    lanes as f64 / outputs as f64 <= 1.0 + MAX_WASTED_COLUMNS + 16.0 / group_out as f64
+    lanes as f64 / (bands.out_h * bands.out_w).max(1) as f64
 }
 
 /// Whether a whole output row's slab fits the workspace (rows are not cut

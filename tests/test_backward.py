@@ -23,10 +23,11 @@ def assert_grad_close(got, ref, dtype):
 
 
 def torch_grads(x, w, b, dy, stride, padding, dilation, groups, padding_mode):
-    """Autograd through nn.Conv2d in float64 (it pads first for non-zero modes)."""
+    """Autograd through nn.Conv1d, 2d or 3d in float64 (it pads first for non-zero modes)."""
+    module_type = {3: torch.nn.Conv1d, 4: torch.nn.Conv2d, 5: torch.nn.Conv3d}[x.ndim]
     tx = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-    module = torch.nn.Conv2d(w.shape[1] * groups, w.shape[0], w.shape[2:], stride=stride, padding=padding,
-                             dilation=dilation, groups=groups, padding_mode=padding_mode).double()
+    module = module_type(w.shape[1] * groups, w.shape[0], w.shape[2:], stride=stride, padding=padding,
+                         dilation=dilation, groups=groups, padding_mode=padding_mode).double()
     with torch.no_grad():
         module.weight.copy_(torch.from_numpy(w.astype(np.float64)))
         module.bias.copy_(torch.from_numpy(b.astype(np.float64)))
@@ -56,31 +57,7 @@ def problems(draw):
 @settings(max_examples=120, deadline=None)
 @given(problems())
 def test_gradients_match_torch_autograd(p):
-    rng = np.random.default_rng(p["seed"])
-    dt = p["dtype"]
-    x = rng.standard_normal((p["batch"], p["groups"] * p["cg"], *p["size"])).astype(dt)
-    w = rng.standard_normal((p["groups"] * p["og"], p["cg"], *p["kernel"])).astype(dt)
-    b = rng.standard_normal(p["groups"] * p["og"]).astype(dt)
-    args = (p["stride"], p["padding"], p["dilation"], p["groups"])
-    y = convinit.conv2d(x, w, b, *args, padding_mode=p["padding_mode"])
-    dy = rng.standard_normal(y.shape).astype(dt)
-    got = convinit.conv2d_backward(x, w, dy, *args, padding_mode=p["padding_mode"])
-    ref = torch_grads(x, w, b, dy, *args, p["padding_mode"])
-    for g, r in zip(got, ref):
-        assert_grad_close(g, r, dt)
-
-
-def torch_grads_nd(x, w, b, dy, stride, padding, dilation, groups, padding_mode):
-    """Autograd through nn.Conv1d or nn.Conv3d in float64."""
-    module_type = {3: torch.nn.Conv1d, 5: torch.nn.Conv3d}[x.ndim]
-    tx = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-    module = module_type(w.shape[1] * groups, w.shape[0], w.shape[2:], stride=stride, padding=padding,
-                         dilation=dilation, groups=groups, padding_mode=padding_mode).double()
-    with torch.no_grad():
-        module.weight.copy_(torch.from_numpy(w.astype(np.float64)))
-        module.bias.copy_(torch.from_numpy(b.astype(np.float64)))
-    module(tx).backward(torch.from_numpy(dy.astype(np.float64)))
-    return tx.grad.numpy(), module.weight.grad.numpy(), module.bias.grad.numpy()
+    check_gradients(2, p)
 
 
 @st.composite
@@ -99,19 +76,20 @@ def problems_nd(draw, spatial):
                 dtype=draw(st.sampled_from([np.float32, np.float64])), seed=draw(st.integers(0, 2**31)))
 
 
-def check_nd_gradients(spatial, p):
+def check_gradients(spatial, p):
+    """conv{spatial}d_backward of a drawn problem against torch autograd in float64."""
     rng = np.random.default_rng(p["seed"])
     dt = p["dtype"]
     x = rng.standard_normal((p["batch"], p["groups"] * p["cg"], *p["size"])).astype(dt)
     w = rng.standard_normal((p["groups"] * p["og"], p["cg"], *p["kernel"])).astype(dt)
     b = rng.standard_normal(p["groups"] * p["og"]).astype(dt)
     args = (p["stride"], p["padding"], p["dilation"], p["groups"])
-    forward = {1: convinit.conv1d, 3: convinit.conv3d}[spatial]
-    backward = {1: convinit.conv1d_backward, 3: convinit.conv3d_backward}[spatial]
+    forward = getattr(convinit, f"conv{spatial}d")
+    backward = getattr(convinit, f"conv{spatial}d_backward")
     y = forward(x, w, b, *args, padding_mode=p["padding_mode"])
     dy = rng.standard_normal(y.shape).astype(dt)
     got = backward(x, w, dy, *args, padding_mode=p["padding_mode"])
-    ref = torch_grads_nd(x, w, b, dy, *args, p["padding_mode"])
+    ref = torch_grads(x, w, b, dy, *args, p["padding_mode"])
     for g, r in zip(got, ref):
         assert g.shape == r.shape
         assert_grad_close(g, r, dt)
@@ -120,13 +98,13 @@ def check_nd_gradients(spatial, p):
 @settings(max_examples=60, deadline=None)
 @given(problems_nd(1))
 def test_conv1d_gradients_match_torch_autograd(p):
-    check_nd_gradients(1, p)
+    check_gradients(1, p)
 
 
 @settings(max_examples=60, deadline=None)
 @given(problems_nd(3))
 def test_conv3d_gradients_match_torch_autograd(p):
-    check_nd_gradients(3, p)
+    check_gradients(3, p)
 
 
 # R3D-18-like 3-D layers (stride 1 and 2, the stem's few channels, a 1x1x1
@@ -154,7 +132,7 @@ def test_network_layers_in_1d_and_3d_match_torch_and_every_thread_count(layer, d
     backward = {1: convinit.conv1d_backward, 3: convinit.conv3d_backward}[spatial]
     dy = rng.standard_normal(forward(x, w, None, stride, padding, 1, groups).shape).astype(dtype)
     got = backward(x, w, dy, stride, padding, 1, groups, threads=1)
-    ref = torch_grads_nd(x, w, np.zeros(ws[0]), dy, stride, padding, 1, groups, "zeros")
+    ref = torch_grads(x, w, np.zeros(ws[0]), dy, stride, padding, 1, groups, "zeros")
     for g, r in zip(got, ref):
         assert_grad_close(g, r, dtype)
     for threads in (2, 3):

@@ -452,6 +452,9 @@ mod tests {
         assert!(!direct::suits(&grouped(512, 14, 1)));
         // 64 channels per group: 576 steps.
         assert!(!direct::suits(&grouped(2048, 7, 1)));
+        // A strided 1x1 kernel stays with im2col.
+        let pointwise = ConvShape::new(8, 512, 512, 32, &[w(14, 1, 2, 1, (0, 0)), w(14, 1, 2, 1, (0, 0))], PaddingMode::Zeros).unwrap();
+        assert!(!direct::suits(&pointwise) && !prefers(&pointwise));
         // Only few-channel stems take F(2, 3) along the depth.
         let grouped_3d = ConvShape::new(1, 64, 64, 2, &[w(6, 3, 1, 1, (1, 1)), w(7, 3, 1, 1, (1, 1)), w(7, 3, 1, 1, (1, 1))], PaddingMode::Zeros).unwrap();
         assert!(!depth_pairs_apply(&grouped_3d));

@@ -59,7 +59,8 @@ impl AxisTaps {
 /// packed through a table of source offsets (`pack_gathered`); longer
 /// rows are strided copies whose bookkeeping the length pays for.
 const MAX_GATHERED_WIDTH: usize = 16;
-/// Entries (kernel taps x pixels) of that table at most, per call.
+/// Entries (kernel taps x pixels) of that table at most, per call; a
+/// table for a whole image up to this size is made once per plan.
 const MAX_GATHER_TABLE: usize = 1 << 16;
 
 /// Everything needed to build im2col rows of any image of a shape.
@@ -70,6 +71,12 @@ pub(crate) struct Im2colPlan {
     /// Interior output range along the last axis, one per kernel tap on it.
     interior_w: Vec<(usize, usize)>,
     mode: PaddingMode,
+    /// `gather_reads` for all of an image's output pixels, when rows are
+    /// gathered and the table is small: made once, rather than once per
+    /// `pack` (the weight gradient packs each pixel tile once per block of
+    /// 64 rows; rebuilding the table there took a third of r3d-18's
+    /// `layer3.0.conv1` weight gradient on a Zen 2).
+    image_reads: Vec<usize>,
 }
 
 /// Consecutive segments whose input rows follow each other in the plane
@@ -100,7 +107,17 @@ impl Im2colPlan {
         let interior_w = (0..axes[2].kernel)
             .map(|l| taps[2].interior(l, out_dims[2]))
             .collect();
-        Im2colPlan { axes, taps, out_dims, interior_w, mode }
+        let mut plan = Im2colPlan { axes, taps, out_dims, interior_w, mode, image_reads: Vec::new() };
+        let out_pixels: usize = out_dims.iter().product();
+        if plan.gathers(out_pixels) {
+            plan.image_reads = plan.gather_reads(0, out_pixels);
+        }
+        plan
+    }
+
+    /// Whether `pack` gathers `len` columns through a table (see `pack_gathered`).
+    fn gathers(&self, len: usize) -> bool {
+        self.axes[2].stride > 1 && self.out_dims[2] <= MAX_GATHERED_WIDTH && self.kernel_taps().saturating_mul(len) <= MAX_GATHER_TABLE
     }
 
     pub(crate) fn kernel_taps(&self) -> usize {
@@ -156,7 +173,7 @@ impl Im2colPlan {
             }
             return;
         }
-        if self.axes[2].stride > 1 && self.out_dims[2] <= MAX_GATHERED_WIDTH && self.kernel_taps() * len <= MAX_GATHER_TABLE {
+        if self.gathers(len) {
             self.pack_gathered(image, rows, first, len, cols, ld);
             return;
         }
@@ -174,16 +191,36 @@ impl Im2colPlan {
     }
 
     /// `pack` through a table of the plane offset each output pixel reads
-    /// for each kernel tap (`usize::MAX` for a zero), made once per call:
-    /// for short output rows at strides above 1 along the last axis, where
-    /// each row is a strided gather of a few elements (7 at 14x14 -> 7x7)
-    /// and the per-row bookkeeping of `pack_chain` cost more than the
-    /// copying (30% of ResNet-18's `layer4.0.conv1` at batch 16).
+    /// for each kernel tap (`usize::MAX` for a zero): for short output rows
+    /// at strides above 1 along the last axis, where each row is a strided
+    /// gather of a few elements (7 at 14x14 -> 7x7) and the per-row
+    /// bookkeeping of `pack_chain` cost more than the copying (30% of
+    /// ResNet-18's `layer4.0.conv1` at batch 16).
     fn pack_gathered<T: Real>(&self, image: &[T], rows: std::ops::Range<usize>, first: usize, len: usize, cols: &mut [T], ld: usize) {
         let (pixels, taps) = (self.input_pixels(), self.kernel_taps());
+        let own;
+        let (reads, stride, offset) = if self.image_reads.is_empty() {
+            own = self.gather_reads(first, len);
+            (own.as_slice(), len, 0)
+        } else {
+            (self.image_reads.as_slice(), self.image_reads.len() / taps, first)
+        };
+        for (row_index, r) in rows.enumerate() {
+            let (channel, tap) = (r / taps, r % taps);
+            let plane = &image[channel * pixels..][..pixels];
+            let dst = &mut cols[row_index * ld..][..len];
+            for (d, &at) in dst.iter_mut().zip(&reads[tap * stride + offset..][..len]) {
+                *d = plane.get(at).copied().unwrap_or(T::ZERO);
+            }
+        }
+    }
+
+    /// For each kernel tap (rows of `len`), the plane offset output pixels
+    /// `first..first+len` read, or `usize::MAX` for a zero.
+    fn gather_reads(&self, first: usize, len: usize) -> Vec<usize> {
         let [_, in_h, in_w] = self.axes.map(|a| a.input);
         let [_, oh_n, ow_n] = self.out_dims;
-        let reads: Vec<usize> = (0..taps)
+        (0..self.kernel_taps())
             .flat_map(|t| {
                 // Row t is channel 0's tap t.
                 let (_, [i, j, l]) = self.row_taps(t);
@@ -196,15 +233,7 @@ impl Im2colPlan {
                     }
                 })
             })
-            .collect();
-        for (row_index, r) in rows.enumerate() {
-            let (channel, tap) = (r / taps, r % taps);
-            let plane = &image[channel * pixels..][..pixels];
-            let dst = &mut cols[row_index * ld..][..len];
-            for (d, &at) in dst.iter_mut().zip(&reads[tap * len..][..len]) {
-                *d = plane.get(at).copied().unwrap_or(T::ZERO);
-            }
-        }
+            .collect()
     }
 
     /// For every kernel tap pair (D, H), the segments cut into chains that
@@ -518,6 +547,18 @@ mod tests {
                 assert!(wide.output() > MAX_GATHERED_WIDTH);
                 check(&ConvShape::new(1, 2, 1, 1, &[h, wide], mode).unwrap());
             }
+        }
+    }
+
+    #[test]
+    fn gathered_rows_match_the_definition_with_and_without_a_whole_image_table() {
+        let w = Window { input: 9, kernel: 3, stride: 2, dilation: 1, pad_before: 1, pad_after: 1 };
+        for (height, whole_image_table) in [(40, true), (6000, false)] {
+            let h = Window { input: height, kernel: 2, stride: 1, dilation: 1, pad_before: 1, pad_after: 0 };
+            let shape = ConvShape::new(1, 1, 1, 1, &[h, w], PaddingMode::Zeros).unwrap();
+            assert!(Im2colPlan::new(&shape).gathers(1));
+            assert_eq!(!Im2colPlan::new(&shape).image_reads.is_empty(), whole_image_table);
+            check(&shape);
         }
     }
 

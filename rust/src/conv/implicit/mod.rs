@@ -303,12 +303,10 @@ fn flipped_weights<T: Real>(shape: &ConvShape, weight: &[T], threads: usize) -> 
                 ((g * og * cg + c) * taps, row)
             })
             .collect();
-        for o in 0..og {
-            for (first, row) in rows.iter_mut() {
-                let source = &weight[*first + o * cg * taps..][..taps];
-                let kernel = &mut row[o * taps..][..taps];
-                kernel.iter_mut().zip(source.iter().rev()).for_each(|(d, &w)| *d = MaybeUninit::new(w));
-            }
+        match taps {
+            9 => flip_kernels::<T, 9>(weight, &mut rows, og, cg),
+            27 => flip_kernels::<T, 27>(weight, &mut rows, og, cg),
+            _ => flip_kernels_of(weight, &mut rows, og, cg, taps),
         }
     });
     // SAFETY: the chunks cover all weight.len() = (groups * cg) rows of
@@ -316,6 +314,32 @@ fn flipped_weights<T: Real>(shape: &ConvShape, weight: &[T], threads: usize) -> 
     // above for every o < og and t < taps.
     unsafe { flipped.set_len(weight.len()) };
     flipped
+}
+
+/// The copies of `flipped_weights` for `TAPS` taps known at compile time
+/// (3x3 and 3x3x3: fixed-length copies the compiler unrolls; the generic
+/// loop's 9-element reversed copies ran at 1 ns per element on a Zen 2).
+fn flip_kernels<T: Real, const TAPS: usize>(weight: &[T], rows: &mut [(usize, &mut [MaybeUninit<T>])], og: usize, cg: usize) {
+    for o in 0..og {
+        for (first, row) in rows.iter_mut() {
+            let source: &[T; TAPS] = weight[*first + o * cg * TAPS..][..TAPS].try_into().expect("a whole kernel");
+            let kernel: &mut [MaybeUninit<T>; TAPS] = (&mut row[o * TAPS..][..TAPS]).try_into().expect("a whole kernel");
+            for t in 0..TAPS {
+                kernel[t] = MaybeUninit::new(source[TAPS - 1 - t]);
+            }
+        }
+    }
+}
+
+/// `flip_kernels` for any number of taps.
+fn flip_kernels_of<T: Real>(weight: &[T], rows: &mut [(usize, &mut [MaybeUninit<T>])], og: usize, cg: usize, taps: usize) {
+    for o in 0..og {
+        for (first, row) in rows.iter_mut() {
+            let source = &weight[*first + o * cg * taps..][..taps];
+            let kernel = &mut row[o * taps..][..taps];
+            kernel.iter_mut().zip(source.iter().rev()).for_each(|(d, &w)| *d = MaybeUninit::new(w));
+        }
+    }
 }
 
 /// Output channels of a group cut into `parts` ranges of whole tiles, so

@@ -6,7 +6,10 @@
 //! several small images and fill whole tiles where one image would not.
 //! For each block of the reduction it packs those im2col rows for
 //! its columns into an L2-sized panel and
-//! continues every output's chain through the staged result.
+//! continues every output's chain through the staged result. When a
+//! block's output channels are cut into parts (few blocks: batch 1 on a
+//! small image), the block's im2col rows are packed once, by all threads,
+//! and the parts read them from there.
 
 use super::ChannelParts;
 use crate::conv::forward::runs;
@@ -20,6 +23,11 @@ use crate::parallel::{for_each_task, SharedMut};
 const TILES_PER_TASK: usize = 8;
 /// im2col rows packed at a time: `PANEL_BYTES` of them stays in L2.
 const PANEL_BYTES: usize = 256 << 10;
+/// Bytes of im2col rows packed once and shared by a block's channel parts
+/// at most; past this each part packs its own panels.
+const SHARED_PANEL_BYTES: usize = 8 << 20;
+/// im2col rows per packing task of those shared rows.
+const SHARED_PACK_ROWS: usize = 64;
 
 /// `output = conv(input, weight) + bias` for any shape, every element of
 /// the output written once, never read.
@@ -44,15 +52,37 @@ pub(super) unsafe fn forward<T: Real>(
     let plan = Im2colPlan::new(shape);
     let job = Job { shape, plan: &plan, input, weights, bias, depth_block, out };
     let workspace = depth_block * width + parts.per_part * width;
-    for_each_task(threads, shape.groups() * blocks * parts.parts, |t| {
+    let multiply = |t: usize, packed: Option<&[T]>, ld: usize| {
         let (t, part) = (t / parts.parts, t % parts.parts);
         let (group, block) = (t / blocks, t % blocks);
         let (o0, rows) = parts.range(part, og);
         let first = block * width;
+        let columns = Columns { first, len: width.min(total - first), ld };
         T::with_scratch(workspace, |scratch| {
-            job.run(group, o0, rows, first, width.min(total - first), scratch)
+            job.run(group, o0, rows, columns, packed.map(|p| &p[t * shape.patch_len() * ld..]), scratch)
         });
-    });
+    };
+    let shared = shape.groups() * blocks * shape.patch_len() * width.min(total);
+    if parts.parts > 1 && shared * std::mem::size_of::<T>() <= SHARED_PANEL_BYTES {
+        // (49 columns x 4608 rows for ResNet-18's layer4 at batch 1:
+        // four parts on two threads packed them four times.)
+        let ld = width.min(total);
+        T::with_call_scratch(shared, |packed| {
+            job.pack_shared(blocks, width, ld, packed, threads);
+            let packed = &*packed;
+            for_each_task(threads, shape.groups() * blocks * parts.parts, |t| multiply(t, Some(packed), ld));
+        });
+        return;
+    }
+    for_each_task(threads, shape.groups() * blocks * parts.parts, |t| multiply(t, None, width));
+}
+
+/// Output columns `first..first+len` of a task, and the distance between
+/// the rows of its packed panels.
+struct Columns {
+    first: usize,
+    len: usize,
+    ld: usize,
 }
 
 /// What every task reads, and the output it writes into.
@@ -67,24 +97,65 @@ struct Job<'a, T: Clone> {
 }
 
 impl<T: Real> Job<'_, T> {
-    /// Output channels `o0..o0+rows` of group `g` at columns `first..first+len`.
-    fn run(&self, g: usize, o0: usize, rows: usize, first: usize, len: usize, scratch: &mut [T]) {
+    /// Group `g`'s image channels of image `n`.
+    fn image(&self, g: usize, n: usize) -> &[T] {
         let s = self.shape;
-        let (cg, og, k) = (s.in_channels() / s.groups(), s.out_channels() / s.groups(), s.patch_len());
-        let (in_pixels, pixels) = (s.input_pixels(), s.output_pixels());
-        let image = |n: usize| &self.input[(n * s.in_channels() + g * cg) * in_pixels..][..cg * in_pixels];
+        let cg = s.in_channels() / s.groups();
+        &self.input[(n * s.in_channels() + g * cg) * s.input_pixels()..][..cg * s.input_pixels()]
+    }
+
+    /// Every (group, column block)'s im2col rows into `packed`, one after
+    /// another, rows `ld` apart (`ld` the widest block), packed in chunks
+    /// of `SHARED_PACK_ROWS` rows on all threads.
+    fn pack_shared(&self, blocks: usize, width: usize, ld: usize, packed: &mut [T], threads: usize) {
+        let (k, pixels) = (self.shape.patch_len(), self.shape.output_pixels());
+        let total = self.shape.batch() * pixels;
+        let chunks = k.div_ceil(SHARED_PACK_ROWS);
+        let panels = SharedMut(packed.as_mut_ptr());
+        for_each_task(threads, self.shape.groups() * blocks * chunks, |task| {
+            let (panel, chunk) = (task / chunks, task % chunks);
+            let (g, first) = (panel / blocks, panel % blocks * width);
+            let k0 = chunk * SHARED_PACK_ROWS;
+            let depth = SHARED_PACK_ROWS.min(k - k0);
+            // SAFETY: rows k0..k0+depth of panel `panel`: elements
+            // (panel * k + k0) * ld .. (panel * k + k0 + depth) * ld of
+            // `packed` (groups * blocks * k * ld long), borrowed mutably for
+            // this call; tasks are distinct (panel, chunk) pairs, whose rows
+            // do not overlap.
+            let rows = unsafe { std::slice::from_raw_parts_mut(panels.get().add((panel * k + k0) * ld), depth * ld) };
+            for r in runs(first, width.min(total - first), pixels) {
+                self.plan.pack(self.image(g, r.image), k0..k0 + depth, r.pixel, r.len, &mut rows[r.column..], ld);
+            }
+        });
+    }
+
+    /// Output channels `o0..o0+rows` of group `g` at `columns`, reading its
+    /// im2col rows from `packed` (rows `columns.ld` apart) or packing them
+    /// into `scratch` a block of the reduction at a time.
+    fn run(&self, g: usize, o0: usize, rows: usize, columns: Columns, packed: Option<&[T]>, scratch: &mut [T]) {
+        let s = self.shape;
+        let (og, k) = (s.out_channels() / s.groups(), s.patch_len());
+        let pixels = s.output_pixels();
+        let Columns { first, len, ld } = columns;
         let runs = runs(first, len, pixels);
         let (panel, staging) = scratch.split_at_mut(self.depth_block * len);
-        let offsets: Vec<usize> = (0..self.depth_block).map(|r| r * len).collect();
+        let ld = if packed.is_some() { ld } else { len };
+        let offsets: Vec<usize> = (0..self.depth_block).map(|r| r * ld).collect();
         let channel = g * og + o0;
         for k0 in (0..k).step_by(self.depth_block) {
             let depth = self.depth_block.min(k - k0);
-            for r in &runs {
-                self.plan.pack(image(r.image), k0..k0 + depth, r.pixel, r.len, &mut panel[r.column..], len);
-            }
+            let b = match packed {
+                Some(packed) => packed[k0 * ld..][..(depth - 1) * ld + len].as_ptr(),
+                None => {
+                    for r in &runs {
+                        self.plan.pack(self.image(g, r.image), k0..k0 + depth, r.pixel, r.len, &mut panel[r.column..], len);
+                    }
+                    panel.as_ptr()
+                }
+            };
             let block = Block {
                 a: self.weights[g].rows_from(o0, k0),
-                b: panel.as_ptr(),
+                b,
                 offsets: offsets.as_ptr(),
                 depth,
                 c: staging.as_mut_ptr(),
@@ -95,8 +166,9 @@ impl<T: Real> Job<'_, T> {
                 accumulate: k0 > 0,
             };
             // SAFETY: A is the group's weight rows o0..o0+rows, steps
-            // k0..k0+depth; B row r is panel[r * len..][..len], all
-            // packed above (depth * len <= panel length); C is `staging`, this
+            // k0..k0+depth; B row r is `len` elements at b + r * ld, all
+            // packed (above, depth * len <= panel length, or by
+            // `pack_shared`, the slice taken above); C is `staging`, this
             // worker's scratch of >= rows * len elements, untouched by others.
             unsafe { T::multiply(&block) };
         }

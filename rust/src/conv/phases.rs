@@ -19,7 +19,7 @@ use super::geometry::{check_backward_input, ConvShape, PaddingMode, Window, MAX_
 use super::matmul::Real;
 use super::select::{conv_forward_with, Algorithm};
 use crate::error::KernelResult;
-use crate::parallel::for_each_chunk_mut;
+use crate::parallel::{for_each_task, SharedMut};
 
 /// One phase of one axis: its positions in the input and the stride-1
 /// window over the output gradient that computes them (`None`: no tap).
@@ -156,46 +156,62 @@ pub(crate) fn backward_input<T: Real>(
     if work.iter().any(|(_, dual)| dual.is_none()) {
         grad_input.fill(T::ZERO);
     }
+    let reached: Vec<_> = work.iter().filter_map(|(phase, dual)| dual.as_ref().map(|dual| (phase, dual))).collect();
+    let taps: Vec<[&[usize]; 3]> = reached.iter().map(|([a, b, c], _)| [&a.taps[..], &b.taps[..], &c.taps[..]]).collect();
+    let sub_weights = sub_kernels(shape, weight, &taps, threads);
     let mut staging = Vec::new();
-    for ([a, b, c], dual) in &work {
-        let Some(dual) = dual else { continue };
-        let sub_weight = sub_kernels(shape, weight, [&a.taps, &b.taps, &c.taps], threads);
+    for (([a, b, c], dual), sub_weight) in reached.into_iter().zip(sub_weights) {
         staging.clear();
         staging.resize(dual.output_len(), T::ZERO);
         conv_forward_with(Algorithm::Auto, dual, grad_output, &sub_weight, None, &mut staging, threads)?;
-        scatter(shape, [a, b, c], &staging, grad_input);
+        scatter(shape, [*a, *b, *c], &staging, grad_input);
     }
     Ok(())
 }
 
-/// The dual's weights for one phase: `(g * cg + c, o, u)` is weight
-/// `(g * og + o, c, taps[u])` (taps per axis, in the sub-kernel's order).
-/// Strips of 8 dual rows (neighbouring kernels of one weight row) per task.
-fn sub_kernels<T: Real>(shape: &ConvShape, weight: &[T], taps: [&Vec<usize>; 3], threads: usize) -> Vec<T> {
-    let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
-    let [kd, kh, kw] = shape.axes().map(|a| a.kernel);
-    let [td, th, tw] = taps;
-    // Kernel offsets of the sub-kernel's taps, in its order.
-    let picks: Vec<usize> = td.iter().flat_map(|&d| th.iter().flat_map(move |&h| tw.iter().map(move |&w| (d * kh + h) * kw + w))).collect();
-    let row_len = og * picks.len();
-    let mut out = vec![T::ZERO; shape.in_channels() * row_len];
-    const STRIP: usize = 8;
-    for_each_chunk_mut(threads, &mut out, STRIP * row_len.max(1), |strip, rows| {
-        let firsts: Vec<usize> = (0..rows.len() / row_len.max(1))
-            .map(|r| {
-                let (g, c) = ((strip * STRIP + r) / cg, (strip * STRIP + r) % cg);
-                (g * og * cg + c) * kd * kh * kw
-            })
-            .collect();
-        for o in 0..og {
-            for (row, &first) in rows.chunks_exact_mut(row_len.max(1)).zip(&firsts) {
-                let kernel = &weight[first + o * cg * kd * kh * kw..][..kd * kh * kw];
-                let dst = &mut row[o * picks.len()..][..picks.len()];
-                dst.iter_mut().zip(&picks).for_each(|(d, &at)| *d = kernel[at]);
+/// Dual rows a task of `sub_kernels` writes, and output channels per
+/// block (see `implicit::flip_kernels`, the same transposition).
+const SUB_KERNEL_ROWS: usize = 64;
+const SUB_KERNEL_BLOCK: usize = 8;
+
+/// Every phase's dual weights, in one pass over the weights (with a pass
+/// per phase, the weights of r3d-18's stride-2 3x3x3 layers were read 8
+/// times): for phase `p`, `(g * cg + c, o, u)` is weight
+/// `(g * og + o, c, taps[p][u])` (taps per axis, in the sub-kernel's
+/// order). A task writes a strip of dual rows (neighbouring kernels of
+/// each weight row) of every phase.
+fn sub_kernels<T: Real>(shape: &ConvShape, weight: &[T], taps: &[[&[usize]; 3]], threads: usize) -> Vec<Vec<T>> {
+    let (cg, og, rows) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups(), shape.in_channels());
+    let [_, kh, kw] = shape.axes().map(|a| a.kernel);
+    let k = shape.kernel_taps();
+    // Kernel offsets of each sub-kernel's taps, in its order.
+    let picks: Vec<Vec<usize>> = taps
+        .iter()
+        .map(|[td, th, tw]| td.iter().flat_map(|&d| th.iter().flat_map(move |&h| tw.iter().map(move |&w| (d * kh + h) * kw + w))).collect())
+        .collect();
+    let mut subs: Vec<Vec<T>> = picks.iter().map(|p| vec![T::ZERO; rows * og * p.len()]).collect();
+    let outs: Vec<SharedMut<T>> = subs.iter_mut().map(|sub| SharedMut(sub.as_mut_ptr())).collect();
+    for_each_task(threads, rows.div_ceil(SUB_KERNEL_ROWS), |task| {
+        let (r0, n) = (task * SUB_KERNEL_ROWS, SUB_KERNEL_ROWS.min(rows - task * SUB_KERNEL_ROWS));
+        // SAFETY: rows r0..r0+n of phase p's (rows x og * len) dual
+        // weights: inside `subs[p]`, which lives through the call and is
+        // not otherwise used meanwhile; tasks take distinct row ranges.
+        let mut dsts: Vec<&mut [T]> = picks.iter().zip(&outs).map(|(p, out)| unsafe { std::slice::from_raw_parts_mut(out.get().add(r0 * og * p.len()), n * og * p.len()) }).collect();
+        // Row g * cg + c reads the kernels from weight row (g * og) * cg + c on.
+        let firsts: Vec<usize> = (r0..r0 + n).map(|r| ((r / cg) * og * cg + r % cg) * k).collect();
+        for o0 in (0..og).step_by(SUB_KERNEL_BLOCK) {
+            for (i, &first) in firsts.iter().enumerate() {
+                for (dst, pick) in dsts.iter_mut().zip(&picks) {
+                    for o in o0..og.min(o0 + SUB_KERNEL_BLOCK) {
+                        let kernel = &weight[first + o * cg * k..][..k];
+                        let dst = &mut dst[(i * og + o) * pick.len()..][..pick.len()];
+                        dst.iter_mut().zip(pick).for_each(|(d, &at)| *d = kernel[at]);
+                    }
+                }
             }
         }
     });
-    out
+    subs
 }
 
 /// Writes one phase's result (planes of `count` positions per axis) to its

@@ -34,8 +34,9 @@ const SMALL_A_BYTES: usize = 16 << 10;
 
 /// The left-hand matrix of a product: row-major, `depth` elements per row,
 /// read in place (a convolution's weights are already `O x (C * taps)`
-/// rows in their own layout; `grad_input`'s flipped weights are computed
-/// once per call in the same layout). The
+/// rows in their own layout; `grad_input` reads the flipped, transposed
+/// weights of its dual convolution from the weights too, through a table
+/// of steps: `Matrix::gathered`). The
 /// tiles broadcast `ROWS` values per step, one from each row of a strip:
 /// `ROWS` sequential streams, which the L1 prefetchers follow, so packing
 /// the rows into strips buys nothing and costs a copy of the weights per call.
@@ -45,13 +46,36 @@ pub(crate) struct Matrix<'a, T> {
     depth: usize,
     /// Stored as its transpose: element (i, k) at `data[k * rows + i]`.
     transposed: bool,
+    /// Element (i, k) at `data[i * lda + steps[k]]` (see `gathered`).
+    gather: Option<(usize, &'a [usize])>,
 }
+
+/// How a block's A is stored (`RowsRef::layout`), a const parameter of the tiles.
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+const ROW_MAJOR: u8 = 0;
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+const TRANSPOSED: u8 = 1;
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+const GATHERED: u8 = 2;
 
 impl<'a, T: Copy + Default + Send + Sync> Matrix<'a, T> {
     /// The row-major `rows x depth` matrix `data`, read in place.
     pub fn borrowed(data: &'a [T], rows: usize, depth: usize) -> Self {
         assert!(data.len() == rows * depth, "matrix of the wrong size");
-        Matrix { data, rows, depth, transposed: false }
+        Matrix { data, rows, depth, transposed: false, gather: None }
+    }
+
+    /// The `rows x depth` matrix with element (i, k) at `data[i * lda +
+    /// steps[k]]`: rows `lda` apart whose steps lie where a table says
+    /// (`grad_input`'s dual weights, `steps[o * taps + t] = o * C * taps +
+    /// taps - 1 - t` with `lda = taps`, read from the weights as they lie,
+    /// rather than from a flipped copy that cost as much as the product on
+    /// a 7x7 image).
+    pub fn gathered(data: &'a [T], rows: usize, depth: usize, lda: usize, steps: &'a [usize]) -> Self {
+        assert!(steps.len() == depth, "a step per reduction step");
+        let last = steps.iter().max().map_or(0, |&s| s + (rows.max(1) - 1) * lda);
+        assert!(rows == 0 || depth == 0 || last < data.len(), "matrix steps out of range");
+        Matrix { data, rows, depth, transposed: false, gather: Some((lda, steps)) }
     }
 
     /// The `rows x depth` matrix whose transpose is the row-major `data`
@@ -59,42 +83,53 @@ impl<'a, T: Copy + Default + Send + Sync> Matrix<'a, T> {
     /// the tiles then broadcast a strip's 8 values from one contiguous run.
     pub fn transpose_of(data: &'a [T], rows: usize, depth: usize) -> Self {
         assert!(data.len() == rows * depth, "matrix of the wrong size");
-        Matrix { data, rows, depth, transposed: true }
+        Matrix { data, rows, depth, transposed: true, gather: None }
     }
 
     /// Every `step`-th row from `row` on (`row`, `row + step`, ...), from
     /// reduction step 0: a `Block`'s A taken from interleaved matrices.
     pub fn rows_every(&self, row: usize, step: usize) -> RowsRef<T> {
-        assert!(row <= self.rows && step >= 1 && !self.transposed, "matrix rows out of range");
+        assert!(row <= self.rows && step >= 1 && !self.transposed && self.gather.is_none(), "matrix rows out of range");
         // SAFETY: row * depth <= rows * depth = data.len().
-        RowsRef { ptr: unsafe { self.data.as_ptr().add(row * self.depth) }, lda: step * self.depth, transposed: false }
+        RowsRef { ptr: unsafe { self.data.as_ptr().add(row * self.depth) }, lda: step * self.depth, transposed: false, steps: std::ptr::null() }
     }
 
     /// Element (i, k).
     pub fn get(&self, i: usize, k: usize) -> T {
         assert!(i < self.rows && k < self.depth, "matrix element out of range");
-        if self.transposed { self.data[k * self.rows + i] } else { self.data[i * self.depth + k] }
+        match self.gather {
+            Some((lda, steps)) => self.data[i * lda + steps[k]],
+            None if self.transposed => self.data[k * self.rows + i],
+            None => self.data[i * self.depth + k],
+        }
     }
 
     /// The rows from `row` on, for a `Block` whose reduction starts at step `k0`.
     pub fn rows_from(&self, row: usize, k0: usize) -> RowsRef<T> {
         assert!(row <= self.rows && k0 <= self.depth, "matrix rows out of range");
+        if let Some((lda, steps)) = self.gather {
+            // Rows past the last (row == rows) are never read; wrapping
+            // keeps the pointer arithmetic defined for them.
+            return RowsRef { ptr: self.data.as_ptr().wrapping_add(row * lda), lda, transposed: false, steps: steps[k0..].as_ptr() };
+        }
         if self.transposed {
             // SAFETY: k0 * rows + row <= depth * rows = data.len().
-            return RowsRef { ptr: unsafe { self.data.as_ptr().add(k0 * self.rows + row) }, lda: self.rows, transposed: true };
+            return RowsRef { ptr: unsafe { self.data.as_ptr().add(k0 * self.rows + row) }, lda: self.rows, transposed: true, steps: std::ptr::null() };
         }
         // SAFETY: row * depth + k0 <= rows * depth = data.len().
-        RowsRef { ptr: unsafe { self.data.as_ptr().add(row * self.depth + k0) }, lda: self.depth, transposed: false }
+        RowsRef { ptr: unsafe { self.data.as_ptr().add(row * self.depth + k0) }, lda: self.depth, transposed: false, steps: std::ptr::null() }
     }
 }
 
-/// Where a block's A lives: A(i, k) at `ptr + i * lda + k`, or with
-/// `transposed` at `ptr + k * lda + i`.
+/// Where a block's A lives: A(i, k) at `ptr + i * lda + k`, with
+/// `transposed` at `ptr + k * lda + i`, with `steps` (not null) at
+/// `ptr + i * lda + steps[k]`.
 #[derive(Clone, Copy)]
 pub struct RowsRef<T> {
     ptr: *const T,
     lda: usize,
     transposed: bool,
+    steps: *const usize,
 }
 
 impl<T> RowsRef<T> {
@@ -102,7 +137,7 @@ impl<T> RowsRef<T> {
     /// (a channel's plane in a slab, read at a kernel tap's shift).
     pub fn strided(data: &[T], rows: usize, lda: usize, depth: usize) -> Self {
         assert!(rows == 0 || (rows - 1) * lda + depth <= data.len(), "rows out of range");
-        RowsRef { ptr: data.as_ptr(), lda, transposed: false }
+        RowsRef { ptr: data.as_ptr(), lda, transposed: false, steps: std::ptr::null() }
     }
 
     /// A(i, k).
@@ -111,8 +146,47 @@ impl<T> RowsRef<T> {
     /// Row i and step k must lie inside the matrix the reference came from.
     #[inline(always)]
     unsafe fn at(&self, i: usize, k: usize) -> *const T {
-        // SAFETY: the caller's contract.
-        unsafe { if self.transposed { self.ptr.add(k * self.lda + i) } else { self.ptr.add(i * self.lda + k) } }
+        // SAFETY: the caller's contract (which covers `steps[k]` too).
+        unsafe {
+            if self.transposed {
+                self.ptr.add(k * self.lda + i)
+            } else if !self.steps.is_null() {
+                self.ptr.add(i * self.lda + *self.steps.add(k))
+            } else {
+                self.ptr.add(i * self.lda + k)
+            }
+        }
+    }
+
+    /// How A is stored: `ROW_MAJOR`, `TRANSPOSED` or `GATHERED`.
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+    fn layout(&self) -> u8 {
+        if self.transposed {
+            TRANSPOSED
+        } else if self.steps.is_null() {
+            ROW_MAJOR
+        } else {
+            GATHERED
+        }
+    }
+
+    /// Where a strip of rows from `i0` starts at step `k0`, and its steps
+    /// (null unless `GATHERED`): `at(i0, k0)`, or for a gathered A row
+    /// `i0`'s start and the steps from `k0` on.
+    ///
+    /// # Safety
+    /// As `at`.
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+    #[inline(always)]
+    unsafe fn strip_start(&self, i0: usize, k0: usize) -> (*const T, *const usize) {
+        if self.steps.is_null() {
+            // SAFETY: the caller's contract.
+            (unsafe { self.at(i0, k0) }, std::ptr::null())
+        } else {
+            // SAFETY: the caller's contract: row i0 and step k0 lie inside
+            // the matrix, so do this row's start and the table's entry k0.
+            unsafe { (self.ptr.add(i0 * self.lda), self.steps.add(k0)) }
+        }
     }
 }
 
@@ -318,7 +392,7 @@ macro_rules! vector_product {
      $mask:ty, $first:path, $zero:ident, $loadu:ident, $maskz_loadu:path,
      $set1:ident, $fmadd:ident, $add:ident, $storeu:ident, $mask_storeu:path) => {
         mod $module {
-            use super::{Block, SMALL_A_BYTES, TAIL_COLUMNS};
+            use super::{Block, GATHERED, SMALL_A_BYTES, TAIL_COLUMNS, TRANSPOSED};
             use std::arch::x86_64::*;
 
             pub(super) const LANES: usize = $lanes;
@@ -358,8 +432,10 @@ macro_rules! vector_product {
             /// One chunk of one strip of rows.
             struct Strip {
                 /// A(i0 + i, k0 + k) at `a[i * lda + k]` (`a[k * lda + i]` in
-                /// the tiles of a transposed A).
+                /// the tiles of a transposed A, `a[i * lda + steps[k]]` in
+                /// those of a gathered one).
                 a: *const $t,
+                steps: *const usize,
                 lda: usize,
                 i0: usize,
                 k0: usize,
@@ -375,7 +451,7 @@ macro_rules! vector_product {
             /// As `TiledProduct::multiply` for the strip's rows and the
             /// tile's columns, on a CPU with the module's instruction set.
             #[target_feature(enable = $feature)]
-            unsafe fn tile<const MR: usize, const NV: usize, const AT: bool, const MASKED: bool>(m: &Block<$t>, s: &Strip, j0: usize, cols: usize) {
+            unsafe fn tile<const MR: usize, const NV: usize, const L: u8, const MASKED: bool>(m: &Block<$t>, s: &Strip, j0: usize, cols: usize) {
                 debug_assert!(MASKED || cols == NV * LANES, "an unmasked tile of the wrong width");
                 let last = cols - (NV - 1) * LANES;
                 let masked = MASKED && last < LANES;
@@ -405,8 +481,9 @@ macro_rules! vector_product {
                         for v in 0..NV {
                             bv[v] = if masked && v + 1 == NV { $maskz_loadu(tail, row.add(v * LANES)) } else { $loadu(row.add(v * LANES)) };
                         }
+                        let step = if L == GATHERED { *s.steps.add(k) } else { k };
                         for i in 0..MR {
-                            let av = if AT { $set1(*s.a.add(k * s.lda + i)) } else { $set1(*a[i].add(k)) };
+                            let av = if L == TRANSPOSED { $set1(*s.a.add(k * s.lda + i)) } else { $set1(*a[i].add(step)) };
                             for v in 0..NV {
                                 acc[i][v] = $fmadd(av, bv[v], acc[i][v]);
                             }
@@ -436,29 +513,30 @@ macro_rules! vector_product {
             /// # Safety
             /// As `tile`.
             #[target_feature(enable = $feature)]
-            unsafe fn column<const NV: usize, const AT: bool, const MASKED: bool>(m: &Block<$t>, k0: usize, depth: usize, j0: usize, cols: usize) {
+            unsafe fn column<const NV: usize, const L: u8, const MASKED: bool>(m: &Block<$t>, k0: usize, depth: usize, j0: usize, cols: usize) {
                 let last = k0 + depth == m.depth;
-                let strip = |i0: usize| Strip {
-                    // SAFETY: row i0 < rows and step k0 <= depth of the block,
-                    // whose A the caller vouches for.
-                    a: unsafe { m.a.at(i0, k0) },
+                // SAFETY: row i0 < rows and step k0 < depth of the block,
+                // whose A the caller vouches for.
+                let strip = |i0: usize| { let (a, steps) = unsafe { m.a.strip_start(i0, k0) }; Strip {
+                    a,
+                    steps,
                     lda: m.a.lda,
                     i0,
                     k0,
                     depth,
                     accumulate: m.accumulate || k0 > 0,
                     bias: last,
-                };
+                } };
                 let mut i0 = 0;
                 // SAFETY: each tile covers rows i0..i0+MR inside 0..rows and
                 // columns j0..j0+cols inside 0..cols.
                 unsafe {
                     while i0 + ROWS <= m.rows {
-                        tile::<ROWS, NV, AT, MASKED>(m, &strip(i0), j0, cols);
+                        tile::<ROWS, NV, L, MASKED>(m, &strip(i0), j0, cols);
                         i0 += ROWS;
                     }
                     match m.rows - i0 {
-                        $($rest => tile::<$rest, NV, AT, MASKED>(m, &strip(i0), j0, cols),)*
+                        $($rest => tile::<$rest, NV, L, MASKED>(m, &strip(i0), j0, cols),)*
                         rest => debug_assert_eq!(rest, 0, "remainder rows without a tile"),
                     }
                 }
@@ -470,10 +548,12 @@ macro_rules! vector_product {
             /// # Safety
             /// As `tile`.
             #[target_feature(enable = $feature)]
-            unsafe fn row<const MR: usize, const AT: bool>(m: &Block<$t>, k0: usize, depth: usize, i0: usize, cols: usize) {
+            unsafe fn row<const MR: usize, const L: u8>(m: &Block<$t>, k0: usize, depth: usize, i0: usize, cols: usize) {
+                // SAFETY: row i0 < rows and step k0 < depth of the block.
+                let (a, steps) = unsafe { m.a.strip_start(i0, k0) };
                 let s = Strip {
-                    // SAFETY: row i0 < rows and step k0 <= depth of the block.
-                    a: unsafe { m.a.at(i0, k0) },
+                    a,
+                    steps,
                     lda: m.a.lda,
                     i0,
                     k0,
@@ -487,12 +567,12 @@ macro_rules! vector_product {
                 // strip's rows.
                 unsafe {
                     while j0 + width <= cols {
-                        tile::<MR, VECTORS, AT, false>(m, &s, j0, width);
+                        tile::<MR, VECTORS, L, false>(m, &s, j0, width);
                         j0 += width;
                     }
                     let rest = cols - j0;
                     match rest.div_ceil(LANES) {
-                        $($vrest => tile::<MR, $vrest, AT, true>(m, &s, j0, rest),)*
+                        $($vrest => tile::<MR, $vrest, L, true>(m, &s, j0, rest),)*
                         vectors => debug_assert_eq!(vectors, 0, "remainder columns without a tile"),
                     }
                 }
@@ -568,23 +648,23 @@ macro_rules! vector_product {
             pub(super) unsafe fn multiply(m: &Block<$t>) {
                 // SAFETY: the caller's contract, passed on.
                 unsafe {
-                    if m.a.transposed {
-                        multiply_with::<true>(m)
-                    } else {
-                        multiply_with::<false>(m)
+                    match m.a.layout() {
+                        TRANSPOSED => multiply_with::<TRANSPOSED>(m),
+                        GATHERED => multiply_with::<GATHERED>(m),
+                        _ => multiply_with::<{ super::ROW_MAJOR }>(m),
                     }
                 }
             }
 
-            /// `multiply` for A stored row-major (`AT` false) or transposed.
+            /// `multiply` for A stored as `L` says (see `RowsRef::layout`).
             ///
             /// # Safety
             /// As `multiply`.
             #[target_feature(enable = $feature)]
-            unsafe fn multiply_with<const AT: bool>(m: &Block<$t>) {
+            unsafe fn multiply_with<const L: u8>(m: &Block<$t>) {
                 let width = VECTORS * LANES;
                 // The last few columns of a transposed A go along the rows (`tail_by_rows`).
-                let tail = if AT && (1..=TAIL_COLUMNS).contains(&(m.cols % width)) { m.cols % width } else { 0 };
+                let tail = if L == TRANSPOSED && (1..=TAIL_COLUMNS).contains(&(m.cols % width)) { m.cols % width } else { 0 };
                 let cols = m.cols - tail;
                 // SAFETY: the caller's contract covers the offsets.
                 let chunk = unsafe { depth_chunk(m) };
@@ -599,22 +679,22 @@ macro_rules! vector_product {
                         if columns_outer {
                             let mut j0 = 0;
                             while j0 + width <= cols {
-                                column::<VECTORS, AT, false>(m, k0, depth, j0, width);
+                                column::<VECTORS, L, false>(m, k0, depth, j0, width);
                                 j0 += width;
                             }
                             let rest = cols - j0;
                             match rest.div_ceil(LANES) {
-                                $($vrest => column::<$vrest, AT, true>(m, k0, depth, j0, rest),)*
+                                $($vrest => column::<$vrest, L, true>(m, k0, depth, j0, rest),)*
                                 vectors => debug_assert_eq!(vectors, 0, "remainder columns without a tile"),
                             }
                         } else {
                             let mut i0 = 0;
                             while i0 + ROWS <= m.rows {
-                                row::<ROWS, AT>(m, k0, depth, i0, cols);
+                                row::<ROWS, L>(m, k0, depth, i0, cols);
                                 i0 += ROWS;
                             }
                             match m.rows - i0 {
-                                $($rest => row::<$rest, AT>(m, k0, depth, i0, cols),)*
+                                $($rest => row::<$rest, L>(m, k0, depth, i0, cols),)*
                                 rest => debug_assert_eq!(rest, 0, "remainder rows without a tile"),
                             }
                         }
@@ -999,6 +1079,14 @@ mod tests {
                     // The same matrix stored as its transpose.
                     let a_t: Vec<T> = (0..rows * (depth + 2)).map(|q| a_full[(q % rows) * (depth + 2) + q / rows]).collect();
                     let a_t = Matrix::transpose_of(&a_t, rows, depth + 2);
+                    // And gathered as grad_input's dual weights are: rows 3
+                    // apart, steps in reversed triples a block of rows apart.
+                    let steps: Vec<usize> = (0..depth + 2).map(|k| k / 3 * rows * 3 + 2 - k % 3).collect();
+                    let mut a_g = vec![T::ZERO; (depth + 4) / 3 * rows * 3];
+                    for (q, &v) in a_full.iter().enumerate() {
+                        a_g[q / (depth + 2) * 3 + steps[q % (depth + 2)]] = v;
+                    }
+                    let a_g = Matrix::gathered(&a_g, rows, depth + 2, 3, &steps);
                     // Short spacings wrap around a B of 3 rows' worth per step.
                     let reach = depth * if spacing < 1000 { 3 } else { spacing };
                     let b: Vec<T> = values(reach + cols + 5, 2);
@@ -1023,15 +1111,17 @@ mod tests {
                     // SAFETY: as above.
                     unsafe { multiply_scalar(&block(want.as_mut_ptr())) };
                     for isa in isas_here() {
-                        let (mut got, mut got_t) = (start.clone(), start.clone());
+                        let (mut got, mut got_t, mut got_g) = (start.clone(), start.clone(), start.clone());
                         // SAFETY: as above, and the CPU runs `isa`.
                         unsafe {
                             T::multiply_on(isa, &block(got.as_mut_ptr()));
                             T::multiply_on(isa, &Block { a: a_t.rows_from(0, 2), ..block(got_t.as_mut_ptr()) });
+                            T::multiply_on(isa, &Block { a: a_g.rows_from(0, 2), ..block(got_g.as_mut_ptr()) });
                         }
                         let same = |got: &[T]| got.iter().zip(&want).all(|(x, y)| x.to_f64().to_bits() == y.to_f64().to_bits());
                         assert!(same(&got), "{isa:?}: rows {rows}, cols {cols}, accumulate {accumulate}");
                         assert!(same(&got_t), "{isa:?}, transposed A: rows {rows}, cols {cols}, accumulate {accumulate}");
+                        assert!(same(&got_g), "{isa:?}, gathered A: rows {rows}, cols {cols}, accumulate {accumulate}");
                     }
                 }
             }

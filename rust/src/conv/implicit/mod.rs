@@ -213,14 +213,15 @@ pub(crate) fn backward_input<T: Real>(
         return Ok(());
     }
     let (cg, og, taps) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups(), shape.kernel_taps());
-    // A 1x1 kernel needs no flip: the dual's weights are W^T, which the
-    // tiles read in place.
-    let flipped = if taps == 1 { Vec::new() } else { flipped_weights(shape, weight, threads) };
-    let weights: Vec<_> = if taps == 1 {
-        weight.chunks_exact(cg * og).map(|group| Matrix::transpose_of(group, cg, og)).collect()
-    } else {
-        flipped.chunks_exact(cg * og * taps).map(|group| Matrix::borrowed(group, cg, og * taps)).collect()
-    };
+    // The dual's weights are the kernels flipped and W^T within each
+    // group, read in place: a 1x1 kernel's as W^T, others through the
+    // steps of `Matrix::gathered` (row c, step o * taps + t: weight
+    // (o, c) at tap taps - 1 - t).
+    let steps: Vec<usize> = if taps == 1 { Vec::new() } else { (0..og * taps).map(|k| k / taps * cg * taps + taps - 1 - k % taps).collect() };
+    let weights: Vec<_> = weight
+        .chunks_exact(cg * og * taps)
+        .map(|group| if taps == 1 { Matrix::transpose_of(group, cg, og) } else { Matrix::gathered(group, cg, og * taps, taps, &steps) })
+        .collect();
     let out = SharedMut(grad_input.as_mut_ptr().cast::<T>());
     // SAFETY: `grad_input` (checked: dual.output_len() elements) is
     // borrowed mutably for the call; both sources write every element and read none.
@@ -274,81 +275,6 @@ fn all_finite<T: Real>(values: &[T]) -> bool {
         }
     }
     lanes.iter().all(|&lane| lane == T::ZERO)
-}
-
-/// Rows of the dual's weights one task writes. For each output channel
-/// the kernels of these rows are one contiguous run of the weights, so the
-/// weights are read in order (see `flip_kernels`). Blocks of 8 rows read
-/// the weights 8 kernels at a time at a stride of a whole weight row
-/// (512 x 512 x 3x3 grad_input at 7x7, batch 1, one core: 4.7 ms with
-/// those against 4.1 with these).
-const FLIP_ROWS: usize = 64;
-
-/// The dual's weights (see `transposed`): row `g * cg + c` holds, for
-/// each output channel `o` of group `g`, the kernel of weight
-/// `(g * og + o, c)` reversed. Every element is written once, so the
-/// buffer is not zeroed first.
-fn flipped_weights<T: Real>(shape: &ConvShape, weight: &[T], threads: usize) -> Vec<T> {
-    let (cg, og, taps) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups(), shape.kernel_taps());
-    let row_len = og * taps;
-    let mut flipped: Vec<T> = Vec::with_capacity(weight.len());
-    let spare = &mut flipped.spare_capacity_mut()[..weight.len()];
-    crate::parallel::for_each_chunk_mut(threads, spare, FLIP_ROWS * row_len.max(1), |part, rows| {
-        // Row g * cg + c reads the kernels from weight row (g * og) * cg + c on.
-        let mut rows: Vec<(usize, &mut [MaybeUninit<T>])> = rows
-            .chunks_exact_mut(row_len.max(1))
-            .enumerate()
-            .map(|(r, row)| {
-                let (g, c) = ((part * FLIP_ROWS + r) / cg, (part * FLIP_ROWS + r) % cg);
-                ((g * og * cg + c) * taps, row)
-            })
-            .collect();
-        match taps {
-            9 => flip_kernels(weight, &mut rows, og, cg, taps, flip_fixed::<T, 9>),
-            27 => flip_kernels(weight, &mut rows, og, cg, taps, flip_fixed::<T, 27>),
-            _ => flip_kernels(weight, &mut rows, og, cg, taps, flip_any),
-        }
-    });
-    // SAFETY: the chunks cover all weight.len() = (groups * cg) rows of
-    // og * taps elements, and each row's element o * taps + t was written
-    // above for every o < og and t < taps.
-    unsafe { flipped.set_len(weight.len()) };
-    flipped
-}
-
-/// Output channels per block of `flip_kernels`.
-const FLIP_BLOCK: usize = 8;
-
-/// Each row's kernels of `rows` (`(first weight offset, dual row)`) for
-/// every output channel, reversed by `flip`. The rows' kernels for
-/// `FLIP_BLOCK` output channels are copied row by row: rows lie a whole
-/// dual row apart (18 KB for 512 channels at 3x3, which maps every row
-/// to the same two L1 sets), so writing one kernel to each row in turn
-/// missed on nearly every store; this way each row gets runs of
-/// `FLIP_BLOCK` kernels and the block's weights stay in L1 for the next row.
-fn flip_kernels<T: Real>(weight: &[T], rows: &mut [(usize, &mut [MaybeUninit<T>])], og: usize, cg: usize, taps: usize, flip: impl Fn(&[T], &mut [MaybeUninit<T>])) {
-    for o0 in (0..og).step_by(FLIP_BLOCK) {
-        for (first, row) in rows.iter_mut() {
-            for o in o0..og.min(o0 + FLIP_BLOCK) {
-                flip(&weight[*first + o * cg * taps..][..taps], &mut row[o * taps..][..taps]);
-            }
-        }
-    }
-}
-
-/// `kernel` reversed into `dst`, both `TAPS` long (a length known at
-/// compile time: fixed-size copies the compiler unrolls; the generic
-/// loop's 9-element reversed copies ran at 1 ns per element on a Zen 2).
-fn flip_fixed<T: Real, const TAPS: usize>(kernel: &[T], dst: &mut [MaybeUninit<T>]) {
-    let (kernel, dst): (&[T; TAPS], &mut [MaybeUninit<T>; TAPS]) = (kernel.try_into().expect("a whole kernel"), dst.try_into().expect("a whole kernel"));
-    for t in 0..TAPS {
-        dst[t] = MaybeUninit::new(kernel[TAPS - 1 - t]);
-    }
-}
-
-/// `kernel` reversed into `dst`, for any length.
-fn flip_any<T: Real>(kernel: &[T], dst: &mut [MaybeUninit<T>]) {
-    dst.iter_mut().zip(kernel.iter().rev()).for_each(|(d, &w)| *d = MaybeUninit::new(w));
 }
 
 /// Output channels of a group cut into `parts` ranges of whole tiles, so

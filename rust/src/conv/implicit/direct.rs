@@ -199,13 +199,21 @@ impl<'a, T: Real> Job<'a, T> {
         let steps = if pairs { shape.patch_len() / 3 } else { shape.patch_len() };
         let mut packed = vec![T::ZERO; shape.groups() * blocks * products * steps * block];
         for (g, matrix) in weights.iter().enumerate() {
-            for o in 0..og {
-                let at = (g * blocks + o / block) * products * steps * block + o % block;
+            for o0 in (0..og).step_by(block) {
+                let at = (g * blocks + o0 / block) * products * steps * block;
                 if pairs {
-                    pack_depth_pairs(shape, matrix, o, &mut packed[at..], steps * block, block);
-                } else {
-                    for step in 0..steps {
-                        packed[at + step * block] = matrix.get(o, step);
+                    for o in o0..og.min(o0 + block) {
+                        pack_depth_pairs(shape, matrix, o, &mut packed[at + o - o0..], steps * block, block);
+                    }
+                    continue;
+                }
+                // A block's channels side by side at each step: the packed
+                // weights are written in order, and both a row-major matrix
+                // (a stream per channel) and grad_input's gathered one
+                // (the channels' kernels side by side) are read in runs.
+                for step in 0..steps {
+                    for o in o0..og.min(o0 + block) {
+                        packed[at + step * block + o - o0] = matrix.get(o, step);
                     }
                 }
             }

@@ -32,7 +32,7 @@
 use crate::conv::geometry::{ConvShape, PaddingMode, Window};
 use crate::conv::matmul::Real;
 use crate::conv::microkernel::{tile_isa, Matrix, TileIsa};
-use crate::parallel::{for_each_task, SharedMut};
+use crate::parallel::{for_each_chunk_mut, for_each_task, SharedMut};
 
 /// Outputs per tile: one broadcast each per reduction step, beside two
 /// vectors of weights and `2 * PIXELS` accumulators (12 of AVX2's 16 registers).
@@ -198,26 +198,26 @@ impl<'a, T: Real> Job<'a, T> {
         let products = products_per_tile(pairs);
         let steps = if pairs { shape.patch_len() / 3 } else { shape.patch_len() };
         let mut packed = vec![T::ZERO; shape.groups() * blocks * products * steps * block];
-        for (g, matrix) in weights.iter().enumerate() {
-            for o0 in (0..og).step_by(block) {
-                let at = (g * blocks + o0 / block) * products * steps * block;
-                if pairs {
-                    for o in o0..og.min(o0 + block) {
-                        pack_depth_pairs(shape, matrix, o, &mut packed[at + o - o0..], steps * block, block);
-                    }
-                    continue;
+        // One (group, channel block) per task: at batch 8, ResNeXt's 32
+        // groups of 32 channels took a tenth of the call packed serially.
+        for_each_chunk_mut(threads, &mut packed, products * steps * block, |at, dst| {
+            let (matrix, o0) = (&weights[at / blocks], at % blocks * block);
+            if pairs {
+                for o in o0..og.min(o0 + block) {
+                    pack_depth_pairs(shape, matrix, o, &mut dst[o - o0..], steps * block, block);
                 }
-                // A block's channels side by side at each step: the packed
-                // weights are written in order, and both a row-major matrix
-                // (a stream per channel) and grad_input's gathered one
-                // (the channels' kernels side by side) are read in runs.
-                for step in 0..steps {
-                    for o in o0..og.min(o0 + block) {
-                        packed[at + step * block + o - o0] = matrix.get(o, step);
-                    }
+                return;
+            }
+            // A block's channels side by side at each step: the packed
+            // weights are written in order, and both a row-major matrix
+            // (a stream per channel) and grad_input's gathered one (the
+            // channels' kernels side by side) are read in runs.
+            for step in 0..steps {
+                for o in o0..og.min(o0 + block) {
+                    dst[step * block + o - o0] = matrix.get(o, step);
                 }
             }
-        }
+        });
         let axes = *shape.axes();
         let out_dims = shape.output_dims();
         let padded_w = axes[2].input + axes[2].pad_before + axes[2].pad_after;

@@ -18,7 +18,7 @@ use super::im2col::Im2colPlan;
 use super::matmul::{matmul, MatPtr, MatRef, Real};
 use super::uninit::{uninit_view, zeroed};
 use crate::error::KernelResult;
-use crate::parallel::{for_each_task, SharedMut};
+use crate::parallel::{effective_threads, for_each_task, SharedMut};
 use std::mem::MaybeUninit;
 
 /// Input channels per grad-input task and weight rows per grad-weight task:
@@ -31,6 +31,9 @@ const WEIGHT_ROW_BLOCK: usize = 64;
 const MIN_WEIGHT_TASKS: usize = 8;
 /// Bytes of partial weight gradients those runs may hold besides the result.
 const PARTIAL_BYTES: usize = 8 << 20;
+/// Bytes of an image's im2col columns that `im2col_backward_input` may hold
+/// to spread one task's products over the threads.
+const WHOLE_IMAGE_COLUMNS_BYTES: usize = 8 << 20;
 
 /// `grad_input = col2im(W^T · grad_output)`, shapes as `conv_forward`
 /// (`grad_input` like its input, `grad_output` like its output).
@@ -100,9 +103,58 @@ pub(crate) fn im2col_backward_input<T: Real>(
     let dy_rows: Vec<usize> = (0..og).map(|o| o * pixels).collect();
     let blocks = cg.div_ceil(CHANNEL_BLOCK);
     let t = tiling(pixels, CHANNEL_BLOCK.min(cg) * taps, usize::MAX, std::mem::size_of::<T>());
+    let tasks = shape.batch() * shape.groups() * blocks;
+    let block_rows = CHANNEL_BLOCK.min(cg) * taps;
+    if tiled && tasks < effective_threads(threads) && block_rows * pixels * std::mem::size_of::<T>() <= WHOLE_IMAGE_COLUMNS_BYTES {
+        // Fewer (image, group, channel block) tasks than threads (wav2vec
+        // 2.0's one-channel front end has one): the products of runs of
+        // pixels run in parallel into one buffer (each element is one chain
+        // whatever run it is in), and col2im follows tile by tile as below,
+        // so every element gets the same bits.
+        let mut dcols = vec![T::ZERO; block_rows * pixels];
+        let run = pixels.div_ceil(4 * effective_threads(threads)).next_multiple_of(16);
+        for task in 0..tasks {
+            let (image_group, block) = (task / blocks, task % blocks);
+            let (n, g) = (image_group / shape.groups(), image_group % shape.groups());
+            let (c0, channels) = (block * CHANNEL_BLOCK, CHANNEL_BLOCK.min(cg - block * CHANNEL_BLOCK));
+            let rows = channels * taps;
+            let dy = &grad_output[(n * shape.out_channels() + g * og) * pixels..][..og * pixels];
+            let a = Matrix::transpose_of(&weight[g * og * k..][..og * k], k, og);
+            let cols = SharedMut(dcols.as_mut_ptr());
+            for_each_task(threads, pixels.div_ceil(run), |part| {
+                let (first, len) = (part * run, run.min(pixels - part * run));
+                assert!((og - 1) * pixels + first + len <= dy.len() && (rows - 1) * pixels + first + len <= block_rows * pixels);
+                let block = Block {
+                    a: a.rows_from(c0 * taps, 0),
+                    b: dy[first..].as_ptr(),
+                    offsets: dy_rows.as_ptr(),
+                    depth: og,
+                    // SAFETY: column `first` of `dcols` (rows x pixels, ld
+                    // pixels): in bounds (asserted).
+                    c: unsafe { cols.get().add(first) },
+                    ldc: pixels,
+                    rows,
+                    cols: len,
+                    bias: None,
+                    accumulate: false,
+                };
+                // SAFETY: A is rows c0*taps .. c0*taps + rows of the group's
+                // W^T; B(o, j) = dy[o * pixels + first + j], j < len, inside
+                // `dy` (asserted); C is columns first..first+len of `dcols`'
+                // rows, which no other task of this loop writes, and nothing
+                // reads `dcols` until the loop ends.
+                unsafe { T::multiply(&block) };
+            });
+            let planes = &mut grad_input[(n * shape.in_channels() + g * cg + c0) * in_pixels..][..channels * in_pixels];
+            for first in (0..pixels).step_by(t.tile) {
+                plan.unpack_add(planes, 0..rows, first, t.tile.min(pixels - first), &dcols[first..], pixels);
+            }
+        }
+        return Ok(());
+    }
     let dx = SharedMut(grad_input.as_mut_ptr());
-    for_each_task(threads, shape.batch() * shape.groups() * blocks, |task| {
-        T::with_scratch(CHANNEL_BLOCK.min(cg) * taps * t.tile, |dcols| {
+    for_each_task(threads, tasks, |task| {
+        T::with_scratch(block_rows * t.tile, |dcols| {
             let (image_group, block) = (task / blocks, task % blocks);
             let (n, g) = (image_group / shape.groups(), image_group % shape.groups());
             let c0 = block * CHANNEL_BLOCK;

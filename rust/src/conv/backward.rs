@@ -10,7 +10,7 @@
 //! `implicit::backward_weight`). Any padding mode: col2im is the exact
 //! adjoint of the im2col the forward pass used.
 
-use super::microkernel::{has_vector_tiles, Block, Matrix};
+use super::microkernel::{has_vector_tiles, Block, Matrix, RowsRef};
 use super::{depthwise, implicit, phases, winograd};
 use super::forward::{runs, tile_cap, tiling};
 use super::geometry::{check_backward_input, check_backward_weight, ConvShape};
@@ -123,27 +123,13 @@ pub(crate) fn im2col_backward_input<T: Real>(
             let cols = SharedMut(dcols.as_mut_ptr());
             for_each_task(threads, pixels.div_ceil(run), |part| {
                 let (first, len) = (part * run, run.min(pixels - part * run));
-                assert!((og - 1) * pixels + first + len <= dy.len() && (rows - 1) * pixels + first + len <= block_rows * pixels);
-                let block = Block {
-                    a: a.rows_from(c0 * taps, 0),
-                    b: dy[first..].as_ptr(),
-                    offsets: dy_rows.as_ptr(),
-                    depth: og,
-                    // SAFETY: column `first` of `dcols` (rows x pixels, ld
-                    // pixels): in bounds (asserted).
-                    c: unsafe { cols.get().add(first) },
-                    ldc: pixels,
-                    rows,
-                    cols: len,
-                    bias: None,
-                    accumulate: false,
-                };
-                // SAFETY: A is rows c0*taps .. c0*taps + rows of the group's
-                // W^T; B(o, j) = dy[o * pixels + first + j], j < len, inside
-                // `dy` (asserted); C is columns first..first+len of `dcols`'
-                // rows, which no other task of this loop writes, and nothing
-                // reads `dcols` until the loop ends.
-                unsafe { T::multiply(&block) };
+                assert!((rows - 1) * pixels + first + len <= block_rows * pixels);
+                // SAFETY: W^T has rows c0*taps .. c0*taps + rows (c0 +
+                // channels <= cg) of og steps; C is columns first..first+len of `dcols`' first `rows`
+                // rows (ld pixels), in bounds (asserted); no other task of
+                // this loop writes them, and nothing reads `dcols` until the
+                // loop ends.
+                unsafe { multiply_by_transposed_weights(a.rows_from(c0 * taps, 0), rows, &dy[first..], &dy_rows, len, cols.get().add(first), pixels) };
             });
             let planes = &mut grad_input[(n * shape.in_channels() + g * cg + c0) * in_pixels..][..channels * in_pixels];
             for first in (0..pixels).step_by(t.tile) {
@@ -175,26 +161,11 @@ pub(crate) fn im2col_backward_input<T: Real>(
                 let len = t.tile.min(pixels - first);
                 if tiled {
                     let a = Matrix::transpose_of(&weight[g * og * k..][..og * k], k, og);
-                    let dy = &dy[first..];
-                    assert!((og - 1) * pixels + len <= dy.len() && rows * len <= dcols.len());
-                    let block = Block {
-                        a: a.rows_from(c0 * taps, 0),
-                        b: dy.as_ptr(),
-                        offsets: dy_rows.as_ptr(),
-                        depth: og,
-                        c: dcols.as_mut_ptr(),
-                        ldc: len,
-                        rows,
-                        cols: len,
-                        bias: None,
-                        accumulate: false,
-                    };
-                    // SAFETY: A is rows c0*taps .. c0*taps + rows (<= k) of
-                    // the group's W^T (k x og);
-                    // B(o, j) = dy[o * pixels + j], j < len, inside `dy`
-                    // (asserted); C is `dcols`, this worker's private buffer
-                    // of at least rows * len elements (asserted).
-                    unsafe { T::multiply(&block) };
+                    assert!(rows * len <= dcols.len());
+                    // SAFETY: W^T has rows c0*taps .. c0*taps + rows of og
+                    // steps; `dcols` is this worker's private buffer of at
+                    // least rows * len elements (asserted), written at ld len.
+                    unsafe { multiply_by_transposed_weights(a.rows_from(c0 * taps, 0), rows, &dy[first..], &dy_rows, len, dcols.as_mut_ptr(), len) };
                 } else {
                     // W^T rows for these channels: columns c0*taps.. of the group's (og x k) weights.
                     let wt = MatRef::transposed(&weight[g * og * k + c0 * taps..], rows, og, k);
@@ -210,6 +181,24 @@ pub(crate) fn im2col_backward_input<T: Real>(
         })
     });
     Ok(())
+}
+
+/// `C = W^T dy` on the tiles for `rows` rows of a group's `W^T` from `a`
+/// and `len` columns of its output gradient `dy`, row `o` at `dy_rows[o]`
+/// (ascending); each element one chain over the output channels, whatever
+/// columns the call covers.
+///
+/// # Safety
+/// `a` must have at least `rows` rows of `dy_rows.len()` steps left; `c`
+/// must be valid for writes of `rows` rows of `len` elements, `ldc` apart,
+/// that nothing else accesses during the call.
+unsafe fn multiply_by_transposed_weights<T: Real>(a: RowsRef<T>, rows: usize, dy: &[T], dy_rows: &[usize], len: usize, c: *mut T, ldc: usize) {
+    assert!(dy_rows.last().is_none_or(|&last| last + len <= dy.len()), "output gradient rows out of range");
+    let block = Block { a, b: dy.as_ptr(), offsets: dy_rows.as_ptr(), depth: dy_rows.len(), c, ldc, rows, cols: len, bias: None, accumulate: false };
+    // SAFETY: A is `rows` rows of the caller's W^T with `depth` steps (one
+    // per output channel); B(o, j) = dy[dy_rows[o] + j], j < len, inside
+    // `dy` (asserted; the rows ascend); C is the caller's.
+    unsafe { T::multiply(&block) };
 }
 
 /// `grad_weight = sum over the batch of grad_output · im2col(input)^T`,

@@ -34,9 +34,15 @@ use crate::conv::matmul::Real;
 use crate::conv::microkernel::{tile_isa, Matrix, TileIsa};
 use crate::parallel::{for_each_chunk_mut, for_each_task, SharedMut};
 
-/// Outputs per tile: one broadcast each per reduction step, beside two
-/// vectors of weights and `2 * PIXELS` accumulators (12 of AVX2's 16 registers).
+/// Outputs per tile with AVX2 (and portable code): one broadcast each per
+/// reduction step, beside two vectors of weights and `2 * PIXELS`
+/// accumulators (12 of AVX2's 16 registers).
 const PIXELS: usize = 6;
+/// Outputs per tile with AVX-512, whose FMAs broadcast from memory and
+/// which has 32 registers: 14 accumulators, and 7 divides the 7x7 and
+/// 14x14 planes of ResNeXt's grouped layers and a stem's 112x112 (with 6
+/// pixels, a 7x7 plane's ninth tile computed one live output).
+const AVX512_PIXELS: usize = 7;
 /// Input channels per group this source takes: the weights of one
 /// channel block (reduction steps x two vectors) stay in L1.
 const MAX_GROUP_INPUT: usize = 4;
@@ -49,11 +55,9 @@ const MIN_GROUP_OUTPUT: usize = 16;
 const MIN_REDUCTION: usize = 16;
 /// Padded input rows a task copies at a time (the band stays in L2).
 const BAND_BYTES: usize = 128 << 10;
-/// Channels per tile at most (two AVX-512 vectors of float32).
-const MAX_BLOCK: usize = 32;
-/// Outputs per channel staged before they are copied out in rows (a
+/// Tiles whose outputs are staged before they are copied out in rows (a
 /// tile's sums lie across channels; the output's rows along pixels).
-const STAGED: usize = 40 * PIXELS;
+const STAGED_TILES: usize = 40;
 
 /// Reduction steps up to which a grouped layer with more input channels
 /// per group takes this source (see `suits_grouped`): one channel block's
@@ -151,7 +155,7 @@ unsafe fn launch<T: Real>(shape: &ConvShape, input: &[T], weights: &[Matrix<'_, 
     assert_eq!(shape.padding_mode(), PaddingMode::Zeros, "the direct source pads with zeros");
     let job = Job::new(shape, input, weights, bias, out, threads, pairs);
     let tasks = shape.batch() * shape.groups() * job.slice_tasks * job.bands;
-    let staged = products_per_tile(job.pairs) * (STAGED + PIXELS) * MAX_BLOCK;
+    let staged = products_per_tile(job.pairs) * job.stage_len();
     for_each_task(threads, tasks, |t| {
         let (rest, band) = (t / job.bands, t % job.bands);
         let (rest, z) = (rest / job.slice_tasks, rest % job.slice_tasks);
@@ -179,6 +183,8 @@ struct Job<'a, T> {
     slice_tasks: usize,
     block: usize,
     blocks: usize,
+    /// Outputs per tile: `PIXELS`, or `AVX512_PIXELS` on AVX-512.
+    pixels: usize,
     bias: Option<&'a [T]>,
     out: SharedMut<T>,
     axes: [Window; 3],
@@ -208,14 +214,10 @@ impl<'a, T: Real> Job<'a, T> {
                 }
                 return;
             }
-            // A block's channels side by side at each step: the packed
-            // weights are written in order, and both a row-major matrix
-            // (a stream per channel) and grad_input's gathered one (the
-            // channels' kernels side by side) are read in runs.
-            for step in 0..steps {
-                for o in o0..og.min(o0 + block) {
-                    dst[step * block + o - o0] = matrix.get(o, step);
-                }
+            // A block's channels side by side at each step, written a
+            // channel at a time (the block's packed weights stay in L1).
+            for o in o0..og.min(o0 + block) {
+                matrix.scatter_row(o, &mut dst[o - o0..], block);
             }
         });
         let axes = *shape.axes();
@@ -223,7 +225,8 @@ impl<'a, T: Real> Job<'a, T> {
         let padded_w = axes[2].input + axes[2].pad_before + axes[2].pad_after;
         let slice_tasks = if pairs { out_dims[0].div_ceil(2) } else { out_dims[0] };
         let zeros = vec![T::ZERO; if pairs { axes[2].input } else { 0 }];
-        let mut job = Job { shape, input, packed, pairs, steps, slice_tasks, block, blocks, bias, out, axes, out_dims, padded_w, zeros, rows_per_band: 1, bands: 1 };
+        let pixels = if tile_isa() == TileIsa::Avx512 { AVX512_PIXELS } else { PIXELS };
+        let mut job = Job { shape, input, packed, pairs, steps, slice_tasks, block, blocks, pixels, bias, out, axes, out_dims, padded_w, zeros, rows_per_band: 1, bands: 1 };
         // The most rows whose padded band fits BAND_BYTES, and enough bands
         // for every thread (bands change no bits: each output is one chain).
         let fit = (1..=out_dims[1]).rev().find(|&r| job.band_len(r) * std::mem::size_of::<T>() <= BAND_BYTES).unwrap_or(1);
@@ -231,6 +234,12 @@ impl<'a, T: Real> Job<'a, T> {
         job.rows_per_band = out_dims[1].div_ceil(bands);
         job.bands = out_dims[1].div_ceil(job.rows_per_band);
         job
+    }
+
+    /// Elements of one product's staged sums: `STAGED_TILES` tiles and
+    /// the one the last output row may start past them, of `block` channels.
+    fn stage_len(&self) -> usize {
+        (STAGED_TILES + 1) * self.pixels * self.block
     }
 
     /// Input volumes in a band per channel: the kernel's depth taps, or
@@ -254,8 +263,44 @@ impl<'a, T: Real> Job<'a, T> {
     }
 
     /// Output rows `first..first + rows` of slice `z` (with `pairs`, of
-    /// slices `2z` and `2z + 1`) of group `group` in `image`.
+    /// slices `2z` and `2z + 1`) of group `group` in `image`, compiled for
+    /// the tiles' instruction set (the band's copy and the staged sums'
+    /// moves are a fifth of a 7x7 grouped layer's time in baseline code).
     fn run(&self, image: usize, group: usize, z: usize, first: usize, rows: usize, scratch: &mut [T]) {
+        #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+        match tile_isa() {
+            // SAFETY: the CPU supports AVX-512F (detected), the only
+            // requirement of a `target_feature` function.
+            TileIsa::Avx512 => return unsafe { self.run_avx512(image, group, z, first, rows, scratch) },
+            // SAFETY: the CPU supports AVX2 and FMA (detected).
+            TileIsa::Avx2 => return unsafe { self.run_avx2(image, group, z, first, rows, scratch) },
+            TileIsa::Portable => {}
+        }
+        self.run_portable(image, group, z, first, rows, scratch)
+    }
+
+    /// `run_portable` compiled for AVX-512.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run_avx512(&self, image: usize, group: usize, z: usize, first: usize, rows: usize, scratch: &mut [T]) {
+        self.run_portable(image, group, z, first, rows, scratch)
+    }
+
+    /// `run_portable` compiled for AVX2 and FMA.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2(&self, image: usize, group: usize, z: usize, first: usize, rows: usize, scratch: &mut [T]) {
+        self.run_portable(image, group, z, first, rows, scratch)
+    }
+
+    #[inline(always)]
+    fn run_portable(&self, image: usize, group: usize, z: usize, first: usize, rows: usize, scratch: &mut [T]) {
         let s = self.shape;
         let (cg, og) = (s.in_channels() / s.groups(), s.out_channels() / s.groups());
         let band_rows = self.band_rows(rows);
@@ -288,25 +333,26 @@ impl<'a, T: Real> Job<'a, T> {
         assert!(sources[count - 1] + reach < band.len(), "band too short for its taps");
         let slices: &[usize] = if self.pairs { &[2 * z, 2 * z + 1][..self.out_dims[0].min(2 * z + 2) - 2 * z] } else { &[z] };
         let plane = self.out_dims.iter().product::<usize>();
-        let stage = (STAGED + PIXELS) * self.block;
+        let (stage, pixels) = (self.stage_len(), self.pixels);
+        let staged = STAGED_TILES * pixels;
         let per_product = self.steps * self.block;
         for b in 0..self.blocks {
             let weights = &self.packed[(group * self.blocks + b) * products * per_product..][..products * per_product];
             let channel = group * og + b * self.block;
             let live = self.block.min(og - b * self.block);
-            for c0 in (0..count).step_by(STAGED) {
-                let len = STAGED.min(count - c0);
-                for f0 in (c0..c0 + len).step_by(PIXELS) {
-                    let valid = PIXELS.min(c0 + len - f0);
+            for c0 in (0..count).step_by(staged) {
+                let len = staged.min(count - c0);
+                for f0 in (c0..c0 + len).step_by(pixels) {
+                    let valid = pixels.min(c0 + len - f0);
                     for t in 0..products {
                         // Lanes past the band's last output repeat it (computed, not stored).
-                        let tile_sources: [usize; PIXELS] = std::array::from_fn(|p| sources[f0 + p.min(valid - 1)] + t * volume);
-                        let sums = &mut staging[t * stage + (f0 - c0) * self.block..][..PIXELS * self.block];
+                        let tile_sources: [usize; AVX512_PIXELS] = std::array::from_fn(|p| sources[f0 + p.min(valid - 1)] + t * volume);
+                        let sums = &mut staging[t * stage + (f0 - c0) * self.block..][..pixels * self.block];
                         // SAFETY: sources[p] + t * volume + offsets[k] <=
                         // sources[count - 1] + reach, inside the band
                         // (asserted above); product t's weights hold
                         // `steps` steps of `block` channels.
-                        unsafe { tile(band, &tile_sources, &offsets, &weights[t * per_product..][..per_product], self.block, sums) };
+                        unsafe { tile(band, &tile_sources[..pixels], &offsets, &weights[t * per_product..][..per_product], self.block, sums) };
                     }
                 }
                 if self.pairs {
@@ -345,16 +391,35 @@ impl<'a, T: Real> Job<'a, T> {
 
     /// Zero-padded input rows of `band_rows` rows from output row `first`'s
     /// first input row, for every channel of `group` and input slice of output slice `z`.
+    /// Each (channel, depth tap)'s run of rows inside the image is one
+    /// `copy_rows` (masked vectors, not a `memcpy` call per short row).
     fn fill_band(&self, image: usize, group: usize, z: usize, first: usize, band_rows: usize, band: &mut [T]) {
+        let s = self.shape;
+        let cg = s.in_channels() / s.groups();
         let [dz, dy, dx] = self.axes;
         let (h, w) = (dy.input, dx.input);
-        self.fill_rows(image, group, first, band_rows, band, |band, channel, c, r, yi| {
+        let volume = dz.input * h * w;
+        band.fill(T::ZERO);
+        // Band row r is padded input row top + r; rows r0..r1 lie in the image.
+        let top = first * dy.stride;
+        let r0 = dy.pad_before.saturating_sub(top).min(band_rows);
+        let r1 = (dy.pad_before + h).saturating_sub(top).clamp(r0, band_rows);
+        if r0 == r1 {
+            return;
+        }
+        let (y0, count) = (top + r0 - dy.pad_before, r1 - r0);
+        for c in 0..cg {
+            let channel = &self.input[(image * s.in_channels() + group * cg + c) * volume..][..volume];
             for kd in 0..dz.kernel {
                 let Some(zi) = (z * dz.stride + kd * dz.dilation).checked_sub(dz.pad_before).filter(|&zi| zi < dz.input) else { continue };
-                let at = ((c * dz.kernel + kd) * band_rows + r) * self.padded_w + dx.pad_before;
-                band[at..at + w].copy_from_slice(&channel[(zi * h + yi) * w..][..w]);
+                let at = ((c * dz.kernel + kd) * band_rows + r0) * self.padded_w + dx.pad_before;
+                let src = &channel[(zi * h + y0) * w..][..count * w];
+                let dst = &mut band[at..][..(count - 1) * self.padded_w + w];
+                // SAFETY: `count` rows of `w` elements, `w` apart in `src`
+                // and `padded_w >= w` apart in `dst`, both slices long enough; disjoint.
+                unsafe { T::copy_rows(src.as_ptr(), w, dst.as_mut_ptr(), self.padded_w, w, count) };
             }
-        });
+        }
     }
 
     /// Zeroes `band`, then calls `fill(band, channel, c, r, yi)` for each
@@ -579,22 +644,25 @@ unsafe fn transpose4_f64(src: *const f64, stride: usize, bias: Option<*const f64
 ///
 /// # Safety
 /// `sources[p] + offsets[k]` must lie inside `band` for every p and k.
-unsafe fn tile<T: Real>(band: &[T], sources: &[usize; PIXELS], offsets: &[usize], weights: &[T], block: usize, sums: &mut [T]) {
-    assert!(weights.len() == offsets.len() * block && sums.len() == PIXELS * block, "tile operands out of range");
+unsafe fn tile<T: Real>(band: &[T], sources: &[usize], offsets: &[usize], weights: &[T], block: usize, sums: &mut [T]) {
+    assert!(weights.len() == offsets.len() * block && sums.len() == sources.len() * block, "tile operands out of range");
+    let six = |s: &[usize]| -> [usize; PIXELS] { s.try_into().expect("a tile of PIXELS outputs") };
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+    let seven = |s: &[usize]| -> [usize; AVX512_PIXELS] { s.try_into().expect("a tile of AVX512_PIXELS outputs") };
     // SAFETY: band reads as the caller vouches, weight reads below
     // offsets.len() * block (asserted).
     unsafe {
         match (tile_isa(), block) {
             #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-            (TileIsa::Avx2, 16) => chains_avx2::<T, 16>(band.as_ptr(), sources, offsets, weights.as_ptr(), sums),
+            (TileIsa::Avx2, 16) => chains_avx2::<T, 16, PIXELS>(band.as_ptr(), &six(sources), offsets, weights.as_ptr(), sums),
             #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-            (TileIsa::Avx2, 8) => chains_avx2::<T, 8>(band.as_ptr(), sources, offsets, weights.as_ptr(), sums),
+            (TileIsa::Avx2, 8) => chains_avx2::<T, 8, PIXELS>(band.as_ptr(), &six(sources), offsets, weights.as_ptr(), sums),
             #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-            (TileIsa::Avx512, 32) => chains_avx512::<T, 32>(band.as_ptr(), sources, offsets, weights.as_ptr(), sums),
+            (TileIsa::Avx512, 32) => chains_avx512::<T, 32>(band.as_ptr(), &seven(sources), offsets, weights.as_ptr(), sums),
             #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-            (TileIsa::Avx512, 16) => chains_avx512::<T, 16>(band.as_ptr(), sources, offsets, weights.as_ptr(), sums),
-            (_, 16) => chains::<T, 16>(band.as_ptr(), sources, offsets, weights.as_ptr(), sums),
-            _ => chains::<T, 8>(band.as_ptr(), sources, offsets, weights.as_ptr(), sums),
+            (TileIsa::Avx512, 16) => chains_avx512::<T, 16>(band.as_ptr(), &seven(sources), offsets, weights.as_ptr(), sums),
+            (_, 16) => chains::<T, 16, PIXELS>(band.as_ptr(), &six(sources), offsets, weights.as_ptr(), sums),
+            _ => chains::<T, 8, PIXELS>(band.as_ptr(), &six(sources), offsets, weights.as_ptr(), sums),
         }
     }
 }
@@ -605,9 +673,9 @@ unsafe fn tile<T: Real>(band: &[T], sources: &[usize; PIXELS], offsets: &[usize]
 ///
 /// # Safety
 /// As `chains`, on a CPU with AVX2 and FMA.
-unsafe fn chains_avx2<T: Real, const CH: usize>(band: *const T, sources: &[usize; PIXELS], offsets: &[usize], weights: *const T, sums: &mut [T]) {
+unsafe fn chains_avx2<T: Real, const CH: usize, const P: usize>(band: *const T, sources: &[usize; P], offsets: &[usize], weights: *const T, sums: &mut [T]) {
     // SAFETY: the caller's contract.
-    unsafe { chains::<T, CH>(band, sources, offsets, weights, sums) }
+    unsafe { chains::<T, CH, P>(band, sources, offsets, weights, sums) }
 }
 
 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
@@ -616,25 +684,25 @@ unsafe fn chains_avx2<T: Real, const CH: usize>(band: *const T, sources: &[usize
 ///
 /// # Safety
 /// As `chains`, on a CPU with AVX-512F.
-unsafe fn chains_avx512<T: Real, const CH: usize>(band: *const T, sources: &[usize; PIXELS], offsets: &[usize], weights: *const T, sums: &mut [T]) {
+unsafe fn chains_avx512<T: Real, const CH: usize>(band: *const T, sources: &[usize; AVX512_PIXELS], offsets: &[usize], weights: *const T, sums: &mut [T]) {
     // SAFETY: the caller's contract.
-    unsafe { chains::<T, CH>(band, sources, offsets, weights, sums) }
+    unsafe { chains::<T, CH, AVX512_PIXELS>(band, sources, offsets, weights, sums) }
 }
 
-/// The tile's `PIXELS x CH` chains in registers: for each step k, each
+/// The tile's `P x CH` chains in registers: for each step k, each
 /// pixel's input value times the step's `CH` weights, fused into its sums.
 ///
 /// # Safety
 /// `band + sources[p] + offsets[k]` and `weights + k * CH + c` must be
 /// readable for every p, k and c < CH.
 #[inline(always)]
-unsafe fn chains<T: Real, const CH: usize>(band: *const T, sources: &[usize; PIXELS], offsets: &[usize], weights: *const T, sums: &mut [T]) {
-    let mut acc = [[T::ZERO; CH]; PIXELS];
-    let pixels: [*const T; PIXELS] = std::array::from_fn(|p| band.wrapping_add(sources[p]));
+unsafe fn chains<T: Real, const CH: usize, const P: usize>(band: *const T, sources: &[usize; P], offsets: &[usize], weights: *const T, sums: &mut [T]) {
+    let mut acc = [[T::ZERO; CH]; P];
+    let pixels: [*const T; P] = std::array::from_fn(|p| band.wrapping_add(sources[p]));
     for (k, &offset) in offsets.iter().enumerate() {
         // SAFETY: the caller's contract.
         let w: [T; CH] = unsafe { std::ptr::read_unaligned(weights.add(k * CH).cast::<[T; CH]>()) };
-        for p in 0..PIXELS {
+        for p in 0..P {
             // SAFETY: the caller's contract.
             let x = unsafe { *pixels[p].add(offset) };
             for c in 0..CH {
@@ -642,7 +710,7 @@ unsafe fn chains<T: Real, const CH: usize>(band: *const T, sources: &[usize; PIX
             }
         }
     }
-    for p in 0..PIXELS {
+    for p in 0..P {
         sums[p * CH..][..CH].copy_from_slice(&acc[p]);
     }
 }

@@ -9,7 +9,7 @@
 //! tiles' vector loads straddle two cache lines, and the slab copy and the
 //! phase rows' discarded columns add their share. Here the vectors run
 //! across output channels instead (oneDNN's stems block the output the same
-//! way): a tile is `PIXELS` outputs by two vectors of channels, and each
+//! way): a tile is a few outputs by one or two vectors of channels, and each
 //! reduction step broadcasts the tile's input values of tap k from a
 //! zero-padded copy of the input rows (any stride or dilation: the tap's
 //! offset plus each pixel's own position) and multiplies them with step
@@ -43,6 +43,8 @@ const PIXELS: usize = 6;
 /// 14x14 planes of ResNeXt's grouped layers and a stem's 112x112 (with 6
 /// pixels, a 7x7 plane's ninth tile computed one live output).
 const AVX512_PIXELS: usize = 7;
+/// Outputs per tile at most: one vector of float32 channels on AVX-512.
+const MAX_PIXELS: usize = 2 * AVX512_PIXELS;
 /// Input channels per group this source takes: the weights of one
 /// channel block (reduction steps x two vectors) stay in L1.
 const MAX_GROUP_INPUT: usize = 4;
@@ -103,10 +105,28 @@ fn suits_grouped(shape: &ConvShape) -> bool {
         && (strided || super::slab::lanes_per_output(shape) >= MIN_SLAB_LANES)
 }
 
-/// Channels per tile for `T` on the tiles this CPU runs: two vectors.
-fn channel_block<T>() -> usize {
-    let vector_bytes = if tile_isa() == TileIsa::Avx512 { 64 } else { 32 };
-    2 * vector_bytes / std::mem::size_of::<T>()
+/// Channels and outputs per tile for `T` and `og` output channels per
+/// group on the tiles this CPU runs: two vectors of channels by `PIXELS`
+/// (`AVX512_PIXELS`) outputs, or one vector when the group's channels fit
+/// in it (ResNeXt's 16-channel groups on AVX-512: a second vector would
+/// compute only discarded lanes); float32's one vector on AVX-512 then
+/// takes twice the outputs (`chains_f32x16_avx512`'s 14 accumulators).
+fn tile_shape<T: 'static>(og: usize) -> (usize, usize) {
+    let avx512 = tile_isa() == TileIsa::Avx512;
+    let (vector_bytes, pixels) = if avx512 { (64, AVX512_PIXELS) } else { (32, PIXELS) };
+    let lanes = vector_bytes / std::mem::size_of::<T>();
+    if og > lanes {
+        (2 * lanes, pixels)
+    } else if avx512 && is_f32::<T>() {
+        (lanes, MAX_PIXELS)
+    } else {
+        (lanes, pixels)
+    }
+}
+
+/// Whether `T` is f32 (a tile with intrinsics of its own).
+fn is_f32<T: 'static>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
 }
 
 /// `output = conv(input, weight) + bias` for any zero-padded shape, every
@@ -183,7 +203,7 @@ struct Job<'a, T> {
     slice_tasks: usize,
     block: usize,
     blocks: usize,
-    /// Outputs per tile: `PIXELS`, or `AVX512_PIXELS` on AVX-512.
+    /// Outputs per tile (see `tile_shape`).
     pixels: usize,
     bias: Option<&'a [T]>,
     out: SharedMut<T>,
@@ -199,7 +219,8 @@ struct Job<'a, T> {
 
 impl<'a, T: Real> Job<'a, T> {
     fn new(shape: &'a ConvShape, input: &'a [T], weights: &[Matrix<'_, T>], bias: Option<&'a [T]>, out: SharedMut<T>, threads: usize, pairs: bool) -> Self {
-        let (og, block) = (shape.out_channels() / shape.groups(), channel_block::<T>());
+        let og = shape.out_channels() / shape.groups();
+        let (block, pixels) = tile_shape::<T>(og);
         let blocks = og.div_ceil(block);
         let products = products_per_tile(pairs);
         let steps = if pairs { shape.patch_len() / 3 } else { shape.patch_len() };
@@ -225,7 +246,6 @@ impl<'a, T: Real> Job<'a, T> {
         let padded_w = axes[2].input + axes[2].pad_before + axes[2].pad_after;
         let slice_tasks = if pairs { out_dims[0].div_ceil(2) } else { out_dims[0] };
         let zeros = vec![T::ZERO; if pairs { axes[2].input } else { 0 }];
-        let pixels = if tile_isa() == TileIsa::Avx512 { AVX512_PIXELS } else { PIXELS };
         let mut job = Job { shape, input, packed, pairs, steps, slice_tasks, block, blocks, pixels, bias, out, axes, out_dims, padded_w, zeros, rows_per_band: 1, bands: 1 };
         // The most rows whose padded band fits BAND_BYTES, and enough bands
         // for every thread (bands change no bits: each output is one chain).
@@ -346,7 +366,7 @@ impl<'a, T: Real> Job<'a, T> {
                     let valid = pixels.min(c0 + len - f0);
                     for t in 0..products {
                         // Lanes past the band's last output repeat it (computed, not stored).
-                        let tile_sources: [usize; AVX512_PIXELS] = std::array::from_fn(|p| sources[f0 + p.min(valid - 1)] + t * volume);
+                        let tile_sources: [usize; MAX_PIXELS] = std::array::from_fn(|p| sources[f0 + p.min(valid - 1)] + t * volume);
                         let sums = &mut staging[t * stage + (f0 - c0) * self.block..][..pixels * self.block];
                         // SAFETY: sources[p] + t * volume + offsets[k] <=
                         // sources[count - 1] + reach, inside the band
@@ -646,23 +666,34 @@ unsafe fn transpose4_f64(src: *const f64, stride: usize, bias: Option<*const f64
 /// `sources[p] + offsets[k]` must lie inside `band` for every p and k.
 unsafe fn tile<T: Real>(band: &[T], sources: &[usize], offsets: &[usize], weights: &[T], block: usize, sums: &mut [T]) {
     assert!(weights.len() == offsets.len() * block && sums.len() == sources.len() * block, "tile operands out of range");
-    let six = |s: &[usize]| -> [usize; PIXELS] { s.try_into().expect("a tile of PIXELS outputs") };
-    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-    let seven = |s: &[usize]| -> [usize; AVX512_PIXELS] { s.try_into().expect("a tile of AVX512_PIXELS outputs") };
-    // SAFETY: band reads as the caller vouches, weight reads below
-    // offsets.len() * block (asserted).
+    let (band, weights) = (band.as_ptr(), weights.as_ptr());
+    // SAFETY (every arm): band reads as the caller vouches, weight reads
+    // below offsets.len() * block (asserted); each arm is a shape
+    // `tile_shape` gives on the ISA it runs; the f32 arm's casts change
+    // no type (T is f32).
     unsafe {
-        match (tile_isa(), block) {
+        match (tile_isa(), block, sources.len()) {
             #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-            (TileIsa::Avx2, 16) => chains_avx2::<T, 16, PIXELS>(band.as_ptr(), &six(sources), offsets, weights.as_ptr(), sums),
+            (TileIsa::Avx512, 16, MAX_PIXELS) if is_f32::<T>() => {
+                let sums = std::slice::from_raw_parts_mut(sums.as_mut_ptr().cast::<f32>(), sums.len());
+                chains_f32x16_avx512::<MAX_PIXELS>(band.cast(), sources, offsets, weights.cast(), sums)
+            }
             #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-            (TileIsa::Avx2, 8) => chains_avx2::<T, 8, PIXELS>(band.as_ptr(), &six(sources), offsets, weights.as_ptr(), sums),
+            (TileIsa::Avx512, 32, 7) => chains_avx512::<T, 32, 7>(band, sources, offsets, weights, sums),
             #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-            (TileIsa::Avx512, 32) => chains_avx512::<T, 32>(band.as_ptr(), &seven(sources), offsets, weights.as_ptr(), sums),
+            (TileIsa::Avx512, 16, 7) => chains_avx512::<T, 16, 7>(band, sources, offsets, weights, sums),
             #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-            (TileIsa::Avx512, 16) => chains_avx512::<T, 16>(band.as_ptr(), &seven(sources), offsets, weights.as_ptr(), sums),
-            (_, 16) => chains::<T, 16, PIXELS>(band.as_ptr(), &six(sources), offsets, weights.as_ptr(), sums),
-            _ => chains::<T, 8, PIXELS>(band.as_ptr(), &six(sources), offsets, weights.as_ptr(), sums),
+            (TileIsa::Avx512, 8, 7) => chains_avx512::<T, 8, 7>(band, sources, offsets, weights, sums),
+            #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+            (TileIsa::Avx2, 16, 6) => chains_avx2::<T, 16, 6>(band, sources, offsets, weights, sums),
+            #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+            (TileIsa::Avx2, 8, 6) => chains_avx2::<T, 8, 6>(band, sources, offsets, weights, sums),
+            #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+            (TileIsa::Avx2, 4, 6) => chains_avx2::<T, 4, 6>(band, sources, offsets, weights, sums),
+            (_, 16, 6) => chains::<T, 16, 6>(band, sources, offsets, weights, sums),
+            (_, 8, 6) => chains::<T, 8, 6>(band, sources, offsets, weights, sums),
+            (_, 4, 6) => chains::<T, 4, 6>(band, sources, offsets, weights, sums),
+            (isa, block, pixels) => unreachable!("no {block} x {pixels} tile for {isa:?}"),
         }
     }
 }
@@ -673,7 +704,7 @@ unsafe fn tile<T: Real>(band: &[T], sources: &[usize], offsets: &[usize], weight
 ///
 /// # Safety
 /// As `chains`, on a CPU with AVX2 and FMA.
-unsafe fn chains_avx2<T: Real, const CH: usize, const P: usize>(band: *const T, sources: &[usize; P], offsets: &[usize], weights: *const T, sums: &mut [T]) {
+unsafe fn chains_avx2<T: Real, const CH: usize, const P: usize>(band: *const T, sources: &[usize], offsets: &[usize], weights: *const T, sums: &mut [T]) {
     // SAFETY: the caller's contract.
     unsafe { chains::<T, CH, P>(band, sources, offsets, weights, sums) }
 }
@@ -684,9 +715,36 @@ unsafe fn chains_avx2<T: Real, const CH: usize, const P: usize>(band: *const T, 
 ///
 /// # Safety
 /// As `chains`, on a CPU with AVX-512F.
-unsafe fn chains_avx512<T: Real, const CH: usize>(band: *const T, sources: &[usize; AVX512_PIXELS], offsets: &[usize], weights: *const T, sums: &mut [T]) {
+unsafe fn chains_avx512<T: Real, const CH: usize, const P: usize>(band: *const T, sources: &[usize], offsets: &[usize], weights: *const T, sums: &mut [T]) {
     // SAFETY: the caller's contract.
-    unsafe { chains::<T, CH, AVX512_PIXELS>(band, sources, offsets, weights, sums) }
+    unsafe { chains::<T, CH, P>(band, sources, offsets, weights, sums) }
+}
+
+/// `chains` for one AVX-512 vector of float32 channels, in intrinsics:
+/// written generically, LLVM vectorized this one across the pixels with
+/// gathers (10x slower). Same operations: `w * x + acc` fused, k ascending.
+///
+/// # Safety
+/// As `chains`, on a CPU with AVX-512F.
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+#[target_feature(enable = "avx512f")]
+unsafe fn chains_f32x16_avx512<const P: usize>(band: *const f32, sources: &[usize], offsets: &[usize], weights: *const f32, sums: &mut [f32]) {
+    use std::arch::x86_64::*;
+    assert!(sources.len() == P && sums.len() >= P * 16, "a tile of P outputs");
+    let mut acc = [_mm512_setzero_ps(); P];
+    let pixels: [*const f32; P] = std::array::from_fn(|p| band.wrapping_add(sources[p]));
+    for (k, &offset) in offsets.iter().enumerate() {
+        // SAFETY: the caller's contract (16 weights per step, inputs at pixels[p] + offset).
+        let w = unsafe { _mm512_loadu_ps(weights.add(k * 16)) };
+        for p in 0..P {
+            // SAFETY: as above.
+            acc[p] = _mm512_fmadd_ps(w, _mm512_set1_ps(unsafe { *pixels[p].add(offset) }), acc[p]);
+        }
+    }
+    for (p, sum) in acc.into_iter().enumerate() {
+        // SAFETY: p * 16 + 16 <= sums.len() (asserted).
+        unsafe { _mm512_storeu_ps(sums.as_mut_ptr().add(p * 16), sum) };
+    }
 }
 
 /// The tile's `P x CH` chains in registers: for each step k, each
@@ -696,7 +754,8 @@ unsafe fn chains_avx512<T: Real, const CH: usize>(band: *const T, sources: &[usi
 /// `band + sources[p] + offsets[k]` and `weights + k * CH + c` must be
 /// readable for every p, k and c < CH.
 #[inline(always)]
-unsafe fn chains<T: Real, const CH: usize, const P: usize>(band: *const T, sources: &[usize; P], offsets: &[usize], weights: *const T, sums: &mut [T]) {
+unsafe fn chains<T: Real, const CH: usize, const P: usize>(band: *const T, sources: &[usize], offsets: &[usize], weights: *const T, sums: &mut [T]) {
+    assert!(sources.len() == P && sums.len() >= P * CH, "a tile of P outputs");
     let mut acc = [[T::ZERO; CH]; P];
     let pixels: [*const T; P] = std::array::from_fn(|p| band.wrapping_add(sources[p]));
     for (k, &offset) in offsets.iter().enumerate() {

@@ -366,7 +366,8 @@ mod tests {
     /// The direct source in float32 (whose output rows go out through
     /// register transposes) against the slab source, bit for bit, with and
     /// without bias, for 1 and 2 threads: stems, and grouped layers with
-    /// 32 or 16 input channels per group (7x7 images, stride 2).
+    /// 32 or 16 input channels per group (7x7 images, stride 2; 16 output
+    /// channels per group take the one-vector tiles on AVX-512).
     #[test]
     fn direct_source_matches_the_slab_in_float32() {
         let cases = [

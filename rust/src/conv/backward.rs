@@ -73,11 +73,10 @@ pub fn conv_backward_input_uninit<T: Real>(
     }
     // Strided zero-padded layers: a stride-1 convolution per phase of the
     // input (col2im's scattered adds cost more than the products there).
-    let grad_input = zeroed(grad_input, threads);
     if phases::applies(shape) {
         return phases::backward_input(shape, weight, grad_output, grad_input, threads);
     }
-    im2col_backward_input(shape, weight, grad_output, grad_input, threads)
+    im2col_backward_input(shape, weight, grad_output, zeroed(grad_input, threads), threads)
 }
 
 /// `conv_backward_input` by im2col + GEMM, whatever the shape (the reference path).

@@ -109,18 +109,33 @@ impl<'a, T: Copy + Default + Send + Sync> Matrix<'a, T> {
         }
     }
 
-    /// Row `i` to `dst[0], dst[stride], ...` (one element per step): a
-    /// repack that reads the row in its own order, which for a row-major
-    /// matrix is one sequential stream (element by element through `get`,
-    /// with the steps innermost across rows, a tenth of ResNeXt's batch-8
-    /// 7x7 layer went to cache misses).
-    pub fn scatter_row(&self, i: usize, dst: &mut [T], stride: usize) {
-        assert!(i < self.rows && stride >= 1 && (self.depth == 0 || dst.len() > (self.depth - 1) * stride), "matrix row out of range");
-        let slots = dst.iter_mut().step_by(stride);
+    /// Rows `rows` side by side, element (i, k) to `dst[k * block + i - rows.start]`
+    /// (a repack for tiles that load a step's channels as vectors), in the
+    /// order that reads the matrix in runs: a row-major matrix row by row
+    /// (step by step, ResNeXt's batch-8 7x7 layer spent a tenth of its time
+    /// in cache misses), a gathered or transposed one step by step (row by
+    /// row, a gathered block touched more lines than L1 holds).
+    pub fn pack_columns(&self, rows: std::ops::Range<usize>, dst: &mut [T], block: usize) {
+        let n = rows.len();
+        assert!(rows.end <= self.rows && n <= block && (self.depth == 0 || dst.len() >= (self.depth - 1) * block + n), "matrix rows out of range");
         match self.gather {
-            Some((lda, steps)) => slots.zip(steps).for_each(|(d, &s)| *d = self.data[i * lda + s]),
-            None if self.transposed => slots.zip(self.data[i..].iter().step_by(self.rows)).for_each(|(d, &v)| *d = v),
-            None => slots.zip(&self.data[i * self.depth..][..self.depth]).for_each(|(d, &v)| *d = v),
+            Some((lda, steps)) => {
+                for (k, &step) in steps.iter().enumerate() {
+                    let sources = self.data[rows.start * lda + step..].iter().step_by(lda);
+                    dst[k * block..][..n].iter_mut().zip(sources).for_each(|(d, &v)| *d = v);
+                }
+            }
+            None if self.transposed => {
+                for k in 0..self.depth {
+                    dst[k * block..][..n].copy_from_slice(&self.data[k * self.rows + rows.start..][..n]);
+                }
+            }
+            None => {
+                for (j, i) in rows.enumerate() {
+                    let row = &self.data[i * self.depth..][..self.depth];
+                    dst[j..].iter_mut().step_by(block).zip(row).for_each(|(d, &v)| *d = v);
+                }
+            }
         }
     }
 

@@ -110,7 +110,7 @@ fn suits_grouped(shape: &ConvShape) -> bool {
 /// (`AVX512_PIXELS`) outputs, or one vector when the group's channels fit
 /// in it (ResNeXt's 16-channel groups on AVX-512: a second vector would
 /// compute only discarded lanes); float32's one vector on AVX-512 then
-/// takes twice the outputs (`chains_f32x16_avx512`'s 14 accumulators).
+/// takes twice the outputs (14 accumulators of 32 registers).
 fn tile_shape<T: 'static>(og: usize) -> (usize, usize) {
     let avx512 = tile_isa() == TileIsa::Avx512;
     let (vector_bytes, pixels) = if avx512 { (64, AVX512_PIXELS) } else { (32, PIXELS) };
@@ -235,11 +235,8 @@ impl<'a, T: Real> Job<'a, T> {
                 }
                 return;
             }
-            // A block's channels side by side at each step, written a
-            // channel at a time (the block's packed weights stay in L1).
-            for o in o0..og.min(o0 + block) {
-                matrix.scatter_row(o, &mut dst[o - o0..], block);
-            }
+            // A block's channels side by side at each step.
+            matrix.pack_columns(o0..og.min(o0 + block), dst, block);
         });
         let axes = *shape.axes();
         let out_dims = shape.output_dims();
@@ -667,84 +664,104 @@ unsafe fn transpose4_f64(src: *const f64, stride: usize, bias: Option<*const f64
 unsafe fn tile<T: Real>(band: &[T], sources: &[usize], offsets: &[usize], weights: &[T], block: usize, sums: &mut [T]) {
     assert!(weights.len() == offsets.len() * block && sums.len() == sources.len() * block, "tile operands out of range");
     let (band, weights) = (band.as_ptr(), weights.as_ptr());
-    // SAFETY (every arm): band reads as the caller vouches, weight reads
-    // below offsets.len() * block (asserted); each arm is a shape
-    // `tile_shape` gives on the ISA it runs; the f32 arm's casts change
-    // no type (T is f32).
-    unsafe {
-        match (tile_isa(), block, sources.len()) {
-            #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-            (TileIsa::Avx512, 16, MAX_PIXELS) if is_f32::<T>() => {
-                let sums = std::slice::from_raw_parts_mut(sums.as_mut_ptr().cast::<f32>(), sums.len());
-                chains_f32x16_avx512::<MAX_PIXELS>(band.cast(), sources, offsets, weights.cast(), sums)
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+    {
+        let (isa, sums) = (tile_isa(), sums.as_mut_ptr());
+        // SAFETY: band and weight reads as above; the casts change no
+        // type (each branch checks T), and `sums` holds the tile.
+        unsafe {
+            if isa != TileIsa::Portable && is_f32::<T>() {
+                return vector_tiles::f32_tile(isa, band.cast(), sources, offsets, weights.cast(), block, sums.cast());
             }
-            #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-            (TileIsa::Avx512, 32, 7) => chains_avx512::<T, 32, 7>(band, sources, offsets, weights, sums),
-            #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-            (TileIsa::Avx512, 16, 7) => chains_avx512::<T, 16, 7>(band, sources, offsets, weights, sums),
-            #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-            (TileIsa::Avx512, 8, 7) => chains_avx512::<T, 8, 7>(band, sources, offsets, weights, sums),
-            #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-            (TileIsa::Avx2, 16, 6) => chains_avx2::<T, 16, 6>(band, sources, offsets, weights, sums),
-            #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-            (TileIsa::Avx2, 8, 6) => chains_avx2::<T, 8, 6>(band, sources, offsets, weights, sums),
-            #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-            (TileIsa::Avx2, 4, 6) => chains_avx2::<T, 4, 6>(band, sources, offsets, weights, sums),
-            (_, 16, 6) => chains::<T, 16, 6>(band, sources, offsets, weights, sums),
-            (_, 8, 6) => chains::<T, 8, 6>(band, sources, offsets, weights, sums),
-            (_, 4, 6) => chains::<T, 4, 6>(band, sources, offsets, weights, sums),
-            (isa, block, pixels) => unreachable!("no {block} x {pixels} tile for {isa:?}"),
+            if isa != TileIsa::Portable && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f64>() {
+                return vector_tiles::f64_tile(isa, band.cast(), sources, offsets, weights.cast(), block, sums.cast());
+            }
+        }
+    }
+    // SAFETY: band reads as the caller vouches, weight reads below
+    // offsets.len() * block (asserted); each arm is a shape `tile_shape` gives.
+    unsafe {
+        match (block, sources.len()) {
+            (16, 6) => chains::<T, 16, 6>(band, sources, offsets, weights, sums),
+            (8, 6) => chains::<T, 8, 6>(band, sources, offsets, weights, sums),
+            (4, 6) => chains::<T, 4, 6>(band, sources, offsets, weights, sums),
+            (block, pixels) => unreachable!("no {block} x {pixels} portable tile"),
         }
     }
 }
 
+/// The tiles in intrinsics, one or two vectors of channels by `P`
+/// outputs, for AVX-512 and AVX2: written generically (`chains`), LLVM
+/// at times vectorized them across the pixels with gathers, 10-20x
+/// slower, depending on unrelated code. Same operations as `chains`:
+/// `w * x + acc` fused, k ascending from zero.
 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-#[target_feature(enable = "avx2,fma")]
-/// `chains` compiled for AVX2 and FMA.
-///
-/// # Safety
-/// As `chains`, on a CPU with AVX2 and FMA.
-unsafe fn chains_avx2<T: Real, const CH: usize, const P: usize>(band: *const T, sources: &[usize], offsets: &[usize], weights: *const T, sums: &mut [T]) {
-    // SAFETY: the caller's contract.
-    unsafe { chains::<T, CH, P>(band, sources, offsets, weights, sums) }
-}
-
-#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-#[target_feature(enable = "avx512f,fma")]
-/// `chains` compiled for AVX-512F.
-///
-/// # Safety
-/// As `chains`, on a CPU with AVX-512F.
-unsafe fn chains_avx512<T: Real, const CH: usize, const P: usize>(band: *const T, sources: &[usize], offsets: &[usize], weights: *const T, sums: &mut [T]) {
-    // SAFETY: the caller's contract.
-    unsafe { chains::<T, CH, P>(band, sources, offsets, weights, sums) }
-}
-
-/// `chains` for one AVX-512 vector of float32 channels, in intrinsics:
-/// written generically, LLVM vectorized this one across the pixels with
-/// gathers (10x slower). Same operations: `w * x + acc` fused, k ascending.
-///
-/// # Safety
-/// As `chains`, on a CPU with AVX-512F.
-#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-#[target_feature(enable = "avx512f")]
-unsafe fn chains_f32x16_avx512<const P: usize>(band: *const f32, sources: &[usize], offsets: &[usize], weights: *const f32, sums: &mut [f32]) {
+mod vector_tiles {
+    use super::{TileIsa, AVX512_PIXELS, MAX_PIXELS, PIXELS};
     use std::arch::x86_64::*;
-    assert!(sources.len() == P && sums.len() >= P * 16, "a tile of P outputs");
-    let mut acc = [_mm512_setzero_ps(); P];
-    let pixels: [*const f32; P] = std::array::from_fn(|p| band.wrapping_add(sources[p]));
-    for (k, &offset) in offsets.iter().enumerate() {
-        // SAFETY: the caller's contract (16 weights per step, inputs at pixels[p] + offset).
-        let w = unsafe { _mm512_loadu_ps(weights.add(k * 16)) };
-        for p in 0..P {
-            // SAFETY: as above.
-            acc[p] = _mm512_fmadd_ps(w, _mm512_set1_ps(unsafe { *pixels[p].add(offset) }), acc[p]);
-        }
+
+    macro_rules! vector_chains {
+        ($name:ident, $t:ty, $feature:literal, $vec:ty, $lanes:expr, $zero:ident, $load:ident, $set1:ident, $fma:ident, $store:ident) => {
+            /// `V` vectors of channels by `P` outputs (see the module).
+            ///
+            /// # Safety
+            /// As `chains` (`sums` holding `P * V * lanes` elements), on a CPU with the feature.
+            #[target_feature(enable = $feature)]
+            unsafe fn $name<const V: usize, const P: usize>(band: *const $t, sources: &[usize], offsets: &[usize], weights: *const $t, sums: *mut $t) {
+                assert!(sources.len() == P, "a tile of P outputs");
+                let mut acc = [[$zero(); V]; P];
+                let pixels: [*const $t; P] = std::array::from_fn(|p| band.wrapping_add(sources[p]));
+                for (k, &offset) in offsets.iter().enumerate() {
+                    // SAFETY: the caller's contract (V vectors of weights per step).
+                    let w: [$vec; V] = std::array::from_fn(|v| unsafe { $load(weights.add((k * V + v) * $lanes)) });
+                    for p in 0..P {
+                        // SAFETY: the caller's contract (inputs at pixels[p] + offset).
+                        let x = $set1(unsafe { *pixels[p].add(offset) });
+                        for v in 0..V {
+                            acc[p][v] = $fma(w[v], x, acc[p][v]);
+                        }
+                    }
+                }
+                for (p, vectors) in acc.iter().enumerate() {
+                    for (v, &sum) in vectors.iter().enumerate() {
+                        // SAFETY: below P * V * lanes, the caller's contract.
+                        unsafe { $store(sums.add((p * V + v) * $lanes), sum) };
+                    }
+                }
+            }
+        };
     }
-    for (p, sum) in acc.into_iter().enumerate() {
-        // SAFETY: p * 16 + 16 <= sums.len() (asserted).
-        unsafe { _mm512_storeu_ps(sums.as_mut_ptr().add(p * 16), sum) };
+
+    vector_chains!(f32_avx512, f32, "avx512f", __m512, 16, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_storeu_ps);
+    vector_chains!(f64_avx512, f64, "avx512f", __m512d, 8, _mm512_setzero_pd, _mm512_loadu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_storeu_pd);
+    vector_chains!(f32_avx2, f32, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_storeu_ps);
+    vector_chains!(f64_avx2, f64, "avx2,fma", __m256d, 4, _mm256_setzero_pd, _mm256_loadu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_storeu_pd);
+
+    macro_rules! dispatch {
+        ($name:ident, $t:ty, $avx512:ident, $avx512_lanes:expr, $avx2:ident, $avx2_lanes:expr) => {
+            /// One tile of `block` channels by `sources.len()` outputs, a
+            /// shape `tile_shape` gives on `isa`.
+            ///
+            /// # Safety
+            /// As `chains`, `sums` holding the tile; `isa` detected and not portable.
+            pub(super) unsafe fn $name(isa: TileIsa, band: *const $t, sources: &[usize], offsets: &[usize], weights: *const $t, block: usize, sums: *mut $t) {
+                // SAFETY (every arm): the caller's contract; the feature was detected.
+                unsafe {
+                    match (isa, block, sources.len()) {
+                        (TileIsa::Avx512, b, AVX512_PIXELS) if b == 2 * $avx512_lanes => $avx512::<2, AVX512_PIXELS>(band, sources, offsets, weights, sums),
+                        (TileIsa::Avx512, b, AVX512_PIXELS) if b == $avx512_lanes => $avx512::<1, AVX512_PIXELS>(band, sources, offsets, weights, sums),
+                        (TileIsa::Avx512, b, MAX_PIXELS) if b == $avx512_lanes => $avx512::<1, MAX_PIXELS>(band, sources, offsets, weights, sums),
+                        (TileIsa::Avx2, b, PIXELS) if b == 2 * $avx2_lanes => $avx2::<2, PIXELS>(band, sources, offsets, weights, sums),
+                        (TileIsa::Avx2, b, PIXELS) if b == $avx2_lanes => $avx2::<1, PIXELS>(band, sources, offsets, weights, sums),
+                        (isa, block, pixels) => unreachable!("no {block} x {pixels} tile for {isa:?}"),
+                    }
+                }
+            }
+        };
     }
+
+    dispatch!(f32_tile, f32, f32_avx512, 16, f32_avx2, 8);
+    dispatch!(f64_tile, f64, f64_avx512, 8, f64_avx2, 4);
 }
 
 /// The tile's `P x CH` chains in registers: for each step k, each

@@ -408,6 +408,7 @@ impl<'a, T: Real> Job<'a, T> {
 
     /// Zero-padded input rows of `band_rows` rows from output row `first`'s
     /// first input row, for every channel of `group` and input slice of output slice `z`.
+    ///
     /// Each (channel, depth tap)'s run of rows inside the image is one
     /// `copy_rows` (masked vectors, not a `memcpy` call per short row).
     fn fill_band(&self, image: usize, group: usize, z: usize, first: usize, band_rows: usize, band: &mut [T]) {
@@ -745,7 +746,7 @@ mod vector_tiles {
             /// # Safety
             /// As `chains`, `sums` holding the tile; `isa` detected and not portable.
             pub(super) unsafe fn $name(isa: TileIsa, band: *const $t, sources: &[usize], offsets: &[usize], weights: *const $t, block: usize, sums: *mut $t) {
-                // SAFETY (every arm): the caller's contract; the feature was detected.
+                // SAFETY: (every arm) the caller's contract; the feature was detected.
                 unsafe {
                     match (isa, block, sources.len()) {
                         (TileIsa::Avx512, b, AVX512_PIXELS) if b == 2 * $avx512_lanes => $avx512::<2, AVX512_PIXELS>(band, sources, offsets, weights, sums),

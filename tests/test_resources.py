@@ -112,3 +112,26 @@ def test_ctrl_c_stops_verify_cleanly():
     assert "Traceback" not in err and "Traceback" not in out, err[-2000:]
     assert "interrupted" in err
     assert waited < 10, f"took {waited:.1f} s to stop"
+
+
+def test_interrupts_held_during_an_import_raise_after_it():
+    """Ctrl-C during torch's import is held (raising inside pybind11 code
+    aborted the process) and raised as KeyboardInterrupt once it is done."""
+    from convinit._imports import interrupts_held
+
+    # A test run in the background of a non-interactive shell inherits SIGINT ignored.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    finished = False
+    try:
+        with interrupts_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # Python runs signal handlers between bytecodes: here, not later
+            finished = True
+    except KeyboardInterrupt:
+        assert finished, "the interrupt broke into the held block"
+    else:
+        raise AssertionError("the held interrupt was dropped")
+    finally:
+        restored = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, previous)
+    assert restored is signal.default_int_handler

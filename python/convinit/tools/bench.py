@@ -31,6 +31,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from .._imports import interrupts_held
 from .layers import SUITE_NAMES, ConvLayer, suite_layers
 
 BACKENDS = ("convinit", "torch", "numpy", "scipy")
@@ -350,7 +351,8 @@ def run(suites: Sequence[str] = ("conv", "init"), vs: Sequence[str] = ("torch", 
     """Measures and returns {"machine", "probes", "rows"} (a JSON-ready dict).
     ``suites`` picks conv and/or init; ``suite`` the conv layers."""
     os.environ.setdefault("RAYON_NUM_THREADS", str(threads))  # fills use rayon's global pool
-    import torch
+    with interrupts_held():
+        import torch
 
     from .. import __version__
 

@@ -9,7 +9,9 @@ import importlib
 import inspect
 import os
 import sys
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable
+
+from .._imports import interrupts_held, optional_import
 
 CONV_FUNCTIONS = ("conv1d", "conv2d", "conv3d", "unfold", "fold", "correlate2d", "convolve2d", "conv_output_size")
 RANDOM_FILLS = ("uniform", "normal", "trunc_normal", "xavier_uniform", "xavier_normal", "kaiming_uniform",
@@ -88,21 +90,15 @@ def accepts(fn: Callable, keyword: str) -> bool:
         return False
 
 
-def _optional_import(module: str) -> Optional[Any]:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
-
-
 def _convinit() -> Backend:
     import convinit
 
-    return collect("convinit", [convinit, _optional_import("convinit.init")], f"convinit {convinit.__version__}")
+    return collect("convinit", [convinit, optional_import("convinit.init")], f"convinit {convinit.__version__}")
 
 
 def _torch() -> Backend:
-    from . import torch_adapter
+    with interrupts_held():
+        from . import torch_adapter
 
     return collect("torch", [torch_adapter], f"torch {torch_adapter.torch.__version__} (torch.nn.functional, "
                                             "torch.nn.init)")

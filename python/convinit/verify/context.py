@@ -3,10 +3,10 @@ per-test alpha, and the references to compare with."""
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
+from .._imports import optional_import
 from . import reference
 from .backends import Backend
 
@@ -35,20 +35,13 @@ class Reference(NamedTuple):
     fn: Callable
 
 
-def _optional(module: str) -> Optional[Any]:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
-
-
 class References:
     """An independent reference for each quantity: torch or SciPy when
     installed and not themselves under test, else the NumPy float64 reference."""
 
     def __init__(self, backend_name: str):
-        self.torch = None if backend_name == "torch" else _optional("convinit.verify.torch_adapter")
-        self.signal = None if backend_name == "scipy" else _optional("scipy.signal")
+        self.torch = None if backend_name == "torch" else optional_import("convinit.verify.torch_adapter")
+        self.signal = None if backend_name == "scipy" else optional_import("scipy.signal")
         self._scales: dict = {}
 
     def conv(self, dims: int) -> Reference:

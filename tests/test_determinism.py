@@ -71,6 +71,22 @@ for dtype in (np.float32, np.float64):
     cases[f"fold-strided-{dtype.__name__}"] = convinit.fold(cols, (30, 30), (3, 2), dilation=(2, 1),
                                                             padding=(1, 2), stride=(2, 1), threads=threads)
     cases[f"convolve2d-{dtype.__name__}"] = convinit.convolve2d(big[0, 0], wb[0, 0], "same", "wrap", threads=threads)
+    # Each kernel family forced, on the shapes that pick its special tiles: grouped 3x3 with 16 and 32
+    # channels per group (direct source, one- and two-vector tiles), depthwise, Winograd, strided phases.
+    for per_group, size in ((16, 14), (32, 7)):
+        xg = rng.standard_normal((2, 4 * per_group, size, size)).astype(dtype)
+        wg = rng.standard_normal((4 * per_group, per_group, 3, 3)).astype(dtype)
+        cases[f"grouped-{per_group}-{dtype.__name__}"] = convinit.conv2d(xg, wg, padding=1, groups=4, threads=threads)
+        dyg = rng.standard_normal((2, 4 * per_group, (size + 1) // 2, (size + 1) // 2)).astype(dtype)
+        gi, gw, _ = convinit.conv2d_backward(xg, wg, dyg, stride=2, padding=1, groups=4, threads=threads)
+        cases[f"grouped-{per_group}-grads-{dtype.__name__}"] = np.concatenate([gi.ravel(), gw.ravel()])
+    xd = rng.standard_normal((2, 24, 28, 28)).astype(dtype)
+    for stride in (1, 2):
+        cases[f"forced:depthwise-s{stride}-{dtype.__name__}"] = convinit.conv2d(
+            xd, rng.standard_normal((24, 1, 3, 3)).astype(dtype), stride=stride, padding=1, groups=24,
+            algorithm="depthwise", threads=threads)
+    for algorithm in ("winograd", "implicit_gemm", "im2col"):
+        cases[f"forced:{algorithm}-{dtype.__name__}"] = convinit.conv2d(big, wb, padding=1, algorithm=algorithm, threads=threads)
 
 # Fills: the allocating and in-place initializers use the default pool
 # (RAYON_NUM_THREADS, set by the parent); Generator methods take threads=.
@@ -102,20 +118,26 @@ for dtype in ("float32", "float64"):
     fills["Generator.uniform-shard"] = gen.uniform(size=shape, dtype=dtype, flat_range=(77, 100077), threads=threads)
     fills["Generator.kaiming_normal"] = init.kaiming_normal(weight, generator=gen, dtype=dtype)
     for name, values in fills.items():
-        cases[f"{name}-{dtype}"] = values
-cases["Generator.random_raw"] = convinit.Generator(12).random_raw(300_001, threads=threads)
-print(json.dumps({k: digest(v) for k, v in cases.items()}))
+        cases[f"fill:{name}-{dtype}"] = values
+cases["fill:Generator.random_raw"] = convinit.Generator(12).random_raw(300_001, threads=threads)
+cases = {k: digest(v) for k, v in cases.items()}
+cases["tiles"] = convinit._core.conv_tiles()
+print(json.dumps(cases))
 """
 
 
 @functools.lru_cache(maxsize=None)
-def digests(threads: str) -> dict:
+def digests(threads: str, isa: str = "") -> dict:
     """Digests of every case in a fresh process with ``threads`` workers
-    ("all": the default pool, one worker per core)."""
+    ("all": the default pool, one worker per core), and the instruction set
+    ``isa`` forced ("": the widest the CPU has)."""
     env = dict(os.environ)
     env.pop("RAYON_NUM_THREADS", None)
+    env.pop("CONVINIT_ISA", None)
     if threads != "all":
         env["RAYON_NUM_THREADS"] = threads
+    if isa:
+        env["CONVINIT_ISA"] = isa
     out = subprocess.run([sys.executable, "-c", CHILD, threads], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
@@ -127,3 +149,28 @@ def test_every_thread_count_gives_identical_bits(threads):
     assert len(single) > 100  # every kernel and fill, both dtypes
     differ = sorted(k for k in single if other.get(k) != single[k])
     assert not differ, f"bits differ with {threads} threads: {differ}"
+
+
+def _instruction_sets() -> list[str]:
+    """Every instruction set the tiles can be forced to here, widest first."""
+    widest = digests("1")["tiles"]
+    order = ["avx512", "avx2", "portable"]
+    return order[order.index(widest):]
+
+
+@pytest.mark.parametrize("isa", ["avx2", "scalar"])
+def test_every_instruction_set_gives_identical_bits(isa):
+    """Kernels forced onto narrower tiles, as CONVINIT_ISA allows, on two
+    threads: the same bits as the widest tiles. AVX2 runs every case; the
+    portable chain runs the fills and the kernels chosen by ``algorithm=``
+    (without vector tiles, ``auto`` and the backward pass pick simpler
+    algorithms, whose sums are grouped differently)."""
+    widest, forced = digests("1"), digests("2", isa)
+    expected = "portable" if isa == "scalar" else isa
+    if expected not in _instruction_sets():
+        pytest.skip(f"this CPU cannot run the {isa} tiles")
+    assert forced["tiles"] == expected
+    compared = [k for k in widest if k != "tiles" and (isa == "avx2" or k.startswith(("forced:", "fill:")))]
+    assert len(compared) > 40
+    differ = sorted(k for k in compared if forced.get(k) != widest[k])
+    assert not differ, f"bits differ on {isa}: {differ}"

@@ -1043,10 +1043,22 @@ pub enum TileIsa {
     Portable,
 }
 
-/// The best tiles this CPU (and build) runs: AVX-512F, else AVX2 with
-/// FMA, else the portable chain. Detected once; the answer never changes
-/// a result's bits, only its speed.
+/// The tiles convolutions run in: the best this CPU (and build) has
+/// (AVX-512F, else AVX2 with FMA, else the portable chain), or a narrower
+/// one named by the environment variable `CONVINIT_ISA` (`avx2`, or
+/// `scalar` for the portable chain), as for the random-number paths. Chosen
+/// once per process; the choice never changes a result's bits, only its
+/// speed, and the variable lets tests show it.
 pub fn tile_isa() -> TileIsa {
+    static CHOSEN: std::sync::OnceLock<TileIsa> = std::sync::OnceLock::new();
+    *CHOSEN.get_or_init(|| {
+        let detected = detected_tile_isa();
+        let wanted = std::env::var("CONVINIT_ISA").ok().and_then(|name| TileIsa::named(name.trim()));
+        wanted.filter(|isa| isa.width() <= detected.width()).unwrap_or(detected)
+    })
+}
+
+fn detected_tile_isa() -> TileIsa {
     #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
@@ -1066,6 +1078,25 @@ impl TileIsa {
             TileIsa::Avx512 => "avx512",
             TileIsa::Avx2 => "avx2",
             TileIsa::Portable => "portable",
+        }
+    }
+
+    /// The instruction set `CONVINIT_ISA` names (`scalar` is the portable chain).
+    fn named(name: &str) -> Option<TileIsa> {
+        match name {
+            "avx512" => Some(TileIsa::Avx512),
+            "avx2" => Some(TileIsa::Avx2),
+            "scalar" | "portable" => Some(TileIsa::Portable),
+            _ => None,
+        }
+    }
+
+    /// Vector bits (0 for the portable chain): an instruction set runs where a wider one does.
+    fn width(self) -> u32 {
+        match self {
+            TileIsa::Avx512 => 512,
+            TileIsa::Avx2 => 256,
+            TileIsa::Portable => 0,
         }
     }
 }

@@ -182,19 +182,30 @@ fn tile_passes(columns: usize, width: usize) -> f64 {
 /// channel the `XI` rows of C elements that the products of position `xi` read.
 fn transform_weights<T: Real>(shape: &ConvShape, weight: &[T], u: &mut [T], threads: usize) {
     let c_n = planes_per_group(shape);
-    for_each_chunk_mut(threads, u, XI * c_n, |o, rows| {
-        let kernels = &weight[o * c_n * 9..][..c_n * 9];
-        #[cfg(target_arch = "x86_64")]
-        match tile_isa() {
-            // SAFETY: the CPU supports AVX-512F (detected), the only
-            // requirement of a `target_feature` function.
-            TileIsa::Avx512 => return unsafe { transform_kernels_avx512(kernels, rows) },
-            // SAFETY: the CPU supports AVX2 and FMA (detected).
-            TileIsa::Avx2 => return unsafe { transform_kernels_avx2(kernels, rows) },
-            TileIsa::Portable => {}
-        }
-        transform_kernels(kernels, rows)
-    });
+    for_each_chunk_mut(threads, u, XI * c_n, |o, rows| transform_channel(&weight[o * c_n * 9..][..c_n * 9], rows));
+}
+
+/// One output channel's `U` (its `XI` rows of C values) from its C kernels.
+fn transform_channel<T: Real>(kernels: &[T], rows: &mut [T]) {
+    let c_n = kernels.len() / 9;
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+    if tile_isa() == TileIsa::Avx512 {
+        // SAFETY: the CPU supports AVX-512F (detected); `kernels` and
+        // `rows` are one output channel's C kernels and 16 rows of C.
+        let done = unsafe { vector_transform::avx512(kernels, rows) };
+        // SAFETY: as above.
+        return unsafe { transform_kernels_avx512(&kernels[9 * done..], &mut rows[done..], c_n) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    match tile_isa() {
+        // SAFETY: the CPU supports AVX-512F (detected), the only
+        // requirement of a `target_feature` function.
+        TileIsa::Avx512 => return unsafe { transform_kernels_avx512(kernels, rows, c_n) },
+        // SAFETY: the CPU supports AVX2 and FMA (detected).
+        TileIsa::Avx2 => return unsafe { transform_kernels_avx2(kernels, rows, c_n) },
+        TileIsa::Portable => {}
+    }
+    transform_kernels(kernels, rows, c_n)
 }
 
 /// `transform_kernels` compiled for AVX-512.
@@ -203,8 +214,8 @@ fn transform_weights<T: Real>(shape: &ConvShape, weight: &[T], u: &mut [T], thre
 /// The CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn transform_kernels_avx512<T: Real>(kernels: &[T], rows: &mut [T]) {
-    transform_kernels(kernels, rows)
+unsafe fn transform_kernels_avx512<T: Real>(kernels: &[T], rows: &mut [T], ld: usize) {
+    transform_kernels(kernels, rows, ld)
 }
 
 /// `transform_kernels` compiled for AVX2 and FMA.
@@ -213,19 +224,20 @@ unsafe fn transform_kernels_avx512<T: Real>(kernels: &[T], rows: &mut [T]) {
 /// The CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn transform_kernels_avx2<T: Real>(kernels: &[T], rows: &mut [T]) {
-    transform_kernels(kernels, rows)
+unsafe fn transform_kernels_avx2<T: Real>(kernels: &[T], rows: &mut [T], ld: usize) {
+    transform_kernels(kernels, rows, ld)
 }
 
 /// Kernels per step of `transform_kernels`' vectorized loop.
 const KERNEL_LANES: usize = 8;
 
-/// One output channel's `U`: `kernels` holds its C 3x3 kernels, `rows` gets
-/// the `XI` rows of C transformed values. Whole groups of `KERNEL_LANES`
-/// kernels are computed lane by lane (fixed-size arrays, so the arithmetic
+/// One output channel's `U`, or the part of it from some channel on:
+/// `kernels` holds C' 3x3 kernels, `rows` gets the `XI` rows of C'
+/// transformed values, `ld` apart. Whole groups of `KERNEL_LANES` kernels
+/// are computed lane by lane (fixed-size arrays, so the arithmetic
 /// vectorizes), the rest one at a time, by the same formulas.
 #[inline(always)]
-fn transform_kernels<T: Real>(kernels: &[T], rows: &mut [T]) {
+fn transform_kernels<T: Real>(kernels: &[T], rows: &mut [T], ld: usize) {
     let c_n = kernels.len() / 9;
     let whole = c_n - c_n % KERNEL_LANES;
     for c0 in (0..whole).step_by(KERNEL_LANES) {
@@ -238,7 +250,7 @@ fn transform_kernels<T: Real>(kernels: &[T], rows: &mut [T]) {
         }
         let u = transform_kernel(&g);
         for (q, values) in u.iter().enumerate() {
-            let row = &mut rows[q * c_n + c0..][..KERNEL_LANES];
+            let row = &mut rows[q * ld + c0..][..KERNEL_LANES];
             for l in 0..KERNEL_LANES {
                 row[l] = T::from_f64(values[l]);
             }
@@ -250,8 +262,73 @@ fn transform_kernels<T: Real>(kernels: &[T], rows: &mut [T]) {
             g[i][0] = kernels[9 * c + i].to_f64();
         }
         for (q, [value]) in transform_kernel(&g).into_iter().enumerate() {
-            rows[q * c_n + c] = T::from_f64(value);
+            rows[q * ld + c] = T::from_f64(value);
         }
+    }
+}
+
+/// `transform_kernels` for whole blocks of 8 kernels in AVX-512
+/// intrinsics, f64 lanes (LLVM compiled the generic loop with the 16 row
+/// pointers spilled: a quarter of a batch-1 call at 256 channels). The
+/// same operations in the same order, so the same bits.
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+mod vector_transform {
+    use super::{Real, XI};
+    use std::arch::x86_64::*;
+
+    /// `[g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2]`, as `kernel_column`.
+    macro_rules! column {
+        ($g0:expr, $g1:expr, $g2:expr, $half:expr) => {{
+            let (g0, g1, g2) = ($g0, $g1, $g2);
+            [g0, _mm512_mul_pd($half, _mm512_add_pd(_mm512_add_pd(g0, g1), g2)), _mm512_mul_pd($half, _mm512_add_pd(_mm512_sub_pd(g0, g1), g2)), g2]
+        }};
+    }
+
+    /// Transforms the first `C - C % 8` of one output channel's C kernels
+    /// (f32 or f64) into `rows` (16 rows of C) and returns how many it did.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn avx512<T: Real>(kernels: &[T], rows: &mut [T]) -> usize {
+        let c_n = kernels.len() / 9;
+        assert!(rows.len() >= XI * c_n, "transform rows out of range");
+        let is_f32 = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>();
+        if !is_f32 && std::any::TypeId::of::<T>() != std::any::TypeId::of::<f64>() {
+            return 0;
+        }
+        let whole = c_n - c_n % 8;
+        // Tap i of the 8 kernels of a block: elements i, 9 + i, ..., 63 + i.
+        let taps = _mm256_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63);
+        let half = _mm512_set1_pd(0.5);
+        for c0 in (0..whole).step_by(8) {
+            let mut g = [_mm512_setzero_pd(); 9];
+            for (i, tap) in g.iter_mut().enumerate() {
+                // SAFETY: the gathered elements 9 * (c0 + l) + i, l < 8, i < 9,
+                // lie inside `kernels` (c0 + 8 <= c_n); T is f32 or f64 as checked.
+                *tap = unsafe {
+                    let at = kernels.as_ptr().add(9 * c0 + i);
+                    if is_f32 { _mm512_cvtps_pd(_mm256_i32gather_ps::<4>(at.cast(), taps)) } else { _mm512_i32gather_pd::<8>(taps, at.cast()) }
+                };
+            }
+            let mut gg = [[_mm512_setzero_pd(); 3]; 4];
+            for j in 0..3 {
+                for (i, value) in column!(g[j], g[3 + j], g[6 + j], half).into_iter().enumerate() {
+                    gg[i][j] = value;
+                }
+            }
+            for (i, row) in gg.iter().enumerate() {
+                for (j, value) in column!(row[0], row[1], row[2], half).into_iter().enumerate() {
+                    // SAFETY: elements (4i + j) * c_n + c0 .. + 8 of `rows`, inside
+                    // it (asserted above); T is f32 or f64 as checked.
+                    unsafe {
+                        let at = rows.as_mut_ptr().add((4 * i + j) * c_n + c0);
+                        if is_f32 { _mm256_storeu_ps(at.cast(), _mm512_cvtpd_ps(value)) } else { _mm512_storeu_pd(at.cast(), value) }
+                    }
+                }
+            }
+        }
+        whole
     }
 }
 
@@ -373,18 +450,27 @@ unsafe fn forward_to<T: Real>(shape: &ConvShape, input: &[T], weight: &[T], bias
     let offsets: Vec<usize> = (0..c_n).map(|c| c * tiles.per_task).collect();
     // Transformed inputs, products, two 16-row buffers and one padded row per task.
     let workspace = XI * (c_n + OUT_BLOCK + 2) * tiles.per_task + 2 * (tiles.per_row + 1);
+    let (groups, parts) = (shape.groups(), tiles.parts);
+    let launch = |u: Option<&Matrix<'_, T>>, workspace: usize| {
+        let task = Task { shape, input, weight, u, offsets: &offsets, bias, tiles, out };
+        for_each_task(threads, tiles.runs * groups * parts, |t| {
+            let place = Place { run: t / (groups * parts), group: t / parts % groups, part: t % parts };
+            T::with_scratch(workspace, |scratch| task.run(place, scratch));
+        });
+    };
+    if tiles.runs == 1 {
+        // One run of tiles (a small batch): each output channel's weights are
+        // used by one task, which transforms them block by block just before
+        // its products, into its own scratch, where they stay in L2 (a
+        // whole transformed layer, 16/9 of the weights, went through L3).
+        return launch(None, workspace + OUT_BLOCK * XI * c_n);
+    }
     // The transformed weights (16/9 of the weights' size) in a buffer kept
     // between calls: a fresh one per call cost more in page faults than
     // the products of a batch-1 layer.
     T::with_call_scratch(o_n * XI * c_n, |u| {
         transform_weights(shape, weight, u, threads);
-        let u = Matrix::borrowed(u, o_n * XI, c_n);
-        let task = Task { shape, input, u: &u, offsets: &offsets, bias, tiles, out };
-        let (groups, parts) = (shape.groups(), tiles.parts);
-        for_each_task(threads, tiles.runs * groups * parts, |t| {
-            let place = Place { run: t / (groups * parts), group: t / parts % groups, part: t % parts };
-            T::with_scratch(workspace, |scratch| task.run(place, scratch));
-        });
+        launch(Some(&Matrix::borrowed(u, o_n * XI, c_n)), workspace);
     });
 }
 
@@ -401,8 +487,10 @@ struct Place {
 struct Task<'a, T: Clone> {
     shape: &'a ConvShape,
     input: &'a [T],
-    /// `U_xi` as rows `o * XI + xi` of an `(O * XI) x (C / groups)` matrix.
-    u: &'a Matrix<'a, T>,
+    weight: &'a [T],
+    /// `U_xi` as rows `o * XI + xi` of an `(O * XI) x (C / groups)` matrix,
+    /// or None: each task transforms its own blocks of output channels.
+    u: Option<&'a Matrix<'a, T>>,
     /// `c * per_task`: where row `c` of a transformed input starts.
     offsets: &'a [usize],
     bias: Option<&'a [T]>,
@@ -458,7 +546,8 @@ impl<T: Real> Task<'_, T> {
         let columns = per_task.min(self.tiles.total - run * per_task);
         let (v, rest) = scratch.split_at_mut(XI * c_n * per_task);
         let (m, rest) = rest.split_at_mut(XI * OUT_BLOCK * per_task);
-        let (buf, line) = rest.split_at_mut(2 * XI * per_task);
+        let (buf, rest) = rest.split_at_mut(2 * XI * per_task);
+        let (line, own_u) = rest.split_at_mut(2 * (self.tiles.per_row + 1));
         for c in 0..c_n {
             let (patches, rows) = buf.split_at_mut(XI * per_task);
             self.tiles.for_each_segment(run, |slice, ty, tx, count, column| {
@@ -483,9 +572,21 @@ impl<T: Real> Task<'_, T> {
         let (first, end) = (at.group * o_n + at.part * per_part, at.group * o_n + ((at.part + 1) * per_part).min(o_n));
         for o0 in (first..end).step_by(OUT_BLOCK) {
             let rows = OUT_BLOCK.min(end - o0);
+            let own;
+            let (u, first_row) = match self.u {
+                Some(u) => (u, o0 * XI),
+                None => {
+                    let own_u = &mut own_u[..rows * XI * c_n];
+                    for (o, channel) in own_u.chunks_exact_mut(XI * c_n).enumerate() {
+                        transform_channel(&self.weight[(o0 + o) * c_n * 9..][..c_n * 9], channel);
+                    }
+                    own = Matrix::borrowed(own_u, rows * XI, c_n);
+                    (&own, 0)
+                }
+            };
             for xi in 0..XI {
                 let block = Block {
-                    a: self.u.rows_every(o0 * XI + xi, XI),
+                    a: u.rows_every(first_row + xi, XI),
                     b: v[xi * c_n * per_task..].as_ptr(),
                     offsets: self.offsets.as_ptr(),
                     depth: c_n,
@@ -496,8 +597,9 @@ impl<T: Real> Task<'_, T> {
                     bias: None,
                     accumulate: false,
                 };
-                // SAFETY: A is rows (o0 + i) * XI + xi, i < rows, of the
-                // (O * XI) x C transformed weights; B element (c, j) at
+                // SAFETY: A is rows first_row + i * XI + xi, i < rows, of the
+                // (O * XI) x C transformed weights or of this task's own
+                // (rows * XI) x C block of them (first_row 0); B element (c, j) at
                 // v[xi*C*per_task + c*per_task + j], j < columns <= per_task,
                 // inside `v`; C element (i, j) at
                 // m[xi*OUT_BLOCK*per_task + i*per_task + j], i < rows <=
@@ -797,23 +899,28 @@ mod tests {
 
     #[test]
     fn thread_and_batch_invariant() {
-        let shape = ConvShape::new(5, 20, 6, 1, &[axis(23, (1, 1)), axis(30, (1, 1))], PaddingMode::Zeros).unwrap();
-        let x: Vec<f32> = values(shape.input_len(), 1).iter().map(|&v| v as f32).collect();
-        let w: Vec<f32> = values(shape.weight_len(), 2).iter().map(|&v| v as f32).collect();
-        let run = |shape: &ConvShape, x: &[f32], threads| {
-            let mut out = vec![0f32; shape.output_len()];
-            forward(shape, x, &w, None, &mut out, threads).unwrap();
-            out
-        };
-        let all = run(&shape, &x, 1);
-        for threads in [2, 3, 8] {
-            assert_eq!(run(&shape, &x, threads), all);
-        }
-        let per_image = shape.output_len() / shape.batch();
-        let one = shape.with_batch(1).unwrap();
-        for i in 0..shape.batch() {
-            let xi = &x[i * one.input_len()..][..one.input_len()];
-            assert_eq!(run(&one, xi, 2), all[i * per_image..][..per_image]);
+        // The second shape's images have 25 tiles each: one alone is a single
+        // run whose tasks transform their own weights, the batch of 6 is not.
+        for (batch, rows, cols) in [(5, 23, 30), (6, 10, 10)] {
+            let shape = ConvShape::new(batch, 20, 6, 1, &[axis(rows, (1, 1)), axis(cols, (1, 1))], PaddingMode::Zeros).unwrap();
+            let x: Vec<f32> = values(shape.input_len(), 1).iter().map(|&v| v as f32).collect();
+            let w: Vec<f32> = values(shape.weight_len(), 2).iter().map(|&v| v as f32).collect();
+            let run = |shape: &ConvShape, x: &[f32], threads| {
+                let mut out = vec![0f32; shape.output_len()];
+                forward(shape, x, &w, None, &mut out, threads).unwrap();
+                out
+            };
+            let all = run(&shape, &x, 1);
+            for threads in [2, 3, 8] {
+                assert_eq!(run(&shape, &x, threads), all);
+            }
+            let per_image = shape.output_len() / shape.batch();
+            let one = shape.with_batch(1).unwrap();
+            assert_eq!(Tiles::new::<f32>(&one, 2).runs == 1, rows == 10);
+            for i in 0..shape.batch() {
+                let xi = &x[i * one.input_len()..][..one.input_len()];
+                assert_eq!(run(&one, xi, 2), all[i * per_image..][..per_image]);
+            }
         }
     }
 }

@@ -189,18 +189,15 @@ fn transform_weights<T: Real>(shape: &ConvShape, weight: &[T], u: &mut [T], thre
 fn transform_channel<T: Real>(kernels: &[T], rows: &mut [T]) {
     let c_n = kernels.len() / 9;
     #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-    if tile_isa() == TileIsa::Avx512 {
-        // SAFETY: the CPU supports AVX-512F (detected); `kernels` and
-        // `rows` are one output channel's C kernels and 16 rows of C.
-        let done = unsafe { vector_transform::avx512(kernels, rows) };
-        // SAFETY: as above.
-        return unsafe { transform_kernels_avx512(&kernels[9 * done..], &mut rows[done..], c_n) };
-    }
-    #[cfg(target_arch = "x86_64")]
     match tile_isa() {
-        // SAFETY: the CPU supports AVX-512F (detected), the only
-        // requirement of a `target_feature` function.
-        TileIsa::Avx512 => return unsafe { transform_kernels_avx512(kernels, rows, c_n) },
+        TileIsa::Avx512 => {
+            // SAFETY: the CPU supports AVX-512F (detected), the only
+            // requirement of both functions; the slices are checked.
+            unsafe {
+                let done = vector_transform::avx512(kernels, rows);
+                return transform_kernels_avx512(&kernels[9 * done..], &mut rows[done..], c_n);
+            }
+        }
         // SAFETY: the CPU supports AVX2 and FMA (detected).
         TileIsa::Avx2 => return unsafe { transform_kernels_avx2(kernels, rows, c_n) },
         TileIsa::Portable => {}
@@ -212,7 +209,7 @@ fn transform_channel<T: Real>(kernels: &[T], rows: &mut [T]) {
 ///
 /// # Safety
 /// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
 #[target_feature(enable = "avx512f")]
 unsafe fn transform_kernels_avx512<T: Real>(kernels: &[T], rows: &mut [T], ld: usize) {
     transform_kernels(kernels, rows, ld)
@@ -222,7 +219,7 @@ unsafe fn transform_kernels_avx512<T: Real>(kernels: &[T], rows: &mut [T], ld: u
 ///
 /// # Safety
 /// The CPU must support AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn transform_kernels_avx2<T: Real>(kernels: &[T], rows: &mut [T], ld: usize) {
     transform_kernels(kernels, rows, ld)

@@ -1,12 +1,11 @@
 """Imports of optional libraries (torch, SciPy) that Ctrl-C cannot break.
 
-torch's import runs Python code from C++ through pybind11. A KeyboardInterrupt
-raised in that code either aborts the process (the C++ exception that carries
-it escapes, and ``std::terminate`` runs) or, once caught, still makes CPython
-exit by SIGINT instead of with the CLI's status 130: the nested run marks the
-interrupt as unhandled. Both were seen when ``convinit verify`` got Ctrl-C in
-its first two seconds. Holding the signal until the import is done, then
-raising it, avoids both.
+torch's import runs Python code from C++ through pybind11. Ctrl-C in
+``convinit verify``'s first seconds, while torch was importing, either
+aborted the process (a KeyboardInterrupt inside that code escaped as a C++
+exception, and ``std::terminate`` ran) or, though the CLI caught it and
+returned 130, ended the process by SIGINT. Holding the signal until the
+import is done, then raising it, avoided both in every run tried.
 """
 
 from __future__ import annotations

@@ -98,14 +98,6 @@ impl<'a, T: Copy + Default + Send + Sync> Matrix<'a, T> {
         Matrix { data, rows, depth, transposed: true, gather: None }
     }
 
-    /// Every `step`-th row from `row` on (`row`, `row + step`, ...), from
-    /// reduction step 0: a `Block`'s A taken from interleaved matrices.
-    pub fn rows_every(&self, row: usize, step: usize) -> RowsRef<T> {
-        assert!(row <= self.rows && step >= 1 && !self.transposed && self.gather.is_none(), "matrix rows out of range");
-        // SAFETY: row * depth <= rows * depth = data.len().
-        RowsRef { ptr: unsafe { self.data.as_ptr().add(row * self.depth) }, lda: step * self.depth, transposed: false, steps: std::ptr::null() }
-    }
-
     /// Element (i, k).
     pub fn get(&self, i: usize, k: usize) -> T {
         assert!(i < self.rows && k < self.depth, "matrix element out of range");

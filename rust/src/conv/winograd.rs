@@ -31,7 +31,7 @@
 use super::geometry::{check_backward_input, check_forward, ConvShape, PaddingMode, Window};
 use super::implicit;
 use super::matmul::Real;
-use super::microkernel::{Block, Matrix};
+use super::microkernel::{Block, Matrix, RowsRef};
 #[cfg(target_arch = "x86_64")]
 use super::microkernel::{tile_isa, TileIsa};
 use crate::error::KernelResult;
@@ -177,32 +177,104 @@ fn tile_passes(columns: usize, width: usize) -> f64 {
     (columns / width) as f64 + partial
 }
 
-/// `U = G g G^T` for every (output, input-of-its-group) channel pair, computed in f64
-/// and rounded once, into `u` laid out `u[o][xi][c]`: for each output
-/// channel the `XI` rows of C elements that the products of position `xi` read.
-fn transform_weights<T: Real>(shape: &ConvShape, weight: &[T], u: &mut [T], threads: usize) {
-    let c_n = planes_per_group(shape);
-    for_each_chunk_mut(threads, u, XI * c_n, |o, rows| transform_channel(&weight[o * c_n * 9..][..c_n * 9], rows));
+/// Where kernel `(o, c)` lies in the weights a call reads: `o` an output
+/// channel of the layer computed, `c` an input plane of its group.
+#[derive(Clone, Copy, Debug)]
+enum KernelLayout {
+    /// A forward convolution's own weights, `O x C_n x 3 x 3`.
+    Forward { c_n: usize },
+    /// The weights of a convolution (`cg` input and `og` output channels
+    /// per group, `kd` deep) read as those of its `grad_input` dual: every
+    /// kernel axis flipped and the channels swapped, so no flipped copy is
+    /// made (it took 29% of a batch-1 `grad_input` at 256 channels).
+    Dual { cg: usize, og: usize, kd: usize },
 }
 
-/// One output channel's `U` (its `XI` rows of C values) from its C kernels.
-fn transform_channel<T: Real>(kernels: &[T], rows: &mut [T]) {
-    let c_n = kernels.len() / 9;
+impl KernelLayout {
+    /// Where kernel `(o, c)` starts; read backwards when `flipped`.
+    #[inline(always)]
+    fn at(self, o: usize, c: usize) -> usize {
+        match self {
+            KernelLayout::Forward { c_n } => (o * c_n + c) * 9,
+            KernelLayout::Dual { cg, og, kd } => {
+                let (g, d) = (o / cg, o % cg);
+                let (i, td) = (c / kd, c % kd);
+                (((g * og + i) * cg + d) * kd + kd - 1 - td) * 9
+            }
+        }
+    }
+
+    fn flipped(self) -> bool {
+        matches!(self, KernelLayout::Dual { .. })
+    }
+}
+
+/// `U = G g G^T` for every (output, input-of-its-group) channel pair,
+/// computed in f64 and rounded once, into `u` laid out `u[o][xi][c]`: for
+/// each output channel the `XI` rows of C elements that the products of
+/// position `xi` read (whole rows suit the tiles best when no product
+/// ends in a few columns).
+fn transform_weights<T: Real>(shape: &ConvShape, weight: &[T], layout: KernelLayout, u: &mut [T], threads: usize) {
+    let c_n = planes_per_group(shape);
+    for_each_chunk_mut(threads, u, XI * c_n, |o, rows| transform_run(weight, |c| layout.at(o, c), c_n, layout.flipped(), rows, c_n));
+}
+
+/// `U` of output channels `o0..o0 + rows` (one group's) into `u` laid
+/// out `u[xi * position_stride + c * rows + o - o0]`: for each position
+/// the transpose of its `rows x C` matrix, which the tiles read with the
+/// last few columns along the rows (`Matrix::transpose_of`; a 14x14
+/// image's 49 tiles are one past a 48-column tile: 11% of a batch-1
+/// call at 256 channels). Eight output channels at a time, all their
+/// input planes in turn: eight streams through the weights (64 at once,
+/// 9 KiB apart at 256 channels, fell in four of L1's sets).
+fn transform_block<T: Real>(weight: &[T], layout: KernelLayout, o0: usize, rows: usize, c_n: usize, u: &mut [T]) {
+    let ld = position_stride(rows, c_n);
+    #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+    // SAFETY: the CPU supports AVX-512F (detected); the slices are checked.
+    let done = if tile_isa() == TileIsa::Avx512 { unsafe { vector_transform::block(weight, layout, o0, rows, c_n, u, ld) } } else { 0 };
+    #[cfg(not(all(target_arch = "x86_64", not(feature = "portable"))))]
+    let done = 0;
+    for l0 in (done..rows).step_by(KERNEL_LANES) {
+        for c in 0..c_n {
+            let count = KERNEL_LANES.min(rows - l0);
+            transform_run(weight, |l| layout.at(o0 + l0 + l, c), count, layout.flipped(), &mut u[c * rows + l0..], ld);
+        }
+    }
+}
+
+/// Elements from one position's transposed `U` block to the next's: its
+/// `rows x C` values and 16 more, so the 16 positions' runs, written
+/// together, do not fall in one L1 set (unpadded, 64 KiB apart at 256
+/// channels: a quarter of the transform's time on one store).
+fn position_stride(rows: usize, c_n: usize) -> usize {
+    c_n * rows + 16
+}
+
+/// Elements of the largest block's `U` (`transform_block`) for `shape`.
+fn block_len(shape: &ConvShape) -> usize {
+    let o_n = shape.out_channels() / shape.groups();
+    XI * position_stride(OUT_BLOCK.min(o_n), planes_per_group(shape))
+}
+
+/// `U` of `count` kernels, kernel `l` at `weight[at(l)..][..9]` (taps in
+/// reverse order when `flipped`), value `xi` of kernel `l` to
+/// `rows[xi * ld + l]`.
+fn transform_run<T: Real>(weight: &[T], at: impl Fn(usize) -> usize, count: usize, flipped: bool, rows: &mut [T], ld: usize) {
     #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
     match tile_isa() {
         TileIsa::Avx512 => {
             // SAFETY: the CPU supports AVX-512F (detected), the only
             // requirement of both functions; the slices are checked.
             unsafe {
-                let done = vector_transform::avx512(kernels, rows);
-                return transform_kernels_avx512(&kernels[9 * done..], &mut rows[done..], c_n);
+                let done = vector_transform::run(weight, &at, count, flipped, rows, ld);
+                return transform_kernels_avx512(weight, |l| at(done + l), count - done, flipped, &mut rows[done..], ld);
             }
         }
         // SAFETY: the CPU supports AVX2 and FMA (detected).
-        TileIsa::Avx2 => return unsafe { transform_kernels_avx2(kernels, rows, c_n) },
+        TileIsa::Avx2 => return unsafe { transform_kernels_avx2(weight, at, count, flipped, rows, ld) },
         TileIsa::Portable => {}
     }
-    transform_kernels(kernels, rows, c_n)
+    transform_kernels(weight, at, count, flipped, rows, ld)
 }
 
 /// `transform_kernels` compiled for AVX-512.
@@ -211,8 +283,8 @@ fn transform_channel<T: Real>(kernels: &[T], rows: &mut [T]) {
 /// The CPU must support AVX-512F.
 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
 #[target_feature(enable = "avx512f")]
-unsafe fn transform_kernels_avx512<T: Real>(kernels: &[T], rows: &mut [T], ld: usize) {
-    transform_kernels(kernels, rows, ld)
+unsafe fn transform_kernels_avx512<T: Real>(weight: &[T], at: impl Fn(usize) -> usize, count: usize, flipped: bool, rows: &mut [T], ld: usize) {
+    transform_kernels(weight, at, count, flipped, rows, ld)
 }
 
 /// `transform_kernels` compiled for AVX2 and FMA.
@@ -221,56 +293,53 @@ unsafe fn transform_kernels_avx512<T: Real>(kernels: &[T], rows: &mut [T], ld: u
 /// The CPU must support AVX2 and FMA.
 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn transform_kernels_avx2<T: Real>(kernels: &[T], rows: &mut [T], ld: usize) {
-    transform_kernels(kernels, rows, ld)
+unsafe fn transform_kernels_avx2<T: Real>(weight: &[T], at: impl Fn(usize) -> usize, count: usize, flipped: bool, rows: &mut [T], ld: usize) {
+    transform_kernels(weight, at, count, flipped, rows, ld)
 }
 
 /// Kernels per step of `transform_kernels`' vectorized loop.
 const KERNEL_LANES: usize = 8;
 
-/// One output channel's `U`, or the part of it from some channel on:
-/// `kernels` holds C' 3x3 kernels, `rows` gets the `XI` rows of C'
-/// transformed values, `ld` apart. Whole groups of `KERNEL_LANES` kernels
+/// `transform_run` in plain Rust. Whole groups of `KERNEL_LANES` kernels
 /// are computed lane by lane (fixed-size arrays, so the arithmetic
 /// vectorizes), the rest one at a time, by the same formulas.
 #[inline(always)]
-fn transform_kernels<T: Real>(kernels: &[T], rows: &mut [T], ld: usize) {
-    let c_n = kernels.len() / 9;
-    let whole = c_n - c_n % KERNEL_LANES;
-    for c0 in (0..whole).step_by(KERNEL_LANES) {
-        let block = &kernels[9 * c0..][..9 * KERNEL_LANES];
+fn transform_kernels<T: Real>(weight: &[T], at: impl Fn(usize) -> usize, count: usize, flipped: bool, rows: &mut [T], ld: usize) {
+    let tap = |l: usize, i: usize| weight[at(l) + if flipped { 8 - i } else { i }].to_f64();
+    let whole = count - count % KERNEL_LANES;
+    for l0 in (0..whole).step_by(KERNEL_LANES) {
         let mut g = [[0f64; KERNEL_LANES]; 9];
-        for l in 0..KERNEL_LANES {
-            for i in 0..9 {
-                g[i][l] = block[9 * l + i].to_f64();
+        for (i, lanes) in g.iter_mut().enumerate() {
+            for (l, value) in lanes.iter_mut().enumerate() {
+                *value = tap(l0 + l, i);
             }
         }
         let u = transform_kernel(&g);
         for (q, values) in u.iter().enumerate() {
-            let row = &mut rows[q * ld + c0..][..KERNEL_LANES];
+            let row = &mut rows[q * ld + l0..][..KERNEL_LANES];
             for l in 0..KERNEL_LANES {
                 row[l] = T::from_f64(values[l]);
             }
         }
     }
-    for c in whole..c_n {
+    for l in whole..count {
         let mut g = [[0f64; 1]; 9];
-        for i in 0..9 {
-            g[i][0] = kernels[9 * c + i].to_f64();
+        for (i, [value]) in g.iter_mut().enumerate() {
+            *value = tap(l, i);
         }
         for (q, [value]) in transform_kernel(&g).into_iter().enumerate() {
-            rows[q * ld + c] = T::from_f64(value);
+            rows[q * ld + l] = T::from_f64(value);
         }
     }
 }
 
-/// `transform_kernels` for whole blocks of 8 kernels in AVX-512
+/// The weight transform for whole groups of 8 kernels in AVX-512
 /// intrinsics, f64 lanes (LLVM compiled the generic loop with the 16 row
 /// pointers spilled: a quarter of a batch-1 call at 256 channels). The
 /// same operations in the same order, so the same bits.
 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
 mod vector_transform {
-    use super::{Real, XI};
+    use super::{KernelLayout, Real, XI};
     use std::arch::x86_64::*;
 
     /// `[g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2]`, as `kernel_column`.
@@ -281,51 +350,111 @@ mod vector_transform {
         }};
     }
 
-    /// Transforms the first `C - C % 8` of one output channel's C kernels
-    /// (f32 or f64) into `rows` (16 rows of C) and returns how many it did.
+    /// Whether T is f32 (true) or f64 (false); None for another type.
+    fn single<T: 'static>() -> Option<bool> {
+        use std::any::TypeId;
+        let t = TypeId::of::<T>();
+        (t == TypeId::of::<f32>() || t == TypeId::of::<f64>()).then_some(t == TypeId::of::<f32>())
+    }
+
+    /// Where kernels `at(l0) .. at(l0 + 8)` lie from the first, as gather
+    /// indices, with the first; None unless all eight (nine taps each)
+    /// lie inside `len` elements within reach of 32-bit indices.
+    fn lanes(at: impl Fn(usize) -> usize, l0: usize, len: usize) -> Option<(usize, __m256i)> {
+        let base = at(l0);
+        let mut index = [0i32; 8];
+        for (l, index) in index.iter_mut().enumerate() {
+            let start = at(l0 + l);
+            if start + 9 > len {
+                return None;
+            }
+            *index = i32::try_from(start as isize - base as isize).ok()?;
+        }
+        // SAFETY: eight i32s make one 256-bit vector, read unaligned.
+        Some((base, unsafe { _mm256_loadu_si256(index.as_ptr().cast()) }))
+    }
+
+    /// `super::transform_run` for its first `count - count % 8` kernels
+    /// (f32 or f64); returns how many it did.
     ///
     /// # Safety
     /// The CPU must support AVX-512F.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn avx512<T: Real>(kernels: &[T], rows: &mut [T]) -> usize {
-        let c_n = kernels.len() / 9;
-        assert!(rows.len() >= XI * c_n, "transform rows out of range");
-        let is_f32 = std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>();
-        if !is_f32 && std::any::TypeId::of::<T>() != std::any::TypeId::of::<f64>() {
-            return 0;
+    pub(super) unsafe fn run<T: Real>(weight: &[T], at: &impl Fn(usize) -> usize, count: usize, flipped: bool, rows: &mut [T], ld: usize) -> usize {
+        let Some(is_f32) = single::<T>() else { return 0 };
+        let whole = count - count % 8;
+        if whole > 0 {
+            assert!((XI - 1) * ld + whole <= rows.len(), "transform out of range");
         }
-        let whole = c_n - c_n % 8;
-        // Tap i of the 8 kernels of a block: elements i, 9 + i, ..., 63 + i.
-        let taps = _mm256_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63);
-        let half = _mm512_set1_pd(0.5);
-        for c0 in (0..whole).step_by(8) {
-            let mut g = [_mm512_setzero_pd(); 9];
-            for (i, tap) in g.iter_mut().enumerate() {
-                // SAFETY: the gathered elements 9 * (c0 + l) + i, l < 8, i < 9,
-                // lie inside `kernels` (c0 + 8 <= c_n); T is f32 or f64 as checked.
-                *tap = unsafe {
-                    let at = kernels.as_ptr().add(9 * c0 + i);
-                    if is_f32 { _mm512_cvtps_pd(_mm256_i32gather_ps::<4>(at.cast(), taps)) } else { _mm512_i32gather_pd::<8>(taps, at.cast()) }
-                };
-            }
-            let mut gg = [[_mm512_setzero_pd(); 3]; 4];
-            for j in 0..3 {
-                for (i, value) in column!(g[j], g[3 + j], g[6 + j], half).into_iter().enumerate() {
-                    gg[i][j] = value;
-                }
-            }
-            for (i, row) in gg.iter().enumerate() {
-                for (j, value) in column!(row[0], row[1], row[2], half).into_iter().enumerate() {
-                    // SAFETY: elements (4i + j) * c_n + c0 .. + 8 of `rows`, inside
-                    // it (asserted above); T is f32 or f64 as checked.
-                    unsafe {
-                        let at = rows.as_mut_ptr().add((4 * i + j) * c_n + c0);
-                        if is_f32 { _mm256_storeu_ps(at.cast(), _mm512_cvtpd_ps(value)) } else { _mm512_storeu_pd(at.cast(), value) }
-                    }
-                }
+        for l0 in (0..whole).step_by(8) {
+            let Some((base, index)) = lanes(at, l0, weight.len()) else { return l0 };
+            // SAFETY: the eight kernels lie inside `weight` (checked by
+            // `lanes`) and runs (4i + j) * ld + l0 .. + 8 inside `rows`
+            // (asserted above); T is f32 or f64 as checked.
+            unsafe { eight(weight.as_ptr().add(base), index, flipped, rows.as_mut_ptr().add(l0), ld, is_f32) };
+        }
+        whole
+    }
+
+    /// `super::transform_block` for its first `rows - rows % 8` output
+    /// channels (f32 or f64); returns how many it did.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn block<T: Real>(weight: &[T], layout: KernelLayout, o0: usize, rows: usize, c_n: usize, u: &mut [T], ld: usize) -> usize {
+        let Some(is_f32) = single::<T>() else { return 0 };
+        let whole = rows - rows % 8;
+        if whole > 0 {
+            assert!((XI - 1) * ld + c_n * rows <= u.len(), "transform out of range");
+        }
+        for l0 in (0..whole).step_by(8) {
+            for c in 0..c_n {
+                let Some((base, index)) = lanes(|l| layout.at(o0 + l, c), l0, weight.len()) else { return l0 };
+                // SAFETY: kernel c of output channels o0 + l0 .. + 8 lies
+                // inside `weight` (checked by `lanes`), and runs (4i + j) *
+                // ld + c * rows + l0 .. + 8 inside `u` (asserted above); T
+                // is f32 or f64 as checked.
+                unsafe { eight(weight.as_ptr().add(base), index, layout.flipped(), u.as_mut_ptr().add(c * rows + l0), ld, is_f32) };
             }
         }
         whole
+    }
+
+    /// `U` of the 8 kernels at `src + index[l]` (f32 or f64, as `is_f32`
+    /// says; taps read backwards when `flipped`), value `xi` of kernel `l`
+    /// to `dst[xi * ld + l]`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F; the kernels readable, the 16 runs of
+    /// 8 writable; T is f32 when `is_f32` and f64 otherwise.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn eight<T>(src: *const T, index: __m256i, flipped: bool, dst: *mut T, ld: usize, is_f32: bool) {
+        let half = _mm512_set1_pd(0.5);
+        let mut g = [_mm512_setzero_pd(); 9];
+        for (i, tap) in g.iter_mut().enumerate() {
+            // SAFETY: tap i of each kernel, readable by the caller's contract.
+            *tap = unsafe {
+                let at = src.add(if flipped { 8 - i } else { i });
+                if is_f32 { _mm512_cvtps_pd(_mm256_i32gather_ps::<4>(at.cast(), index)) } else { _mm512_i32gather_pd::<8>(index, at.cast()) }
+            };
+        }
+        let mut gg = [[_mm512_setzero_pd(); 3]; 4];
+        for j in 0..3 {
+            for (i, value) in column!(g[j], g[3 + j], g[6 + j], half).into_iter().enumerate() {
+                gg[i][j] = value;
+            }
+        }
+        for (i, row) in gg.iter().enumerate() {
+            for (j, value) in column!(row[0], row[1], row[2], half).into_iter().enumerate() {
+                // SAFETY: run 4i + j, writable by the caller's contract.
+                unsafe {
+                    let at = dst.add((4 * i + j) * ld);
+                    if is_f32 { _mm256_storeu_ps(at.cast(), _mm512_cvtpd_ps(value)) } else { _mm512_storeu_pd(at.cast(), value) }
+                }
+            }
+        }
     }
 }
 
@@ -378,7 +507,7 @@ pub(crate) fn forward<T: Real>(
     }
     // SAFETY: the whole `output` (output_len elements, checked), borrowed
     // mutably for the call.
-    unsafe { forward_to(shape, input, weight, bias, SharedMut(output.as_mut_ptr()), threads) };
+    unsafe { forward_to(shape, input, weight, forward_layout(shape), bias, SharedMut(output.as_mut_ptr()), threads) };
     Ok(())
 }
 
@@ -398,13 +527,19 @@ pub(crate) fn forward_uninit<T: Real>(
     }
     // SAFETY: as in `forward`; writing a `T` into a `MaybeUninit<T>` is
     // always allowed, and nothing reads an output element.
-    unsafe { forward_to(shape, input, weight, bias, SharedMut(output.as_mut_ptr().cast::<T>()), threads) };
+    unsafe { forward_to(shape, input, weight, forward_layout(shape), bias, SharedMut(output.as_mut_ptr().cast::<T>()), threads) };
     Ok(())
+}
+
+/// The layout of a forward convolution's own weights.
+fn forward_layout(shape: &ConvShape) -> KernelLayout {
+    KernelLayout::Forward { c_n: planes_per_group(shape) }
 }
 
 /// `grad_input` of `conv_forward` for a shape whose `transposed` dual
 /// Winograd computes (3x3, stride 1, zero padding of at most 2): the dual's
-/// forward on the output gradient with flipped, channel-swapped weights.
+/// forward on the output gradient with flipped, channel-swapped weights,
+/// read in place (`KernelLayout::Dual`) where the dual runs F(2x2, 3x3).
 pub(crate) fn backward_input<T: Real>(
     shape: &ConvShape,
     dual: &ConvShape,
@@ -419,6 +554,14 @@ pub(crate) fn backward_input<T: Real>(
         return Ok(());
     }
     let (cg, og, taps) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups(), shape.kernel_taps());
+    if has_3x3_planes(dual) {
+        let layout = KernelLayout::Dual { cg, og, kd: shape.axes()[0].kernel };
+        // SAFETY: the whole `grad_input` (the dual's output, checked),
+        // borrowed mutably for the call; writing a `T` into a
+        // `MaybeUninit<T>` is always allowed, and nothing reads an element.
+        unsafe { forward_to(dual, grad_output, weight, layout, None, SharedMut(grad_input.as_mut_ptr().cast::<T>()), threads) };
+        return Ok(());
+    }
     // The dual's weight (g * cg + c, o, t) is weight (g * og + o, c, taps - 1 - t):
     // every axis of the kernel flipped.
     let mut flipped = vec![T::ZERO; weight.len()];
@@ -437,19 +580,20 @@ pub(crate) fn backward_input<T: Real>(
 /// # Safety
 /// `out` must point at `shape.output_len()` elements valid for writes that
 /// nothing else accesses during the call.
-unsafe fn forward_to<T: Real>(shape: &ConvShape, input: &[T], weight: &[T], bias: Option<&[T]>, out: SharedMut<T>, threads: usize) {
+unsafe fn forward_to<T: Real>(shape: &ConvShape, input: &[T], weight: &[T], layout: KernelLayout, bias: Option<&[T]>, out: SharedMut<T>, threads: usize) {
     if !has_3x3_planes(shape) {
+        debug_assert!(matches!(layout, KernelLayout::Forward { .. }), "depth pairs read a forward layout");
         // SAFETY: the caller's contract, passed on.
         return unsafe { implicit::forward_depth_pairs(shape, input, weight, bias, out, threads) };
     }
-    let (c_n, o_n) = (planes_per_group(shape), shape.out_channels());
+    let c_n = planes_per_group(shape);
     let tiles = Tiles::new::<T>(shape, threads);
     let offsets: Vec<usize> = (0..c_n).map(|c| c * tiles.per_task).collect();
     // Transformed inputs, products, two 16-row buffers and one padded row per task.
     let workspace = XI * (c_n + OUT_BLOCK + 2) * tiles.per_task + 2 * (tiles.per_row + 1);
     let (groups, parts) = (shape.groups(), tiles.parts);
-    let launch = |u: Option<&Matrix<'_, T>>, workspace: usize| {
-        let task = Task { shape, input, weight, u, offsets: &offsets, bias, tiles, out };
+    let launch = |u: Option<&[T]>, workspace: usize| {
+        let task = Task { shape, input, weight, layout, u, offsets: &offsets, bias, tiles, out };
         for_each_task(threads, tiles.runs * groups * parts, |t| {
             let place = Place { run: t / (groups * parts), group: t / parts % groups, part: t % parts };
             T::with_scratch(workspace, |scratch| task.run(place, scratch));
@@ -460,14 +604,14 @@ unsafe fn forward_to<T: Real>(shape: &ConvShape, input: &[T], weight: &[T], bias
         // used by one task, which transforms them block by block just before
         // its products, into its own scratch, where they stay in L2 (a
         // whole transformed layer, 16/9 of the weights, went through L3).
-        return launch(None, workspace + OUT_BLOCK * XI * c_n);
+        return launch(None, workspace + block_len(shape));
     }
     // The transformed weights (16/9 of the weights' size) in a buffer kept
     // between calls: a fresh one per call cost more in page faults than
-    // the products of a batch-1 layer.
-    T::with_call_scratch(o_n * XI * c_n, |u| {
-        transform_weights(shape, weight, u, threads);
-        launch(Some(&Matrix::borrowed(u, o_n * XI, c_n)), workspace);
+    // the products of a small layer.
+    T::with_call_scratch(shape.out_channels() * XI * c_n, |u| {
+        transform_weights(shape, weight, layout, u, threads);
+        launch(Some(u), workspace);
     });
 }
 
@@ -485,9 +629,10 @@ struct Task<'a, T: Clone> {
     shape: &'a ConvShape,
     input: &'a [T],
     weight: &'a [T],
-    /// `U_xi` as rows `o * XI + xi` of an `(O * XI) x (C / groups)` matrix,
-    /// or None: each task transforms its own blocks of output channels.
-    u: Option<&'a Matrix<'a, T>>,
+    layout: KernelLayout,
+    /// `U` of every output channel (`transform_weights`), or None: each
+    /// task transforms its own blocks (`transform_block`).
+    u: Option<&'a [T]>,
     /// `c * per_task`: where row `c` of a transformed input starts.
     offsets: &'a [usize],
     bias: Option<&'a [T]>,
@@ -569,21 +714,17 @@ impl<T: Real> Task<'_, T> {
         let (first, end) = (at.group * o_n + at.part * per_part, at.group * o_n + ((at.part + 1) * per_part).min(o_n));
         for o0 in (first..end).step_by(OUT_BLOCK) {
             let rows = OUT_BLOCK.min(end - o0);
-            let own;
-            let (u, first_row) = match self.u {
-                Some(u) => (u, o0 * XI),
-                None => {
-                    let own_u = &mut own_u[..rows * XI * c_n];
-                    for (o, channel) in own_u.chunks_exact_mut(XI * c_n).enumerate() {
-                        transform_channel(&self.weight[(o0 + o) * c_n * 9..][..c_n * 9], channel);
-                    }
-                    own = Matrix::borrowed(own_u, rows * XI, c_n);
-                    (&own, 0)
-                }
-            };
+            let own_len = XI * position_stride(rows, c_n);
+            if self.u.is_none() {
+                transform_block(self.weight, self.layout, o0, rows, c_n, &mut own_u[..own_len]);
+            }
             for xi in 0..XI {
+                let a = match self.u {
+                    Some(u) => RowsRef::strided(&u[(o0 * XI + xi) * c_n..], rows, XI * c_n, c_n),
+                    None => Matrix::transpose_of(&own_u[xi * position_stride(rows, c_n)..][..c_n * rows], rows, c_n).rows_from(0, 0),
+                };
                 let block = Block {
-                    a: u.rows_every(first_row + xi, XI),
+                    a,
                     b: v[xi * c_n * per_task..].as_ptr(),
                     offsets: self.offsets.as_ptr(),
                     depth: c_n,
@@ -594,9 +735,9 @@ impl<T: Real> Task<'_, T> {
                     bias: None,
                     accumulate: false,
                 };
-                // SAFETY: A is rows first_row + i * XI + xi, i < rows, of the
-                // (O * XI) x C transformed weights or of this task's own
-                // (rows * XI) x C block of them (first_row 0); B element (c, j) at
+                // SAFETY: A is rows o0.. of position xi in the shared U
+                // (row-major) or the transposed rows x C matrix of
+                // position xi in this task's own block; B element (c, j) at
                 // v[xi*C*per_task + c*per_task + j], j < columns <= per_task,
                 // inside `v`; C element (i, j) at
                 // m[xi*OUT_BLOCK*per_task + i*per_task + j], i < rows <=
@@ -879,7 +1020,15 @@ mod tests {
         let shapes = [((1, 1), 1), ((2, 0), 1), ((0, 2), 1), ((1, 1), 2)]
             .map(|(pad, groups)| ConvShape::new(2, 6, 4, groups, &[axis(9, pad), axis(7, (1, 1))], PaddingMode::Zeros).unwrap());
         let deep = ConvShape::new(2, 6, 4, 2, &[depth, axis(9, (1, 1)), axis(7, (2, 0))], PaddingMode::Zeros).unwrap();
-        for shape in shapes.into_iter().chain([deep]) {
+        // Enough channels per group for whole groups of 8 kernels in the
+        // weight transform, read in place through the dual's layout, with
+        // a single run of tiles (each task transforms its own blocks) at
+        // batch 1 and shared transformed weights at batch 9.
+        let wide = [(1, 1, 1), (9, 1, 1), (1, 2, 3), (9, 2, 3)].map(|(batch, groups, kd)| {
+            let depth = Window { input: 3, kernel: kd, pad_before: kd / 2, pad_after: kd / 2, ..depth };
+            ConvShape::new(batch, 16 * groups, 24 * groups, groups, &[depth, axis(6, (1, 1)), axis(5, (1, 1))], PaddingMode::Zeros).unwrap()
+        });
+        for shape in shapes.into_iter().chain([deep]).chain(wide) {
             let dual = crate::conv::implicit::transposed(&shape).unwrap();
             assert!(applies(&dual));
             let w = values(shape.weight_len(), 2);

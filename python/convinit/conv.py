@@ -84,8 +84,7 @@ class ConvLayout:
 
     def geometry(self) -> tuple:
         """The core's geometry argument: (stride, dilation, pad_before, pad_after, groups, padding_mode)."""
-        return (list(self.strides), list(self.dilations), list(self.before), list(self.after), self.groups,
-                self.padding_mode)
+        return (self.strides, self.dilations, self.before, self.after, self.groups, self.padding_mode)
 
 
 @dataclass
@@ -143,7 +142,7 @@ def prepare_conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOr
     # arguments of exact types are looked up, so that 2.0 or True, equal
     # to 2 and 1 as keys, still reach the checks that refuse them (shapes,
     # the dtype and the names come from here and always are).
-    layout = _cached_layout(*arguments) if all(map(_plain, given)) else conv_layout(*arguments)
+    layout = _cached_layout(*arguments) if _all_plain(given) else conv_layout(*arguments)
     if layout.unbatched:
         x = x[None]
     return ConvCall(
@@ -152,12 +151,19 @@ def prepare_conv(spatial: int, input: Any, weight: Any, bias: Any, stride: IntOr
     )
 
 
-def _plain(value: Any) -> bool:
-    """An int, str or None, or a tuple of ints, exactly (no subclasses)."""
-    kind = type(value)
-    if kind is tuple:
-        return all(type(v) is int for v in value)
-    return kind is int or kind is str or value is None
+def _all_plain(values: tuple) -> bool:
+    """Whether each value is an int, str or None, or a tuple of ints,
+    exactly (no subclasses). A plain loop: per call this is overhead."""
+    for value in values:
+        kind = type(value)
+        if kind is int or kind is str or value is None:
+            continue
+        if kind is not tuple:
+            return False
+        for item in value:
+            if type(item) is not int:
+                return False
+    return True
 
 
 def conv_layout(spatial: int, x_shape: tuple[int, ...], w_shape: tuple[int, ...], b_shape: Optional[tuple[int, ...]],

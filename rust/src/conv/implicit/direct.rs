@@ -359,7 +359,14 @@ impl<'a, T: Real> Job<'a, T> {
             let live = self.block.min(og - b * self.block);
             for c0 in (0..count).step_by(staged) {
                 let len = staged.min(count - c0);
+                // Where the stage's sums for output slice `slice` go.
+                let stage_out = |slice: usize| (image * s.out_channels() + channel) * plane + (slice * self.out_dims[1] + first) * ow + c0;
+                let tiles = len.div_ceil(pixels);
                 for f0 in (c0..c0 + len).step_by(pixels) {
+                    let nth = (f0 - c0) / pixels;
+                    for &slice in slices {
+                        prefetch_rows(self.out.get().wrapping_add(stage_out(slice)), plane, nth * live / tiles..(nth + 1) * live / tiles, len);
+                    }
                     let valid = pixels.min(c0 + len - f0);
                     for t in 0..products {
                         // Lanes past the band's last output repeat it (computed, not stored).
@@ -377,12 +384,11 @@ impl<'a, T: Real> Job<'a, T> {
                 }
                 let rows_out = Rows { block: self.block, live, len, plane, bias: self.bias.map(|b| &b[channel..channel + live]) };
                 for (i, &slice) in slices.iter().enumerate() {
-                    let first_pixel = (slice * self.out_dims[1] + first) * ow;
                     // SAFETY: output elements (image, channel + c, pixel
-                    // first_pixel + c0 + i) for c < live, i < len are inside
-                    // the output (checked lengths) and belong to this task's
-                    // (image, group, slice(s), band) alone.
-                    unsafe { store_rows(&staging[i * stage..][..len * self.block], &rows_out, self.out.get().add((image * s.out_channels() + channel) * plane + first_pixel + c0)) };
+                    // first pixel of the stage + i) for c < live, i < len
+                    // are inside the output (checked lengths) and belong to
+                    // this task's (image, group, slice(s), band) alone.
+                    unsafe { store_rows(&staging[i * stage..][..len * self.block], &rows_out, self.out.get().add(stage_out(slice))) };
                 }
             }
         }
@@ -512,6 +518,26 @@ struct Rows<'a, T> {
     bias: Option<&'a [T]>,
 }
 
+/// Asks the cache for the lines of channel rows `rows` (each `plane`
+/// apart from `out`, `len` long) for writing, ahead of `store_rows`: a
+/// stem's output outgrows L2, and the transposes' stores then wait on
+/// each line's read. Spread over a stage's tiles, the reads overlap the
+/// products.
+///
+/// Any address will do: a prefetch never faults and reads nothing.
+fn prefetch_rows<T>(out: *const T, plane: usize, rows: std::ops::Range<usize>, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for c in rows {
+        let row = out.wrapping_add(c * plane);
+        for i in (0..len).step_by(64 / std::mem::size_of::<T>()) {
+            // SAFETY: a prefetch reads nothing and never faults.
+            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(row.wrapping_add(i).cast()) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (out, plane, rows, len);
+}
+
 /// Channel `c`'s row of `rows` (plus its bias) to `out + c * plane`,
 /// `len` pixels long, for every live channel.
 ///
@@ -527,8 +553,9 @@ unsafe fn store_rows<T: Real>(staging: &[T], rows: &Rows<'_, T>, out: *mut T) {
     }
 }
 
-/// The first pixels of every channel's row, a multiple of 8 of them, in
-/// float32 with AVX2; returns how many (0 where that does not apply).
+/// The first pixels of every channel's row, transposed in registers a
+/// square at a time (16 x 16 in float32 with AVX-512, then 8 x 8 with
+/// AVX2; 4 x 4 in float64); returns how many (0 where that does not apply).
 ///
 /// # Safety
 /// As `store_rows`, whose assertion holds.
@@ -537,16 +564,26 @@ unsafe fn store_rows_transposed<T: Real>(staging: &[T], rows: &Rows<'_, T>, out:
     if tile_isa() != TileIsa::Portable {
         let is = |t: std::any::TypeId| std::any::TypeId::of::<T>() == t;
         let (block, plane) = (rows.block, rows.plane);
-        // SAFETY (both closures): T is the type the branch checked; the
+        // SAFETY (all closures): T is the type the branch checked; the
         // caller of each (`store_squares`) keeps the square inside the
-        // staged sums and the output rows; AVX2 comes with the vector tiles.
+        // staged sums and the output rows; AVX2 comes with the vector
+        // tiles, AVX-512F with `TileIsa::Avx512`.
         if is(std::any::TypeId::of::<f32>()) && block.is_multiple_of(8) {
+            let mut done = 0;
+            if tile_isa() == TileIsa::Avx512 && block.is_multiple_of(16) {
+                let square = |src: *const T, bias: Option<*const T>, dst: *mut T| {
+                    // SAFETY: see above.
+                    unsafe { transpose16_f32(src.cast(), block, bias.map(|b| b.cast()), dst.cast(), plane) }
+                };
+                // SAFETY: the caller's contract.
+                done = unsafe { store_squares(staging, rows, out, 0, 16, square) };
+            }
             let square = |src: *const T, bias: Option<*const T>, dst: *mut T| {
                 // SAFETY: see above.
                 unsafe { transpose8_f32(src.cast(), block, bias.map(|b| b.cast()), dst.cast(), plane) }
             };
             // SAFETY: the caller's contract.
-            return unsafe { store_squares(staging, rows, out, 8, square) };
+            return unsafe { store_squares(staging, rows, out, done, 8, square) };
         }
         if is(std::any::TypeId::of::<f64>()) && block.is_multiple_of(4) {
             let square = |src: *const T, bias: Option<*const T>, dst: *mut T| {
@@ -554,7 +591,7 @@ unsafe fn store_rows_transposed<T: Real>(staging: &[T], rows: &Rows<'_, T>, out:
                 unsafe { transpose4_f64(src.cast(), block, bias.map(|b| b.cast()), dst.cast(), plane) }
             };
             // SAFETY: the caller's contract.
-            return unsafe { store_squares(staging, rows, out, 4, square) };
+            return unsafe { store_squares(staging, rows, out, 0, 4, square) };
         }
     }
     #[cfg(not(all(target_arch = "x86_64", not(feature = "portable"))))]
@@ -562,20 +599,20 @@ unsafe fn store_rows_transposed<T: Real>(staging: &[T], rows: &Rows<'_, T>, out:
     0
 }
 
-/// The first pixels of every channel's row in `n x n` squares moved by
-/// `square(staged square, its channels' bias, output square)`; the
-/// channels past the last whole square element by element. Returns the
-/// pixels done.
+/// Pixels `from..` of every channel's row, a multiple of `n` of them, in
+/// `n x n` squares moved by `square(staged square, its channels' bias,
+/// output square)`; the channels past the last whole square element by
+/// element. Returns the end of the pixels done.
 ///
 /// # Safety
 /// As `store_rows`, whose assertion holds; `square` must move exactly the
 /// `n x n` square it is given.
 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-unsafe fn store_squares<T: Real>(staging: &[T], rows: &Rows<'_, T>, out: *mut T, n: usize, square: impl Fn(*const T, Option<*const T>, *mut T)) -> usize {
-    let done = rows.len - rows.len % n;
+unsafe fn store_squares<T: Real>(staging: &[T], rows: &Rows<'_, T>, out: *mut T, from: usize, n: usize, square: impl Fn(*const T, Option<*const T>, *mut T)) -> usize {
+    let done = from + (rows.len - from) / n * n;
     let whole = rows.live - rows.live % n;
     for c0 in (0..whole).step_by(n) {
-        for i0 in (0..done).step_by(n) {
+        for i0 in (from..done).step_by(n) {
             // SAFETY: staged pixels i0..i0+n <= len and channels
             // c0..c0+n <= live <= block are inside `staging` (asserted by
             // `store_rows`); the output square is covered by the caller's contract.
@@ -584,7 +621,7 @@ unsafe fn store_squares<T: Real>(staging: &[T], rows: &Rows<'_, T>, out: *mut T,
     }
     for c in whole..rows.live {
         // SAFETY: the caller's contract.
-        unsafe { store_row(staging, rows, c, 0..done, out) };
+        unsafe { store_row(staging, rows, c, from..done, out) };
     }
     done
 }
@@ -623,6 +660,53 @@ unsafe fn transpose8_f32(src: *const f32, stride: usize, bias: Option<*const f32
                 None => row,
             };
             _mm256_storeu_ps(dst.add(channel * plane), row);
+        }
+    }
+}
+
+/// `transpose8_f32` with AVX-512: a 16 x 16 block. Four rounds of
+/// shuffles: 4 x 4 transposes within each 128-bit lane, then a 4 x 4
+/// transpose of the lanes themselves.
+///
+/// # Safety
+/// `src + i * stride + c`, `bias + c` readable and `dst + c * plane + i`
+/// writable for i, c < 16; AVX-512F available.
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose16_f32(src: *const f32, stride: usize, bias: Option<*const f32>, dst: *mut f32, plane: usize) {
+    use std::arch::x86_64::*;
+    // SAFETY: (the whole body) the caller's contract.
+    unsafe {
+        let r: [__m512; 16] = std::array::from_fn(|i| _mm512_loadu_ps(src.add(i * stride)));
+        // Pairs of rows interleaved, then in each lane of each group of
+        // four rows g, vector 4g + m holds column 4 * lane + m of those rows.
+        let t: [__m512; 16] = std::array::from_fn(|i| {
+            let (a, b) = (r[i & !1], r[i | 1]);
+            if i % 2 == 0 { _mm512_unpacklo_ps(a, b) } else { _mm512_unpackhi_ps(a, b) }
+        });
+        let u: [__m512; 16] = std::array::from_fn(|i| {
+            let (g, m) = (i / 4, i % 4);
+            let (a, b) = (t[4 * g + m / 2], t[4 * g + 2 + m / 2]);
+            if m % 2 == 0 { _mm512_shuffle_ps::<0x44>(a, b) } else { _mm512_shuffle_ps::<0xEE>(a, b) }
+        });
+        for m in 0..4 {
+            let [u0, u1, u2, u3] = [0, 1, 2, 3].map(|g| u[4 * g + m]);
+            let (low01, high01) = (_mm512_shuffle_f32x4::<0x44>(u0, u1), _mm512_shuffle_f32x4::<0xEE>(u0, u1));
+            let (low23, high23) = (_mm512_shuffle_f32x4::<0x44>(u2, u3), _mm512_shuffle_f32x4::<0xEE>(u2, u3));
+            let columns = [
+                _mm512_shuffle_f32x4::<0x88>(low01, low23),
+                _mm512_shuffle_f32x4::<0xDD>(low01, low23),
+                _mm512_shuffle_f32x4::<0x88>(high01, high23),
+                _mm512_shuffle_f32x4::<0xDD>(high01, high23),
+            ];
+            for (lane, column) in columns.into_iter().enumerate() {
+                let channel = 4 * lane + m;
+                let row = match bias {
+                    Some(b) => _mm512_add_ps(column, _mm512_set1_ps(*b.add(channel))),
+                    None => column,
+                };
+                _mm512_storeu_ps(dst.add(channel * plane), row);
+            }
         }
     }
 }

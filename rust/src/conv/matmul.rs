@@ -106,8 +106,9 @@ pub(crate) struct MatPtr<T> {
 /// # Safety
 /// `dst.ptr` must be aligned for `T`, and every element `(r, c)` with
 /// `r < dst.rows`, `c < dst.cols` at `dst.ptr + r * dst.ld + c` must lie in
-/// one live allocation, be valid for reads and writes (gemm reads them when
-/// `accumulate`), and be accessed by no other thread or reference during
+/// one live allocation, be valid for writes, hold initialized values when
+/// `accumulate` (only then are they read: otherwise they may be
+/// uninitialized memory), and be accessed by no other thread or reference during
 /// the call. `a` and `b` need nothing from the caller: they are slices, and
 /// the asserts below keep every element gemm reads inside them.
 pub(crate) unsafe fn matmul<T: Real>(dst: MatPtr<T>, a: MatRef<'_, T>, b: MatRef<'_, T>, accumulate: bool) {
@@ -122,11 +123,11 @@ pub(crate) unsafe fn matmul<T: Real>(dst: MatPtr<T>, a: MatRef<'_, T>, b: MatRef
     }
     if k == 0 {
         if !accumulate {
-            for r in 0..m {
-                // SAFETY: elements (r, 0..n) of `dst`, which the caller's
-                // contract makes valid, aligned and unaliased for the call; the
-                // slice is dropped before the next row's is made.
-                unsafe { std::slice::from_raw_parts_mut(dst.ptr.add(r * dst.ld), n) }.fill(T::ZERO);
+            for (r, c) in (0..m).flat_map(|r| (0..n).map(move |c| (r, c))) {
+                // SAFETY: element (r, c) of `dst`, which the caller's contract
+                // makes valid for writes (it may be uninitialized), aligned
+                // and unaliased for the call.
+                unsafe { dst.ptr.add(r * dst.ld + c).write(T::ZERO) };
             }
         }
         return;

@@ -7,7 +7,6 @@
 
 use super::geometry::ConvShape;
 use super::matmul::Real;
-use super::uninit::zeroed;
 use super::{depthwise, forward, implicit, winograd};
 use crate::error::{KernelError, KernelResult};
 use std::mem::MaybeUninit;
@@ -144,8 +143,8 @@ pub fn conv_forward_with<T: Real>(
 }
 
 /// `conv_forward_with` into memory that need not be initialized (a fresh
-/// allocation): implicit GEMM, Winograd and depthwise write every element
-/// once and read none, so no zeroing pass is needed; im2col gets zeros first.
+/// allocation): every algorithm writes each element before reading it, so
+/// no zeroing pass is needed.
 pub fn conv_forward_uninit<T: Real>(
     algorithm: Algorithm,
     shape: &ConvShape,
@@ -157,13 +156,11 @@ pub fn conv_forward_uninit<T: Real>(
 ) -> KernelResult<()> {
     let algorithm = algorithm.resolve(shape)?;
     match algorithm {
-        Algorithm::ImplicitGemm => return implicit::forward_uninit(shape, input, weight, bias, output, threads),
-        Algorithm::Winograd => return winograd::forward_uninit(shape, input, weight, bias, output, threads),
-        Algorithm::Depthwise => return depthwise::forward_uninit(shape, input, weight, bias, output, threads),
-        _ => {}
+        Algorithm::ImplicitGemm => implicit::forward_uninit(shape, input, weight, bias, output, threads),
+        Algorithm::Winograd => winograd::forward_uninit(shape, input, weight, bias, output, threads),
+        Algorithm::Depthwise => depthwise::forward_uninit(shape, input, weight, bias, output, threads),
+        _ => forward::conv_forward_im2col_uninit(shape, input, weight, bias, output, threads),
     }
-    let output: &mut [T] = zeroed(output, threads);
-    conv_forward_with(algorithm, shape, input, weight, bias, output, threads)
 }
 
 /// `output[n, o, p] = bias[o] + sum_{c, taps} weight[o, c, taps] * input[n, g*C/groups + c, p*stride + taps*dilation - pad]`
@@ -217,6 +214,9 @@ mod tests {
             // of an image, which `gemm` once reduced in another order.
             (16, 24, 1, vec![w(30, 1, 2, 1, 0), w(30, 1, 2, 1, 0)]),
             (3, 20, 1, vec![w(5, 3, 1, 1, 1), w(12, 7, 2, 1, 3), w(12, 7, 2, 1, 3)]),
+            // A 1x1 layer on a small image whose channels im2col splits into
+            // blocks of 80 for one image and of 112 for five.
+            (24, 200, 1, vec![w(7, 1, 1, 1, 0), w(7, 1, 1, 1, 0)]),
         ];
         for (c, o, groups, axes) in shapes {
             for batch in [2, 5] {

@@ -9,7 +9,7 @@ use super::im2col::Im2colPlan;
 use super::matmul::{matmul, MatPtr, MatRef, Real};
 use super::uninit::uninit_view;
 use crate::error::KernelResult;
-use crate::parallel::{for_each_task, SharedMut};
+use crate::parallel::{effective_threads, for_each_task, SharedMut};
 use std::mem::MaybeUninit;
 
 /// Bytes of im2col workspace per worker: a tile sized to stay in L2.
@@ -17,7 +17,7 @@ const WORKSPACE_BYTES: usize = 1 << 20;
 /// Narrower tiles waste the GEMM microkernel's width.
 const MIN_TILE: usize = 32;
 /// Split small problems into about this many tasks so all cores get work.
-/// A constant, not the thread count: tile boundaries must not depend on it.
+/// A constant, not the thread count: column tiles follow the shape alone.
 const TARGET_TASKS: usize = 16;
 /// Fewest output channels in one task's block when a group's channels are
 /// split across tasks (see `RowBlocks`).
@@ -63,43 +63,53 @@ pub(crate) fn tiling(columns: usize, k: usize, parts: usize, elem_bytes: usize) 
     Tiling { tile, tiles: columns.div_ceil(tile), k_chunk }
 }
 
-/// Blocks of a group's output channels, each its own task. Few columns
-/// (small images at batch 1: MobileNetV2's 7x7 expansions have 49) make
-/// few column tiles, and tiles of unequal width leave a core idle; a
-/// split across channels balances them. It changes no sum: every output
-/// element's reduction runs over the same chunks in the same order.
+/// Blocks of a group's output channels, each its own task. How the
+/// channels (or the columns) are cut changes no sum: every output
+/// element's reduction runs over the same chunks in the same order (the
+/// batch-invariance tests rely on the same fact for the columns), so the
+/// blocks may follow the thread count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RowBlocks {
     pub rows: usize,
     pub blocks: usize,
 }
 
-/// Channel blocks of at least `MIN_ROW_BLOCK` that bring `tasks` column
-/// tasks up to about `TARGET_TASKS`.
-fn row_blocks(channels: usize, tasks: usize) -> RowBlocks {
-    let wanted = (TARGET_TASKS / tasks.max(1)).min(channels / MIN_ROW_BLOCK).max(1);
-    let rows = channels.div_ceil(wanted).next_multiple_of(16).min(channels).max(1);
-    RowBlocks { rows, blocks: channels.div_ceil(rows) }
+impl RowBlocks {
+    /// About `wanted` blocks of at least `MIN_ROW_BLOCK` channels (one if
+    /// there are fewer), a multiple of 16 channels each but the last.
+    fn new(channels: usize, wanted: usize) -> Self {
+        let wanted = wanted.min(channels / MIN_ROW_BLOCK).max(1);
+        let rows = channels.div_ceil(wanted).next_multiple_of(16).min(channels).max(1);
+        RowBlocks { rows, blocks: channels.div_ceil(rows) }
+    }
 }
 
 /// The tasks of `conv_forward_im2col`: column tiles times channel blocks.
-/// Only pointwise layers split their channels: their GEMMs read the input
-/// in place, while other layers would repeat each tile's im2col packing
-/// per block (that cost 1.5x on ResNet-18's 3x3 layer at 7x7, batch 1, and
-/// 1.25x on r3d's strided 1x1 layer at 4x14x14).
-/// Their few columns then go in one tile when they fit two of the
-/// narrowest: 49 columns as 32 + 17 ran MobileNetV2's 7x7 expansions 8-10%
-/// slower than one tile of 49.
-fn task_grid(shape: &ConvShape, columns: usize, elem_bytes: usize) -> (Tiling, RowBlocks) {
-    let og = shape.out_channels() / shape.groups();
-    let mut t = tiling(columns, shape.patch_len(), shape.groups(), elem_bytes);
-    if !shape.is_pointwise() {
-        return (t, RowBlocks { rows: og, blocks: 1 });
+///
+/// - Pointwise layers with few columns (small images at batch 1) split
+///   their channels towards `TARGET_TASKS` tasks: their GEMMs read the
+///   input in place, so a block costs nothing extra. 64 columns or fewer
+///   go in one tile: MobileNetV2's 7x7 expansions (49 columns) as tiles of
+///   32 and 17 left one core with two thirds of the work.
+/// - Other layers whose group weights outgrow the workspace and whose
+///   columns fit one tile (7x7 images, r3d's last layers, wav2vec 2.0's
+///   later layers) take one tile and a channel block per thread: each
+///   tile streams all the weights from memory, while each block packs the
+///   tile's im2col columns again. 10-28% faster than column tiles there
+///   (2 threads); four blocks instead of two were 12-17% slower.
+fn task_grid(shape: &ConvShape, columns: usize, elem_bytes: usize, threads: usize) -> (Tiling, RowBlocks) {
+    let (og, k) = (shape.out_channels() / shape.groups(), shape.patch_len());
+    let t = tiling(columns, k, shape.groups(), elem_bytes);
+    let one_tile = Tiling { tile: columns, tiles: 1, ..t };
+    if shape.is_pointwise() {
+        let t = if columns <= 2 * MIN_TILE && og >= 2 * MIN_ROW_BLOCK { one_tile } else { t };
+        return (t, RowBlocks::new(og, TARGET_TASKS / (shape.groups() * t.tiles)));
     }
-    if columns <= 2 * MIN_TILE && og >= 2 * MIN_ROW_BLOCK {
-        t = Tiling { tile: columns, tiles: 1, ..t };
+    let heavy = og * k * elem_bytes >= WORKSPACE_BYTES;
+    if heavy && columns <= tile_cap(k, elem_bytes) && og >= 2 * MIN_ROW_BLOCK {
+        return (one_tile, RowBlocks::new(og, effective_threads(threads)));
     }
-    (t, row_blocks(og, shape.groups() * t.tiles))
+    (t, RowBlocks::new(og, 1))
 }
 
 /// `output[n, o, p] = bias[o] + sum_{c,t} weight[o, c, t] * im2col(input)[n, g, (c, t), p]`
@@ -133,7 +143,7 @@ pub(crate) fn conv_forward_im2col_uninit<T: Real>(
     let plan = Im2colPlan::new(shape);
     let columns = shape.batch() * shape.output_pixels();
     let og = shape.out_channels() / shape.groups();
-    let (t, rb) = task_grid(shape, columns, std::mem::size_of::<T>());
+    let (t, rb) = task_grid(shape, columns, std::mem::size_of::<T>(), threads);
     let staging = rb.rows * t.tile;
     let out = SharedMut(output.as_mut_ptr().cast::<T>());
     let job = Job { shape, plan: &plan, input, weight, bias, tiling: t, out };
@@ -333,6 +343,9 @@ mod tests {
             ConvShape::new(1, 5, 4, 1, &[w(40, 3, 1, 1, (1, 1)), w(41, 3, 1, 1, (1, 1))], PaddingMode::Replicate),
             // Chains that start mid-row near the end of the plane (dilated "same").
             ConvShape::new(2, 1, 1, 1, &[w(5, 1, 1, 1, (0, 0)), w(6, 4, 1, 2, (3, 3))], PaddingMode::Zeros),
+            // Weights that outgrow the workspace on a 7x7 image: one tile,
+            // its output channels split across the threads.
+            ConvShape::new(1, 256, 128, 1, &[w(7, 3, 1, 1, (1, 1)), w(7, 3, 1, 1, (1, 1))], PaddingMode::Zeros),
             // Padding wider than the input (circular allows pad == size).
             ConvShape::new(1, 1, 1, 1, &[w(4, 3, 1, 1, (4, 4)), w(4, 3, 1, 1, (4, 4))], PaddingMode::Circular),
         ];
@@ -361,13 +374,18 @@ mod tests {
     #[test]
     fn few_columns_split_pointwise_channels() {
         let pointwise = |n| ConvShape::new(n, 24, 200, 1, &[w(7, 1, 1, 1, (0, 0)), w(7, 1, 1, 1, (0, 0))], PaddingMode::Zeros).unwrap();
-        let grid = |shape: &ConvShape| task_grid(shape, shape.batch() * shape.output_pixels(), 4);
-        let (t, rb) = grid(&pointwise(1));
+        let grid = |shape: &ConvShape, threads| task_grid(shape, shape.batch() * shape.output_pixels(), 4, threads);
+        let (t, rb) = grid(&pointwise(1), 2);
         assert_eq!((t.tiles, rb.rows, rb.blocks), (1, 80, 3));
-        let (t, rb) = grid(&pointwise(5));
+        let (t, rb) = grid(&pointwise(5), 2);
         assert_eq!((t.tiles, rb.rows, rb.blocks), (8, 112, 2));
-        let three = ConvShape::new(1, 24, 200, 1, &[w(7, 3, 1, 1, (1, 1)), w(7, 3, 1, 1, (1, 1))], PaddingMode::Zeros).unwrap();
-        assert_eq!(grid(&three).1, RowBlocks { rows: 200, blocks: 1 });
+        let three = |c| ConvShape::new(1, c, 200, 1, &[w(7, 3, 1, 1, (1, 1)), w(7, 3, 1, 1, (1, 1))], PaddingMode::Zeros).unwrap();
+        assert_eq!(grid(&three(24), 2).1, RowBlocks { rows: 200, blocks: 1 });
+        // 200 x 2304 float32 weights outgrow the workspace: one tile, a
+        // block per thread.
+        let (t, rb) = grid(&three(256), 2);
+        assert_eq!((t.tiles, rb.blocks), (1, crate::parallel::effective_threads(2).min(3)));
+        assert_eq!(grid(&three(256), 1).1.blocks, 1);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Work sharing on one process-wide pool of workers.
 //!
-//! Every parallel kernel cuts its work into tasks whose boundaries depend
-//! on the shape only, never on the thread count, and runs them here. A call
+//! Every parallel kernel cuts its work into tasks such that no output
+//! element's sum depends on where the cuts fall (a cut may follow the
+//! thread count only where it changes no operation), and runs them here. A call
 //! with `threads = k` runs its tasks on at most `k` threads: the calling
 //! thread plus `k - 1` workers of one process-wide team (`team`: one thread
 //! per core but the caller's, or per `RAYON_NUM_THREADS`, the size of

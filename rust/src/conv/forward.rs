@@ -95,8 +95,8 @@ impl RowBlocks {
 ///   columns fit one tile (7x7 images, r3d's last layers, wav2vec 2.0's
 ///   later layers) take one tile and a channel block per thread: each
 ///   tile streams all the weights from memory, while each block packs the
-///   tile's im2col columns again. 10-28% faster than column tiles there
-///   (2 threads); four blocks instead of two were 12-17% slower.
+///   tile's im2col columns again. 9-28% faster than column tiles there
+///   (2 threads); four blocks instead of two were 11-19% slower.
 fn task_grid(shape: &ConvShape, columns: usize, elem_bytes: usize, threads: usize) -> (Tiling, RowBlocks) {
     let (og, k) = (shape.out_channels() / shape.groups(), shape.patch_len());
     let t = tiling(columns, k, shape.groups(), elem_bytes);

@@ -370,9 +370,10 @@ mod tests {
 
     /// Pointwise layers with few columns split their channels, in blocks
     /// that depend on the batch (`select`'s batch-invariance test runs this
-    /// shape); other layers never do.
+    /// shape); other layers only when their weights outgrow the workspace,
+    /// a block per thread.
     #[test]
-    fn few_columns_split_pointwise_channels() {
+    fn few_columns_split_channels() {
         let pointwise = |n| ConvShape::new(n, 24, 200, 1, &[w(7, 1, 1, 1, (0, 0)), w(7, 1, 1, 1, (0, 0))], PaddingMode::Zeros).unwrap();
         let grid = |shape: &ConvShape, threads| task_grid(shape, shape.batch() * shape.output_pixels(), 4, threads);
         let (t, rb) = grid(&pointwise(1), 2);

@@ -143,8 +143,7 @@ fn forward_planned<T: Real>(
     threads: usize,
 ) -> KernelResult<()> {
     let block = plan.group_block * plan.og * plan.out_pixels;
-    let narrow = plan.narrow_forward.as_ref().filter(|(_, p)| !(plan.interleaved && narrow::interleaved_is_faster(*p)));
-    if let Some((shifts, planes, masks)) = narrow.and_then(|(s, p)| Some((s, p, narrow::Masks::new::<T>(s, *p)?))) {
+    if let Some((shifts, planes, masks)) = plan.narrow_forward.as_ref().and_then(|(s, p)| Some((s, p, narrow::Masks::new::<T>(s, *p)?))) {
         for_each_block(threads, output, shape.out_channels() * plan.out_pixels, block, |n, b, out| {
             let (g0, count) = (b * plan.group_block, out.len() / plan.out_pixels);
             let x = &input[(n * plan.in_channels + g0) * plan.in_pixels..][..count * plan.in_pixels];

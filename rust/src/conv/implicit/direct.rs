@@ -32,6 +32,8 @@
 use crate::conv::geometry::{ConvShape, PaddingMode, Window};
 use crate::conv::matmul::Real;
 use crate::conv::microkernel::{tile_isa, Matrix, TileIsa};
+#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
+use crate::conv::microkernel::transpose16_f32;
 use crate::parallel::{for_each_chunk_mut, for_each_task, SharedMut};
 
 /// Outputs per tile with AVX2 (and portable code): one broadcast each per
@@ -660,53 +662,6 @@ unsafe fn transpose8_f32(src: *const f32, stride: usize, bias: Option<*const f32
                 None => row,
             };
             _mm256_storeu_ps(dst.add(channel * plane), row);
-        }
-    }
-}
-
-/// `transpose8_f32` with AVX-512: a 16 x 16 block. Four rounds of
-/// shuffles: 4 x 4 transposes within each 128-bit lane, then a 4 x 4
-/// transpose of the lanes themselves.
-///
-/// # Safety
-/// `src + i * stride + c`, `bias + c` readable and `dst + c * plane + i`
-/// writable for i, c < 16; AVX-512F available.
-#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
-#[target_feature(enable = "avx512f")]
-unsafe fn transpose16_f32(src: *const f32, stride: usize, bias: Option<*const f32>, dst: *mut f32, plane: usize) {
-    use std::arch::x86_64::*;
-    // SAFETY: (the whole body) the caller's contract.
-    unsafe {
-        let r: [__m512; 16] = std::array::from_fn(|i| _mm512_loadu_ps(src.add(i * stride)));
-        // Pairs of rows interleaved, then in each lane of each group of
-        // four rows g, vector 4g + m holds column 4 * lane + m of those rows.
-        let t: [__m512; 16] = std::array::from_fn(|i| {
-            let (a, b) = (r[i & !1], r[i | 1]);
-            if i % 2 == 0 { _mm512_unpacklo_ps(a, b) } else { _mm512_unpackhi_ps(a, b) }
-        });
-        let u: [__m512; 16] = std::array::from_fn(|i| {
-            let (g, m) = (i / 4, i % 4);
-            let (a, b) = (t[4 * g + m / 2], t[4 * g + 2 + m / 2]);
-            if m % 2 == 0 { _mm512_shuffle_ps::<0x44>(a, b) } else { _mm512_shuffle_ps::<0xEE>(a, b) }
-        });
-        for m in 0..4 {
-            let [u0, u1, u2, u3] = [0, 1, 2, 3].map(|g| u[4 * g + m]);
-            let (low01, high01) = (_mm512_shuffle_f32x4::<0x44>(u0, u1), _mm512_shuffle_f32x4::<0xEE>(u0, u1));
-            let (low23, high23) = (_mm512_shuffle_f32x4::<0x44>(u2, u3), _mm512_shuffle_f32x4::<0xEE>(u2, u3));
-            let columns = [
-                _mm512_shuffle_f32x4::<0x88>(low01, low23),
-                _mm512_shuffle_f32x4::<0xDD>(low01, low23),
-                _mm512_shuffle_f32x4::<0x88>(high01, high23),
-                _mm512_shuffle_f32x4::<0xDD>(high01, high23),
-            ];
-            for (lane, column) in columns.into_iter().enumerate() {
-                let channel = 4 * lane + m;
-                let row = match bias {
-                    Some(b) => _mm512_add_ps(column, _mm512_set1_ps(*b.add(channel))),
-                    None => column,
-                };
-                _mm512_storeu_ps(dst.add(channel * plane), row);
-            }
         }
     }
 }

@@ -57,7 +57,7 @@ pub fn conv_backward_input_uninit<T: Real>(
     grad_input: &mut [MaybeUninit<T>],
     threads: usize,
 ) -> KernelResult<()> {
-    if depthwise::applies(shape) {
+    if depthwise::applies(shape) && std::env::var("DW_OFF").is_err() {
         return depthwise::backward_input(shape, weight, grad_output, zeroed(grad_input, threads), threads);
     }
     // With the AVX-512 tiles, every layer with a `transposed` dual: whichever
@@ -209,7 +209,7 @@ pub fn conv_backward_weight<T: Real>(
     grad_weight: &mut [T],
     threads: usize,
 ) -> KernelResult<()> {
-    if depthwise::applies(shape) {
+    if depthwise::applies(shape) && std::env::var("DW_OFF").is_err() {
         return depthwise::backward_weight(shape, input, grad_output, grad_weight, threads);
     }
     if implicit::prefers_backward_weight(shape) {

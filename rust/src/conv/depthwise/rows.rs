@@ -1,12 +1,15 @@
 //! Exact-length row copies between an input plane and the depthwise
 //! kernels' polyphase buffers: a plain copy (stride 1), a split of a row
-//! into its even and odd columns (stride 2) and the merge back. On AVX-512
-//! every row is whole vectors with masked loads and stores (a 7-element row
-//! is one load and one store; nothing outside the row is read or written);
-//! with AVX2 runs of 16 words, the last overlapping its predecessor
-//! (AVX2's masked moves are slow on AMD), and element loops for what the
-//! runs leave (plain copies stay `memcpy`: faster here than AVX2 runs).
-//! Only copies: the bits are the same either way.
+//! into its even and odd columns (stride 2) and the merge back. Splits and
+//! merges go in runs of 16 words with AVX2 (on AVX-512 machines too), the
+//! last overlapping its predecessor, and element loops for what the runs
+//! leave; plain copies stay `memcpy` (faster than AVX2 runs). No masked
+//! moves: AVX2's are slow on AMD, and AVX-512's masked loads and stores of
+//! exact row length (the eighth to seventeenth sessions' way on AVX-512)
+//! made a 2-core Zen 5 take 1.3-1.9x as long on MobileNetV2's
+//! large-plane depthwise layers (`8 x 96 x 112x112` at stride 2: 5.5 ms
+//! against 2.8; `8 x 144 x 56x56`: 2.4 against 1.7). Only copies: the bits
+//! are the same either way.
 //!
 //! The vector code moves 32-bit words, so one body serves f32 (one word per
 //! element) and f64 (two).
@@ -21,11 +24,6 @@ use std::mem::MaybeUninit;
 #[inline(always)]
 pub(super) fn copy_row<T: Real>(src: &[T], dst: &mut [MaybeUninit<T>]) {
     assert_eq!(src.len(), dst.len(), "copy_row: lengths differ");
-    #[cfg(x86_simd)]
-    if tile_isa() == TileIsa::Avx512 {
-        // SAFETY: the CPU has AVX-512F (`tile_isa`); the lengths are equal (checked).
-        return unsafe { avx512::copy(words(src), dst.as_mut_ptr().cast()) };
-    }
     // SAFETY: `src.len()` elements of both, which are distinct borrows.
     unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast::<T>(), src.len()) }
 }
@@ -36,10 +34,8 @@ pub(super) fn split_row<T: Real>(src: &[T], even: &mut [T], odd: &mut [T]) {
     assert!(even.len() == src.len().div_ceil(2) && odd.len() == src.len() / 2, "split_row: lengths do not match");
     #[cfg(x86_simd)]
     let done = match tile_isa() {
-        // SAFETY: the CPU has AVX-512F (`tile_isa`); the lengths match (checked).
-        TileIsa::Avx512 => return unsafe { avx512::split(words(src), words_mut(even), words_mut(odd), word_count::<T>()) },
-        // SAFETY: the CPU has AVX2 (`tile_isa`); the lengths match (checked).
-        TileIsa::Avx2 => unsafe { avx2::split(words(src), words_mut(even), words_mut(odd), word_count::<T>()) },
+        // SAFETY: the CPU has AVX2 (`tile_isa`: AVX-512F implies it); the lengths match (checked).
+        TileIsa::Avx512 | TileIsa::Avx2 => unsafe { avx2::split(words(src), words_mut(even), words_mut(odd), word_count::<T>()) },
         TileIsa::Portable => 0,
     };
     #[cfg(not(x86_simd))]
@@ -66,10 +62,8 @@ pub(super) fn merge_row<T: Real>(even: &[T], odd: &[T], dst: &mut [T]) {
     assert!(even.len() == dst.len().div_ceil(2) && odd.len() == dst.len() / 2, "merge_row: lengths do not match");
     #[cfg(x86_simd)]
     let done = match tile_isa() {
-        // SAFETY: the CPU has AVX-512F (`tile_isa`); the lengths match (checked).
-        TileIsa::Avx512 => return unsafe { avx512::merge(words(even), words(odd), words_mut(dst), word_count::<T>()) },
-        // SAFETY: the CPU has AVX2 (`tile_isa`); the lengths match (checked).
-        TileIsa::Avx2 => unsafe { avx2::merge(words(even), words(odd), words_mut(dst), word_count::<T>()) },
+        // SAFETY: the CPU has AVX2 (`tile_isa`: AVX-512F implies it); the lengths match (checked).
+        TileIsa::Avx512 | TileIsa::Avx2 => unsafe { avx2::merge(words(even), words(odd), words_mut(dst), word_count::<T>()) },
         TileIsa::Portable => 0,
     };
     #[cfg(not(x86_simd))]
@@ -112,128 +106,6 @@ fn words_mut<T: Real>(v: &mut [T]) -> &mut [u32] {
     // SAFETY: as `words`; and every bit pattern of the words is a valid
     // f32/f64, so whatever is written through the view leaves v valid.
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), std::mem::size_of_val(v) / 4) }
-}
-
-#[cfg(x86_simd)]
-mod avx512 {
-    use std::arch::x86_64::*;
-
-    const LANES: usize = 16;
-
-    /// The lanes below `n` (at most 16).
-    #[inline(always)]
-    fn mask(n: usize) -> __mmask16 {
-        if n >= LANES {
-            0xFFFF
-        } else {
-            (1u16 << n) - 1
-        }
-    }
-
-    /// Word indices into a 32-word pair of vectors picking the even (`odd`
-    /// = 0) or odd (1) elements of `w`-word elements, in order.
-    const fn split_index(w: usize, odd: usize) -> [u32; LANES] {
-        let mut index = [0; LANES];
-        let mut l = 0;
-        while l < LANES {
-            index[l] = ((l / w) * 2 * w + odd * w + l % w) as u32;
-            l += 1;
-        }
-        index
-    }
-
-    /// For `merge`: word `l` of the 32-word output run comes from the even
-    /// elements' vector (indices below 16) or the odd ones' (16 up);
-    /// `half` 0 for words 0-15, 1 for 16-31.
-    const fn merge_index(w: usize, half: usize) -> [u32; LANES] {
-        let mut index = [0; LANES];
-        let mut l = 0;
-        while l < LANES {
-            let word = l + half * LANES;
-            let element = word / w;
-            index[l] = ((element / 2) * w + word % w + (element % 2) * LANES) as u32;
-            l += 1;
-        }
-        index
-    }
-
-    /// Per word count (1: f32, 2: f64), the two index vectors.
-    const SPLIT: [[[u32; LANES]; 2]; 2] = [[split_index(1, 0), split_index(1, 1)], [split_index(2, 0), split_index(2, 1)]];
-    const MERGE: [[[u32; LANES]; 2]; 2] = [[merge_index(1, 0), merge_index(1, 1)], [merge_index(2, 0), merge_index(2, 1)]];
-
-    /// # Safety
-    /// The CPU has AVX-512F; `dst` is valid for writes of `src.len()`
-    /// words (it need not be initialized) and does not overlap `src`.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn copy(src: &[u32], dst: *mut u32) {
-        let n = src.len();
-        let mut i = 0;
-        while i < n {
-            let m = mask(n - i);
-            // SAFETY: lanes under `m` are words i..min(i + 16, n) of `src`
-            // and of `dst` (the caller's contract); masked-off lanes are
-            // neither read nor written.
-            unsafe {
-                let v = _mm512_maskz_loadu_epi32(m, src.as_ptr().add(i).cast());
-                _mm512_mask_storeu_epi32(dst.add(i).cast(), m, v);
-            }
-            i += LANES;
-        }
-    }
-
-    /// # Safety
-    /// The CPU has AVX-512F; `src` holds `n` elements of `w` words, `even`
-    /// `ceil(n / 2)` and `odd` `floor(n / 2)` of them.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn split(src: &[u32], even: &mut [u32], odd: &mut [u32], w: usize) {
-        let [even_index, odd_index] = &SPLIT[w - 1];
-        // SAFETY: plain loads of two 16-word arrays.
-        let (even_index, odd_index) = unsafe { (_mm512_loadu_si512(even_index.as_ptr().cast()), _mm512_loadu_si512(odd_index.as_ptr().cast())) };
-        let mut i = 0;
-        while i < src.len() {
-            let (rest, at) = (src.len() - i, i / 2);
-            // SAFETY: lanes under each mask are words of the slices (32
-            // source words from i give 16 words of each half from i / 2,
-            // the masks cut each at its slice's end); masked-off lanes
-            // are neither read nor written.
-            unsafe {
-                let lo = _mm512_maskz_loadu_epi32(mask(rest), src.as_ptr().add(i).cast());
-                let hi = _mm512_maskz_loadu_epi32(mask(rest.saturating_sub(LANES)), src.as_ptr().add(i + LANES.min(rest)).cast());
-                let e = _mm512_permutex2var_epi32(lo, even_index, hi);
-                let o = _mm512_permutex2var_epi32(lo, odd_index, hi);
-                _mm512_mask_storeu_epi32(even.as_mut_ptr().add(at).cast(), mask(even.len() - at), e);
-                _mm512_mask_storeu_epi32(odd.as_mut_ptr().add(at.min(odd.len())).cast(), mask(odd.len().saturating_sub(at)), o);
-            }
-            i += 2 * LANES;
-        }
-    }
-
-    /// # Safety
-    /// The CPU has AVX-512F; `dst` holds `n` elements of `w` words, `even`
-    /// `ceil(n / 2)` and `odd` `floor(n / 2)` of them.
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn merge(even: &[u32], odd: &[u32], dst: &mut [u32], w: usize) {
-        let [lo_index, hi_index] = &MERGE[w - 1];
-        // SAFETY: plain loads of two 16-word arrays.
-        let (lo_index, hi_index) = unsafe { (_mm512_loadu_si512(lo_index.as_ptr().cast()), _mm512_loadu_si512(hi_index.as_ptr().cast())) };
-        let mut i = 0;
-        while i < dst.len() {
-            let (rest, at) = (dst.len() - i, i / 2);
-            // SAFETY: as in `split`, with the roles of loads and stores swapped.
-            unsafe {
-                let e = _mm512_maskz_loadu_epi32(mask(even.len() - at), even.as_ptr().add(at).cast());
-                let o = _mm512_maskz_loadu_epi32(mask(odd.len().saturating_sub(at)), odd.as_ptr().add(at.min(odd.len())).cast());
-                let lo = _mm512_permutex2var_epi32(e, lo_index, o);
-                let hi = _mm512_permutex2var_epi32(e, hi_index, o);
-                _mm512_mask_storeu_epi32(dst.as_mut_ptr().add(i).cast(), mask(rest), lo);
-                _mm512_mask_storeu_epi32(dst.as_mut_ptr().add(i + LANES.min(rest)).cast(), mask(rest.saturating_sub(LANES)), hi);
-            }
-            i += 2 * LANES;
-        }
-    }
 }
 
 /// Without masked moves (slow on AMD's AVX2): runs of 16 words, the last

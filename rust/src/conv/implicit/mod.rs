@@ -43,6 +43,21 @@ const MAX_IMBALANCE: f64 = 1.15;
 /// im2col (see `prefers`).
 const MIN_SIGNAL_REDUCTION: usize = 64;
 
+/// Output pixels per image from which an ungrouped layer's weight gradient
+/// takes the slab products (`prefers_backward_weight`). On a 2-core Zen 5,
+/// against im2col + GEMM: r3d's 128 x 8 x 28x28 (6 272 pixels) 15.3 ms
+/// against 26.6, 128 x 16 x 28x28 29.5 against 59.3, 64 x 16 x 56x56 31
+/// against 99-124, a 64-channel 224x224 2-D layer 14 against 35; level at
+/// 3 136 (ResNet's 56x56, batch 1 and 16); from 784 down im2col is faster
+/// (1.05x at 28x28, 1.4x for r3d's 256 x 4 x 14x14, 8x at 7x7).
+const MIN_SLAB_GRADIENT_PIXELS: usize = 4096;
+/// Input channels from which that holds: the products' rows are the input
+/// channels, so stems and few-channel layers fill the tiles badly (ResNet's
+/// 7x7 stem 1.2x slower than im2col, MobileNetV2's 3x3 stem 2-2.8x), and
+/// 1x1 kernels (excluded too) have a single tap per product (MobileNetV2's
+/// 16 -> 96 on 112x112 2.8-5x slower).
+const MIN_SLAB_GRADIENT_CHANNELS: usize = 32;
+
 /// Pixels per image from which a 1x1 layer's input gradient reads the
 /// output gradient in place (see `backward_input`); below, packed panels
 /// that span images fill the tiles better.
@@ -239,11 +254,16 @@ pub(crate) fn backward_input<T: Real>(
 }
 
 /// Whether `backward_weight` computes `shape`'s weight gradient well:
-/// grouped layers (a task per group) whose rows fit a slab whole, with the
-/// AVX-512 tiles. There im2col + GEMM spends more time packing short rows
-/// than multiplying (ResNeXt's 32 groups: 2.5-4x slower than this).
+/// layers whose rows fit a slab whole, with the vector tiles, that are
+/// grouped or have at least `MIN_SLAB_GRADIENT_PIXELS` output pixels per
+/// image, `MIN_SLAB_GRADIENT_CHANNELS` input channels and more than one tap. There im2col + GEMM spends more time packing short rows than
+/// multiplying (ResNeXt's 32 groups: 2.5-4x slower than this), or packs
+/// columns of a long reduction for few output channels (r3d's
+/// `layer1.0.conv1.0`, 64 channels on 16 x 56 x 56: see the constant).
 pub(crate) fn prefers_backward_weight(shape: &ConvShape) -> bool {
-    shape.groups() > 1 && slab::fits_whole_rows(shape) && super::microkernel::has_vector_tiles()
+    let cg = shape.in_channels() / shape.groups();
+    let large = shape.output_pixels() >= MIN_SLAB_GRADIENT_PIXELS && cg >= MIN_SLAB_GRADIENT_CHANNELS && shape.kernel_taps() > 1;
+    (shape.groups() > 1 || large) && slab::fits_whole_rows(shape) && super::microkernel::has_vector_tiles()
 }
 
 /// `grad_weight` of `conv_forward` by slab products (see `slab::backward_weight`),
@@ -485,6 +505,38 @@ mod tests {
         let reflect = ConvShape::new(1, 2, 2, 1, &[w(8, 3, 1, 1, (1, 1))], PaddingMode::Reflect).unwrap();
         let wide = ConvShape::new(1, 2, 2, 1, &[w(8, 3, 1, 1, (3, 3))], PaddingMode::Zeros).unwrap();
         assert!(transposed(&strided).is_none() && transposed(&reflect).is_none() && transposed(&wide).is_none());
+    }
+
+    /// The slab products' weight gradient against im2col + GEMM, and the
+    /// same bits for 1, 2, 3 and 8 threads: ungrouped layers cut their
+    /// input channels into one part per thread, grouped ones with fewer
+    /// groups than threads too.
+    #[test]
+    fn weight_gradient_by_slabs_matches_im2col_for_every_thread_count() {
+        let cases = [
+            (2, 7, 5, 1, vec![w(9, 3, 1, 1, (1, 1)), w(11, 3, 1, 1, (1, 1))]),
+            (1, 6, 4, 2, vec![w(10, 3, 2, 1, (1, 1)), w(8, 2, 1, 1, (0, 1))]),
+            (1, 3, 4, 1, vec![w(5, 3, 1, 1, (1, 1)), w(6, 3, 1, 1, (1, 1)), w(7, 3, 1, 1, (1, 1))]),
+            (3, 9, 6, 3, vec![w(30, 5, 1, 1, (2, 2))]),
+        ];
+        for (n, c, o, g, axes) in cases {
+            let shape = ConvShape::new(n, c, o, g, &axes, PaddingMode::Zeros).unwrap();
+            assert!(slab::fits_whole_rows(&shape));
+            let (x, dy) = (values(shape.input_len(), 3), values(shape.output_len(), 7));
+            let mut want = vec![f64::NAN; shape.weight_len()];
+            crate::conv::backward::im2col_backward_weight(&shape, &x, &dy, &mut want, 1).unwrap();
+            let scale = want.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            let mut first: Option<Vec<f64>> = None;
+            for threads in [1, 2, 3, 8] {
+                let mut got = vec![f64::NAN; shape.weight_len()];
+                backward_weight(&shape, &x, &dy, &mut got, threads).unwrap();
+                for (a, b) in got.iter().zip(&want) {
+                    assert!((a - b).abs() <= 1e-12 * scale, "{a} vs {b} for {shape:?}");
+                }
+                let first = first.get_or_insert_with(|| got.clone());
+                assert!(first.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()), "{threads} threads, {shape:?}");
+            }
+        }
     }
 
     /// Both sources on every padding mode, stride, dilation, group count

@@ -207,18 +207,32 @@ pub(super) unsafe fn forward<T: Real>(
 /// So each element is one chain over (image, band, grid column), fixed by
 /// the shape: thread-invariant. The discarded columns add `0 * x`, exact
 /// for finite inputs (the caller sends the others elsewhere).
+///
+/// With fewer groups than threads (an ungrouped layer), each group's input
+/// channels are cut into parts, one task each: a part fills the slab rows
+/// of its channels only, and the products' rows are its channels, so no
+/// chain changes and the cut may follow the thread count.
 pub(super) fn backward_weight<T: Real>(shape: &ConvShape, input: &[T], grad_output: &[T], grad_weight: &mut [T], threads: usize) {
     let bands = Bands::new::<T>(shape);
     assert!(bands.segments == 1, "rows cut into segments");
     let (cg, og, taps) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups(), shape.kernel_taps());
+    assert_eq!(grad_weight.len(), shape.groups() * og * cg * taps, "grad_weight of the wrong size");
     let grid = bands.rows_per_band * bands.row_w;
-    let workspace = bands.slab_len(cg, bands.rows_per_band) + grid * og + taps * cg * og;
-    let parts = ChannelParts { per_part: og, parts: 1 };
-    let mut task = Band { shape, input, weights: &[], bias: None, bands, parts, out: SharedMut(std::ptr::null_mut()), full_band_offsets: Vec::new() };
+    let per_part = cg.div_ceil(effective_threads(threads).div_ceil(shape.groups()).clamp(1, cg.max(1)));
+    let parts = cg.div_ceil(per_part.max(1)).max(1);
+    let workspace = bands.slab_len(per_part, bands.rows_per_band) + grid * og + taps * per_part * og;
+    let channel_parts = ChannelParts { per_part: og, parts: 1 };
+    let mut task = Band { shape, input, weights: &[], bias: None, bands, parts: channel_parts, out: SharedMut(std::ptr::null_mut()), full_band_offsets: Vec::new() };
     task.full_band_offsets = task.tap_offsets(bands.rows_per_band);
     let grid_rows: Vec<usize> = (0..grid).map(|j| j * og).collect();
-    for_each_chunk_mut(threads, grad_weight, og * cg * taps, |group, dw| {
-        T::with_scratch(workspace, |scratch| task.weight_gradient(group, grad_output, &grid_rows, dw, scratch));
+    let dw = SharedMut(grad_weight.as_mut_ptr());
+    for_each_task(threads, shape.groups() * parts, |t| {
+        let (group, c0) = (t / parts, t % parts * per_part);
+        let channels = c0..cg.min(c0 + per_part);
+        // SAFETY: the task writes grad_weight[group * og * cg * taps ..][(o * cg + c) * taps + tap]
+        // for c in its `channels` only (see `weight_gradient`), inside
+        // grad_weight (asserted) and disjoint from every other task's.
+        T::with_scratch(workspace, |scratch| unsafe { task.weight_gradient(group, channels, grad_output, &grid_rows, dw, scratch) });
     });
 }
 
@@ -486,21 +500,27 @@ impl<T: Real> Band<'_, T> {
 
     /// Group `group`'s weight gradient into `dw` (see `backward_weight`);
     /// `grid_rows[j] = j * O/groups`.
-    fn weight_gradient(&self, group: usize, grad_output: &[T], grid_rows: &[usize], dw: &mut [T], scratch: &mut [T]) {
+    ///
+    /// # Safety
+    /// `dw` points at the whole weight gradient; this call writes the
+    /// elements of `group`'s input `channels`, which nothing else accesses
+    /// during the call.
+    unsafe fn weight_gradient(&self, group: usize, channels: std::ops::Range<usize>, grad_output: &[T], grid_rows: &[usize], dw: SharedMut<T>, scratch: &mut [T]) {
         let s = self.shape;
         let b = &self.bands;
         let (cg, og, taps) = (s.in_channels() / s.groups(), s.out_channels() / s.groups(), s.kernel_taps());
-        let (slabs, rest) = scratch.split_at_mut(b.slab_len(cg, b.rows_per_band));
+        let (c0, cn) = (channels.start, channels.len());
+        let (slabs, rest) = scratch.split_at_mut(b.slab_len(cn, b.rows_per_band));
         let (gradient, sums) = rest.split_at_mut(b.rows_per_band * b.row_w * og);
-        let sums = &mut sums[..taps * cg * og];
+        let sums = &mut sums[..taps * cn * og];
         let pixels = s.output_pixels();
         let mut started = false;
         for image in 0..s.batch() {
             for depth in 0..s.output_dims()[0] {
                 for band in 0..b.bands {
                     let (first, count) = b.rows(band);
-                    let slab = &mut slabs[..b.slab_len(cg, count)];
-                    self.fill_slab(Place { image, group, depth, band, segment: 0, part: 0 }, first, count, 0, 0, slab);
+                    let slab = &mut slabs[..b.slab_len(cn, count)];
+                    self.fill_slab(Place { image, group, depth, band, segment: 0, part: 0 }, first, count, 0, c0, slab);
                     let short_band_offsets;
                     let offsets = if count == b.rows_per_band {
                         &self.full_band_offsets
@@ -522,15 +542,15 @@ impl<T: Real> Band<'_, T> {
                         }
                     }
                     let plane_stride = if cg > 1 { offsets[taps] - offsets[0] } else { slab.len() };
-                    for (t, block_sums) in sums.chunks_exact_mut(cg * og).enumerate() {
+                    for (t, block_sums) in sums.chunks_exact_mut(cn * og).enumerate() {
                         let block = Block {
-                            a: RowsRef::strided(&slab[offsets[t]..], cg, plane_stride, columns),
+                            a: RowsRef::strided(&slab[offsets[t]..], cn, plane_stride, columns),
                             b: gradient.as_ptr(),
                             offsets: grid_rows.as_ptr(),
                             depth: columns,
                             c: block_sums.as_mut_ptr(),
                             ldc: og,
-                            rows: cg,
+                            rows: cn,
                             cols: og,
                             bias: None,
                             accumulate: started,
@@ -550,14 +570,17 @@ impl<T: Real> Band<'_, T> {
         if !started {
             sums.fill(T::ZERO);
         }
-        // dw[(o * cg + c) * taps + t] = sums[(t * cg + c) * og + o]
+        // dw[(o * cg + c0 + c) * taps + t] = sums[(t * cn + c) * og + o]
         // in the order sums lie (with a division per element and reads
         // 4 KB apart this took as long as the products of ResNeXt's 7x7
         // groups at batch 8)
+        let dw = dw.get().wrapping_add(group * og * cg * taps);
         for (tc, row) in sums.chunks_exact(og).enumerate() {
-            let (t, c) = (tc / cg, tc % cg);
+            let (t, c) = (tc / cn, c0 + tc % cn);
             for (o, &v) in row.iter().enumerate() {
-                dw[(o * cg + c) * taps + t] = v;
+                // SAFETY: o < og, c < cg, t < taps: inside the group's
+                // gradient, in a channel of this call's (the caller's contract).
+                unsafe { *dw.add((o * cg + c) * taps + t) = v };
             }
         }
     }

@@ -5,9 +5,10 @@
 //! 1, one per phase of the input (`phases`) when strided) and its
 //! weights (im2col, then GEMM with the output gradient, summed over the
 //! batch in a fixed order: in fixed runs of (image, pixel tile) steps when
-//! the weight rows alone give the threads too little work; grouped layers with the AVX-512 tiles: products
-//! of the forward pass's input slabs with the transposed output gradient,
-//! `implicit::backward_weight`). Any padding mode: col2im is the exact
+//! the weight rows alone give the threads too little work; grouped layers,
+//! and ungrouped ones with large images and many channels, with the vector
+//! tiles: products of the forward pass's input slabs with the transposed
+//! output gradient, `implicit::backward_weight`). Any padding mode: col2im is the exact
 //! adjoint of the im2col the forward pass used.
 
 use super::microkernel::{has_vector_tiles, Block, Matrix, RowsRef};

@@ -46,8 +46,8 @@ const MIN_SIGNAL_REDUCTION: usize = 64;
 /// Output pixels per image from which an ungrouped layer's weight gradient
 /// takes the slab products (`prefers_backward_weight`). On a 2-core Zen 5,
 /// against im2col + GEMM: r3d's 128 x 8 x 28x28 (6 272 pixels) 15.3 ms
-/// against 26.6, 128 x 16 x 28x28 29.5 against 59.3, 64 x 16 x 56x56 31
-/// against 99-124, a 64-channel 224x224 2-D layer 14 against 35; level at
+/// against 26.6, 128 x 16 x 28x28 29.5 against 59.3, 64 x 16 x 56x56
+/// 30-37 against 99-124, a 64-channel 224x224 2-D layer 14 against 35; level at
 /// 3 136 (ResNet's 56x56, batch 1 and 16); from 784 down im2col is faster
 /// (1.05x at 28x28, 1.4x for r3d's 256 x 4 x 14x14, 8x at 7x7).
 const MIN_SLAB_GRADIENT_PIXELS: usize = 4096;
@@ -256,9 +256,10 @@ pub(crate) fn backward_input<T: Real>(
 /// Whether `backward_weight` computes `shape`'s weight gradient well:
 /// layers whose rows fit a slab whole, with the vector tiles, that are
 /// grouped or have at least `MIN_SLAB_GRADIENT_PIXELS` output pixels per
-/// image, `MIN_SLAB_GRADIENT_CHANNELS` input channels and more than one tap. There im2col + GEMM spends more time packing short rows than
+/// image, `MIN_SLAB_GRADIENT_CHANNELS` input channels and more than one
+/// tap. There im2col + GEMM spends more time packing short rows than
 /// multiplying (ResNeXt's 32 groups: 2.5-4x slower than this), or packs
-/// columns of a long reduction for few output channels (r3d's
+/// the columns of a long reduction for few output channels (r3d's
 /// `layer1.0.conv1.0`, 64 channels on 16 x 56 x 56: see the constant).
 pub(crate) fn prefers_backward_weight(shape: &ConvShape) -> bool {
     let cg = shape.in_channels() / shape.groups();

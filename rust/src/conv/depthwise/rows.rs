@@ -5,8 +5,8 @@
 //! last overlapping its predecessor, and element loops for what the runs
 //! leave; plain copies stay `memcpy` (faster than AVX2 runs). No masked
 //! moves: AVX2's are slow on AMD, and AVX-512's masked loads and stores of
-//! exact row length (the eighth to seventeenth sessions' way on AVX-512)
-//! made a 2-core Zen 5 take 1.3-1.9x as long on MobileNetV2's
+//! exact row length (which AVX-512 machines used before) made a 2-core
+//! Zen 5 take 1.3-1.9x as long on MobileNetV2's
 //! large-plane depthwise layers (`8 x 96 x 112x112` at stride 2: 5.5 ms
 //! against 2.8; `8 x 144 x 56x56`: 2.4 against 1.7). Only copies: the bits
 //! are the same either way.

@@ -97,8 +97,6 @@ pub(super) fn narrow_planes<T: Real>(src: &[T], shifts: &[Shift], masks: &Masks,
         // SAFETY: as for `f32s`, for the one mutable view of dst.
         let out = unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr().cast::<MaybeUninit<f32>>(), dst.len()) };
         let (src, weights, bias) = (f32s(src), f32s(weights), bias.map(f32s));
-        // The rows above and below the plane, for the row kernel.
-        let zeros = vec![0f32; planes.src[1]];
         assert!(masks.shifts == shifts && masks.planes == planes, "narrow_planes: masks made for other taps or planes");
         for (p, dst) in out.chunks_exact_mut(dst_len).enumerate() {
             let plane = &src[p * src_len..][..src_len];
@@ -114,7 +112,7 @@ pub(super) fn narrow_planes<T: Real>(src: &[T], shifts: &[Shift], masks: &Masks,
                 // SAFETY: as above; AVX-512F was detected.
                 MaskKind::Avx512Flat(masks) => unsafe { avx512::plane_flat(plane, shifts, masks, w, bias, dst, planes) },
                 // SAFETY: as above; AVX-512F was detected.
-                MaskKind::Avx512Rows(masks) => unsafe { avx512::plane(plane, shifts, masks, w, bias, dst, planes, &zeros) },
+                MaskKind::Avx512Rows(masks, zeros) => unsafe { avx512::plane(plane, shifts, masks, w, bias, dst, planes, zeros) },
             }
         }
     }
@@ -140,7 +138,9 @@ enum MaskKind {
     #[cfg(x86_simd)]
     Avx512Flat(Vec<[u16; avx512::FLAT_VECTORS]>),
     #[cfg(x86_simd)]
-    Avx512Rows(Vec<u16>),
+    /// The column masks, and a row of zeros as wide as a source row (the
+    /// rows above and below the plane).
+    Avx512Rows(Vec<u16>, Vec<f32>),
 }
 
 impl Masks {
@@ -157,7 +157,7 @@ impl Masks {
             } else if let Some(masks) = avx512::flat_masks(shifts, planes) {
                 MaskKind::Avx512Flat(masks)
             } else {
-                MaskKind::Avx512Rows(shifts.iter().map(|s| avx512::column_mask(s.column, planes)).collect())
+                MaskKind::Avx512Rows(shifts.iter().map(|s| avx512::column_mask(s.column, planes)).collect(), vec![0.0; planes.src[1]])
             };
             Some(Masks { shifts: shifts.to_vec(), planes, kind })
         }
@@ -310,10 +310,12 @@ mod avx512 {
     /// One plane of `narrow_planes`: one vector per output row, blocks of
     /// up to eight rows (eight independent chains of multiply-adds; one
     /// chain would wait on each add's latency), the plane's rows cut into
-    /// equal blocks. Each tap is one masked load and fused multiply-add per
-    /// row. Rows above and below the plane read `zeros` (a row of zeros as
-    /// wide as a source row), so no load tests its row: the tap loop is
-    /// straight-line code (a test per row and tap made it 1.8x slower).
+    /// equal blocks. Each tap is one lane permute (or, for source rows
+    /// wider than a vector, one masked load) and one fused multiply-add per
+    /// row (see `plane_blocks`). Rows above and below the plane read
+    /// `zeros` (a row of zeros as wide as a source row), so no load tests
+    /// its row: the tap loop is straight-line code (a test per row and tap
+    /// made it 1.8x slower).
     ///
     /// # Safety
     /// The CPU has AVX-512F; `src` holds `planes.src` (rows x columns) and

@@ -58,6 +58,9 @@ const INTERLEAVE_MAX_PIXELS: usize = 1024;
 /// The same where the planes move element by element (float64): a batch of
 /// 144 planes 56x56 -> 28x28 at stride 2 took 1.5x as long interleaved.
 const INTERLEAVE_MAX_PIXELS_BY_ELEMENT: usize = 64;
+/// Channels from which planes above `INTERLEAVE_MAX_PIXELS` run
+/// interleaved with the rows kernel (wide kernels only; see `Plan::new`).
+const ROWS_MIN_CHANNELS: usize = 4 * LANES;
 /// Output channels of one group computed together by `correlate_outputs`.
 const OUT_BLOCK: usize = 4;
 /// Per-thread scratch (elements) above which the shape goes to im2col.
@@ -153,7 +156,7 @@ fn forward_planned<T: Real>(
         return Ok(());
     }
     let scratch = if plan.interleaved { LANES * (plan.channel + plan.volume + VOLUME_ALIGN) } else { plan.cg * plan.channel + OUT_BLOCK * plan.volume };
-    let lane_weights = if plan.interleaved { plan.lane_weights(weight) } else { Vec::new() };
+    let lane_weights = if plan.interleaved { plan.lane_weights(weight, threads) } else { Vec::new() };
     for_each_block(threads, output, shape.out_channels() * plan.out_pixels, block, |n, b, out| {
         T::with_scratch(scratch, |scratch| {
             let g0 = b * plan.group_block;
@@ -343,6 +346,31 @@ struct Plan {
     /// forward pass and of the input gradient (None where it does not apply).
     narrow_forward: Option<(Vec<narrow::Shift>, narrow::Planes)>,
     narrow_backward: Option<(Vec<narrow::Shift>, narrow::Planes)>,
+    /// For the interleaved pass on AVX-512 float32: its taps as rows of
+    /// consecutive offsets, where they come so.
+    tap_rows: Option<TapRows>,
+}
+
+/// The interleaved pass's taps as the kernel's rows along the last axis
+/// (stride 1 or 2, dilation 1), for `interleaved::avx512::correlate_rows_f32`:
+/// tap `k` of a row at `offset + (k % stride) * gap + k / stride`.
+struct TapRows {
+    width: usize,
+    stride: usize,
+    gap: usize,
+    /// Every row's (offset, first tap), in tap order.
+    all: Vec<(usize, usize)>,
+    /// With zero padding, per output row (`o0 * out1 + o1`): the rows with a
+    /// tap inside the input. The others read zeros alone; with finite
+    /// weights their products are zeros, and adding a zero leaves every
+    /// partial sum as it was (a sum that starts at +0 never becomes -0 in
+    /// round-to-nearest), so skipping them keeps the bits.
+    inside: Vec<Vec<(usize, usize)>>,
+}
+
+/// Whether every value is finite (no early exit: the loop vectorizes).
+fn all_finite<T: Real>(values: &[T]) -> bool {
+    values.iter().fold(true, |finite, v| finite & v.is_finite())
 }
 
 /// A padded position that reads no input element.
@@ -390,10 +418,7 @@ impl Plan {
         let most_pixels = if lanes::available::<T>() { INTERLEAVE_MAX_PIXELS } else { INTERLEAVE_MAX_PIXELS_BY_ELEMENT };
         let interleaved = cg == 1 && og == 1 && out_pixels <= most_pixels;
         let maps = [0, 1, 2].map(|i| (0..stride[i]).map(|p| PhaseMap::new(&axes[i], shape.padding_mode(), p, q[i])).collect());
-        let mut group_block = (TASK_ELEMENTS / per_group.max(1)).clamp(1, shape.groups().div_ceil(MIN_BLOCKS).max(1));
-        if interleaved {
-            group_block = group_block.next_multiple_of(LANES);
-        }
+        let group_block = (TASK_ELEMENTS / per_group.max(1)).clamp(1, shape.groups().div_ceil(MIN_BLOCKS).max(1));
         let mut plan = Plan {
             cg,
             og,
@@ -428,11 +453,28 @@ impl Plan {
             interior_only: false,
             narrow_forward: None,
             narrow_backward: None,
+            tap_rows: None,
         };
         plan.targets = plan.row_targets();
         plan.interior_only = plan.targets.is_some() && plan.mode == PaddingMode::Zeros;
         (plan.narrow_forward, plan.narrow_backward) = plan.narrow_shifts(shape);
-        if interleaved {
+        // Interleaved with the rows kernel, small planes beat `narrow` (a
+        // 2-core Zen 5, batch 1 and 8, 3x3 to 7x7 kernels: 8 x 960 x 7x7,
+        // 7x7 kernel, 0.41 -> 0.18 ms; 8 x 576 x 14x14, 3x3: 0.167 -> 0.148
+        // ms). Larger planes gain with wide kernels and channels enough for
+        // both threads (8 x 144 x 56x56, 7x7 kernel: 2.9 -> 1.4 ms); with
+        // 3x3 kernels or a few blocks of channels, batch 1 lost (1 x 32 x
+        // 112x112, 3x3: 0.09 -> 0.21 ms; 1 x 48 x 56x56, 5x5: 0.069 -> 0.093 ms).
+        let rows_pay = out_pixels <= most_pixels || (kernel[2] >= 5 && shape.out_channels() >= ROWS_MIN_CHANNELS);
+        if cg == 1 && og == 1 && rows_pay && wide_registers() && std::mem::size_of::<T>() == 4 {
+            plan.tap_rows = plan.tap_rows(shape);
+        }
+        if plan.tap_rows.is_some() {
+            plan.interleaved = true;
+            plan.narrow_forward = None;
+        }
+        if plan.interleaved {
+            plan.group_block = plan.group_block.next_multiple_of(LANES);
             plan.sources = plan.padded_sources();
             let (q, o) = (plan.q, plan.out);
             plan.flat_index = lanes::Positions::new((0..out_pixels).map(|p| (p / o[2] / o[1] * q[1] + p / o[2] % o[1]) * q[2] + p % o[2]).collect());
@@ -447,6 +489,35 @@ impl Plan {
             }
         }
         plan
+    }
+
+    /// The taps as `TapRows`, where the last axis has dilation 1, stride 1
+    /// or 2 and at most `MAX_ROW_TAPS` taps.
+    fn tap_rows(&self, shape: &ConvShape) -> Option<TapRows> {
+        let axes = shape.axes();
+        let (width, stride, gap) = (axes[2].kernel, self.stride[2], self.volume);
+        if axes[2].dilation != 1 || stride > 2 || width < stride || width > interleaved::MAX_ROW_TAPS {
+            return None;
+        }
+        let all: Vec<(usize, usize)> = (0..self.taps).step_by(width).map(|t| (self.tap_offset(t), t)).collect();
+        let laid_out = |&(offset, tap): &(usize, usize)| (0..width).all(|k| self.tap_offset(tap + k) == offset + (k % stride) * gap + k / stride);
+        if !all.iter().all(laid_out) {
+            return None;
+        }
+        // Whether output index `o` along `axis` reads an input element at kernel index `k`.
+        let reads_input = |axis: usize, o: usize, k: usize| {
+            let padded = o * self.stride[axis] + k * axes[axis].dilation;
+            (self.pad[axis]..self.pad[axis] + self.input[axis]).contains(&padded)
+        };
+        let (k1, k2) = (axes[1].kernel, axes[2].kernel);
+        let row_inside = |o0: usize, o1: usize, tap: usize| (tap..tap + width).any(|t| reads_input(0, o0, t / (k1 * k2)) && reads_input(1, o1, t / k2 % k1));
+        let inside = match self.mode {
+            PaddingMode::Zeros => (0..self.out[0] * self.out[1])
+                .map(|r| all.iter().copied().filter(|&(_, tap)| row_inside(r / self.out[1], r % self.out[1], tap)).collect())
+                .collect(),
+            _ => Vec::new(),
+        };
+        Some(TapRows { width, stride, gap, all, inside })
     }
 
     /// Per position of a channel buffer (all phases), the input index it
@@ -683,9 +754,17 @@ impl Plan {
     /// Each output is the same sum in the same order as in `forward_block`,
     /// so the bits are the same; only the per-plane overheads are shared.
     #[allow(clippy::too_many_arguments)]
+    /// Blocks of channels with finite weights skip the tap rows that read
+    /// padding alone (see `TapRows::inside`).
     fn forward_interleaved<T: Real>(&self, n: usize, g0: usize, input: &[T], lane_weights: &[T], bias: Option<&[T]>, out: &mut [MaybeUninit<T>], scratch: &mut [T]) {
         let (mixed, flat) = scratch.split_at_mut(LANES * self.channel);
         let offsets: Vec<usize> = (0..self.taps).map(|t| self.tap_offset(t)).collect();
+        // The taps of output row `r`, or all of them (None).
+        let correlate = |r: Option<usize>, src: &[T], weights: &[T], dst: &mut [T]| match (&self.tap_rows, r) {
+            (Some(rows), Some(r)) if !rows.inside.is_empty() => correlate_interleaved_rows(src, rows, &rows.inside[r], weights, dst),
+            (Some(rows), _) => correlate_interleaved_rows(src, rows, &rows.all, weights, dst),
+            (None, _) => correlate_interleaved(src, &offsets, weights, dst),
+        };
         let vector = lanes::available::<T>();
         for (b, out_b) in out.chunks_mut(LANES * self.out_pixels).enumerate() {
             let first = g0 + b * LANES;
@@ -699,13 +778,14 @@ impl Plan {
             if row_len * o[0] * o[1] < self.flat_len {
                 // Only the output rows, not the columns between them: their
                 // values are the same, the thrown-away work less.
+                let finite = all_finite(weights);
                 for r in 0..o[0] * o[1] {
                     let j = (r / o[1] * q[1] + r % o[1]) * q[2];
-                    correlate_interleaved(&mixed[j * LANES..], &offsets, weights, &mut flat[j * LANES..][..row_len * LANES]);
+                    correlate(finite.then_some(r), &mixed[j * LANES..], weights, &mut flat[j * LANES..][..row_len * LANES]);
                 }
             } else {
                 let len = self.flat_len.next_multiple_of(VOLUME_ALIGN) * LANES;
-                correlate_interleaved(mixed, &offsets, weights, &mut flat[..len]);
+                correlate(None, mixed, weights, &mut flat[..len]);
             }
             if vector {
                 let bias: Option<[T; LANES]> = bias.map(|b| std::array::from_fn(|c| b[first + c.min(count - 1)]));
@@ -720,15 +800,19 @@ impl Plan {
 
     /// The weights of the interleaved pass, per block of `LANES` channels
     /// (from channel 0; lanes past the last channel repeat it): tap-major,
-    /// `weights[(block * taps + t) * LANES + c]`, laid out once per call.
-    fn lane_weights<T: Real>(&self, weight: &[T]) -> Vec<T> {
+    /// `weights[(block * taps + t) * LANES + c]`, laid out once per call, a
+    /// block per task (serial, this was a tenth of a batch-8 7x7 layer).
+    fn lane_weights<T: Real>(&self, weight: &[T], threads: usize) -> Vec<T> {
         let blocks = self.out_channels.div_ceil(LANES);
-        let mut lanes = Vec::with_capacity(blocks * self.taps * LANES);
-        for b in 0..blocks {
-            for t in 0..self.taps {
-                lanes.extend((0..LANES).map(|c| weight[(b * LANES + c).min(self.out_channels - 1) * self.taps + t]));
+        let mut lanes = vec![T::ZERO; blocks * self.taps * LANES];
+        for_each_chunk_mut(threads, &mut lanes, self.taps * LANES, |b, block| {
+            for c in 0..LANES {
+                let channel = (b * LANES + c).min(self.out_channels - 1);
+                for (t, &w) in weight[channel * self.taps..][..self.taps].iter().enumerate() {
+                    block[t * LANES + c] = w;
+                }
             }
-        }
+        });
         lanes
     }
 
@@ -1074,18 +1158,6 @@ multiversioned! {
 fn interleaved_lanes<T: Real>(src: &[T], offsets: &[usize], weights: &[T], dst: &mut [T]) {
     #[cfg(x86_simd)]
     if wide_registers() {
-        /// # Safety
-        /// `U` has `T`'s size and layout.
-        unsafe fn same<T, U>(v: &[T]) -> &[U] {
-            // SAFETY: the caller's contract; the same memory and length.
-            unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), v.len()) }
-        }
-        /// # Safety
-        /// `U` has `T`'s size and layout.
-        unsafe fn same_mut<T, U>(v: &mut [T]) -> &mut [U] {
-            // SAFETY: the caller's contract; the same memory and length, borrowed for as long.
-            unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), v.len()) }
-        }
         // SAFETY: the CPU has AVX-512F (`wide_registers`); T is f32 when
         // its size is 4 and f64 otherwise (the only `Real`s), so the views
         // keep lengths and layouts.
@@ -1102,6 +1174,66 @@ fn interleaved_lanes<T: Real>(src: &[T], offsets: &[usize], weights: &[T], dst: 
         4 => interleaved_chunks::<T, 4>(src, offsets, weights, dst),
         _ => interleaved_chunks::<T, 2>(src, offsets, weights, dst),
     }
+}
+
+/// # Safety
+/// `U` has `T`'s size and layout.
+#[cfg(x86_simd)]
+unsafe fn same<T, U>(v: &[T]) -> &[U] {
+    // SAFETY: the caller's contract; the same memory and length.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), v.len()) }
+}
+
+/// # Safety
+/// `U` has `T`'s size and layout.
+#[cfg(x86_simd)]
+unsafe fn same_mut<T, U>(v: &mut [T]) -> &mut [U] {
+    // SAFETY: the caller's contract; the same memory and length, borrowed for as long.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), v.len()) }
+}
+
+/// `correlate_interleaved` for taps in the kernel rows of `layout`
+/// (`TapRows`), those of `rows` (`(offset, first tap)` each; `weights` has
+/// every tap's). On AVX-512 float32 each row's source vectors are loaded
+/// once for all its taps (`interleaved::avx512::correlate_rows_f32`); the
+/// same bits either way.
+fn correlate_interleaved_rows<T: Real>(src: &[T], layout: &TapRows, rows: &[(usize, usize)], weights: &[T], dst: &mut [T]) {
+    let (width, stride, gap) = (layout.width, layout.stride, layout.gap);
+    #[cfg(x86_simd)]
+    if wide_registers() && std::mem::size_of::<T>() == 4 {
+        use interleaved::avx512::correlate_rows_f32 as kernel;
+        // SAFETY: T is f32 (the only 4-byte `Real`), so the views keep
+        // lengths and layouts; the CPU has AVX-512F (`wide_registers`).
+        let (src, weights, dst) = unsafe { (same(src), same(weights), same_mut(dst)) };
+        type Kernel = unsafe fn(&[f32], &[(usize, usize)], usize, &[f32], &mut [f32]);
+        let run: Option<Kernel> = match (width, stride) {
+            (1, 1) => Some(kernel::<1, 1>),
+            (2, 1) => Some(kernel::<2, 1>),
+            (3, 1) => Some(kernel::<3, 1>),
+            (4, 1) => Some(kernel::<4, 1>),
+            (5, 1) => Some(kernel::<5, 1>),
+            (6, 1) => Some(kernel::<6, 1>),
+            (7, 1) => Some(kernel::<7, 1>),
+            (8, 1) => Some(kernel::<8, 1>),
+            (2, 2) => Some(kernel::<2, 2>),
+            (3, 2) => Some(kernel::<3, 2>),
+            (4, 2) => Some(kernel::<4, 2>),
+            (5, 2) => Some(kernel::<5, 2>),
+            (6, 2) => Some(kernel::<6, 2>),
+            (7, 2) => Some(kernel::<7, 2>),
+            (8, 2) => Some(kernel::<8, 2>),
+            _ => None,
+        };
+        if let Some(run) = run {
+            // SAFETY: the CPU has AVX-512F, all the kernel requires.
+            return unsafe { run(src, rows, gap, weights, dst) };
+        }
+    }
+    // Elsewhere (`Plan` asks for rows only where the above runs): the rows' taps one by one.
+    let taps = || rows.iter().flat_map(|&(offset, tap)| (0..width).map(move |k| (offset + (k % stride) * gap + k / stride, tap + k)));
+    let offsets: Vec<usize> = taps().map(|(offset, _)| offset).collect();
+    let tap_weights: Vec<T> = taps().flat_map(|(_, tap)| weights[tap * LANES..][..LANES].iter().copied()).collect();
+    correlate_interleaved(src, &offsets, &tap_weights, dst)
 }
 
 /// How many rows of `LANES` values fill eight vector registers: 8 float32

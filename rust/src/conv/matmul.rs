@@ -17,6 +17,7 @@ pub trait Real:
     /// target features have one; exact in software otherwise).
     fn fused_mul_add(self, a: Self, b: Self) -> Self;
     fn is_nan(self) -> bool;
+    fn is_finite(self) -> bool;
 }
 
 impl Real for f32 {
@@ -36,6 +37,9 @@ impl Real for f32 {
     fn is_nan(self) -> bool {
         f32::is_nan(self)
     }
+    fn is_finite(self) -> bool {
+        f32::is_finite(self)
+    }
 }
 
 impl Real for f64 {
@@ -54,6 +58,9 @@ impl Real for f64 {
     }
     fn is_nan(self) -> bool {
         f64::is_nan(self)
+    }
+    fn is_finite(self) -> bool {
+        f64::is_finite(self)
     }
 }
 

@@ -46,20 +46,29 @@ impl Scratch for f64 {
     }
 }
 
+/// Scratch buffers start on a cache line: the kernels' 64-byte vector
+/// loads from them then never straddle two lines.
+const ALIGN_BYTES: usize = 64;
+
 fn borrow<T: Copy + Default, R>(
     key: &'static LocalKey<RefCell<Vec<T>>>,
     len: usize,
     work: impl FnOnce(&mut [T]) -> R,
 ) -> R {
+    let slack = ALIGN_BYTES / std::mem::size_of::<T>();
+    let aligned = |buffer: &mut [T]| {
+        let skip = buffer.as_ptr().align_offset(ALIGN_BYTES).min(slack);
+        work(&mut buffer[skip..][..len])
+    };
     key.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buffer) => {
-            if buffer.len() < len {
-                buffer.resize(len, T::default());
+            if buffer.len() < len + slack {
+                buffer.resize(len + slack, T::default());
             }
-            work(&mut buffer[..len])
+            aligned(&mut buffer)
         }
         // Already in use further up this thread's stack (a task that waits on
         // another): that one gets a buffer of its own.
-        Err(_) => work(&mut vec![T::default(); len]),
+        Err(_) => aligned(&mut vec![T::default(); len + slack]),
     })
 }

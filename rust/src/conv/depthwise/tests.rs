@@ -327,6 +327,70 @@ fn interleaved_matches_one_plane_at_a_time<T: Real>() {
 }
 
 #[test]
+fn rows_kernel_gives_the_bits_of_one_plane_at_a_time() {
+    // Wide kernels on the planes the rows kernel takes (small ones, and a
+    // large one with channels enough), other padding modes, 1-D and 3-D;
+    // channel 5 has an infinite weight and channel 17 a NaN, so their
+    // blocks must not skip the taps that read zero padding alone.
+    let shape = |n: usize, channels: usize, sizes: &[usize], kernel: usize, mode: PaddingMode| {
+        let axes: Vec<Window> = sizes.iter().map(|&input| Window { input, kernel, stride: 1, dilation: 1, pad_before: kernel / 2, pad_after: kernel / 2 }).collect();
+        ConvShape::new(n, channels, channels, channels, &axes, mode).unwrap()
+    };
+    let shapes = [
+        shape(2, 20, &[7, 7], 7, PaddingMode::Zeros),
+        shape(1, 33, &[14, 14], 5, PaddingMode::Zeros),
+        shape(1, 70, &[36, 36], 5, PaddingMode::Zeros),
+        shape(2, 18, &[9, 11], 3, PaddingMode::Reflect),
+        shape(1, 24, &[40], 7, PaddingMode::Zeros),
+        shape(1, 19, &[4, 5, 6], 3, PaddingMode::Zeros),
+        shape(1, 18, &[8, 8], 4, PaddingMode::Circular),
+    ];
+    let strided = |shape: ConvShape, stride: usize| {
+        let axes = shape.axes().map(|a| Window { stride, ..a });
+        ConvShape::new(shape.batch(), shape.in_channels(), shape.out_channels(), shape.groups(), &axes[3 - 2..], shape.padding_mode()).unwrap()
+    };
+    let shapes = shapes.into_iter().chain([strided(shape(1, 20, &[14, 15], 7, PaddingMode::Zeros), 2), strided(shape(2, 18, &[9, 9], 3, PaddingMode::Replicate), 2)]);
+    let mut rng = Rng(0x5EED_000B);
+    for shape in shapes {
+        let plan = Plan::new::<f32>(&shape);
+        assert_eq!(plan.tap_rows.is_some(), wide_registers(), "{shape:?}");
+        let f32s = |v: Vec<f64>| -> Vec<f32> { v.into_iter().map(|v| v as f32).collect() };
+        let (x, mut w, b) = (f32s(rng.values(shape.input_len())), f32s(rng.values(shape.weight_len())), f32s(rng.values(shape.out_channels())));
+        let taps = shape.kernel_taps();
+        (w[5 * taps + taps / 3], w[17 * taps]) = (f32::INFINITY, f32::NAN);
+        let mut one_by_one = Plan::new::<f32>(&shape);
+        (one_by_one.interleaved, one_by_one.tap_rows, one_by_one.narrow_forward) = (false, None, None);
+        let (mut y, mut y_planes) = (vec![0f32; shape.output_len()], vec![0f32; shape.output_len()]);
+        forward_planned(&plan, &shape, &x, &w, Some(&b), uninit_view(&mut y), 2).unwrap();
+        forward_planned(&one_by_one, &shape, &x, &w, Some(&b), uninit_view(&mut y_planes), 2).unwrap();
+        assert_eq!(bits(&y), bits(&y_planes), "{shape:?}");
+    }
+}
+
+/// The rows kernel against its taps one at a time through the generic
+/// loop: every row width at stride 1 and 2, rows left out, in any order.
+#[test]
+fn rows_taps_match_the_generic_loop() {
+    let mut rng = Rng(0x5EED_000C);
+    let src: Vec<f32> = rng.values(8192).into_iter().map(|v| v as f32).collect();
+    let weights = &src[4096..][..64 * LANES];
+    for (width, stride) in (1..=interleaved::MAX_ROW_TAPS).flat_map(|w| (1..=w.min(2)).map(move |s| (w, s))) {
+        for _ in 0..5 {
+            let layout = TapRows { width, stride, gap: 1 + rng.below(60), all: Vec::new(), inside: Vec::new() };
+            let rows: Vec<(usize, usize)> = (0..1 + rng.below(7)).map(|_| (rng.below(100), rng.below(64 / width) * width)).collect();
+            let positions = 8 * (1 + rng.below(6));
+            let taps: Vec<(usize, usize)> = rows.iter().flat_map(|&(offset, tap)| (0..width).map(move |k| (offset + (k % stride) * layout.gap + k / stride, tap + k))).collect();
+            let offsets: Vec<usize> = taps.iter().map(|&(offset, _)| offset).collect();
+            let tap_weights: Vec<f32> = taps.iter().flat_map(|&(_, tap)| weights[tap * LANES..][..LANES].iter().copied()).collect();
+            let (mut fast, mut baseline) = (vec![f32::NAN; positions * LANES], vec![f32::NAN; positions * LANES]);
+            correlate_interleaved_rows(&src, &layout, &rows, weights, &mut fast);
+            interleaved_chunks::<f32, 2>(&src, &offsets, &tap_weights, &mut baseline);
+            assert_eq!(bits(&fast), bits(&baseline), "width {width}, stride {stride}, rows {rows:?}");
+        }
+    }
+}
+
+#[test]
 fn narrow_planes_give_the_bits_of_the_flat_path() {
     if !narrow::available::<f32>(narrow::Planes { src: [7, 7], dst: [7, 7] }) {
         return; // neither AVX-512 nor AVX2 (or the portable build): only the flat path runs
@@ -354,7 +418,10 @@ fn narrow_planes_give_the_bits_of_the_flat_path() {
         let channels = shape.groups() * 5;
         let axes = shape.axes().map(|a| Window { stride: 1, ..a });
         let Ok(shape) = ConvShape::new(shape.batch(), channels, channels, channels, &axes[3 - 2..], PaddingMode::Zeros) else { continue };
-        let plan = Plan::new::<f32>(&shape);
+        // The narrow kernel itself, also where the interleaved rows take the forward pass.
+        let mut plan = Plan::new::<f32>(&shape);
+        (plan.narrow_forward, plan.narrow_backward) = plan.narrow_shifts(&shape);
+        plan.interleaved = false;
         let Some((_, planes)) = plan.narrow_forward else { continue };
         if planes.dst[1] > 16 || !narrow::available::<f32>(planes) {
             continue;

@@ -67,7 +67,11 @@ pub fn conv_backward_input_uninit<T: Real>(
     // 28x28 0.71 ms against 1.98, 4 at 56x56 1.38 against 2.26 (with the
     // AVX2 tiles 1.44 against 2.34 and 1.70 against 2.46). Plain depthwise
     // layers (one input channel per group) and strided ones keep the adjoint.
-    let dual = implicit::transposed(shape).filter(|_| has_vector_tiles());
+    let transposed = implicit::transposed(shape);
+    if let Some(dual) = transposed.as_ref().filter(|dual| depthwise::takes_dual(shape, dual)) {
+        return depthwise::backward_input_by_dual(shape, dual, weight, grad_output, grad_input, threads);
+    }
+    let dual = transposed.filter(|_| has_vector_tiles());
     let several_channels = shape.in_channels() / shape.groups() > 1;
     if depthwise::applies(shape) && !(several_channels && dual.is_some()) {
         return depthwise::backward_input(shape, weight, grad_output, zeroed(grad_input, threads), threads);

@@ -323,6 +323,12 @@ fn interleaved_matches_one_plane_at_a_time<T: Real>() {
         forward_planned(&plan, &shape, &x, &w, Some(&b), uninit_view(&mut y), 2).unwrap();
         forward_planned(&one_by_one, &shape, &x, &w, Some(&b), uninit_view(&mut y_planes), 2).unwrap();
         assert_eq!(bits(&y), bits(&y_planes), "{shape:?}");
+        // The input gradient (interleaved for float32 with zero padding).
+        let dy = values(shape.output_len());
+        let (mut dx, mut dx_planes) = (vec![T::ZERO; shape.input_len()], vec![T::ZERO; shape.input_len()]);
+        backward_input_planned(&plan, &shape, &w, &dy, &mut dx, 2);
+        backward_input_planned(&one_by_one, &shape, &w, &dy, &mut dx_planes, 2);
+        assert_eq!(bits(&dx), bits(&dx_planes), "input gradient {shape:?}");
     }
 }
 

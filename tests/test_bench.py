@@ -102,6 +102,21 @@ def test_resnext50_has_16_grouped_convs_of_32_groups():
     assert [layer.channels for layer in grouped[::5]] == [128, 256, 512, 1024]
 
 
+def test_efficientnet_b0_has_16_depthwise_convs_of_3x3_and_5x5():
+    # Table 1 of Tan & Le (2019): 1 + 2 + 2 + 3 + 3 + 4 + 1 MBConv blocks,
+    # the last at 7x7 expanding 192 channels six times.
+    convs = [layer for _, layer in layers.efficientnet_b0_depthwise_convs()]
+    assert len(convs) == 16 and {layer.kernel for layer in convs} == {(3, 3), (5, 5)}
+    assert [layer.stride[0] for layer in convs].count(2) == 4
+    assert (convs[-1].channels, convs[-1].size, convs[-1].out_size) == (1152, (7, 7), (7, 7))
+
+
+def test_convnext_tiny_has_18_depthwise_7x7_convs():
+    convs = [layer for _, layer in layers.convnext_tiny_depthwise_convs()]
+    assert len(convs) == 3 + 3 + 9 + 3 and {layer.kernel for layer in convs} == {(7, 7)}
+    assert sorted({(layer.channels, layer.size[0]) for layer in convs}) == [(96, 56), (192, 28), (384, 14), (768, 7)]
+
+
 def test_suites_hold_every_distinct_layer_at_each_batch():
     resnet, mobilenet = layers.SUITES["resnet18"], layers.SUITES["mobilenet_v2"]
     assert len(resnet) == 2 * len(set(layer for _, layer in layers.resnet18_convs())) == 22
@@ -111,12 +126,14 @@ def test_suites_hold_every_distinct_layer_at_each_batch():
     assert all(layer.groups == layer.channels == layer.out_channels for layer in depthwise) and len(depthwise) == 20
     assert all(layer.kernel == (1, 1) for layer in mobilenet.values() if layer.groups == 1)
     assert {layer.dims for layer in layers.SUITES["more"].values()} == {1, 2, 3}
+    wide = layers.SUITES["depthwise"].values()
+    assert all(layer.groups == layer.channels == layer.out_channels for layer in wide) and len(wide) == 2 * (12 + 4)
     assert list(layers.suite_layers("all")) == ["resnet18", "mobilenet_v2", "more"]
     with pytest.raises(ValueError, match="suite"):
         layers.suite_layers("vgg")
 
 
-@pytest.mark.parametrize("name", ["readme", "resnet18", "mobilenet_v2", "more"])
+@pytest.mark.parametrize("name", ["readme", "resnet18", "mobilenet_v2", "more", "depthwise"])
 def test_layer_shapes_match_torch(name):
     import torch
 

@@ -5,7 +5,7 @@ and accuracy.
 
 One class per suite and kind, so `asv run -b Readme` or `-b Resnet18VsTorch`
 picks a suite: ReadmeForward, Resnet18Forward, MobilenetV2Forward,
-MoreForward (times); ...Gradients (times, 2-D layers); ...VsTorch and
+MoreForward, DepthwiseForward (times); ...Gradients (times, 2-D layers); ...VsTorch and
 ...GradientsVsTorch (tracked ratios).
 
 Tracked values are lower-is-better, as asv assumes for every benchmark:
@@ -122,7 +122,7 @@ def _suite_classes(suite: str, prefix: str) -> dict:
 
 
 for _suite, _prefix in {"readme": "Readme", "resnet18": "Resnet18", "mobilenet_v2": "MobilenetV2",
-                        "more": "More"}.items():
+                        "more": "More", "depthwise": "Depthwise"}.items():
     globals().update(_suite_classes(_suite, _prefix))
 
 

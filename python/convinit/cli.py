@@ -64,7 +64,8 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--suite", choices=SUITE_NAMES, default=None,
                        help="conv layers: readme (the README's six), resnet18 (batch 1, 16), mobilenet_v2 "
                             "(depthwise and pointwise, batch 1, 8), more (ResNeXt grouped, wav2vec 2.0 conv1d, "
-                            "R3D-18 conv3d), all (resnet18 + mobilenet_v2 + more)")
+                            "R3D-18 conv3d), depthwise (EfficientNet-B0's 3x3 and 5x5, ConvNeXt-T's 7x7; batch 1, 8), "
+                            "all (resnet18 + mobilenet_v2 + more)")
     bench.add_argument("--list", action="store_true", help="print the suite's layers and exit")
     bench.add_argument("--algorithm", default="auto", help="convinit's algorithm= (when this build has it)")
     bench.add_argument("--vs", default="torch,numpy", help="comma-separated: torch,numpy,scipy (torch is always timed; scipy is slow)")

@@ -14,7 +14,7 @@ time of the timed calls: below the thread count, the machine was shared
 and the sample is low. Compare ratios measured in the same run.
 
 ``--suite NAME`` picks the layers (``convinit.tools.layers``): readme, resnet18,
-mobilenet_v2, more, or all (= resnet18 + mobilenet_v2 + more).
+mobilenet_v2, more, depthwise, or all (= resnet18 + mobilenet_v2 + more).
 """
 
 from __future__ import annotations

@@ -179,6 +179,41 @@ def r3d_18_convs(frames: int = 16, size: int = 112) -> Iterator[tuple[str, ConvL
             inplanes = planes
 
 
+# EfficientNet-B0's MBConv stages (Tan & Le 2019, Table 1): expansion t,
+# depthwise kernel k, first stride s, output channels c, repeats n.
+EFFICIENTNET_B0_STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),
+                          (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+
+
+def efficientnet_b0_depthwise_convs(size: int = 224) -> Iterator[tuple[str, ConvLayer]]:
+    """The depthwise conv (3x3 or 5x5, padding k // 2) of every MBConv block
+    of torchvision's EfficientNet-B0, after its 32-channel 3x3/2 stem; the
+    stage's first block carries the stride."""
+    h, channels = _out(size, 3, 2, 1), 32
+    for stage, (t, k, s, c, n) in enumerate(EFFICIENTNET_B0_STAGES, start=1):
+        for block in range(n):
+            stride, hidden = (s if block == 0 else 1), channels * t
+            part = 0 if t == 1 else 1  # block.0 is the 1x1 expansion where there is one
+            yield f"features.{stage}.{block}.block.{part}.0", conv(1, hidden, (h, h), hidden, k, stride, k // 2, hidden)
+            h, channels = _out(h, k, stride, k // 2), c
+
+
+# ConvNeXt-T (Liu et al. 2022): per stage its width and number of blocks.
+CONVNEXT_TINY_STAGES = ((96, 3), (192, 3), (384, 9), (768, 3))
+
+
+def convnext_tiny_depthwise_convs(size: int = 224) -> Iterator[tuple[str, ConvLayer]]:
+    """The 7x7 depthwise conv (padding 3) of every block of torchvision's
+    ConvNeXt-T: a 4x4/4 stem, then four stages with a 2x2/2 downsampling
+    layer between them (torchvision's features.0, 1, 2, ...: stem, stage,
+    downsampling, stage, ...)."""
+    h = size // 4
+    for stage, (width, blocks) in enumerate(CONVNEXT_TINY_STAGES):
+        for block in range(blocks):
+            yield f"features.{2 * stage + 1}.{block}.block.0", conv(1, width, (h, h), width, 7, 1, 3, width)
+        h //= 2
+
+
 def _prefixed(prefix: str, layers: dict[str, ConvLayer]) -> dict[str, ConvLayer]:
     return {f"{prefix} {name}": layer for name, layer in layers.items()}
 
@@ -200,6 +235,12 @@ SUITES: dict[str, dict[str, ConvLayer]] = {
         **_prefixed("resnext50_32x4d", _at_batches(_distinct(resnext50_grouped_convs()), (8,))),
         **_prefixed("wav2vec2", _at_batches(_distinct(wav2vec2_feature_convs()), (1,))),
         **_prefixed("r3d_18", _at_batches(_distinct(r3d_18_convs()), (1,))),
+    },
+    # Wide depthwise kernels (5x5, 7x7) beside 3x3, stride 1 and 2: outside
+    # `all`, whose layers the performance targets are stated over.
+    "depthwise": {
+        **_prefixed("efficientnet_b0", _at_batches(_distinct(efficientnet_b0_depthwise_convs()), (1, 8))),
+        **_prefixed("convnext_tiny", _at_batches(_distinct(convnext_tiny_depthwise_convs()), (1, 8))),
     },
 }
 

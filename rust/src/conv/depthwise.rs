@@ -21,13 +21,18 @@
 //! `INTERLEAVE_MAX_PIXELS` (float32, moved into and out of that layout by
 //! vector transposes, `lanes`) or `INTERLEAVE_MAX_PIXELS_BY_ELEMENT`
 //! (element by element) run `LANES` channels interleaved (position-major)
-//! per vector. All compute the same sums in the same order as the
-//! general path.
+//! per vector; on AVX-512 in float32, kernel row by kernel row where the
+//! rows allow (`TapRows`), which also takes small planes from `narrow` and
+//! large ones with wide kernels. All compute the same sums in the same
+//! order as the general path.
 //!
-//! The input gradient is the adjoint: each polyphase sub-volume of the
-//! padded gradient is a correlation of the (flat, zero-margined) output
-//! gradient with that phase's taps, then folded back onto the input (the
-//! padding's copies added to the elements they copied). The weight gradient
+//! The input gradient of plain depthwise layers at stride 1 with zero
+//! padding is the forward pass on the output gradient with the kernels
+//! flipped (`backward_input_by_dual`). Otherwise it is the adjoint: each
+//! polyphase sub-volume of the padded gradient is a correlation of the
+//! (flat, zero-margined) output gradient with that phase's taps, then
+//! folded back onto the input (the padding's copies added to the elements
+//! they copied), small planes `LANES` channels interleaved. The weight gradient
 //! is a dot product per tap between the flat output gradient and the padded
 //! input, per image, added over the batch in image order.
 //!
@@ -1216,10 +1221,15 @@ fn weight_sums_body<T: Real>(x: &[T], offsets: &[usize], dy: &[T], sums: &mut [T
 #[inline(always)]
 fn weight_sums_taps<T: Real, const TAPS: usize>(x: &[T], offsets: &[usize], dy: &[T], sums: &mut [T]) {
     for (offsets, sums) in offsets.chunks(TAPS).zip(sums.chunks_mut(TAPS * LANES)) {
+        // Exactly TAPS taps (a short last chunk repeats its last tap, whose
+        // extra sums are dropped), so the loop over them unrolls and the
+        // accumulators stay in registers (with the chunk's own length they
+        // went to the stack: twice the time of torch's on 8 x 960 x 7x7).
+        let taps: [usize; TAPS] = std::array::from_fn(|t| offsets[t.min(offsets.len() - 1)]);
         let mut acc = [[T::ZERO; LANES]; TAPS];
         for (j, d) in dy.chunks_exact(LANES).enumerate() {
             let d: &[T; LANES] = d.try_into().expect("LANES values");
-            for (a, &offset) in acc.iter_mut().zip(offsets) {
+            for (a, &offset) in acc.iter_mut().zip(&taps) {
                 interleaved_step(a, &x[(offset + j) * LANES..][..LANES], d);
             }
         }

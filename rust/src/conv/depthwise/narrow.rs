@@ -5,9 +5,11 @@
 //! into place with one masked lane permute (lanes that would read padding
 //! are masked off and read as zero) and adds it with one fused
 //! multiply-add. No padded copy, no row copies, no buffer. On a 2-core
-//! Zen 5 this is 10-35% faster than the interleaved small-plane kernel on
-//! 14x14 and 16x16 planes (3x3, 5x5 and 7x7 kernels, batch 1 and 8),
-//! which takes the small planes that do not come here. Planes of at most
+//! Zen 5 this was 10-35% faster than the interleaved small-plane kernel on
+//! 14x14 and 16x16 planes (3x3, 5x5 and 7x7 kernels, batch 1 and 8) until
+//! that kernel went row by row of the kernel; it now takes the forward
+//! pass of the planes whose kernel rows it reads (stride 1 or 2, no
+//! dilation, at most 8 taps a row), and this one the rest. Planes of at most
 //! 64 values whose rows are as wide as the source's (7x7) are flattened
 //! instead, every tap one masked load per vector at the tap's flat shift
 //! (`avx512::plane_flat`; with AVX2's 8 lanes the same in 8 vectors).

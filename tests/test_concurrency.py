@@ -140,19 +140,35 @@ def ticks_during(call: Callable[[], Any]) -> tuple[int, float, float]:
     return after - before, elapsed, rate
 
 
+def repeated(call: Callable[[], Any], seconds: float) -> Callable[[], None]:
+    """``call`` run often enough to take about ``seconds`` (timed once now):
+    a fast machine finishes some calls in under 20 ms, too short to tell a
+    released GIL from a held one."""
+    start = time.perf_counter()
+    call()
+    repeats = max(1, min(50, round(seconds / max(time.perf_counter() - start, 1e-6))))
+
+    def run() -> None:
+        for _ in range(repeats):
+            call()
+
+    return run
+
+
 @pytest.mark.parametrize("name", sorted(_kernel_calls()))
 def test_kernel_releases_the_gil(name):
     call = _kernel_calls()[name]
     call()  # warm-up: thread pools, page faults
+    call = repeated(call, 0.1)
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-4)
     try:
         ticks, seconds, rate = ticks_during(call)
     finally:
         sys.setswitchinterval(interval)
-    # Holding the GIL, the call would let the counter run for at most a
+    # Holding the GIL, each call would let the counter run for at most a
     # switch interval or two (0.1 ms each here), a small share of the call.
-    assert seconds > 0.02, f"{name}: the call is too short to tell ({seconds:.4f} s)"
+    assert seconds > 0.02, f"{name}: the calls are too short to tell ({seconds:.4f} s)"
     assert ticks > 0.25 * rate * seconds, (
         f"{name}: the counter ran {ticks / rate:.3f} s of the call's {seconds:.3f} s; the GIL is held")
 

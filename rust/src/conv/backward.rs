@@ -66,7 +66,9 @@ pub fn conv_backward_input_uninit<T: Real>(
     // 32 groups at batch 8 on a 2-core Zen 5, 8 channels per group at
     // 28x28 0.71 ms against 1.98, 4 at 56x56 1.38 against 2.26 (with the
     // AVX2 tiles 1.44 against 2.34 and 1.70 against 2.46). Plain depthwise
-    // layers (one input channel per group) and strided ones keep the adjoint.
+    // layers (one channel in and out per group) run the depthwise forward
+    // kernels on their dual on every instruction set (`depthwise::takes_dual`);
+    // strided ones keep the depthwise adjoint.
     let transposed = implicit::transposed(shape);
     if let Some(dual) = transposed.as_ref().filter(|dual| depthwise::takes_dual(shape, dual)) {
         return depthwise::backward_input_by_dual(shape, dual, weight, grad_output, grad_input, threads);

@@ -401,8 +401,8 @@ struct Plan {
     /// forward pass and of the input gradient (None where it does not apply).
     narrow_forward: Option<(Vec<narrow::Shift>, narrow::Planes)>,
     narrow_backward: Option<(Vec<narrow::Shift>, narrow::Planes)>,
-    /// For the interleaved pass on AVX-512 float32: its taps as rows of
-    /// consecutive offsets, where they come so.
+    /// For the interleaved pass on AVX-512 float32: its taps as the
+    /// kernel's rows (`TapRows`), where the last axis allows.
     tap_rows: Option<TapRows>,
 }
 
@@ -810,9 +810,9 @@ impl Plan {
     /// (position-major), every tap one multiply-add of `LANES` channels.
     /// Each output is the same sum in the same order as in `forward_block`,
     /// so the bits are the same; only the per-plane overheads are shared.
-    #[allow(clippy::too_many_arguments)]
     /// Blocks of channels with finite weights skip the tap rows that read
     /// padding alone (see `TapRows::inside`).
+    #[allow(clippy::too_many_arguments)]
     fn forward_interleaved<T: Real>(&self, n: usize, g0: usize, input: &[T], lane_weights: &[T], bias: Option<&[T]>, out: &mut [MaybeUninit<T>], scratch: &mut [T]) {
         let (mixed, flat) = scratch.split_at_mut(LANES * self.channel);
         let offsets: Vec<usize> = (0..self.taps).map(|t| self.tap_offset(t)).collect();

@@ -38,6 +38,7 @@ pub type KernelResult<T> = Result<T, KernelError>;
 pub fn try_with_capacity<T>(len: usize, what: &'static str) -> KernelResult<Vec<T>> {
     let mut v = Vec::new();
     v.try_reserve_exact(len).map_err(|_| KernelError::OutOfMemory { what, bytes: len as u128 * std::mem::size_of::<T>() as u128 })?;
+    crate::hugepages::advise(v.as_ptr(), len * std::mem::size_of::<T>());
     Ok(v)
 }
 
@@ -48,6 +49,7 @@ pub fn try_zeroed<T: Copy + Default>(len: usize, what: &'static str) -> KernelRe
     };
     let mut v = Vec::new();
     v.try_reserve_exact(len).map_err(|_| oom())?;
+    crate::hugepages::advise(v.as_ptr(), len * std::mem::size_of::<T>());
     v.resize(len, T::default());
     Ok(v)
 }

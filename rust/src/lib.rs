@@ -14,6 +14,7 @@
 pub mod conv;
 pub mod error;
 pub mod init;
+mod hugepages;
 pub mod parallel;
 pub mod probe;
 pub mod rng;

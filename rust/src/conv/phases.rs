@@ -256,25 +256,59 @@ fn sub_kernels<T: Real>(shape: &ConvShape, weight: &[T], taps: &[[&[usize]; 3]],
 /// Writes each phase's result (planes of `count` positions per axis) to
 /// its strided positions of the input gradient, every phase of one
 /// (image, channel) plane before the next plane; a task per run of planes.
+/// Along a last axis of stride 2, the two phases of a row are interleaved
+/// in one pass (`interleave_pair`): written one phase at a time, element
+/// by element, the scatter took half of ResNeXt's stride-2 grad_input.
 fn scatter<T: Real>(shape: &ConvShape, staged: &[([&AxisPhase; 3], &[T])], grad_input: &mut [MaybeUninit<T>], threads: usize) {
     let [sd, sh, sw] = shape.axes().map(|a| a.stride);
     let [_, ih, iw] = shape.axes().map(|a| a.input);
     let plane = shape.input_pixels();
+    // Each entry's partner: the phase after it along the last axis of the
+    // same (depth, height) phases, when the last stride is 2.
+    let partner = |i: usize| -> Option<usize> {
+        let [a, b, c] = staged[i].0;
+        (sw == 2 && c.phase == 0).then(|| staged.iter().position(|([pa, pb, pc], _)| pa.phase == a.phase && pb.phase == b.phase && pc.phase == 1)).flatten()
+    };
+    let pairs: Vec<Option<usize>> = (0..staged.len()).map(partner).collect();
+    let paired: Vec<bool> = (0..staged.len()).map(|i| pairs.contains(&Some(i))).collect();
     for_each_chunk_mut(threads, grad_input, plane, |at, dst| {
-        for &([a, b, c], values) in staged {
-            let staged_plane = a.computed * b.computed * c.computed;
-            let src = &values[at * staged_plane..][..staged_plane];
+        for (i, &([a, b, c], values)) in staged.iter().enumerate() {
+            if paired[i] {
+                continue;
+            }
+            let plane_start = |[a, b, c]: [&AxisPhase; 3]| at * a.computed * b.computed * c.computed;
+            let partner = pairs[i].map(|j| {
+                let (phases, odd) = staged[j];
+                (phases[2], &odd[plane_start(phases)..])
+            });
+            let src = &values[plane_start([a, b, c])..];
             for md in 0..a.count {
                 for mh in 0..b.count {
                     let row = &mut dst[((md * sd + a.phase) * ih + mh * sh + b.phase) * iw..][..iw];
-                    let from = &src[(md * b.computed + mh) * c.computed..][..c.count];
-                    for (slot, &v) in row[c.phase..].iter_mut().step_by(sw).zip(from) {
-                        slot.write(v);
+                    let even = &src[(md * b.computed + mh) * c.computed..][..c.count];
+                    match partner {
+                        Some((oc, odd)) => interleave_pair(row, even, &odd[(md * b.computed + mh) * oc.computed..][..oc.count]),
+                        None => row[c.phase..].iter_mut().step_by(sw).zip(even).for_each(|(slot, &v)| {
+                            slot.write(v);
+                        }),
                     }
                 }
             }
         }
     });
+}
+
+/// `row[2j] = even[j]`, `row[2j + 1] = odd[j]` for every position of `row`
+/// (`even` has `row.len().div_ceil(2)` values, `odd` the rest).
+fn interleave_pair<T: Copy>(row: &mut [MaybeUninit<T>], even: &[T], odd: &[T]) {
+    let mut pairs = row.chunks_exact_mut(2);
+    for ((pair, &e), &o) in (&mut pairs).zip(even).zip(odd) {
+        pair[0].write(e);
+        pair[1].write(o);
+    }
+    if let [last] = pairs.into_remainder() {
+        last.write(even[even.len() - 1]);
+    }
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use super::matmul::Real;
 use super::select::{conv_forward_uninit, Algorithm};
 use super::uninit::{uninit_view, zeroed};
 use crate::error::KernelResult;
-use crate::parallel::{for_each_chunk_mut, for_each_task, SharedMut};
+use crate::parallel::{effective_threads, for_each_chunk_mut, for_each_task, SharedMut};
 use std::mem::MaybeUninit;
 
 /// One phase of one axis: its positions in the input and the stride-1
@@ -176,25 +176,69 @@ pub(crate) fn backward_input<T: Real>(
     // forward is batch-invariant, so the runs give the bits one pass would.
     let batch = shape.batch();
     let sizes: Vec<usize> = reached.iter().map(|(_, dual)| dual.output_len() / batch).collect();
+    let (in_image, out_image) = (shape.input_len() / batch, shape.output_len() / batch);
+    let phases = Phases { shape, reached: &reached, sub_weights: &sub_weights, sizes: &sizes };
+    // With at least two images per thread, each image is a task of its own
+    // on one thread: the runs below start a parallel pass per phase and per
+    // scatter, short ones (ResNeXt's `layer3.0.conv2` at batch 8: 20), and
+    // on this 2-core machine their waits made 2 threads slower than 1 in
+    // some minutes (4.0 ms against 2.8). Thread-invariant kernels give the
+    // same bits either way.
+    if batch >= IMAGES_PER_THREAD * effective_threads(threads) {
+        let dx = SharedMut(grad_input.as_mut_ptr());
+        let failure = std::sync::Mutex::new(None);
+        for_each_task(threads, batch, |n| {
+            // SAFETY: image n's part of `grad_input` (n < batch, so inside
+            // it); each task takes a different image, and `grad_input` is
+            // not otherwise used while the tasks run.
+            let dst = unsafe { std::slice::from_raw_parts_mut(dx.get().add(n * in_image), in_image) };
+            if let Err(error) = phases.run(&grad_output[n * out_image..][..out_image], dst, 1, 1) {
+                failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get_or_insert(error);
+            }
+        });
+        return failure.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()).map_or(Ok(()), Err);
+    }
     let per_image: usize = sizes.iter().sum();
     let run = (STAGED_BYTES / (per_image * std::mem::size_of::<T>()).max(1)).clamp(1, batch);
-    let (in_image, out_image) = (shape.input_len() / batch, shape.output_len() / batch);
-    T::with_call_scratch(per_image * run, |scratch| {
-        for n0 in (0..batch).step_by(run) {
-            let images = run.min(batch - n0);
-            let grad_output = &grad_output[n0 * out_image..][..images * out_image];
+    for n0 in (0..batch).step_by(run) {
+        let images = run.min(batch - n0);
+        phases.run(&grad_output[n0 * out_image..][..images * out_image], &mut grad_input[n0 * in_image..][..images * in_image], images, threads)?;
+    }
+    Ok(())
+}
+
+/// Images per thread from which `backward_input` gives each image a task.
+const IMAGES_PER_THREAD: usize = 2;
+
+/// What every run of images of `backward_input` shares: the phases that
+/// taps reach, with their dual convolutions, sub-kernels and results'
+/// lengths per image.
+struct Phases<'a, T> {
+    shape: &'a ConvShape,
+    reached: &'a [(&'a [&'a AxisPhase; 3], &'a ConvShape)],
+    sub_weights: &'a [Vec<T>],
+    sizes: &'a [usize],
+}
+
+impl<T: Real> Phases<'_, T> {
+    /// The input gradient of `images` images from their output gradient:
+    /// each phase's convolution into this thread's call scratch, then the
+    /// scatter.
+    fn run(&self, grad_output: &[T], grad_input: &mut [MaybeUninit<T>], images: usize, threads: usize) -> KernelResult<()> {
+        let per_image: usize = self.sizes.iter().sum();
+        T::with_call_scratch(per_image * images, |scratch| {
             let mut rest = &mut scratch[..per_image * images];
-            let mut staged = Vec::with_capacity(reached.len());
-            for (((phase, dual), sub_weight), size) in reached.iter().zip(&sub_weights).zip(&sizes) {
+            let mut staged = Vec::with_capacity(self.reached.len());
+            for (((phase, dual), sub_weight), size) in self.reached.iter().zip(self.sub_weights).zip(self.sizes) {
                 let (out, tail) = std::mem::take(&mut rest).split_at_mut(size * images);
                 rest = tail;
                 conv_forward_uninit(Algorithm::Auto, &dual.with_batch(images)?, grad_output, sub_weight, None, uninit_view(out), threads)?;
                 staged.push((**phase, &*out));
             }
-            scatter(shape, &staged, &mut grad_input[n0 * in_image..][..images * in_image], threads);
-        }
-        Ok(())
-    })
+            scatter(self.shape, &staged, grad_input, threads);
+            Ok(())
+        })
+    }
 }
 
 /// Bytes of phase results staged at once (see `backward_input`): a run of
@@ -352,14 +396,15 @@ mod tests {
         }
     }
 
-    /// Images whose phase results outgrow `STAGED_BYTES` are staged a run at
-    /// a time (here runs of one image, and runs of two with a last of one):
-    /// the gradient still matches col2im, and each image's bits are those
-    /// it gets alone.
+    /// Batches below two images per thread whose phase results outgrow
+    /// `STAGED_BYTES` are staged a run at a time (here runs of one image,
+    /// and a run of two and one of one); larger ones an image per task (the
+    /// batch of 6 on 2 threads). The gradient still matches col2im, and each
+    /// image's bits are those it gets alone.
     #[test]
     fn runs_of_images_give_each_image_its_own_bits() {
         let w = |input| Window { input, kernel: 3, stride: 2, dilation: 1, pad_before: 1, pad_after: 1 };
-        for (n, size, per_run) in [(3, 182, 1), (5, 78, 2)] {
+        for (n, size, per_run) in [(3, 182, 1), (3, 78, 2), (6, 78, 2)] {
             let shape = ConvShape::new(n, 32, 32, 2, &[Window::UNIT, w(size), w(size)], PaddingMode::Zeros).unwrap();
             let image = shape.input_len() / n;
             assert_eq!((STAGED_BYTES / (image * std::mem::size_of::<f64>())).clamp(1, n), per_run);

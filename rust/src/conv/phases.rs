@@ -198,8 +198,7 @@ pub(crate) fn backward_input<T: Real>(
         });
         return failure.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()).map_or(Ok(()), Err);
     }
-    let per_image: usize = sizes.iter().sum();
-    let run = (STAGED_BYTES / (per_image * std::mem::size_of::<T>()).max(1)).clamp(1, batch);
+    let run = (STAGED_BYTES / (phases.per_image() * std::mem::size_of::<T>()).max(1)).clamp(1, batch);
     for n0 in (0..batch).step_by(run) {
         let images = run.min(batch - n0);
         phases.run(&grad_output[n0 * out_image..][..images * out_image], &mut grad_input[n0 * in_image..][..images * in_image], images, threads)?;
@@ -221,11 +220,16 @@ struct Phases<'a, T> {
 }
 
 impl<T: Real> Phases<'_, T> {
+    /// Elements of every phase's results for one image.
+    fn per_image(&self) -> usize {
+        self.sizes.iter().sum()
+    }
+
     /// The input gradient of `images` images from their output gradient:
     /// each phase's convolution into this thread's call scratch, then the
     /// scatter.
     fn run(&self, grad_output: &[T], grad_input: &mut [MaybeUninit<T>], images: usize, threads: usize) -> KernelResult<()> {
-        let per_image: usize = self.sizes.iter().sum();
+        let per_image = self.per_image();
         T::with_call_scratch(per_image * images, |scratch| {
             let mut rest = &mut scratch[..per_image * images];
             let mut staged = Vec::with_capacity(self.reached.len());

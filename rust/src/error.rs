@@ -32,7 +32,6 @@ impl std::error::Error for KernelError {}
 
 pub type KernelResult<T> = Result<T, KernelError>;
 
-/// A zero-filled vector of `len` elements, or `OutOfMemory` instead of an abort.
 /// An empty vector with room for `len` elements, or `OutOfMemory` naming
 /// `what` (for outputs a kernel writes whole, see `conv_forward_uninit`).
 pub fn try_with_capacity<T>(len: usize, what: &'static str) -> KernelResult<Vec<T>> {
@@ -42,6 +41,7 @@ pub fn try_with_capacity<T>(len: usize, what: &'static str) -> KernelResult<Vec<
     Ok(v)
 }
 
+/// A zero-filled vector of `len` elements, or `OutOfMemory` instead of an abort.
 pub fn try_zeroed<T: Copy + Default>(len: usize, what: &'static str) -> KernelResult<Vec<T>> {
     let oom = || KernelError::OutOfMemory {
         what,

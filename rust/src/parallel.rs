@@ -12,6 +12,7 @@
 //! several Python threads making single-threaded calls each compute on
 //! their own thread.
 
+mod placement;
 mod team;
 
 /// The number of threads a call with `threads` uses at most: 0 means one
@@ -26,8 +27,10 @@ pub fn effective_threads(threads: usize) -> usize {
 }
 
 /// Runs `task(i)` for every `i` in `0..tasks`, each exactly once, on at most
-/// `effective_threads(threads)` threads. Which thread runs a task is left
-/// to chance, so a task must compute the same thing wherever it runs.
+/// `effective_threads(threads)` threads. Each thread starts on a consecutive
+/// share of the tasks of its own and then helps with the others', so which
+/// thread runs a task depends on timing: a task must compute the same thing
+/// wherever it runs.
 pub fn for_each_task<F>(threads: usize, tasks: usize, task: F)
 where
     F: Fn(usize) + Sync,
@@ -110,9 +113,11 @@ mod tests {
     #[test]
     fn every_task_runs_once_for_any_thread_count() {
         for threads in [0, 1, 2, 3, 64, 1000] {
-            let seen = Mutex::new(vec![0u32; 37]);
-            for_each_task(threads, 37, |i| seen.lock().unwrap()[i] += 1);
-            assert!(seen.into_inner().unwrap().iter().all(|&n| n == 1), "threads = {threads}");
+            for tasks in [1, 2, 3, 37, 1000] {
+                let seen = Mutex::new(vec![0u32; tasks]);
+                for_each_task(threads, tasks, |i| seen.lock().unwrap()[i] += 1);
+                assert!(seen.into_inner().unwrap().iter().all(|&n| n == 1), "threads = {threads}, tasks = {tasks}");
+            }
         }
     }
 

@@ -13,6 +13,7 @@
 //! team serves another call (another Python thread, or a task that itself
 //! calls `for_each_task`) runs inline on its caller instead of waiting.
 
+use super::placement;
 use std::any::Any;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -40,17 +41,35 @@ struct State {
 }
 
 /// One call's tasks. `task` is the caller's closure with its lifetime
-/// erased; it is only called for a task index taken from `next` below
-/// `tasks`, and the caller does not return before every such task is
+/// erased; it is only called for a task index taken from a `Share` below
+/// its end, and the caller does not return before every such task is
 /// `done`, so the closure outlives every call of it.
+///
+/// The tasks are cut into one consecutive share per seat (the caller's is
+/// seat 0, worker `i` takes seat `i`), and each thread runs its own share
+/// before it helps with the others'. So a thread mostly writes the same
+/// part of the output in every call of a layer and finds those lines in
+/// its own core's cache: a depthwise layer (8 x 192 x 28x28, 4.8 MB out)
+/// on 2 threads of a Zen 5 VM took 0.19-0.20 ms (median of blocks) against
+/// 0.21-0.22 with tasks handed out first come, first served. Which thread
+/// runs a task never changes its result.
 struct Job {
     task: *const (dyn Fn(usize) + Sync),
+    /// Workers with a seat (the call's thread budget minus the caller).
+    helpers: usize,
+    /// The CPU the caller ran on when it posted the job.
+    caller_cpu: Option<usize>,
+    shares: Box<[Share]>,
     tasks: usize,
-    /// Workers that may join (the call's thread budget minus the caller).
-    seats: AtomicUsize,
-    next: AtomicUsize,
     done: AtomicUsize,
     panic: Mutex<Option<Box<dyn Any + Send>>>,
+}
+
+/// The tasks `next..end` of one seat, on a cache line of its own.
+#[repr(align(128))]
+struct Share {
+    next: AtomicUsize,
+    end: usize,
 }
 
 // SAFETY: the raw closure pointer is to a `Sync` closure, so calling it from
@@ -61,22 +80,32 @@ unsafe impl Send for Job {}
 unsafe impl Sync for Job {}
 
 impl Job {
-    /// Takes and runs tasks until none is left. A panicking task still
-    /// counts as done (so nobody waits for it forever); its payload is kept
-    /// for the caller to re-raise.
-    fn work(&self) {
-        loop {
-            let i = self.next.fetch_add(1, Ordering::Relaxed);
-            if i >= self.tasks {
-                return;
+    fn new(task: *const (dyn Fn(usize) + Sync), helpers: usize, tasks: usize) -> Self {
+        let seats = helpers + 1;
+        let shares = (0..seats).map(|s| Share { next: AtomicUsize::new(s * tasks / seats), end: (s + 1) * tasks / seats }).collect();
+        Job { task, helpers, caller_cpu: placement::current_cpu(), shares, tasks, done: AtomicUsize::new(0), panic: Mutex::new(None) }
+    }
+
+    /// Runs the tasks of seat `seat`'s share, then of the following
+    /// seats' shares, until none is left. A panicking task still counts as
+    /// done (so nobody waits for it forever); its payload is kept for the
+    /// caller to re-raise.
+    fn work(&self, seat: usize) {
+        let seats = self.shares.len();
+        for share in (0..seats).map(|k| &self.shares[(seat + k) % seats]) {
+            loop {
+                let i = share.next.fetch_add(1, Ordering::Relaxed);
+                if i >= share.end {
+                    break;
+                }
+                // SAFETY: i < end was taken from a share, so the caller is
+                // still waiting for this task (see `Job`): the closure is alive.
+                let task = unsafe { &*self.task };
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| task(i))) {
+                    self.panic.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(payload);
+                }
+                self.done.fetch_add(1, Ordering::Release);
             }
-            // SAFETY: i < tasks was taken from `next`, so the caller is
-            // still waiting for this task (see `Job`): the closure is alive.
-            let task = unsafe { &*self.task };
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| task(i))) {
-                self.panic.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(payload);
-            }
-            self.done.fetch_add(1, Ordering::Release);
         }
     }
 
@@ -96,24 +125,25 @@ fn team() -> &'static Team {
         }));
         for i in 1..super::effective_threads(0) {
             // A worker that cannot be started only means fewer helpers.
-            let _ = std::thread::Builder::new().name(format!("convinit-{i}")).spawn(move || team.serve());
+            let _ = std::thread::Builder::new().name(format!("convinit-{i}")).spawn(move || team.serve(i));
         }
         team
     })
 }
 
 impl Team {
-    /// A worker's life: wait for a job, help with it, repeat.
-    fn serve(&self) {
+    /// A worker's life: wait for a job, help with it (when the job has a
+    /// seat `seat`), repeat.
+    fn serve(&self, seat: usize) {
         let mut seen = 0;
         loop {
             seen = self.next_generation(seen);
             let job = self.state.lock().unwrap_or_else(|e| e.into_inner()).job.clone();
-            if let Some(job) = job {
-                let seat = job.seats.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| s.checked_sub(1));
-                if seat.is_ok() {
-                    job.work();
+            if let Some(job) = job.filter(|job| seat <= job.helpers) {
+                if let Some(cpu) = job.caller_cpu {
+                    placement::leave(cpu);
                 }
+                job.work(seat);
             }
         }
     }
@@ -154,14 +184,7 @@ pub(super) fn run(helpers: usize, tasks: usize, task: &(dyn Fn(usize) + Sync)) {
     // pointer is called only for tasks taken from the job, and this
     // function waits below until every such task is done (see `Job`).
     let task: *const (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(task) };
-    let job = Arc::new(Job {
-        task,
-        tasks,
-        seats: AtomicUsize::new(helpers),
-        next: AtomicUsize::new(0),
-        done: AtomicUsize::new(0),
-        panic: Mutex::new(None),
-    });
+    let job = Arc::new(Job::new(task, helpers, tasks));
     {
         let mut state = team.state.lock().unwrap_or_else(|e| e.into_inner());
         state.job = Some(job.clone());
@@ -170,7 +193,7 @@ pub(super) fn run(helpers: usize, tasks: usize, task: &(dyn Fn(usize) + Sync)) {
             team.wake.notify_all();
         }
     }
-    job.work();
+    job.work(0);
     let mut spins = 0u32;
     while !job.finished() {
         spins = spins.wrapping_add(1);
@@ -185,5 +208,28 @@ pub(super) fn run(helpers: usize, tasks: usize, task: &(dyn Fn(usize) + Sync)) {
     let panic = job.panic.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(payload) = panic {
         resume_unwind(payload);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shares_cut_the_tasks_in_order_without_gaps() {
+        let noop: &(dyn Fn(usize) + Sync) = &|_| {};
+        for helpers in [0, 1, 2, 7] {
+            for tasks in [0, 1, 2, 5, 96, 1001] {
+                let job = Job::new(noop, helpers, tasks);
+                assert_eq!(job.shares.len(), helpers + 1);
+                let mut start = 0;
+                for share in job.shares.iter() {
+                    assert_eq!(share.next.load(Ordering::Relaxed), start);
+                    assert!(share.end >= start && share.end - start <= tasks.div_ceil(helpers + 1));
+                    start = share.end;
+                }
+                assert_eq!(start, tasks, "helpers = {helpers}");
+            }
+        }
     }
 }

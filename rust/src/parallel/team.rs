@@ -7,9 +7,12 @@
 //! for the next one (as OpenMP runtimes do), and only then sleep on a
 //! condition variable.
 //!
-//! Progress never depends on a worker: the caller takes tasks from the same
-//! counter until none is left, so with no worker awake (or none at all, in
-//! a forked child) it simply runs them all itself. A call made while the
+//! Progress never depends on a worker: after its own share the caller takes
+//! tasks from the workers' shares until none is left, so with no worker
+//! awake (or none at all, in a forked child) it simply runs them all itself.
+//! A worker that joins a job it already helped with (a later wake-up reads
+//! the job again) finds no task left, or takes ones nobody has: every task
+//! index is handed out once. A call made while the
 //! team serves another call (another Python thread, or a task that itself
 //! calls `for_each_task`) runs inline on its caller instead of waiting.
 

@@ -37,19 +37,26 @@ pub(crate) fn leave(cpu: usize) {
     let _ = cpu;
 }
 
+/// The calling thread's CPU mask, if the kernel gives it.
+#[cfg(target_os = "linux")]
+fn affinity() -> Option<libc::cpu_set_t> {
+    // SAFETY: cpu_set_t is a plain bit array, valid when zeroed.
+    let mut mask: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: pid 0 is this thread; the kernel writes at most the size
+    // given into `mask`, which is that large.
+    let status = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut mask) };
+    (status == 0).then_some(mask)
+}
+
 #[cfg(target_os = "linux")]
 fn migrate_from(cpu: usize) {
     let size = std::mem::size_of::<libc::cpu_set_t>();
     if cpu >= 8 * size {
         return;
     }
-    // SAFETY: cpu_set_t is a plain bit array, valid when zeroed.
-    let mut mask: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: pid 0 is this thread; the kernel writes at most `size`
-    // bytes into `mask`, which is that large.
-    if unsafe { libc::sched_getaffinity(0, size, &mut mask) } != 0 {
+    let Some(mask) = affinity() else {
         return;
-    }
+    };
     let mut elsewhere = mask;
     // SAFETY: `cpu` is below the set's capacity (checked above).
     unsafe { libc::CPU_CLR(cpu, &mut elsewhere) };
@@ -72,10 +79,7 @@ mod tests {
     use super::*;
 
     fn mask() -> Vec<usize> {
-        // SAFETY: as in `migrate_from`.
-        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        // SAFETY: as in `migrate_from`.
-        assert_eq!(unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) }, 0);
+        let set = affinity().expect("Linux gives the mask");
         // SAFETY: CPU_ISSET only reads the set; every index is below its capacity.
         (0..8 * std::mem::size_of::<libc::cpu_set_t>()).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
     }

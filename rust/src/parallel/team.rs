@@ -58,10 +58,9 @@ struct State {
 /// runs a task never changes its result.
 struct Job {
     task: *const (dyn Fn(usize) + Sync),
-    /// Workers with a seat (the call's thread budget minus the caller).
-    helpers: usize,
     /// The CPU the caller ran on when it posted the job.
     caller_cpu: Option<usize>,
+    /// One per seat: the caller and the workers of the call's thread budget.
     shares: Box<[Share]>,
     tasks: usize,
     done: AtomicUsize,
@@ -86,7 +85,7 @@ impl Job {
     fn new(task: *const (dyn Fn(usize) + Sync), helpers: usize, tasks: usize) -> Self {
         let seats = helpers + 1;
         let shares = (0..seats).map(|s| Share { next: AtomicUsize::new(s * tasks / seats), end: (s + 1) * tasks / seats }).collect();
-        Job { task, helpers, caller_cpu: placement::current_cpu(), shares, tasks, done: AtomicUsize::new(0), panic: Mutex::new(None) }
+        Job { task, caller_cpu: placement::current_cpu(), shares, tasks, done: AtomicUsize::new(0), panic: Mutex::new(None) }
     }
 
     /// Runs the tasks of seat `seat`'s share, then of the following
@@ -142,7 +141,7 @@ impl Team {
         loop {
             seen = self.next_generation(seen);
             let job = self.state.lock().unwrap_or_else(|e| e.into_inner()).job.clone();
-            if let Some(job) = job.filter(|job| seat <= job.helpers) {
+            if let Some(job) = job.filter(|job| seat < job.shares.len()) {
                 if let Some(cpu) = job.caller_cpu {
                     placement::leave(cpu);
                 }

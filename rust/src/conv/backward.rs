@@ -11,7 +11,7 @@
 //! output gradient, `implicit::backward_weight`). Any padding mode: col2im is the exact
 //! adjoint of the im2col the forward pass used.
 
-use super::microkernel::{has_vector_tiles, Block, Matrix, RowsRef};
+use super::microkernel::{has_vector_tiles, transposed_band_rows, Block, Matrix, RowsRef};
 use super::{depthwise, implicit, phases, winograd};
 use super::forward::{runs, tile_cap, tiling};
 use super::geometry::{check_backward_input, check_backward_weight, ConvShape};
@@ -106,19 +106,55 @@ pub(crate) fn im2col_backward_input<T: Real>(
     if !work {
         return Ok(());
     }
+    // With the vector tiles each block's product runs on them (the `gemm`
+    // crate is slow on the short reductions of grouped layers).
+    if !has_vector_tiles() {
+        backward_input_tiles(shape, &TransposedBlocks::for_gemm(shape, weight), grad_output, grad_input, threads);
+        return Ok(());
+    }
+    // `W^T` is laid out for the tiles first when each block of it is used
+    // more than once (several images or pixel tiles); read once, the copy
+    // would only add its traffic (ResNet-18's `layer4.0.conv1` at batch 1,
+    // one thread: 1.9 ms against 1.3). The products' chains are the same
+    // either way, so the choice changes no bits.
+    if shape.batch() * shape.output_pixels().div_ceil(backward_input_tile::<T>(shape)) < 2 {
+        backward_input_tiles(shape, &TransposedBlocks::in_place(shape, weight), grad_output, grad_input, threads);
+        return Ok(());
+    }
+    T::with_call_scratch(weight.len(), |packed| {
+        let wt = TransposedBlocks::pack(shape, weight, packed, threads);
+        backward_input_tiles(shape, &wt, grad_output, grad_input, threads);
+    });
+    Ok(())
+}
+
+/// Output pixels per product and col2im step of `im2col_backward_input`.
+fn backward_input_tile<T>(shape: &ConvShape) -> usize {
+    let rows = CHANNEL_BLOCK.min(shape.in_channels() / shape.groups()) * shape.kernel_taps();
+    tiling(shape.output_pixels(), rows, usize::MAX, std::mem::size_of::<T>()).tile
+}
+
+/// The (image, group, channel block) of `im2col_backward_input`'s task:
+/// images innermost, so the tasks a thread runs in turn share a block of
+/// `W^T` while it is in cache.
+fn block_task(shape: &ConvShape, blocks: usize, task: usize) -> (usize, usize, usize) {
+    let (group_block, n) = (task / shape.batch(), task % shape.batch());
+    (n, group_block / blocks, group_block % blocks)
+}
+
+/// `im2col_backward_input` with `W^T` from `wt`: per (image, group,
+/// channel block), `W^T · dy` a tile of pixels at a time, then col2im of
+/// the tile.
+fn backward_input_tiles<T: Real>(shape: &ConvShape, wt: &TransposedBlocks<T>, grad_output: &[T], grad_input: &mut [T], threads: usize) {
+    let tile = backward_input_tile::<T>(shape);
     let plan = Im2colPlan::new(shape);
     let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
-    let (taps, k, pixels, in_pixels) = (shape.kernel_taps(), shape.patch_len(), shape.output_pixels(), shape.input_pixels());
-    // With the AVX-512 tiles each block's product runs on them, reading W^T
-    // in place as a transposed matrix (the `gemm` crate is slow on the
-    // short reductions of grouped layers).
-    let tiled = has_vector_tiles();
+    let (taps, pixels, in_pixels) = (shape.kernel_taps(), shape.output_pixels(), shape.input_pixels());
     let dy_rows: Vec<usize> = (0..og).map(|o| o * pixels).collect();
     let blocks = cg.div_ceil(CHANNEL_BLOCK);
-    let t = tiling(pixels, CHANNEL_BLOCK.min(cg) * taps, usize::MAX, std::mem::size_of::<T>());
     let tasks = shape.batch() * shape.groups() * blocks;
     let block_rows = CHANNEL_BLOCK.min(cg) * taps;
-    if tiled && tasks < effective_threads(threads) && block_rows * pixels * std::mem::size_of::<T>() <= WHOLE_IMAGE_COLUMNS_BYTES {
+    if wt.tiled() && tasks < effective_threads(threads) && block_rows * pixels * std::mem::size_of::<T>() <= WHOLE_IMAGE_COLUMNS_BYTES {
         // Fewer (image, group, channel block) tasks than threads (wav2vec
         // 2.0's one-channel front end has one): the products of runs of
         // pixels run in parallel into one buffer (each element is one chain
@@ -127,35 +163,31 @@ pub(crate) fn im2col_backward_input<T: Real>(
         let mut dcols = vec![T::ZERO; block_rows * pixels];
         let run = pixels.div_ceil(4 * effective_threads(threads)).next_multiple_of(16);
         for task in 0..tasks {
-            let (image_group, block) = (task / blocks, task % blocks);
-            let (n, g) = (image_group / shape.groups(), image_group % shape.groups());
+            let (n, g, block) = block_task(shape, blocks, task);
             let (c0, channels) = (block * CHANNEL_BLOCK, CHANNEL_BLOCK.min(cg - block * CHANNEL_BLOCK));
             let rows = channels * taps;
             let dy = &grad_output[(n * shape.out_channels() + g * og) * pixels..][..og * pixels];
-            let a = Matrix::transpose_of(&weight[g * og * k..][..og * k], k, og);
             let cols = SharedMut(dcols.as_mut_ptr());
             for_each_task(threads, pixels.div_ceil(run), |part| {
                 let (first, len) = (part * run, run.min(pixels - part * run));
                 assert!((rows - 1) * pixels + first + len <= block_rows * pixels);
-                // SAFETY: W^T has rows c0*taps .. c0*taps + rows (c0 +
-                // channels <= cg) of og steps; C is columns first..first+len of `dcols`' first `rows`
-                // rows (ld pixels), in bounds (asserted); no other task of
-                // this loop writes them, and nothing reads `dcols` until the
-                // loop ends.
-                unsafe { multiply_by_transposed_weights(a.rows_from(c0 * taps, 0), rows, &dy[first..], &dy_rows, len, cols.get().add(first), pixels) };
+                // SAFETY: C is columns first..first+len of `dcols`' first
+                // `rows` rows (ld pixels), in bounds (asserted); no other
+                // task of this loop writes them, and nothing reads `dcols`
+                // until the loop ends.
+                unsafe { wt.multiply(g, c0 * taps, rows, &dy[first..], &dy_rows, len, cols.get().add(first), pixels) };
             });
             let planes = &mut grad_input[(n * shape.in_channels() + g * cg + c0) * in_pixels..][..channels * in_pixels];
-            for first in (0..pixels).step_by(t.tile) {
-                plan.unpack_add(planes, 0..rows, first, t.tile.min(pixels - first), &dcols[first..], pixels);
+            for first in (0..pixels).step_by(tile) {
+                plan.unpack_add(planes, 0..rows, first, tile.min(pixels - first), &dcols[first..], pixels);
             }
         }
-        return Ok(());
+        return;
     }
     let dx = SharedMut(grad_input.as_mut_ptr());
     for_each_task(threads, tasks, |task| {
-        T::with_scratch(block_rows * t.tile, |dcols| {
-            let (image_group, block) = (task / blocks, task % blocks);
-            let (n, g) = (image_group / shape.groups(), image_group % shape.groups());
+        T::with_scratch(block_rows * tile, |dcols| {
+            let (n, g, block) = block_task(shape, blocks, task);
             let c0 = block * CHANNEL_BLOCK;
             let channels = CHANNEL_BLOCK.min(cg - c0);
             let rows = channels * taps;
@@ -170,30 +202,126 @@ pub(crate) fn im2col_backward_input<T: Real>(
                 std::slice::from_raw_parts_mut(dx.get().add((n * shape.in_channels() + g * cg + c0) * in_pixels), channels * in_pixels)
             };
             let dy = &grad_output[(n * shape.out_channels() + g * og) * pixels..][..og * pixels];
-            for first in (0..pixels).step_by(t.tile) {
-                let len = t.tile.min(pixels - first);
-                if tiled {
-                    let a = Matrix::transpose_of(&weight[g * og * k..][..og * k], k, og);
-                    assert!(rows * len <= dcols.len());
-                    // SAFETY: W^T has rows c0*taps .. c0*taps + rows of og
-                    // steps; `dcols` is this worker's private buffer of at
-                    // least rows * len elements (asserted), written at ld len.
-                    unsafe { multiply_by_transposed_weights(a.rows_from(c0 * taps, 0), rows, &dy[first..], &dy_rows, len, dcols.as_mut_ptr(), len) };
-                } else {
-                    // W^T rows for these channels: columns c0*taps.. of the group's (og x k) weights.
-                    let wt = MatRef::transposed(&weight[g * og * k + c0 * taps..], rows, og, k);
-                    let dst = MatPtr { ptr: dcols.as_mut_ptr(), rows, cols: len, ld: len };
-                    // SAFETY: `dst` is `dcols`, this worker's private buffer of
-                    // CHANNEL_BLOCK.min(cg) * taps * tile >= rows * len elements
-                    // (rows = channels * taps, len <= tile, ld = len); nothing
-                    // else reads or writes it during the call.
-                    unsafe { matmul(dst, wt, MatRef::row_major(&dy[first..], og, len, pixels), false) };
-                }
+            for first in (0..pixels).step_by(tile) {
+                let len = tile.min(pixels - first);
+                assert!(rows * len <= dcols.len());
+                // SAFETY: `dcols` is this worker's private buffer of at
+                // least rows * len elements (asserted), written at ld len.
+                unsafe { wt.multiply(g, c0 * taps, rows, &dy[first..], &dy_rows, len, dcols.as_mut_ptr(), len) };
                 plan.unpack_add(planes, 0..rows, first, len, dcols, len);
             }
         })
     });
-    Ok(())
+}
+
+/// Each group's `W^T` (`patch_len` rows of `og` steps) for
+/// `im2col_backward_input`, and the product of a channel block's rows with
+/// the output gradient.
+struct TransposedBlocks<'a, T> {
+    data: &'a [T],
+    og: usize,
+    patch: usize,
+    /// Output pixels: the output gradient's row length.
+    pixels: usize,
+    layout: Layout,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// The weights as they lie, multiplied on the tiles.
+    InPlace,
+    /// Laid out by `pack`, multiplied on the tiles.
+    Packed,
+    /// The weights as they lie, multiplied by `matmul` (no vector tiles).
+    Gemm,
+}
+
+impl<'a, T: Real> TransposedBlocks<'a, T> {
+    fn in_place(shape: &ConvShape, weight: &'a [T]) -> Self {
+        Self::with_layout(shape, weight, Layout::InPlace)
+    }
+
+    fn for_gemm(shape: &ConvShape, weight: &'a [T]) -> Self {
+        Self::with_layout(shape, weight, Layout::Gemm)
+    }
+
+    fn with_layout(shape: &ConvShape, data: &'a [T], layout: Layout) -> Self {
+        let og = shape.out_channels() / shape.groups();
+        TransposedBlocks { data, og, patch: shape.patch_len(), pixels: shape.output_pixels(), layout }
+    }
+
+    /// Whether the products run on the vector tiles.
+    fn tiled(&self) -> bool {
+        self.layout != Layout::Gemm
+    }
+
+    /// `W^T` laid out once per call: every channel block's rows in bands of
+    /// `transposed_band_rows` rows, each band step-major, so the tiles read
+    /// a band's chunk from L1 as it lies. Read from the weights in place, a
+    /// block's rows lie `C * taps` elements apart per step (often a
+    /// multiple of 512 bytes), and the tiles copied them band by band for
+    /// every image and pixel tile: ResNet-18's `layer4.0.conv1` grad_input
+    /// at batch 16 spent 18% of its time in those copies.
+    fn pack(shape: &ConvShape, weight: &[T], dst: &'a mut [T], threads: usize) -> Self {
+        let (cg, og, taps, patch) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups(), shape.kernel_taps(), shape.patch_len());
+        let blocks = cg.div_ceil(CHANNEL_BLOCK);
+        let dst = &mut dst[..weight.len()];
+        let out = SharedMut(dst.as_mut_ptr());
+        for_each_task(threads, shape.groups() * blocks, |task| {
+            let (g, c0) = (task / blocks, task % blocks * CHANNEL_BLOCK);
+            let group = &weight[g * og * patch..][..og * patch];
+            for (row, rows) in Self::bands(c0 * taps, CHANNEL_BLOCK.min(cg - c0) * taps) {
+                // SAFETY: the band's og * rows elements from (g * patch + row)
+                // * og: inside `dst` (row + rows <= patch), which nothing else
+                // uses while the tasks run; tasks and bands cover distinct rows.
+                let band = unsafe { std::slice::from_raw_parts_mut(out.get().add((g * patch + row) * og), og * rows) };
+                for (o, steps) in band.chunks_exact_mut(rows).enumerate() {
+                    steps.copy_from_slice(&group[o * patch + row..][..rows]);
+                }
+            }
+        });
+        Self::with_layout(shape, dst, Layout::Packed)
+    }
+
+    /// The bands of the block of `rows` rows from `row`: (first row, rows).
+    fn bands(row: usize, rows: usize) -> impl Iterator<Item = (usize, usize)> {
+        let band = transposed_band_rows::<T>();
+        (row..row + rows).step_by(band).map(move |first| (first, band.min(row + rows - first)))
+    }
+
+    /// `C = W^T dy` for the `rows` rows from `row` of group `g`'s `W^T` (a
+    /// channel block's), `len` columns of the output gradient `dy` (row `o`
+    /// at `dy_rows[o]`, `pixels` apart): each element one chain over the
+    /// output channels on the tiles, whatever columns the call covers.
+    ///
+    /// # Safety
+    /// `c` must be valid for writes of `rows` rows of `len` elements, `ldc`
+    /// apart, that nothing else accesses during the call.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn multiply(&self, g: usize, row: usize, rows: usize, dy: &[T], dy_rows: &[usize], len: usize, c: *mut T, ldc: usize) {
+        assert!(row + rows <= self.patch && dy_rows.len() == self.og, "W^T rows out of range");
+        let group = &self.data[g * self.og * self.patch..][..self.og * self.patch];
+        match self.layout {
+            Layout::Gemm => {
+                let wt = MatRef::transposed(&group[row..], rows, self.og, self.patch);
+                let dst = MatPtr { ptr: c, rows, cols: len, ld: ldc };
+                // SAFETY: C is the caller's.
+                return unsafe { matmul(dst, wt, MatRef::row_major(dy, self.og, len, self.pixels), false) };
+            }
+            Layout::InPlace => {
+                let a = Matrix::transpose_of(group, self.patch, self.og);
+                // SAFETY: the caller's, passed on; A has rows row..row + rows.
+                return unsafe { multiply_by_transposed_weights(a.rows_from(row, 0), rows, dy, dy_rows, len, c, ldc) };
+            }
+            Layout::Packed => {}
+        }
+        for (first, n) in Self::bands(row, rows) {
+            let band = Matrix::transpose_of(&group[first * self.og..][..n * self.og], n, self.og);
+            // SAFETY: the band has n rows of og steps; C's rows first - row
+            // .. + n are inside the caller's `rows` rows.
+            unsafe { multiply_by_transposed_weights(band.rows_from(0, 0), n, dy, dy_rows, len, c.add((first - row) * ldc), ldc) };
+        }
+    }
 }
 
 /// `C = W^T dy` on the tiles for `rows` rows of a group's `W^T` from `a`

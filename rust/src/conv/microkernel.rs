@@ -34,8 +34,25 @@ const TAIL_COLUMNS: usize = 4;
 #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
 const CROWDED_STRIDE_BYTES: usize = 512;
 /// A chunk's A at most this large is kept in L1 whole (see `multiply`).
-#[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
 const SMALL_A_BYTES: usize = 16 << 10;
+/// Reduction per chunk: one tile's B rows of a chunk (for a
+/// phase-split slab, a few lines per row) stay in L1 across the
+/// strips, and each tile reloads and stores its accumulators once
+/// per chunk. The same step count for both element types: a
+/// tile's B row is 192 bytes either way. Single-core forward
+/// times with 128 against the earlier 64 (float32) and 32
+/// (float64), on 14 layers: 1-11% faster in float32, 7-19% in
+/// float64; 192 made 512-channel 7x7 layers 40% slower.
+const DEPTH_CHUNK: usize = 128;
+
+/// Rows of a transposed A whose reduction chunk `multiply` keeps in L1
+/// whole (and then computes columns outermost): a caller that lays out `W^T`
+/// once per call in bands this tall, each band step-major, spares the tiles
+/// the band copies they make of a larger transposed A (`transposed_by_bands`).
+pub(crate) const fn transposed_band_rows<T>() -> usize {
+    SMALL_A_BYTES / (DEPTH_CHUNK * std::mem::size_of::<T>()) / ROWS * ROWS
+}
+
 /// A product whose C is larger than this goes rows outermost even with a
 /// small A: columns outermost write every row of C a few vectors at a
 /// time, so C goes out as `rows` streams at once (MobileNetV2's 24 -> 144
@@ -518,15 +535,7 @@ macro_rules! vector_product {
             /// Vectors of C per tile row.
             const VECTORS: usize = $vectors;
 
-            /// Reduction per chunk: one tile's B rows of a chunk (for a
-            /// phase-split slab, a few lines per row) stay in L1 across the
-            /// strips, and each tile reloads and stores its accumulators once
-            /// per chunk. The same step count for both element types: a
-            /// tile's B row is 192 bytes either way. Single-core forward
-            /// times with 128 against the earlier 64 (float32) and 32
-            /// (float64), on 14 layers: 1-11% faster in float32, 7-19% in
-            /// float64; 192 made 512-channel 7x7 layers 40% slower.
-            const DEPTH_CHUNK: usize = 128;
+            const DEPTH_CHUNK: usize = super::DEPTH_CHUNK;
             /// The chunk where consecutive B rows lie a page or more apart
             /// (a 1x1 layer's input planes, read in place): each row of a
             /// chunk is then another page, and 128 of them overflow the
@@ -855,7 +864,7 @@ macro_rules! vector_product {
             /// As `multiply`; A transposed; `chunk` from `depth_chunk(m)`.
             #[target_feature(enable = $feature)]
             unsafe fn transposed_by_bands(m: &Block<$t>, chunk: usize) {
-                const BAND_ROWS: usize = SMALL_A_BYTES / (DEPTH_CHUNK * std::mem::size_of::<$t>()) / ROWS * ROWS;
+                const BAND_ROWS: usize = super::transposed_band_rows::<$t>();
                 debug_assert!(chunk <= DEPTH_CHUNK, "a chunk longer than the band buffer");
                 let mut buffer = std::mem::MaybeUninit::<[$t; BAND_ROWS * DEPTH_CHUNK]>::uninit();
                 let packed = buffer.as_mut_ptr().cast::<$t>();

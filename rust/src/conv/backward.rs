@@ -539,6 +539,39 @@ mod tests {
         }
     }
 
+    /// im2col's input gradient lays `W^T` out per call when a block of it is
+    /// used more than once (a batch) and reads it in place otherwise (one
+    /// image, one pixel tile): both must give each image the same bits, in
+    /// float32 and float64 (bands of 32 and 16 rows of the blocks' 72 here),
+    /// and the batch's gradient must be the adjoint of the forward pass.
+    #[test]
+    fn im2col_input_gradient_is_batch_invariant_across_weight_layouts() {
+        fn check<T: Real>(cast: fn(f64) -> T, tolerance: f64) {
+            let w = |input| Window { input, kernel: 3, stride: 2, dilation: 1, pad_before: 1, pad_after: 1 };
+            for mode in [PaddingMode::Zeros, PaddingMode::Reflect] {
+                let shape = ConvShape::new(3, 32, 24, 2, &[w(9), w(11)], mode).unwrap();
+                let one = shape.with_batch(1).unwrap();
+                let cast_all = |v: Vec<f64>| v.into_iter().map(cast).collect::<Vec<T>>();
+                let (x, wt, dy) = (cast_all(values(shape.input_len(), 1)), cast_all(values(shape.weight_len(), 2)), cast_all(values(shape.output_len(), 3)));
+                let mut dx = vec![T::ZERO; x.len()];
+                im2col_backward_input(&shape, &wt, &dy, &mut dx, 2).unwrap();
+                let (in_image, out_image) = (one.input_len(), one.output_len());
+                for n in 0..3 {
+                    let mut alone = vec![T::ZERO; in_image];
+                    im2col_backward_input(&one, &wt, &dy[n * out_image..][..out_image], &mut alone, 1).unwrap();
+                    assert!(alone.iter().zip(&dx[n * in_image..]).all(|(a, b)| a.to_f64().to_bits() == b.to_f64().to_bits()), "image {n} of {shape:?}");
+                }
+                let mut y = vec![T::ZERO; dy.len()];
+                conv_forward(&shape, &x, &wt, None, &mut y, 1).unwrap();
+                let to64 = |v: &[T]| v.iter().map(|a| a.to_f64()).collect::<Vec<f64>>();
+                let expected = dot(&to64(&y), &to64(&dy));
+                assert!((dot(&to64(&x), &to64(&dx)) - expected).abs() <= tolerance * expected.abs().max(1.0), "{shape:?}");
+            }
+        }
+        check::<f32>(|v| v as f32, 1e-4);
+        check::<f64>(|v| v, 1e-9);
+    }
+
     /// The gradients are adjoints: <conv(x, w), dy> = <x, dx(dy)> = <w, dw(x, dy)>.
     #[test]
     fn gradients_are_the_adjoints_of_forward_for_every_thread_count() {

@@ -108,8 +108,9 @@ pub(crate) fn im2col_backward_input<T: Real>(
     }
     // With the vector tiles each block's product runs on them (the `gemm`
     // crate is slow on the short reductions of grouped layers).
+    let tile = backward_input_tile::<T>(shape);
     if !has_vector_tiles() {
-        backward_input_tiles(shape, &TransposedBlocks::for_gemm(shape, weight), grad_output, grad_input, threads);
+        backward_input_tiles(shape, &TransposedBlocks::for_gemm(shape, weight), tile, grad_output, grad_input, threads);
         return Ok(());
     }
     // `W^T` is laid out for the tiles first when each block of it is used
@@ -117,13 +118,13 @@ pub(crate) fn im2col_backward_input<T: Real>(
     // would only add its traffic (ResNet-18's `layer4.0.conv1` at batch 1,
     // one thread: 1.9 ms against 1.3). The products' chains are the same
     // either way, so the choice changes no bits.
-    if shape.batch() * shape.output_pixels().div_ceil(backward_input_tile::<T>(shape)) < 2 {
-        backward_input_tiles(shape, &TransposedBlocks::in_place(shape, weight), grad_output, grad_input, threads);
+    if shape.batch() * shape.output_pixels().div_ceil(tile) < 2 {
+        backward_input_tiles(shape, &TransposedBlocks::in_place(shape, weight), tile, grad_output, grad_input, threads);
         return Ok(());
     }
     T::with_call_scratch(weight.len(), |packed| {
         let wt = TransposedBlocks::pack(shape, weight, packed, threads);
-        backward_input_tiles(shape, &wt, grad_output, grad_input, threads);
+        backward_input_tiles(shape, &wt, tile, grad_output, grad_input, threads);
     });
     Ok(())
 }
@@ -143,10 +144,9 @@ fn block_task(shape: &ConvShape, blocks: usize, task: usize) -> (usize, usize, u
 }
 
 /// `im2col_backward_input` with `W^T` from `wt`: per (image, group,
-/// channel block), `W^T · dy` a tile of pixels at a time, then col2im of
-/// the tile.
-fn backward_input_tiles<T: Real>(shape: &ConvShape, wt: &TransposedBlocks<T>, grad_output: &[T], grad_input: &mut [T], threads: usize) {
-    let tile = backward_input_tile::<T>(shape);
+/// channel block), `W^T · dy` a tile of `tile` pixels at a time, then
+/// col2im of the tile.
+fn backward_input_tiles<T: Real>(shape: &ConvShape, wt: &TransposedBlocks<T>, tile: usize, grad_output: &[T], grad_input: &mut [T], threads: usize) {
     let plan = Im2colPlan::new(shape);
     let (cg, og) = (shape.in_channels() / shape.groups(), shape.out_channels() / shape.groups());
     let (taps, pixels, in_pixels) = (shape.kernel_taps(), shape.output_pixels(), shape.input_pixels());

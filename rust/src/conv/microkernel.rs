@@ -525,7 +525,7 @@ macro_rules! vector_product {
      $mask:ty, $first:path, $zero:ident, $loadu:ident, $maskz_loadu:path,
      $set1:ident, $fmadd:ident, $add:ident, $storeu:ident, $mask_storeu:path) => {
         mod $module {
-            use super::{Block, RowsRef, CROWDED_STRIDE_BYTES, GATHERED, SMALL_A_BYTES, STREAMED_C_BYTES, TAIL_COLUMNS, TRANSPOSED};
+            use super::{Block, RowsRef, CROWDED_STRIDE_BYTES, DEPTH_CHUNK, GATHERED, SMALL_A_BYTES, STREAMED_C_BYTES, TAIL_COLUMNS, TRANSPOSED};
             use std::arch::x86_64::*;
 
             pub(super) const LANES: usize = $lanes;
@@ -535,7 +535,6 @@ macro_rules! vector_product {
             /// Vectors of C per tile row.
             const VECTORS: usize = $vectors;
 
-            const DEPTH_CHUNK: usize = super::DEPTH_CHUNK;
             /// The chunk where consecutive B rows lie a page or more apart
             /// (a 1x1 layer's input planes, read in place): each row of a
             /// chunk is then another page, and 128 of them overflow the
